@@ -1,0 +1,28 @@
+"""SQLModel tables, one module per aggregate; importing this package completes the metadata."""
+
+from sqlmodel import SQLModel
+
+from models.component import Component, ComponentVersion
+from models.conversation import Conversation, Message, Participant, ToolCall
+from models.plan import Plan, PlanStep, StepDependency
+from models.settings import ChatSettings
+from models.trace import Span, SpanComponentVersion, Trace
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ChatSettings",
+    "Component",
+    "ComponentVersion",
+    "Conversation",
+    "Message",
+    "Participant",
+    "Plan",
+    "PlanStep",
+    "Span",
+    "SpanComponentVersion",
+    "StepDependency",
+    "ToolCall",
+    "Trace",
+    "metadata",
+]

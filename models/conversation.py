@@ -1,0 +1,115 @@
+"""The conversation aggregate: conversations, participants, messages, tool calls."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_field, fk, json_field, optional_json_field, utcnow, uuid_pk
+from models.enums import (
+    ConversationKind,
+    ConversationStatus,
+    MessageRole,
+    MessageStatus,
+    ParticipantRole,
+    ParticipantType,
+    ToolCallStatus,
+)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        sa.Index("ix_conversations_last_activity", "last_activity_at", "id"),
+        sa.Index("ix_conversations_created", "created_at", "id"),
+        sa.Index("ix_conversations_updated", "updated_at", "id"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    kind: ConversationKind = enum_field(ConversationKind, ConversationKind.USER_AGENT)
+    status: ConversationStatus = enum_field(ConversationStatus, ConversationStatus.ACTIVE, index=True)
+    title: str | None = None
+    summary: str | None = Field(default=None, sa_type=sa.Text)
+    tags: list[str] = json_field(default=list)
+    meta: dict[str, Any] = json_field("metadata")
+    owner_id: str = Field(index=True)
+    model_name: str | None = None
+    system_prompt: str | None = Field(default=None, sa_type=sa.Text)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    last_activity_at: datetime = Field(default_factory=utcnow)
+    # Roll-ups, updated by the same statement that assigns a message's sequence
+    # number, so concurrent writers cannot lose an increment.
+    last_message_seq: int = 0
+    message_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost: float = 0.0
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participants"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "participant_id"),)
+
+    id: uuid.UUID = uuid_pk()
+    conversation_id: uuid.UUID = fk("conversations.id")
+    participant_id: str = Field(index=True)
+    participant_type: ParticipantType = enum_field(ParticipantType, ParticipantType.USER)
+    role: ParticipantRole = enum_field(ParticipantRole, ParticipantRole.MEMBER)
+    active: bool = True
+    joined_at: datetime = Field(default_factory=utcnow)
+    left_at: datetime | None = None
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+
+    id: uuid.UUID = uuid_pk()
+    conversation_id: uuid.UUID = fk("conversations.id", index=False)
+    seq: int
+    parent_message_id: uuid.UUID | None = fk("messages.id", nullable=True)
+    sender_id: str
+    sender_type: ParticipantType = enum_field(ParticipantType, ParticipantType.USER)
+    role: MessageRole = enum_field(MessageRole, MessageRole.USER)
+    content: str = Field(default="", sa_type=sa.Text)
+    parts: list[dict[str, Any]] = json_field(default=list)
+    thinking: str | None = Field(default=None, sa_type=sa.Text)
+    status: MessageStatus = enum_field(MessageStatus, MessageStatus.COMPLETE)
+    model: str | None = None
+    provider: str | None = None
+    temperature: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: int | None = None
+    attachments: list[dict[str, Any]] = json_field(default=list)
+    meta: dict[str, Any] = json_field("metadata")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ToolCall(SQLModel, table=True):
+    __tablename__ = "tool_calls"
+    __table_args__ = (sa.UniqueConstraint("message_id", "call_id"),)
+
+    id: uuid.UUID = uuid_pk()
+    message_id: uuid.UUID = fk("messages.id")
+    position: int = 0
+    call_id: str
+    tool_name: str = Field(index=True)
+    arguments: dict[str, Any] = json_field()
+    result: Any = optional_json_field()
+    status: ToolCallStatus = enum_field(ToolCallStatus, ToolCallStatus.PENDING)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    span_id: uuid.UUID | None = fk("spans.id", nullable=True, ondelete="SET NULL")

@@ -1,0 +1,95 @@
+"""Enumerations shared by the tables and the GraphQL API (stored as strings)."""
+
+from enum import StrEnum
+
+
+class ConversationKind(StrEnum):
+    USER_AGENT = "USER_AGENT"
+    AGENT_AGENT = "AGENT_AGENT"
+    MULTI_PARTY = "MULTI_PARTY"
+
+
+class ConversationStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+    CLOSED = "CLOSED"
+
+
+class ParticipantType(StrEnum):
+    USER = "USER"
+    AGENT = "AGENT"
+    SYSTEM = "SYSTEM"
+
+
+class ParticipantRole(StrEnum):
+    OWNER = "OWNER"
+    MEMBER = "MEMBER"
+    OBSERVER = "OBSERVER"
+
+
+class MessageRole(StrEnum):
+    USER = "USER"
+    ASSISTANT = "ASSISTANT"
+    SYSTEM = "SYSTEM"
+    TOOL = "TOOL"
+
+
+class MessageStatus(StrEnum):
+    STREAMING = "STREAMING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+
+
+class ToolCallStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class PlanStatus(StrEnum):
+    DRAFT = "DRAFT"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class StepStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class TraceStatus(StrEnum):
+    RUNNING = "RUNNING"
+    OK = "OK"
+    ERROR = "ERROR"
+
+
+class SpanKind(StrEnum):
+    LLM = "LLM"
+    TOOL = "TOOL"
+    RETRIEVER = "RETRIEVER"
+    EMBEDDING = "EMBEDDING"
+    AGENT = "AGENT"
+    CHAIN = "CHAIN"
+    GUARDRAIL = "GUARDRAIL"
+    EVALUATOR = "EVALUATOR"
+    OTHER = "OTHER"
+
+
+class SpanStatus(StrEnum):
+    UNSET = "UNSET"
+    OK = "OK"
+    ERROR = "ERROR"
+
+
+class ComponentType(StrEnum):
+    PROMPT = "PROMPT"
+    TOOL = "TOOL"
+    MODEL_CONFIG = "MODEL_CONFIG"
+    AGENT = "AGENT"
+    OTHER = "OTHER"

@@ -1,0 +1,21 @@
+"""Per-user chat settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from models.base import json_field, utcnow
+
+
+class ChatSettings(SQLModel, table=True):
+    __tablename__ = "chat_settings"
+
+    user_id: str = Field(primary_key=True)
+    enabled_tools: list[str] = json_field(default=list)
+    enabled_agents: list[str] = json_field(default=list)
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow)

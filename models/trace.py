@@ -1,0 +1,68 @@
+"""The trace aggregate: traces, their span trees, and span-to-component-version links."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_field, fk, json_field, utcnow, uuid_pk
+from models.enums import SpanKind, SpanStatus, TraceStatus
+
+
+class Trace(SQLModel, table=True):
+    __tablename__ = "traces"
+    __table_args__ = (sa.Index("ix_traces_started", "started_at", "id"),)
+
+    id: uuid.UUID = uuid_pk()
+    conversation_id: uuid.UUID = fk("conversations.id")
+    message_id: uuid.UUID | None = fk("messages.id", nullable=True, ondelete="SET NULL")
+    name: str | None = None
+    user_input: str | None = Field(default=None, sa_type=sa.Text)
+    final_output: str | None = Field(default=None, sa_type=sa.Text)
+    status: TraceStatus = enum_field(TraceStatus, TraceStatus.RUNNING, index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    total_tokens: int = 0
+    cost: float = 0.0
+    user_id: str | None = Field(default=None, index=True)
+    session_id: str | None = Field(default=None, index=True)
+
+
+class Span(SQLModel, table=True):
+    __tablename__ = "spans"
+    __table_args__ = (sa.Index("ix_spans_trace_started", "trace_id", "started_at", "id"),)
+
+    id: uuid.UUID = uuid_pk()
+    trace_id: uuid.UUID = fk("traces.id", index=False)
+    parent_span_id: uuid.UUID | None = fk("spans.id", nullable=True)
+    plan_step_id: uuid.UUID | None = fk("plan_steps.id", nullable=True, ondelete="SET NULL")
+    kind: SpanKind = enum_field(SpanKind, SpanKind.OTHER)
+    name: str
+    status: SpanStatus = enum_field(SpanStatus, SpanStatus.UNSET)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    inputs: dict[str, Any] = json_field()
+    outputs: dict[str, Any] = json_field()
+    attributes: dict[str, Any] = json_field()
+    model: str | None = None
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost: float = 0.0
+
+
+class SpanComponentVersion(SQLModel, table=True):
+    __tablename__ = "span_component_versions"
+
+    span_id: uuid.UUID = Field(foreign_key="spans.id", ondelete="CASCADE", primary_key=True)
+    component_version_id: uuid.UUID = Field(
+        foreign_key="component_versions.id", ondelete="CASCADE", primary_key=True, index=True
+    )

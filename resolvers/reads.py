@@ -1,0 +1,268 @@
+"""Reads that are not a plain parent->children relation: root lists, branches, latest rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+
+from models import Component, ComponentVersion, Conversation, Message, Participant, Trace
+from models.enums import ComponentType, ConversationKind, ConversationStatus, TraceStatus
+from resolvers.context import Context
+from resolvers.errors import BadInput, NotFound
+from resolvers.filters import json_array_contains
+from resolvers.ids import to_global_id
+from resolvers.pagination import (
+    Ordering,
+    Page,
+    PageRequest,
+    Relation,
+    make_page,
+    page_query,
+    parse_datetime,
+)
+from resolvers.relations import MESSAGES_OF_CONVERSATION
+
+
+@dataclass
+class RootPage:
+    page: Page[Any]
+    count: Callable[[], Awaitable[int]]
+
+
+async def root_page(
+    ctx: Context, model: Any, where: Sequence[ColumnElement[bool]], request: PageRequest, ordering: Ordering
+) -> RootPage:
+    rows = await ctx.loaders.fetch(page_query(model, where, request, ordering))
+
+    async def count() -> int:
+        found = await ctx.loaders.fetch(select(func.count()).select_from(model).where(*where))
+        return int(found[0][0])
+
+    return RootPage(make_page([row[0] for row in rows], request, ordering), count)
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    kinds: Sequence[ConversationKind] | None = None
+    statuses: Sequence[ConversationStatus] | None = None
+    owner_id: str | None = None
+    participant_id: str | None = None
+    tag: str | None = None
+    title_contains: str | None = None
+    created_after: Any = None
+    created_before: Any = None
+    active_after: Any = None
+    active_before: Any = None
+    order_field: str = "last_activity_at"
+    descending: bool = True
+
+
+def conversation_conditions(q: ConversationQuery) -> list[ColumnElement[bool]]:
+    c = Conversation
+    found: list[ColumnElement[bool]] = []
+    if q.kinds:
+        found.append(c.kind.in_(q.kinds))
+    if q.statuses:
+        found.append(c.status.in_(q.statuses))
+    if q.owner_id is not None:
+        found.append(c.owner_id == q.owner_id)
+    if q.participant_id is not None:
+        found.append(
+            exists().where(
+                Participant.conversation_id == c.id, Participant.participant_id == q.participant_id
+            )
+        )
+    if q.tag is not None:
+        found.append(json_array_contains(c.__table__.c.tags, q.tag))
+    if q.title_contains:
+        found.append(c.title.icontains(q.title_contains, autoescape=True))
+    bounds = [
+        (c.created_at, q.created_after, q.created_before),
+        (c.last_activity_at, q.active_after, q.active_before),
+    ]
+    for column, lower, upper in bounds:
+        if lower is not None:
+            found.append(column >= lower)
+        if upper is not None:
+            found.append(column < upper)
+    return found
+
+
+async def conversations(ctx: Context, q: ConversationQuery, request: PageRequest) -> RootPage:
+    ordering = Ordering(
+        getattr(Conversation, q.order_field), Conversation.id, q.descending, parse=parse_datetime
+    )
+    return await root_page(ctx, Conversation, conversation_conditions(q), request, ordering)
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    conversation_id: uuid.UUID | None = None
+    statuses: Sequence[TraceStatus] | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    started_after: Any = None
+    started_before: Any = None
+
+
+async def traces(ctx: Context, q: TraceQuery, request: PageRequest) -> RootPage:
+    t = Trace
+    where: list[ColumnElement[bool]] = []
+    if q.conversation_id is not None:
+        where.append(t.conversation_id == q.conversation_id)
+    if q.statuses:
+        where.append(t.status.in_(q.statuses))
+    if q.user_id is not None:
+        where.append(t.user_id == q.user_id)
+    if q.session_id is not None:
+        where.append(t.session_id == q.session_id)
+    if q.started_after is not None:
+        where.append(t.started_at >= q.started_after)
+    if q.started_before is not None:
+        where.append(t.started_at < q.started_before)
+    ordering = Ordering(t.started_at, t.id, descending=True, parse=parse_datetime)
+    return await root_page(ctx, Trace, where, request, ordering)
+
+
+async def components(
+    ctx: Context, types: Sequence[ComponentType] | None, key_contains: str | None, request: PageRequest
+) -> RootPage:
+    where: list[ColumnElement[bool]] = []
+    if types:
+        where.append(Component.type.in_(types))
+    if key_contains:
+        where.append(Component.key.icontains(key_contains, autoescape=True))
+    return await root_page(ctx, Component, where, request, Ordering(Component.key, Component.id))
+
+
+async def component_by_key(ctx: Context, key: str) -> Component | None:
+    rows = await ctx.loaders.fetch(select(Component).where(Component.key == key))
+    return rows[0][0] if rows else None
+
+
+async def component_version(
+    ctx: Context, component_id: uuid.UUID, content_hash: str
+) -> ComponentVersion | None:
+    rows = await ctx.loaders.fetch(
+        select(ComponentVersion).where(
+            ComponentVersion.component_id == component_id,
+            ComponentVersion.content_hash == content_hash,
+        )
+    )
+    return rows[0][0] if rows else None
+
+
+# --- Branches -----------------------------------------------------------------
+# The latest message of a conversation is always a leaf (a child is written after
+# its parent), so "the latest branch" is the path from the highest seq to the root.
+
+LATEST_MESSAGE = and_(
+    Message.conversation_id == Conversation.id, Message.seq == Conversation.last_message_seq
+)
+
+
+def branch_ids(leaf_ids: Any) -> Any:
+    """Ids of every message on the paths from the given leaves up to their roots."""
+    path = select(Message.id, Message.parent_message_id).where(Message.id.in_(leaf_ids))
+    path_cte = path.cte("branch_path", recursive=True)
+    step = select(Message.id, Message.parent_message_id).join(
+        path_cte, Message.id == path_cte.c.parent_message_id
+    )
+    path_cte = path_cte.union_all(step)
+    return select(path_cte.c.id)
+
+
+def leaves_for(conversation_ids: Sequence[uuid.UUID], leaf_id: uuid.UUID | None) -> Any:
+    if leaf_id is not None:
+        return [leaf_id]
+    return select(Message.id).join(Conversation, LATEST_MESSAGE).where(
+        Conversation.id.in_(conversation_ids)
+    )
+
+
+BranchKey = tuple[uuid.UUID, uuid.UUID | None, PageRequest]
+
+
+def branch_pages(ctx: Context) -> Any:
+    """Pages of one branch per conversation: (conversation, leaf or None, page) -> Page."""
+
+    async def load(keys: list[BranchKey]) -> list[Page[Any]]:
+        by_leaf: dict[uuid.UUID | None, list[BranchKey]] = {}
+        for key in keys:
+            by_leaf.setdefault(key[1], []).append(key)
+        pages: dict[BranchKey, Page[Any]] = {}
+        for leaf_id, group in by_leaf.items():
+            conversation_ids = [key[0] for key in group]
+            on_branch = Message.id.in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
+            found = await ctx.loaders.pages(
+                MESSAGES_OF_CONVERSATION, [(key[0], key[2]) for key in group], [on_branch]
+            )
+            pages.update(zip(group, found, strict=True))
+        return [pages[key] for key in keys]
+
+    return ctx.loaders.custom("branch_pages", load)
+
+
+def branch_counts(ctx: Context) -> Any:
+    """How many messages each (conversation, leaf or None) branch has."""
+
+    async def load(keys: list[tuple[uuid.UUID, uuid.UUID | None]]) -> list[int]:
+        counts = []
+        default = [key[0] for key in keys if key[1] is None]
+        default_counts = await _count_branches(ctx, default, None) if default else {}
+        for conversation_id, leaf_id in keys:
+            if leaf_id is None:
+                counts.append(default_counts.get(conversation_id, 0))
+            else:
+                found = await _count_branches(ctx, [conversation_id], leaf_id)
+                counts.append(found.get(conversation_id, 0))
+        return counts
+
+    return ctx.loaders.custom("branch_counts", load)
+
+
+async def _count_branches(
+    ctx: Context, conversation_ids: list[uuid.UUID], leaf_id: uuid.UUID | None
+) -> dict[uuid.UUID, int]:
+    on_branch = Message.id.in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
+    rows = await ctx.loaders.fetch(
+        select(Message.conversation_id, func.count())
+        .where(Message.conversation_id.in_(conversation_ids), on_branch)
+        .group_by(Message.conversation_id)
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def latest_messages(ctx: Context) -> Any:
+    async def load(conversation_ids: list[uuid.UUID]) -> list[Message | None]:
+        rows = await ctx.loaders.fetch(
+            select(Message).join(Conversation, LATEST_MESSAGE).where(
+                Conversation.id.in_(conversation_ids)
+            )
+        )
+        found = {row[0].conversation_id: row[0] for row in rows}
+        return [found.get(i) for i in conversation_ids]
+
+    return ctx.loaders.custom("latest_messages", load)
+
+
+def one_per_parent(ctx: Context, relation: Relation) -> Any:
+    """The first row of a relation per parent (a message's trace, a span's tool call)."""
+
+    async def load(parent_ids: list[uuid.UUID]) -> list[Any]:
+        rows = await ctx.loaders.rows_by(relation).load_many(parent_ids)
+        return [found[0] if found else None for found in rows]
+
+    return ctx.loaders.custom(("one_per_parent", relation), load)
+
+
+async def require_message_in(ctx: Context, message_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+    row = await ctx.loaders.by_id(Message).load(message_id)
+    if row is None:
+        raise NotFound(f"Message '{to_global_id('Message', message_id)}' does not exist")
+    if row.conversation_id != conversation_id:
+        raise BadInput("that message belongs to another conversation")

@@ -1,0 +1,1 @@
+"""Mutations: each function runs one transaction and returns the rows it changed."""

@@ -1,0 +1,60 @@
+"""Per-user chat settings: defaults until saved, then upserted field by field."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models import ChatSettings
+from models.base import utcnow
+from resolvers import validation
+from resolvers.context import Context
+from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
+from schema.inputs import ChatSettingsInput
+
+MAX_TOKENS_RANGE = (1, 32000)
+DEFAULTS = {
+    "enabled_tools": [],
+    "enabled_agents": [],
+    "model": None,
+    "temperature": 0.7,
+    "max_tokens": 4096,
+}
+
+
+def defaults(user_id: str) -> ChatSettings:
+    values = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}
+    return ChatSettings(user_id=user_id, **values)
+
+
+async def read(ctx: Context, user_id: str) -> ChatSettings | None:
+    """The saved settings, or None when the user never saved any."""
+    async with ctx.session_factory() as session:
+        return await session.get(ChatSettings, user_id)
+
+
+async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSettings:
+    validation.not_blank("userId", user_id)
+    changes = {k: v for k, v in vars(data).items() if v is not strawberry.UNSET}
+    for name in ("enabled_tools", "enabled_agents"):
+        if name in changes:
+            changes[name] = list(dict.fromkeys(changes[name] or []))
+            validation.string_list(name, changes[name])
+    validation.temperature(changes.get("temperature"))
+    validation.in_range("maxTokens", changes.get("max_tokens"), *MAX_TOKENS_RANGE)
+    async with transaction(ctx) as session:
+        initial = defaults(user_id)
+        await session.execute(
+            insert_ignoring_duplicates(
+                session,
+                ChatSettings,
+                user_id=user_id,
+                updated_at=utcnow(),
+                **{name: getattr(initial, name) for name in DEFAULTS},
+            )
+        )
+        settings = await session.get(ChatSettings, user_id, with_for_update=True, populate_existing=True)
+        assert settings is not None
+        for name, value in changes.items():
+            setattr(settings, name, value)
+        settings.updated_at = utcnow()
+    return settings

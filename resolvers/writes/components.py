@@ -1,0 +1,78 @@
+"""Content-addressed component versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Component, ComponentVersion
+from models.base import utcnow
+from resolvers import validation
+from resolvers.context import Context
+from resolvers.errors import BadInput, Conflict
+from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
+from schema.inputs import RegisterComponentVersionInput
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per JSON value: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def content_hash(definition: Any) -> str:
+    return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+
+
+async def _component(session: AsyncSession, data: RegisterComponentVersionInput) -> Component:
+    """The component for this key, created on first use, locked for this transaction."""
+    await session.execute(
+        insert_ignoring_duplicates(
+            session, Component, id=uuid.uuid4(), key=data.component_key, type=data.type,
+            name=data.name or data.component_key, version_count=0, created_at=utcnow(),
+        )
+    )
+    # A no-op UPDATE takes the row lock, so two registrations of one component queue.
+    component_id = await session.scalar(
+        update(Component)
+        .where(Component.key == data.component_key)
+        .values(version_count=Component.version_count)
+        .returning(Component.id)
+        .execution_options(synchronize_session=False)
+    )
+    component = await session.get(Component, component_id, populate_existing=True)
+    assert component is not None
+    if component.type != data.type:
+        raise Conflict(f"component '{data.component_key}' is a {component.type}, not a {data.type}")
+    return component
+
+
+async def register_version(ctx: Context, data: RegisterComponentVersionInput) -> ComponentVersion:
+    validation.not_blank("componentKey", data.component_key)
+    try:
+        digest = content_hash(data.definition)
+    except ValueError:
+        raise BadInput("`definition` must be JSON without NaN or Infinity") from None
+    async with transaction(ctx) as session:
+        component = await _component(session, data)
+        found = await session.scalar(
+            select(ComponentVersion).where(
+                ComponentVersion.component_id == component.id,
+                ComponentVersion.content_hash == digest,
+            )
+        )
+        if found is not None:
+            return found
+        component.version_count += 1
+        version = ComponentVersion(
+            component_id=component.id,
+            content_hash=digest,
+            version_number=component.version_count,
+            definition=data.definition,
+        )
+        session.add(version)
+    return version

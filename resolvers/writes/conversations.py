@@ -1,0 +1,180 @@
+"""Writes to conversations and their participants."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from sqlalchemy import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Conversation, Participant
+from models.base import utcnow
+from models.enums import ConversationKind, ConversationStatus, ParticipantRole
+from resolvers import validation
+from resolvers.context import Context
+from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.ids import parse_client_id
+from resolvers.writes.transaction import existing_client_row, get_or_404, transaction
+from schema.inputs import CreateConversationInput, ParticipantInput, UpdateConversationInput
+
+MULTI_PARTY_FROM = 3
+
+
+def _check_settings(temperature: float | None, max_tokens: int | None) -> None:
+    validation.temperature(temperature)
+    validation.positive("maxTokens", max_tokens)
+
+
+async def create_conversation(ctx: Context, data: CreateConversationInput) -> Conversation:
+    validation.not_blank("owner.participantId", data.owner.participant_id)
+    validation.json_object("metadata", data.metadata)
+    validation.string_list("tags", data.tags)
+    _check_settings(data.temperature, data.max_tokens)
+    everyone = [data.owner, *data.participants]
+    validation.unique("participants", [p.participant_id for p in everyone])
+    for p in data.participants:
+        validation.not_blank("participants.participantId", p.participant_id)
+        if p.role == ParticipantRole.OWNER:
+            raise BadInput("only `owner` can have the OWNER role")
+    client_id = parse_client_id(data.id, "Conversation")
+    async with transaction(ctx) as session:
+        found = await existing_client_row(
+            session, Conversation, client_id, owner_id=data.owner.participant_id
+        )
+        if found is not None:
+            return found
+        kind = ConversationKind.MULTI_PARTY if len(everyone) >= MULTI_PARTY_FROM else data.kind
+        conversation = Conversation(
+            id=client_id or uuid.uuid4(),
+            kind=kind,
+            title=data.title,
+            summary=data.summary,
+            tags=list(dict.fromkeys(data.tags)),
+            meta=data.metadata,
+            owner_id=data.owner.participant_id,
+            model_name=data.model_name,
+            system_prompt=data.system_prompt,
+            temperature=data.temperature,
+            max_tokens=data.max_tokens,
+        )
+        session.add(conversation)
+        session.add(_participant(conversation.id, data.owner, ParticipantRole.OWNER))
+        session.add_all(_participant(conversation.id, p, p.role) for p in data.participants)
+    return conversation
+
+
+def _participant(
+    conversation_id: uuid.UUID, data: ParticipantInput, role: ParticipantRole
+) -> Participant:
+    return Participant(
+        conversation_id=conversation_id,
+        participant_id=data.participant_id,
+        participant_type=data.participant_type,
+        role=role,
+    )
+
+
+async def open_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+    """The conversation, which must not be CLOSED: closed conversations are read-only."""
+    conversation = await get_or_404(session, Conversation, conversation_id)
+    if conversation.status == ConversationStatus.CLOSED:
+        raise Conflict("the conversation is closed and cannot change")
+    return conversation
+
+
+async def update_conversation(
+    ctx: Context, conversation_id: uuid.UUID, data: UpdateConversationInput
+) -> Conversation:
+    changes = {k: v for k, v in vars(data).items() if v is not strawberry.UNSET}
+    if changes.get("metadata", {}) is None or changes.get("tags", []) is None:
+        raise BadInput("`metadata` and `tags` cannot be null (send {} or [] to clear them)")
+    if "metadata" in changes:
+        validation.json_object("metadata", changes["metadata"])
+    if "tags" in changes:
+        validation.string_list("tags", changes["tags"])
+        changes["tags"] = list(dict.fromkeys(changes["tags"]))
+    _check_settings(changes.get("temperature"), changes.get("max_tokens"))
+    async with transaction(ctx) as session:
+        conversation = await open_conversation(session, conversation_id)
+        for name, value in changes.items():
+            setattr(conversation, "meta" if name == "metadata" else name, value)
+        conversation.updated_at = utcnow()
+    return conversation
+
+
+TRANSITIONS = {
+    ConversationStatus.ARCHIVED: {ConversationStatus.ACTIVE},
+    ConversationStatus.CLOSED: {ConversationStatus.ACTIVE, ConversationStatus.ARCHIVED},
+    ConversationStatus.ACTIVE: {ConversationStatus.ARCHIVED},
+}
+
+
+async def set_status(
+    ctx: Context, conversation_id: uuid.UUID, status: ConversationStatus
+) -> Conversation:
+    """Archive, restore or close; closing is final."""
+    async with transaction(ctx) as session:
+        conversation = await get_or_404(session, Conversation, conversation_id)
+        if conversation.status not in TRANSITIONS[status]:
+            raise Conflict(f"a {conversation.status} conversation cannot become {status}")
+        conversation.status = status
+        conversation.updated_at = utcnow()
+    return conversation
+
+
+async def add_participant(
+    ctx: Context, conversation_id: uuid.UUID, data: ParticipantInput
+) -> Participant:
+    validation.not_blank("participantId", data.participant_id)
+    if data.role == ParticipantRole.OWNER:
+        raise BadInput("a conversation has one OWNER, its creator")
+    async with transaction(ctx) as session:
+        conversation = await open_conversation(session, conversation_id)
+        participant = await _find_participant(session, conversation_id, data.participant_id)
+        if participant is not None and participant.active:
+            raise Conflict(f"'{data.participant_id}' is already a participant")
+        if participant is None:
+            participant = _participant(conversation_id, data, data.role)
+            session.add(participant)
+        else:
+            participant.active, participant.left_at, participant.joined_at = True, None, utcnow()
+            participant.role, participant.participant_type = data.role, data.participant_type
+        await session.flush()
+        active = await session.scalar(
+            select(func.count()).where(
+                Participant.conversation_id == conversation_id, Participant.active.is_(True)
+            )
+        )
+        if (active or 0) >= MULTI_PARTY_FROM:
+            conversation.kind = ConversationKind.MULTI_PARTY
+        conversation.updated_at = conversation.last_activity_at = utcnow()
+    return participant
+
+
+async def remove_participant(
+    ctx: Context, conversation_id: uuid.UUID, participant_id: str
+) -> Participant:
+    async with transaction(ctx) as session:
+        conversation = await open_conversation(session, conversation_id)
+        participant = await _find_participant(session, conversation_id, participant_id)
+        if participant is None:
+            raise NotFound(f"'{participant_id}' is not a participant of this conversation")
+        if participant.role == ParticipantRole.OWNER:
+            raise BadInput("the owner cannot leave their conversation")
+        if not participant.active:
+            raise Conflict(f"'{participant_id}' already left this conversation")
+        participant.active, participant.left_at = False, utcnow()
+        conversation.updated_at = conversation.last_activity_at = utcnow()
+    return participant
+
+
+async def _find_participant(
+    session: AsyncSession, conversation_id: uuid.UUID, participant_id: str
+) -> Participant | None:
+    return await session.scalar(
+        select(Participant).where(
+            Participant.conversation_id == conversation_id,
+            Participant.participant_id == participant_id,
+        )
+    )

@@ -1,0 +1,206 @@
+"""Sending and editing messages, with their tool calls and the conversation's roll-ups."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Conversation, Message, Span, ToolCall
+from models.base import utcnow
+from models.enums import ParticipantType
+from resolvers import validation
+from resolvers.context import Context
+from resolvers.errors import BadInput
+from resolvers.ids import parse_client_id, parse_id
+from resolvers.writes.conversations import open_conversation
+from resolvers.writes.transaction import existing_client_row, get_or_404, transaction
+from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInput, ToolCallInput
+
+
+def check_content(data: MessageContentInput) -> None:
+    validation.non_negative(
+        inputTokens=data.input_tokens,
+        outputTokens=data.output_tokens,
+        totalTokens=data.total_tokens,
+        cost=data.cost,
+        latencyMs=data.latency_ms,
+    )
+    validation.temperature(data.temperature)
+    validation.message_parts(data.parts)
+    validation.json_objects("attachments", data.attachments)
+    validation.json_object("metadata", data.metadata)
+    validation.unique("toolCalls.callId", [call.call_id for call in data.tool_calls])
+    for call in data.tool_calls:
+        validation.not_blank("toolCalls.callId", call.call_id)
+        validation.not_blank("toolCalls.toolName", call.tool_name)
+        validation.json_object("toolCalls.arguments", call.arguments)
+        if call.started_at and call.ended_at:
+            validation.ordered(call.started_at, call.ended_at, f"tool call '{call.call_id}'")
+
+
+async def send_message(ctx: Context, data: SendMessageInput) -> Message:
+    check_content(data)
+    validation.not_blank("senderId", data.sender_id)
+    conversation_id = parse_id(data.conversation_id, "Conversation")
+    client_id = parse_client_id(data.id, "Message")
+    async with transaction(ctx) as session:
+        found = await existing_client_row(
+            session, Message, client_id, conversation_id=conversation_id
+        )
+        if found is not None:
+            return found
+        await open_conversation(session, conversation_id)
+        explicit_parent = data.parent_message_id is not strawberry.UNSET
+        parent_id = None
+        if explicit_parent and data.parent_message_id is not None:
+            parent_id = parse_id(data.parent_message_id, "Message")
+            await _require_in_conversation(session, parent_id, conversation_id)
+        seq = await _next_seq(session, conversation_id, data)
+        if not explicit_parent:
+            parent_id = await session.scalar(
+                select(Message.id).where(
+                    Message.conversation_id == conversation_id, Message.seq < seq
+                ).order_by(Message.seq.desc()).limit(1)
+            )
+        message = _message(client_id, conversation_id, seq, parent_id, data)
+        message.sender_id, message.sender_type, message.role = (
+            data.sender_id,
+            data.sender_type,
+            data.role,
+        )
+        await _add_with_tool_calls(session, message, data.tool_calls)
+    return message
+
+
+async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
+    """Write the edit as a sibling of the original (same parent), leaving the original."""
+    check_content(data)
+    original_id = parse_id(data.message_id, "Message")
+    client_id = parse_client_id(data.id, "Message")
+    async with transaction(ctx) as session:
+        original = await get_or_404(session, Message, original_id)
+        found = await existing_client_row(
+            session, Message, client_id, conversation_id=original.conversation_id
+        )
+        if found is not None:
+            return found
+        await open_conversation(session, original.conversation_id)
+        seq = await _next_seq(session, original.conversation_id, data)
+        message = _message(
+            client_id, original.conversation_id, seq, original.parent_message_id, data
+        )
+        message.sender_id, message.sender_type, message.role = (
+            original.sender_id,
+            original.sender_type,
+            original.role,
+        )
+        message.meta = {**data.metadata, "editedFrom": str(original.id)}
+        await _add_with_tool_calls(session, message, data.tool_calls)
+    return message
+
+
+def _message(
+    client_id: uuid.UUID | None,
+    conversation_id: uuid.UUID,
+    seq: int,
+    parent_id: uuid.UUID | None,
+    data: MessageContentInput,
+) -> Message:
+    return Message(
+        id=client_id or uuid.uuid4(),
+        conversation_id=conversation_id,
+        seq=seq,
+        parent_message_id=parent_id,
+        sender_id="",
+        sender_type=ParticipantType.USER,
+        content=data.content,
+        parts=data.parts,
+        thinking=data.thinking,
+        status=data.status,
+        model=data.model,
+        provider=data.provider,
+        temperature=data.temperature,
+        input_tokens=data.input_tokens,
+        output_tokens=data.output_tokens,
+        total_tokens=_total(data),
+        cost=data.cost,
+        latency_ms=data.latency_ms,
+        attachments=data.attachments,
+        meta=data.metadata,
+    )
+
+
+def _total(data: MessageContentInput) -> int:
+    return data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
+
+
+async def _next_seq(session: AsyncSession, conversation_id: uuid.UUID, data: MessageContentInput) -> int:
+    """Take the next sequence number and add the message to the roll-ups, atomically.
+
+    One UPDATE both locks the conversation row (so concurrent senders queue) and
+    increments the counters in SQL (so no increment is lost).
+    """
+    now = utcnow()
+    c = Conversation
+    seq = await session.scalar(
+        update(c)
+        .where(c.id == conversation_id)
+        .values(
+            last_message_seq=c.last_message_seq + 1,
+            message_count=c.message_count + 1,
+            input_tokens=c.input_tokens + data.input_tokens,
+            output_tokens=c.output_tokens + data.output_tokens,
+            total_tokens=c.total_tokens + _total(data),
+            cost=c.cost + data.cost,
+            last_activity_at=now,
+            updated_at=now,
+        )
+        .returning(c.last_message_seq)
+        .execution_options(synchronize_session=False)
+    )
+    assert seq is not None  # the conversation was checked in this transaction
+    return int(seq)
+
+
+async def _require_in_conversation(
+    session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
+    parent = await get_or_404(session, Message, message_id)
+    if parent.conversation_id != conversation_id:
+        raise BadInput("the parent message belongs to another conversation")
+
+
+async def _add_with_tool_calls(
+    session: AsyncSession, message: Message, calls: list[ToolCallInput]
+) -> None:
+    session.add(message)
+    for position, call in enumerate(calls):
+        session.add(await _tool_call(session, message.id, position, call))
+
+
+async def _tool_call(
+    session: AsyncSession, message_id: uuid.UUID, position: int, data: ToolCallInput
+) -> ToolCall:
+    span_id = None
+    if data.span_id is not None:
+        span_id = parse_id(data.span_id, "Span")
+        await get_or_404(session, Span, span_id)
+    values: dict[str, Any] = {
+        "id": parse_client_id(data.id, "ToolCall") or uuid.uuid4(),
+        "message_id": message_id,
+        "position": position,
+        "call_id": data.call_id,
+        "tool_name": data.tool_name,
+        "arguments": data.arguments,
+        "result": data.result,
+        "status": data.status,
+        "error": data.error,
+        "started_at": data.started_at,
+        "ended_at": data.ended_at,
+        "span_id": span_id,
+    }
+    return ToolCall(**values)

@@ -1,0 +1,193 @@
+"""Traces and their spans: start, end, and links to component versions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import ComponentVersion, Message, Plan, PlanStep, Span, SpanComponentVersion, Trace
+from models.base import utcnow
+from models.enums import TraceStatus
+from resolvers import validation
+from resolvers.context import Context
+from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.writes.conversations import open_conversation
+from resolvers.writes.transaction import (
+    existing_client_row,
+    get_or_404,
+    insert_ignoring_duplicates,
+    transaction,
+    when,
+)
+from schema.inputs import EndSpanInput, EndTraceInput, StartSpanInput, StartTraceInput
+
+
+def duration_ms(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() * 1000
+
+
+async def _message_in(
+    session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
+    message = await get_or_404(session, Message, message_id)
+    if message.conversation_id != conversation_id:
+        raise BadInput("the message belongs to another conversation than the trace")
+
+
+async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
+    conversation_id = parse_id(data.conversation_id, "Conversation")
+    message_id = parse_id(data.message_id, "Message") if data.message_id else None
+    client_id = parse_client_id(data.id, "Trace")
+    async with transaction(ctx) as session:
+        found = await existing_client_row(session, Trace, client_id, conversation_id=conversation_id)
+        if found is not None:
+            return found
+        await open_conversation(session, conversation_id)
+        if message_id is not None:
+            await _message_in(session, message_id, conversation_id)
+        trace = Trace(
+            id=client_id or uuid.uuid4(),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            name=data.name,
+            user_input=data.user_input,
+            user_id=data.user_id,
+            session_id=data.session_id,
+            started_at=when(data.started_at, utcnow()),
+        )
+        session.add(trace)
+    return trace
+
+
+async def end_trace(ctx: Context, data: EndTraceInput) -> Trace:
+    if data.status == TraceStatus.RUNNING:
+        raise BadInput("a trace ends as OK or ERROR")
+    trace_id = parse_id(data.trace_id, "Trace")
+    async with transaction(ctx) as session:
+        trace = await get_or_404(session, Trace, trace_id)
+        if trace.status != TraceStatus.RUNNING:
+            raise Conflict(f"the trace already ended ({trace.status})")
+        ended = when(data.ended_at, utcnow())
+        validation.ordered(trace.started_at, ended, "a trace")
+        if data.message_id is not None:
+            message_id = parse_id(data.message_id, "Message")
+            await _message_in(session, message_id, trace.conversation_id)
+            trace.message_id = message_id
+        trace.status, trace.final_output, trace.ended_at = data.status, data.final_output, ended
+        trace.duration_ms = duration_ms(trace.started_at, ended)
+    return trace
+
+
+async def _check_step(session: AsyncSession, step_id: uuid.UUID, trace: Trace) -> None:
+    step = await get_or_404(session, PlanStep, step_id)
+    plan = await get_or_404(session, Plan, step.plan_id)
+    if plan.conversation_id != trace.conversation_id:
+        raise BadInput("the plan step belongs to another conversation than the trace")
+
+
+async def _check_versions(session: AsyncSession, version_ids: list[uuid.UUID]) -> None:
+    found = set(
+        await session.scalars(select(ComponentVersion.id).where(ComponentVersion.id.in_(version_ids)))
+    )
+    missing = [v for v in version_ids if v not in found]
+    if missing:
+        raise NotFound(f"ComponentVersion '{to_global_id('ComponentVersion', missing[0])}' does not exist")
+
+
+async def _link(session: AsyncSession, span_id: uuid.UUID, version_ids: list[uuid.UUID]) -> None:
+    for version_id in dict.fromkeys(version_ids):
+        await session.execute(
+            insert_ignoring_duplicates(
+                session, SpanComponentVersion, span_id=span_id, component_version_id=version_id
+            )
+        )
+
+
+async def start_span(ctx: Context, data: StartSpanInput) -> Span:
+    validation.not_blank("name", data.name)
+    validation.json_object("inputs", data.inputs)
+    validation.json_object("attributes", data.attributes)
+    trace_id = parse_id(data.trace_id, "Trace")
+    parent_id = parse_id(data.parent_span_id, "Span") if data.parent_span_id else None
+    step_id = parse_id(data.plan_step_id, "PlanStep") if data.plan_step_id else None
+    version_ids = [parse_id(v, "ComponentVersion") for v in data.component_version_ids]
+    client_id = parse_client_id(data.id, "Span")
+    async with transaction(ctx) as session:
+        found = await existing_client_row(session, Span, client_id, trace_id=trace_id)
+        if found is not None:
+            return found
+        trace = await get_or_404(session, Trace, trace_id)
+        await open_conversation(session, trace.conversation_id)
+        if parent_id is not None:
+            parent = await get_or_404(session, Span, parent_id)
+            if parent.trace_id != trace_id:
+                raise BadInput("the parent span belongs to another trace")
+        if step_id is not None:
+            await _check_step(session, step_id, trace)
+        await _check_versions(session, version_ids)
+        span = Span(
+            id=client_id or uuid.uuid4(),
+            trace_id=trace_id,
+            parent_span_id=parent_id,
+            plan_step_id=step_id,
+            kind=data.kind,
+            name=data.name,
+            started_at=when(data.started_at, utcnow()),
+            inputs=data.inputs,
+            attributes=data.attributes,
+            model=data.model,
+            provider=data.provider,
+        )
+        session.add(span)
+        await session.flush()
+        await _link(session, span.id, version_ids)
+    return span
+
+
+async def end_span(ctx: Context, data: EndSpanInput) -> Span:
+    validation.non_negative(
+        inputTokens=data.input_tokens,
+        outputTokens=data.output_tokens,
+        totalTokens=data.total_tokens,
+        cost=data.cost,
+    )
+    validation.json_object("outputs", data.outputs)
+    validation.json_object("attributes", data.attributes)
+    span_id = parse_id(data.span_id, "Span")
+    async with transaction(ctx) as session:
+        span = await get_or_404(session, Span, span_id)
+        if span.ended_at is not None:
+            raise Conflict("the span already ended")
+        ended = when(data.ended_at, utcnow())
+        validation.ordered(span.started_at, ended, "a span")
+        total = data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
+        span.ended_at, span.duration_ms = ended, duration_ms(span.started_at, ended)
+        span.status, span.error, span.outputs = data.status, data.error, data.outputs
+        span.attributes = {**span.attributes, **data.attributes}
+        span.model = data.model or span.model
+        span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens
+        span.total_tokens, span.cost = total, data.cost
+        # Added in SQL so spans of one trace ending at once lose no tokens.
+        await session.execute(
+            update(Trace)
+            .where(Trace.id == span.trace_id)
+            .values(total_tokens=Trace.total_tokens + total, cost=Trace.cost + data.cost)
+            .execution_options(synchronize_session=False)
+        )
+    return span
+
+
+async def link_span_versions(
+    ctx: Context, span_id: uuid.UUID, version_ids: list[uuid.UUID]
+) -> Span:
+    if not version_ids:
+        raise BadInput("give at least one component version")
+    async with transaction(ctx) as session:
+        span = await get_or_404(session, Span, span_id)
+        await _check_versions(session, version_ids)
+        await _link(session, span_id, version_ids)
+    return span

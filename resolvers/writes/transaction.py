@@ -1,0 +1,72 @@
+"""One transaction per mutation, and the lookups every mutation starts with."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from resolvers.context import Context
+from resolvers.errors import Conflict, NotFound
+from resolvers.ids import to_global_id
+
+log = logging.getLogger(__name__)
+RowT = TypeVar("RowT")
+
+
+@asynccontextmanager
+async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
+    """Commit on success; roll back on any error, so a failed mutation writes nothing.
+
+    Checks run before writing, so an integrity error here is a race with another
+    writer (the same client id or key written twice at once): a CONFLICT.
+    """
+    try:
+        async with ctx.session_factory() as session, session.begin():
+            yield session
+    except IntegrityError as exc:
+        log.info("integrity error turned into CONFLICT: %s", exc.orig)
+        raise Conflict("the write conflicts with a concurrent write of the same id or key") from None
+
+
+async def get_or_404(session: AsyncSession, model: type[RowT], row_id: uuid.UUID) -> RowT:
+    row = await session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, row_id)}' does not exist")
+    return row
+
+
+async def existing_client_row(
+    session: AsyncSession, model: type[RowT], row_id: uuid.UUID | None, **same: Any
+) -> RowT | None:
+    """The row a retried create already wrote, or None for a new id.
+
+    The same id under another parent is somebody else's row: CONFLICT.
+    """
+    if row_id is None:
+        return None
+    row = await session.get(model, row_id)
+    if row is None:
+        return None
+    for attribute, value in same.items():
+        if getattr(row, attribute) != value:
+            raise Conflict(f"id '{row_id}' is already used by another {model.__name__}")
+    return row
+
+
+def insert_ignoring_duplicates(session: AsyncSession, model: Any, **values: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, spelled for the session's database."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model).values(**values).on_conflict_do_nothing()
+
+
+def when(value: datetime | None, default: datetime) -> datetime:
+    return default if value is None else value

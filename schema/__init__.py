@@ -1,0 +1,22 @@
+"""The GraphQL schema: types per domain, assembled here with its extensions."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from schema.errors import ErrorCodes
+from schema.mutation import Mutation
+from schema.query import Query
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[ErrorCodes],
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,73 @@
+"""Component and ComponentVersion types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+import models
+from resolvers.context import Context
+from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
+from schema.enums import ComponentType
+from schema.node import Node, from_row, from_rows
+from schema.pagination import Connection, nested_connection, page_args
+
+if TYPE_CHECKING:
+    from schema.trace import Span
+
+SpanT = Annotated["Span", strawberry.lazy("schema.trace")]
+
+
+@strawberry.type
+class Component(Node):
+    id: strawberry.ID
+    key: str = strawberry.field(description="The stable id clients register versions under.")
+    type: ComponentType
+    name: str
+    created_at: datetime
+    version_count: int
+    row: strawberry.Private[models.Component]
+
+    @strawberry.field(description="Every version, oldest first.")
+    async def versions(self, info: Info[Context, None]) -> list[ComponentVersion]:
+        rows = await info.context.loaders.rows_by(VERSIONS_OF_COMPONENT).load(self.row.id)
+        return from_rows(ComponentVersion, rows)
+
+    @classmethod
+    def of(cls, row: models.Component) -> Component:
+        return from_row(cls, row)
+
+
+@strawberry.type
+class ComponentVersion(Node):
+    id: strawberry.ID
+    content_hash: str = strawberry.field(
+        description="SHA-256 of the canonical JSON of the definition: the version's key."
+    )
+    version_number: int = strawberry.field(description="1 for the first version, then 2, ...")
+    definition: JSON
+    created_at: datetime
+    row: strawberry.Private[models.ComponentVersion]
+
+    @strawberry.field
+    async def component(self, info: Info[Context, None]) -> Component:
+        row = await info.context.loaders.by_id(models.Component).load(self.row.component_id)
+        return from_row(Component, row)
+
+    @strawberry.field(description="Spans that used this version, by start time.")
+    async def spans(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[SpanT]:
+        from schema.trace import Span
+
+        args = page_args(first, after, last, before)
+        return await nested_connection(info, SPANS_OF_VERSION, self.row.id, args, Span.of)

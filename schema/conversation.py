@@ -1,0 +1,153 @@
+"""Conversation and Participant types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+import models
+from resolvers import reads
+from resolvers.context import Context
+from resolvers.ids import parse_id
+from resolvers.relations import (
+    MESSAGES_OF_CONVERSATION,
+    PARTICIPANTS_OF_CONVERSATION,
+    PLANS_OF_CONVERSATION,
+    TRACES_OF_CONVERSATION,
+)
+from schema.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
+from schema.node import Node, from_row, maybe_from_row
+from schema.pagination import Connection, nested_connection, page_args
+
+if TYPE_CHECKING:
+    from schema.message import Message
+    from schema.plan import Plan
+    from schema.trace import Trace
+
+MessageT = Annotated["Message", strawberry.lazy("schema.message")]
+PlanT = Annotated["Plan", strawberry.lazy("schema.plan")]
+TraceT = Annotated["Trace", strawberry.lazy("schema.trace")]
+
+
+@strawberry.type
+class Conversation(Node):
+    id: strawberry.ID
+    kind: ConversationKind
+    status: ConversationStatus
+    title: str | None
+    summary: str | None
+    tags: list[str]
+    metadata: JSON
+    owner_id: str
+    model_name: str | None
+    system_prompt: str | None
+    temperature: float | None
+    max_tokens: int | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    message_count: int = strawberry.field(description="Messages on every branch.")
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: float
+    row: strawberry.Private[models.Conversation]
+
+    @strawberry.field
+    async def participants(
+        self, info: Info[Context, None], active_only: bool = False
+    ) -> list[Participant]:
+        rows = await info.context.loaders.rows_by(PARTICIPANTS_OF_CONVERSATION).load(self.row.id)
+        return [from_row(Participant, r) for r in rows if r.active or not active_only]
+
+    @strawberry.field(
+        description="One branch, root first: the path to `branch` (a leaf message), by default "
+        "to the latest message. With `allBranches`, every message in sequence order."
+    )
+    async def messages(
+        self,
+        info: Info[Context, None],
+        branch: strawberry.ID | None = None,
+        all_branches: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[MessageT]:
+        from schema.message import Message
+
+        args = page_args(first, after, last, before)
+        if all_branches:
+            return await nested_connection(
+                info, MESSAGES_OF_CONVERSATION, self.row.id, args, Message.of
+            )
+        ctx = info.context
+        leaf_id = parse_id(branch, "Message") if branch is not None else None
+        if leaf_id is not None:
+            await reads.require_message_in(ctx, leaf_id, self.row.id)
+        request = ctx.page_request(args)
+        page = await reads.branch_pages(ctx).load((self.row.id, leaf_id, request))
+        return Connection.of(
+            page, Message.of, lambda: reads.branch_counts(ctx).load((self.row.id, leaf_id))
+        )
+
+    @strawberry.field(description="The most recent message, on any branch.")
+    async def last_message(self, info: Info[Context, None]) -> MessageT | None:
+        from schema.message import Message
+
+        row = await reads.latest_messages(info.context).load(self.row.id)
+        return maybe_from_row(Message, row)
+
+    @strawberry.field
+    async def plans(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[PlanT]:
+        from schema.plan import Plan
+
+        args = page_args(first, after, last, before)
+        return await nested_connection(info, PLANS_OF_CONVERSATION, self.row.id, args, Plan.of)
+
+    @strawberry.field
+    async def traces(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[TraceT]:
+        from schema.trace import Trace
+
+        args = page_args(first, after, last, before)
+        return await nested_connection(info, TRACES_OF_CONVERSATION, self.row.id, args, Trace.of)
+
+    @classmethod
+    def of(cls, row: models.Conversation) -> Conversation:
+        return from_row(cls, row)
+
+
+@strawberry.type
+class Participant(Node):
+    id: strawberry.ID
+    participant_id: str
+    participant_type: ParticipantType
+    role: ParticipantRole
+    active: bool
+    joined_at: datetime
+    left_at: datetime | None
+    row: strawberry.Private[models.Participant]
+
+    @strawberry.field
+    async def conversation(self, info: Info[Context, None]) -> Conversation:
+        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
+        return from_row(Conversation, row)
+

@@ -1,0 +1,154 @@
+"""Root mutations: each is one transaction and returns what it changed."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from models.enums import ConversationStatus
+from resolvers.context import Context
+from resolvers.ids import parse_id
+from resolvers.writes import chat_settings, components, conversations, messages, plans, traces
+from schema.component import ComponentVersion
+from schema.conversation import Conversation, Participant
+from schema.enums import PlanStatus
+from schema.inputs import (
+    ChatSettingsInput,
+    CreateConversationInput,
+    CreatePlanInput,
+    EditMessageInput,
+    EndSpanInput,
+    EndTraceInput,
+    ParticipantInput,
+    RegisterComponentVersionInput,
+    SendMessageInput,
+    StartSpanInput,
+    StartTraceInput,
+    UpdateConversationInput,
+    UpdateStepStatusInput,
+)
+from schema.message import Message
+from schema.node import from_row
+from schema.plan import Plan, PlanStep
+from schema.query import from_settings
+from schema.settings import ChatSettings
+from schema.trace import Span, Trace
+
+Ctx = Info[Context, None]
+
+
+async def _set_status(info: Ctx, id: strawberry.ID, status: ConversationStatus) -> Conversation:
+    row = await conversations.set_status(info.context, parse_id(id, "Conversation"), status)
+    return from_row(Conversation, row)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="The owner and the first counterparts become participants.")
+    async def create_conversation(self, info: Ctx, input: CreateConversationInput) -> Conversation:
+        return from_row(Conversation, await conversations.create_conversation(info.context, input))
+
+    @strawberry.mutation(description="Title, summary, tags, metadata and model settings.")
+    async def update_conversation(
+        self, info: Ctx, id: strawberry.ID, input: UpdateConversationInput
+    ) -> Conversation:
+        row = await conversations.update_conversation(
+            info.context, parse_id(id, "Conversation"), input
+        )
+        return from_row(Conversation, row)
+
+    @strawberry.mutation(description="Hide an ACTIVE conversation from default lists.")
+    async def archive_conversation(self, info: Ctx, id: strawberry.ID) -> Conversation:
+        return await _set_status(info, id, ConversationStatus.ARCHIVED)
+
+    @strawberry.mutation(description="Bring an ARCHIVED conversation back to ACTIVE.")
+    async def restore_conversation(self, info: Ctx, id: strawberry.ID) -> Conversation:
+        return await _set_status(info, id, ConversationStatus.ACTIVE)
+
+    @strawberry.mutation(description="Final: a CLOSED conversation is read-only.")
+    async def close_conversation(self, info: Ctx, id: strawberry.ID) -> Conversation:
+        return await _set_status(info, id, ConversationStatus.CLOSED)
+
+    @strawberry.mutation(description="A third active participant makes the conversation MULTI_PARTY.")
+    async def add_participant(
+        self, info: Ctx, conversation_id: strawberry.ID, participant: ParticipantInput
+    ) -> Participant:
+        row = await conversations.add_participant(
+            info.context, parse_id(conversation_id, "Conversation"), participant
+        )
+        return from_row(Participant, row)
+
+    @strawberry.mutation(description="Marks the participant inactive; history is kept.")
+    async def remove_participant(
+        self, info: Ctx, conversation_id: strawberry.ID, participant_id: str
+    ) -> Participant:
+        row = await conversations.remove_participant(
+            info.context, parse_id(conversation_id, "Conversation"), participant_id
+        )
+        return from_row(Participant, row)
+
+    @strawberry.mutation
+    async def send_message(self, info: Ctx, input: SendMessageInput) -> Message:
+        return from_row(Message, await messages.send_message(info.context, input))
+
+    @strawberry.mutation(description="Writes a new sibling branch; the original stays.")
+    async def edit_message(self, info: Ctx, input: EditMessageInput) -> Message:
+        return from_row(Message, await messages.edit_message(info.context, input))
+
+    @strawberry.mutation
+    async def create_plan(self, info: Ctx, input: CreatePlanInput) -> Plan:
+        return from_row(Plan, await plans.create_plan(info.context, input))
+
+    @strawberry.mutation(description="A step starts only once all its dependencies are COMPLETED.")
+    async def update_step_status(self, info: Ctx, input: UpdateStepStatusInput) -> PlanStep:
+        return from_row(PlanStep, await plans.update_step_status(info.context, input))
+
+    @strawberry.mutation
+    async def add_step_dependency(
+        self, info: Ctx, step_id: strawberry.ID, depends_on_step_id: strawberry.ID
+    ) -> PlanStep:
+        row = await plans.add_step_dependency(
+            info.context, parse_id(step_id, "PlanStep"), parse_id(depends_on_step_id, "PlanStep")
+        )
+        return from_row(PlanStep, row)
+
+    @strawberry.mutation(description="Cancel, fail or complete a plan by hand.")
+    async def set_plan_status(self, info: Ctx, plan_id: strawberry.ID, status: PlanStatus) -> Plan:
+        row = await plans.set_plan_status(info.context, parse_id(plan_id, "Plan"), status)
+        return from_row(Plan, row)
+
+    @strawberry.mutation
+    async def start_trace(self, info: Ctx, input: StartTraceInput) -> Trace:
+        return from_row(Trace, await traces.start_trace(info.context, input))
+
+    @strawberry.mutation
+    async def end_trace(self, info: Ctx, input: EndTraceInput) -> Trace:
+        return from_row(Trace, await traces.end_trace(info.context, input))
+
+    @strawberry.mutation(description="Nested under `parentSpanId`, which must be in the same trace.")
+    async def start_span(self, info: Ctx, input: StartSpanInput) -> Span:
+        return from_row(Span, await traces.start_span(info.context, input))
+
+    @strawberry.mutation(description="Records outputs and usage; adds the usage to the trace.")
+    async def end_span(self, info: Ctx, input: EndSpanInput) -> Span:
+        return from_row(Span, await traces.end_span(info.context, input))
+
+    @strawberry.mutation(description="Idempotent: links that exist are kept.")
+    async def link_span_component_versions(
+        self, info: Ctx, span_id: strawberry.ID, component_version_ids: list[strawberry.ID]
+    ) -> Span:
+        version_ids = [parse_id(v, "ComponentVersion") for v in component_version_ids]
+        row = await traces.link_span_versions(info.context, parse_id(span_id, "Span"), version_ids)
+        return from_row(Span, row)
+
+    @strawberry.mutation(description="The same definition twice returns the same version.")
+    async def register_component_version(
+        self, info: Ctx, input: RegisterComponentVersionInput
+    ) -> ComponentVersion:
+        return from_row(ComponentVersion, await components.register_version(info.context, input))
+
+    @strawberry.mutation
+    async def upsert_chat_settings(
+        self, info: Ctx, user_id: str, input: ChatSettingsInput
+    ) -> ChatSettings:
+        return from_settings(await chat_settings.upsert(info.context, user_id, input))

@@ -1,0 +1,39 @@
+"""The Relay `Node` interface and the conversion of stored rows into GraphQL objects."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cache
+from typing import Any, TypeVar
+
+import strawberry
+
+from resolvers.ids import to_global_id
+
+T = TypeVar("T")
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+@cache
+def _copied_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(field, row attribute) pairs copied as-is from a row; `metadata` is stored as `meta`."""
+    names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in {"id", "row"}]
+    return tuple((name, "meta" if name == "metadata" else name) for name in names)
+
+
+def from_row(cls: type[T], row: Any) -> T:
+    """Build a GraphQL object from its row: scalar fields copied, the row kept privately."""
+    values = {name: getattr(row, source) for name, source in _copied_fields(cls)}
+    return cls(id=strawberry.ID(to_global_id(cls.__name__, row.id)), row=row, **values)
+
+
+def from_rows(cls: type[T], rows: list[Any]) -> list[T]:
+    return [from_row(cls, row) for row in rows]
+
+
+def maybe_from_row(cls: type[T], row: Any | None) -> T | None:
+    return None if row is None else from_row(cls, row)

@@ -1,0 +1,199 @@
+"""Root queries."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+import models
+from models.enums import TraceStatus
+from resolvers import reads
+from resolvers.context import Context
+from resolvers.errors import BadInput, NotFound
+from resolvers.ids import from_global_id, parse_id
+from resolvers.writes import chat_settings
+from schema.component import Component, ComponentVersion
+from schema.conversation import Conversation, Participant
+from schema.enums import OrderDirection
+from schema.inputs import ComponentFilter, ConversationFilter, ConversationOrder, TraceFilter
+from schema.message import Message, ToolCall
+from schema.node import Node, maybe_from_row
+from schema.pagination import Connection, page_args
+from schema.plan import Plan, PlanStep
+from schema.settings import ChatSettings
+from schema.trace import Span, Trace
+
+# Every Node type, by the name inside its global id, with the table it is read from.
+NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
+    cls.__name__: (cls, getattr(models, cls.__name__))
+    for cls in (
+        Conversation, Participant, Message, ToolCall, Plan, PlanStep, Trace, Span,
+        Component, ComponentVersion,
+    )
+}
+
+
+async def load_node(info: Info[Context, None], global_id: str) -> Node | None:
+    """The object behind a global id, None if it does not exist (Relay's contract)."""
+    type_name, raw_id = from_global_id(global_id)
+    if type_name not in NODE_TYPES:
+        raise NotFound(f"'{global_id}' is not the id of any kind of object")
+    cls, model = NODE_TYPES[type_name]
+    row = await info.context.loaders.by_id(model).load(raw_id)
+    return maybe_from_row(cls, row)
+
+
+async def load_one(info: Info[Context, None], global_id: str, cls: type[Any]) -> Any:
+    row = await info.context.loaders.by_id(getattr(models, cls.__name__)).load(
+        parse_id(global_id, cls.__name__)
+    )
+    return maybe_from_row(cls, row)
+
+
+def conversation_query(filter: ConversationFilter | None, order: ConversationOrder | None) -> Any:
+    f = filter or ConversationFilter()
+    o = order or ConversationOrder()
+    return reads.ConversationQuery(
+        kinds=f.kinds,
+        statuses=f.statuses,
+        owner_id=f.owner_id,
+        participant_id=f.participant_id,
+        tag=f.tag,
+        title_contains=f.title_contains,
+        created_after=f.created_after,
+        created_before=f.created_before,
+        active_after=f.active_after,
+        active_before=f.active_before,
+        order_field=o.field.value,
+        descending=o.direction == OrderDirection.DESC,
+    )
+
+
+def trace_query(filter: TraceFilter | None) -> reads.TraceQuery:
+    f = filter or TraceFilter()
+    return reads.TraceQuery(
+        conversation_id=parse_id(f.conversation_id, "Conversation") if f.conversation_id else None,
+        statuses=[TraceStatus(s) for s in f.statuses] if f.statuses else None,
+        user_id=f.user_id,
+        session_id=f.session_id,
+        started_after=f.started_after,
+        started_before=f.started_before,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Fetch any object by its global id; null if it does not exist.")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+        return await load_node(info, id)
+
+    @strawberry.field(description="Fetch many objects by global id, in the order given.")
+    async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
+        return list(await asyncio.gather(*(load_node(info, i) for i in ids)))
+
+    @strawberry.field
+    async def conversation(self, info: Info[Context, None], id: strawberry.ID) -> Conversation | None:
+        return await load_one(info, id, Conversation)
+
+    @strawberry.field(description="Most recently active first, unless `orderBy` says otherwise.")
+    async def conversations(
+        self,
+        info: Info[Context, None],
+        filter: ConversationFilter | None = None,
+        order_by: ConversationOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Conversation]:
+        ctx = info.context
+        request = ctx.page_request(page_args(first, after, last, before))
+        found = await reads.conversations(ctx, conversation_query(filter, order_by), request)
+        return Connection.of(found.page, Conversation.of, found.count)
+
+    @strawberry.field
+    async def message(self, info: Info[Context, None], id: strawberry.ID) -> Message | None:
+        return await load_one(info, id, Message)
+
+    @strawberry.field
+    async def plan(self, info: Info[Context, None], id: strawberry.ID) -> Plan | None:
+        return await load_one(info, id, Plan)
+
+    @strawberry.field
+    async def trace(self, info: Info[Context, None], id: strawberry.ID) -> Trace | None:
+        return await load_one(info, id, Trace)
+
+    @strawberry.field(description="Most recent first.")
+    async def traces(
+        self,
+        info: Info[Context, None],
+        filter: TraceFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Trace]:
+        ctx = info.context
+        request = ctx.page_request(page_args(first, after, last, before))
+        found = await reads.traces(ctx, trace_query(filter), request)
+        return Connection.of(found.page, Trace.of, found.count)
+
+    @strawberry.field
+    async def span(self, info: Info[Context, None], id: strawberry.ID) -> Span | None:
+        return await load_one(info, id, Span)
+
+    @strawberry.field(description="By key.")
+    async def components(
+        self,
+        info: Info[Context, None],
+        filter: ComponentFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Component]:
+        ctx = info.context
+        f = filter or ComponentFilter()
+        request = ctx.page_request(page_args(first, after, last, before))
+        found = await reads.components(ctx, f.types, f.key_contains, request)
+        return Connection.of(found.page, Component.of, found.count)
+
+    @strawberry.field(description="A component by its global id or by its key.")
+    async def component(
+        self, info: Info[Context, None], id: strawberry.ID | None = None, key: str | None = None
+    ) -> Component | None:
+        if (id is None) == (key is None):
+            raise BadInput("give exactly one of `id` and `key`")
+        if id is not None:
+            return await load_one(info, id, Component)
+        return maybe_from_row(Component, await reads.component_by_key(info.context, key or ""))
+
+    @strawberry.field(description="One version of a component, by its content hash.")
+    async def component_version(
+        self, info: Info[Context, None], component_id: strawberry.ID, hash: str
+    ) -> ComponentVersion | None:
+        row = await reads.component_version(
+            info.context, parse_id(component_id, "Component"), hash.lower()
+        )
+        return maybe_from_row(ComponentVersion, row)
+
+    @strawberry.field(description="Saved settings, or the defaults for a user who has none.")
+    async def chat_settings(self, info: Info[Context, None], user_id: str) -> ChatSettings:
+        saved = await chat_settings.read(info.context, user_id)
+        return from_settings(saved or chat_settings.defaults(user_id), saved=saved is not None)
+
+
+def from_settings(row: models.ChatSettings, *, saved: bool = True) -> ChatSettings:
+    return ChatSettings(
+        user_id=row.user_id,
+        enabled_tools=row.enabled_tools,
+        enabled_agents=row.enabled_agents,
+        model=row.model,
+        temperature=row.temperature,
+        max_tokens=row.max_tokens,
+        updated_at=row.updated_at if saved else None,
+    )
+

@@ -1,0 +1,156 @@
+"""Trace and Span types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+import models
+from resolvers import reads
+from resolvers.context import Context
+from resolvers.relations import (
+    CHILDREN_OF_SPAN,
+    ROOT_SPANS_OF_TRACE,
+    SPANS_OF_TRACE,
+    TOOL_CALLS_OF_SPAN,
+    VERSIONS_OF_SPAN,
+)
+from schema.enums import SpanKind, SpanStatus, TraceStatus
+from schema.node import Node, from_row, from_rows, maybe_from_row
+from schema.pagination import Connection, nested_connection, page_args
+
+if TYPE_CHECKING:
+    from schema.component import ComponentVersion
+    from schema.conversation import Conversation
+    from schema.message import Message, ToolCall
+    from schema.plan import PlanStep
+
+ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")]
+MessageT = Annotated["Message", strawberry.lazy("schema.message")]
+ToolCallT = Annotated["ToolCall", strawberry.lazy("schema.message")]
+PlanStepT = Annotated["PlanStep", strawberry.lazy("schema.plan")]
+ComponentVersionT = Annotated["ComponentVersion", strawberry.lazy("schema.component")]
+
+
+@strawberry.type
+class Trace(Node):
+    id: strawberry.ID
+    name: str | None
+    user_input: str | None
+    final_output: str | None
+    status: TraceStatus
+    started_at: datetime
+    ended_at: datetime | None
+    duration_ms: float | None
+    total_tokens: int = strawberry.field(description="Sum over the trace's ended spans.")
+    cost: float
+    user_id: str | None
+    session_id: str | None
+    row: strawberry.Private[models.Trace]
+
+    @strawberry.field
+    async def conversation(self, info: Info[Context, None]) -> ConversationT:
+        from schema.conversation import Conversation
+
+        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
+        return from_row(Conversation, row)
+
+    @strawberry.field(description="The answer this trace produced.")
+    async def message(self, info: Info[Context, None]) -> MessageT | None:
+        from schema.message import Message
+
+        if self.row.message_id is None:
+            return None
+        row = await info.context.loaders.by_id(models.Message).load(self.row.message_id)
+        return maybe_from_row(Message, row)
+
+    @strawberry.field(description="Spans without a parent, by start time.")
+    async def root_spans(self, info: Info[Context, None]) -> list[Span]:
+        rows = await info.context.loaders.rows_by(ROOT_SPANS_OF_TRACE).load(self.row.id)
+        return from_rows(Span, rows)
+
+    @strawberry.field(description="Every span of the trace, by start time.")
+    async def spans(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Span]:
+        args = page_args(first, after, last, before)
+        return await nested_connection(info, SPANS_OF_TRACE, self.row.id, args, Span.of)
+
+    @classmethod
+    def of(cls, row: models.Trace) -> Trace:
+        return from_row(cls, row)
+
+
+@strawberry.type
+class Span(Node):
+    id: strawberry.ID
+    kind: SpanKind
+    name: str
+    status: SpanStatus
+    error: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_ms: float | None
+    inputs: JSON
+    outputs: JSON
+    attributes: JSON
+    model: str | None
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: float
+    row: strawberry.Private[models.Span]
+
+    @strawberry.field
+    async def trace(self, info: Info[Context, None]) -> Trace:
+        row = await info.context.loaders.by_id(models.Trace).load(self.row.trace_id)
+        return from_row(Trace, row)
+
+    @strawberry.field
+    async def parent(self, info: Info[Context, None]) -> Span | None:
+        if self.row.parent_span_id is None:
+            return None
+        row = await info.context.loaders.by_id(models.Span).load(self.row.parent_span_id)
+        return maybe_from_row(Span, row)
+
+    @strawberry.field(description="Child spans, by start time.")
+    async def children(self, info: Info[Context, None]) -> list[Span]:
+        rows = await info.context.loaders.rows_by(CHILDREN_OF_SPAN).load(self.row.id)
+        return from_rows(Span, rows)
+
+    @strawberry.field(description="Component versions (prompts, tools, ...) this span used.")
+    async def component_versions(self, info: Info[Context, None]) -> list[ComponentVersionT]:
+        from schema.component import ComponentVersion
+
+        rows = await info.context.loaders.rows_by(VERSIONS_OF_SPAN).load(self.row.id)
+        return from_rows(ComponentVersion, rows)
+
+    @strawberry.field(description="The tool call this span executed.")
+    async def tool_call(self, info: Info[Context, None]) -> ToolCallT | None:
+        from schema.message import ToolCall
+
+        row = await reads.one_per_parent(info.context, TOOL_CALLS_OF_SPAN).load(self.row.id)
+        return maybe_from_row(ToolCall, row)
+
+    @strawberry.field(description="The plan step this span executed.")
+    async def plan_step(self, info: Info[Context, None]) -> PlanStepT | None:
+        from schema.plan import PlanStep
+
+        if self.row.plan_step_id is None:
+            return None
+        row = await info.context.loaders.by_id(models.PlanStep).load(self.row.plan_step_id)
+        return maybe_from_row(PlanStep, row)
+
+    @classmethod
+    def of(cls, row: models.Span) -> Span:
+        return from_row(cls, row)
