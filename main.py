@@ -1,9 +1,9 @@
 """Threadline: builds the Starlette app, serves it, and a small CLI.
 
-    python main.py serve          # GraphiQL at http://127.0.0.1:8000/graphql
-    python main.py migrate        # apply Alembic migrations and exit
-    python main.py demo           # load the sample data (idempotent)
-    python main.py export-schema  # write schema.graphql
+python main.py serve          # GraphiQL at http://127.0.0.1:8000/graphql
+python main.py migrate        # apply Alembic migrations and exit
+python main.py demo           # load the sample data (idempotent)
+python main.py export-schema  # write schema.graphql
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def create_app(settings: Settings) -> Starlette:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # any failure to reach the database means "not healthy"
             log.warning("health check failed: %s", exc)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
     graphql_app = GraphQLApp(session_factory, settings)

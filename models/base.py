@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -33,7 +33,9 @@ def uuid_pk() -> Any:
 
 def json_field(name: str | None = None, *, default: Any = dict) -> Any:
     """A non-null JSON column; `name` lets an attribute map to a reserved word (metadata)."""
-    column = sa.Column(name, JSON_TYPE, nullable=False) if name else sa.Column(JSON_TYPE, nullable=False)
+    column = (
+        sa.Column(name, JSON_TYPE, nullable=False) if name else sa.Column(JSON_TYPE, nullable=False)
+    )
     return Field(default_factory=default, sa_column=column)
 
 
@@ -50,7 +52,9 @@ def enum_field(enum_cls: type[Enum], default: Enum, *, index: bool = False) -> A
     )
 
 
-def fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True) -> Any:
+def fk(
+    target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True
+) -> Any:
     return Field(
         default=None if nullable else ...,
         foreign_key=target,

@@ -31,7 +31,9 @@ class Conversation(SQLModel, table=True):
 
     id: uuid.UUID = uuid_pk()
     kind: ConversationKind = enum_field(ConversationKind, ConversationKind.USER_AGENT)
-    status: ConversationStatus = enum_field(ConversationStatus, ConversationStatus.ACTIVE, index=True)
+    status: ConversationStatus = enum_field(
+        ConversationStatus, ConversationStatus.ACTIVE, index=True
+    )
     title: str | None = None
     summary: str | None = Field(default=None, sa_type=sa.Text)
     tags: list[str] = json_field(default=list)

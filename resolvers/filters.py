@@ -10,7 +10,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
 
-class json_array_contains(ColumnElement[bool]):  # noqa: N801 - reads like a SQL function
+class json_array_contains(ColumnElement[bool]):
     """True when the JSON array in `column` holds the string `value`."""
 
     # The value is not part of a cache key, so statements using this are not cached.
@@ -32,5 +32,7 @@ def _contains_postgresql(element: json_array_contains, compiler: Any, **kw: Any)
 @compiles(json_array_contains, "sqlite")
 def _contains_sqlite(element: json_array_contains, compiler: Any, **kw: Any) -> str:
     each = func.json_each(element.column).table_valued("value")
-    match = exists(select(literal_column("1")).select_from(each).where(each.c.value == element.value))
+    match = exists(
+        select(literal_column("1")).select_from(each).where(each.c.value == element.value)
+    )
     return str(compiler.process(match, **kw))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Select, func, select
 from strawberry.dataloader import DataLoader
@@ -27,9 +27,9 @@ class Loaders:
         self.session_factory = session_factory
         self._cache: dict[Hashable, DataLoader[Any, Any]] = {}
 
-    async def fetch(self, statement: Select[Any]) -> Sequence[Any]:
+    async def fetch(self, statement: Select[Unpack[tuple[Any, ...]]]) -> Sequence[Any]:
         async with self.session_factory() as session:
-            return (await session.execute(statement)).all()
+            return (await session.exec(statement)).all()
 
     def _loader(self, name: Hashable, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> Any:
         loader = self._cache.get(name)

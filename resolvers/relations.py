@@ -6,6 +6,8 @@ deep query costs one statement per level, not one per row.
 
 from __future__ import annotations
 
+from sqlmodel import col
+
 from models import (
     ComponentVersion,
     Message,
@@ -40,7 +42,9 @@ PARTICIPANTS_OF_CONVERSATION = Relation(
 )
 MESSAGES_OF_CONVERSATION = Relation(Message, Message.conversation_id, by_seq())
 CHILDREN_OF_MESSAGE = Relation(Message, Message.parent_message_id, by_seq())
-TOOL_CALLS_OF_MESSAGE = Relation(ToolCall, ToolCall.message_id, Ordering(ToolCall.position, ToolCall.id))
+TOOL_CALLS_OF_MESSAGE = Relation(
+    ToolCall, ToolCall.message_id, Ordering(ToolCall.position, ToolCall.id)
+)
 TOOL_CALLS_OF_SPAN = Relation(ToolCall, ToolCall.span_id, Ordering(ToolCall.position, ToolCall.id))
 PLANS_OF_CONVERSATION = Relation(
     Plan, Plan.conversation_id, Ordering(Plan.created_at, Plan.id, parse=parse_datetime)
@@ -70,14 +74,16 @@ DEPENDENTS_OF_STEP = Relation(
 SPANS_OF_STEP = Relation(Span, Span.plan_step_id, spans_by_start())
 SPANS_OF_TRACE = Relation(Span, Span.trace_id, spans_by_start())
 ROOT_SPANS_OF_TRACE = Relation(
-    Span, Span.trace_id, spans_by_start(), where=(Span.parent_span_id.is_(None),)
+    Span, Span.trace_id, spans_by_start(), where=(col(Span.parent_span_id).is_(None),)
 )
 CHILDREN_OF_SPAN = Relation(Span, Span.parent_span_id, spans_by_start())
 VERSIONS_OF_SPAN = Relation(
     ComponentVersion,
     SpanComponentVersion.span_id,
     Ordering(ComponentVersion.created_at, ComponentVersion.id, parse=parse_datetime),
-    joins=((SpanComponentVersion, SpanComponentVersion.component_version_id == ComponentVersion.id),),
+    joins=(
+        (SpanComponentVersion, SpanComponentVersion.component_version_id == ComponentVersion.id),
+    ),
 )
 SPANS_OF_VERSION = Relation(
     Span,

@@ -58,7 +58,9 @@ def message_parts(parts: list[Any]) -> None:
 
 def ordered(start: datetime, end: datetime, what: str) -> None:
     if end < start:
-        raise BadInput(f"{what} cannot end ({end.isoformat()}) before it starts ({start.isoformat()})")
+        raise BadInput(
+            f"{what} cannot end ({end.isoformat()}) before it starts ({start.isoformat()})"
+        )
 
 
 def unique(name: str, values: Iterable[Any]) -> None:

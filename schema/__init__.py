@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from schema.errors import ErrorCodes
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.scalars import UTCDateTime
 
 
 def build_schema() -> strawberry.Schema:
@@ -16,6 +19,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         extensions=[ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides={datetime: UTCDateTime},
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
+from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -49,7 +49,7 @@ class ComponentVersion(Node):
         description="SHA-256 of the canonical JSON of the definition: the version's key."
     )
     version_number: int = strawberry.field(description="1 for the first version, then 2, ...")
-    definition: JSON
+    definition: JSONValue
     created_at: datetime
     row: strawberry.Private[models.ComponentVersion]
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
+from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -41,7 +41,7 @@ class Conversation(Node):
     title: str | None
     summary: str | None
     tags: list[str]
-    metadata: JSON
+    metadata: JSONValue
     owner_id: str
     model_name: str | None
     system_prompt: str | None
@@ -150,4 +150,3 @@ class Participant(Node):
     async def conversation(self, info: Info[Context, None]) -> Conversation:
         row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
         return from_row(Conversation, row)
-

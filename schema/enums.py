@@ -4,21 +4,40 @@ from enum import StrEnum
 
 import strawberry
 
-from models import enums
+from models.enums import (
+    ComponentType,
+    ConversationKind,
+    ConversationStatus,
+    MessageRole,
+    MessageStatus,
+    ParticipantRole,
+    ParticipantType,
+    PlanStatus,
+    SpanKind,
+    SpanStatus,
+    StepStatus,
+    ToolCallStatus,
+    TraceStatus,
+)
 
-ConversationKind = strawberry.enum(enums.ConversationKind)
-ConversationStatus = strawberry.enum(enums.ConversationStatus)
-ParticipantType = strawberry.enum(enums.ParticipantType)
-ParticipantRole = strawberry.enum(enums.ParticipantRole)
-MessageRole = strawberry.enum(enums.MessageRole)
-MessageStatus = strawberry.enum(enums.MessageStatus)
-ToolCallStatus = strawberry.enum(enums.ToolCallStatus)
-PlanStatus = strawberry.enum(enums.PlanStatus)
-StepStatus = strawberry.enum(enums.StepStatus)
-TraceStatus = strawberry.enum(enums.TraceStatus)
-SpanKind = strawberry.enum(enums.SpanKind)
-SpanStatus = strawberry.enum(enums.SpanStatus)
-ComponentType = strawberry.enum(enums.ComponentType)
+STORED = (
+    ComponentType,
+    ConversationKind,
+    ConversationStatus,
+    MessageRole,
+    MessageStatus,
+    ParticipantRole,
+    ParticipantType,
+    PlanStatus,
+    SpanKind,
+    SpanStatus,
+    StepStatus,
+    ToolCallStatus,
+    TraceStatus,
+)
+for stored in STORED:
+    # Registers the enum with Strawberry in place; the class itself is returned.
+    strawberry.enum(stored)
 
 
 @strawberry.enum
@@ -32,3 +51,22 @@ class ConversationOrderField(StrEnum):
 class OrderDirection(StrEnum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+__all__ = [
+    "ComponentType",
+    "ConversationKind",
+    "ConversationOrderField",
+    "ConversationStatus",
+    "MessageRole",
+    "MessageStatus",
+    "OrderDirection",
+    "ParticipantRole",
+    "ParticipantType",
+    "PlanStatus",
+    "SpanKind",
+    "SpanStatus",
+    "StepStatus",
+    "ToolCallStatus",
+    "TraceStatus",
+]

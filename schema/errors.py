@@ -24,8 +24,14 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if original is None:
         # Raised by graphql-core itself: the document or the variables are wrong.
         if "code" not in extensions:
-            extensions["code"] = "BAD_USER_INPUT" if "Variable" in error.message else (
-                "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
+            extensions["code"] = (
+                "BAD_USER_INPUT"
+                if "Variable" in error.message
+                else (
+                    "GRAPHQL_PARSE_FAILED"
+                    if error.message.startswith("Syntax Error")
+                    else "GRAPHQL_VALIDATION_FAILED"
+                )
             )
         return _with(error, error.message, extensions)
     if isinstance(original, GraphQLError) or type(original).__module__.startswith("graphql"):

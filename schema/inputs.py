@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.scalars import JSON
+from schema.scalars import JSONValue
 
 from schema.enums import (
     ComponentType,
@@ -46,7 +46,7 @@ class CreateConversationInput:
     title: str | None = None
     summary: str | None = None
     tags: list[str] = strawberry.field(default_factory=list)
-    metadata: JSON = strawberry.field(default_factory=dict)
+    metadata: JSONValue = strawberry.field(default_factory=dict)
     model_name: str | None = None
     system_prompt: str | None = None
     temperature: float | None = None
@@ -58,7 +58,7 @@ class UpdateConversationInput:
     title: str | None = strawberry.UNSET
     summary: str | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET
-    metadata: JSON | None = strawberry.UNSET
+    metadata: JSONValue | None = strawberry.UNSET
     model_name: str | None = strawberry.UNSET
     system_prompt: str | None = strawberry.UNSET
     temperature: float | None = strawberry.UNSET
@@ -92,8 +92,8 @@ class ToolCallInput:
     call_id: str = strawberry.field(description="The model's id for the call (unique per message).")
     tool_name: str
     id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
-    arguments: JSON = strawberry.field(default_factory=dict)
-    result: JSON | None = None
+    arguments: JSONValue = strawberry.field(default_factory=dict)
+    result: JSONValue | None = None
     status: ToolCallStatus = ToolCallStatus.PENDING
     error: str | None = None
     started_at: datetime | None = None
@@ -104,7 +104,7 @@ class ToolCallInput:
 @strawberry.input
 class MessageContentInput:
     content: str = ""
-    parts: list[JSON] = strawberry.field(
+    parts: list[JSONValue] = strawberry.field(
         default_factory=list,
         description="Typed parts: {type: text|reasoning|tool_call|tool_result|file|uri, ...}.",
     )
@@ -120,8 +120,8 @@ class MessageContentInput:
     )
     cost: float = 0.0
     latency_ms: int | None = None
-    attachments: list[JSON] = strawberry.field(default_factory=list)
-    metadata: JSON = strawberry.field(default_factory=dict)
+    attachments: list[JSONValue] = strawberry.field(default_factory=list)
+    metadata: JSONValue = strawberry.field(default_factory=dict)
     tool_calls: list[ToolCallInput] = strawberry.field(default_factory=list)
 
 
@@ -161,7 +161,7 @@ class CreatePlanInput:
     message_id: strawberry.ID | None = None
     description: str | None = None
     status: PlanStatus = PlanStatus.DRAFT
-    context: JSON = strawberry.field(default_factory=dict)
+    context: JSONValue = strawberry.field(default_factory=dict)
     max_retries: int = 0
     timeout_seconds: int | None = None
 
@@ -170,7 +170,7 @@ class CreatePlanInput:
 class UpdateStepStatusInput:
     step_id: strawberry.ID
     status: StepStatus
-    result: JSON | None = None
+    result: JSONValue | None = None
     error: str | None = None
 
 
@@ -204,8 +204,8 @@ class StartSpanInput:
     parent_span_id: strawberry.ID | None = None
     plan_step_id: strawberry.ID | None = None
     started_at: datetime | None = None
-    inputs: JSON = strawberry.field(default_factory=dict)
-    attributes: JSON = strawberry.field(default_factory=dict)
+    inputs: JSONValue = strawberry.field(default_factory=dict)
+    attributes: JSONValue = strawberry.field(default_factory=dict)
     model: str | None = None
     provider: str | None = None
     component_version_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
@@ -217,8 +217,8 @@ class EndSpanInput:
     status: SpanStatus = SpanStatus.OK
     error: str | None = None
     ended_at: datetime | None = None
-    outputs: JSON = strawberry.field(default_factory=dict)
-    attributes: JSON = strawberry.field(
+    outputs: JSONValue = strawberry.field(default_factory=dict)
+    attributes: JSONValue = strawberry.field(
         default_factory=dict, description="Merged into the attributes given at start."
     )
     model: str | None = None
@@ -242,7 +242,7 @@ class TraceFilter:
 class RegisterComponentVersionInput:
     component_key: str = strawberry.field(description="Stable id of the component.")
     type: ComponentType
-    definition: JSON
+    definition: JSONValue
     name: str | None = strawberry.field(default=None, description="Defaults to the key.")
 
 

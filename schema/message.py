@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
+from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -38,7 +38,7 @@ class Message(Node):
     sender_type: ParticipantType
     role: MessageRole
     content: str
-    parts: list[JSON]
+    parts: list[JSONValue]
     thinking: str | None
     status: MessageStatus
     model: str | None
@@ -49,8 +49,8 @@ class Message(Node):
     total_tokens: int
     cost: float
     latency_ms: int | None
-    attachments: list[JSON]
-    metadata: JSON
+    attachments: list[JSONValue]
+    metadata: JSONValue
     created_at: datetime
     updated_at: datetime
     row: strawberry.Private[models.Message]
@@ -104,8 +104,8 @@ class ToolCall(Node):
     call_id: str
     tool_name: str
     position: int
-    arguments: JSON
-    result: JSON | None
+    arguments: JSONValue
+    result: JSONValue | None
     status: ToolCallStatus
     error: str | None
     started_at: datetime | None

@@ -69,7 +69,9 @@ class Mutation:
     async def close_conversation(self, info: Ctx, id: strawberry.ID) -> Conversation:
         return await _set_status(info, id, ConversationStatus.CLOSED)
 
-    @strawberry.mutation(description="A third active participant makes the conversation MULTI_PARTY.")
+    @strawberry.mutation(
+        description="A third active participant makes the conversation MULTI_PARTY."
+    )
     async def add_participant(
         self, info: Ctx, conversation_id: strawberry.ID, participant: ParticipantInput
     ) -> Participant:
@@ -125,7 +127,9 @@ class Mutation:
     async def end_trace(self, info: Ctx, input: EndTraceInput) -> Trace:
         return from_row(Trace, await traces.end_trace(info.context, input))
 
-    @strawberry.mutation(description="Nested under `parentSpanId`, which must be in the same trace.")
+    @strawberry.mutation(
+        description="Nested under `parentSpanId`, which must be in the same trace."
+    )
     async def start_span(self, info: Ctx, input: StartSpanInput) -> Span:
         return from_row(Span, await traces.start_span(info.context, input))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from functools import cache
 from typing import Any, TypeVar
 
 import strawberry
@@ -18,17 +17,25 @@ class Node:
     id: strawberry.ID
 
 
-@cache
-def _copied_fields(cls: type) -> tuple[tuple[str, str], ...]:
+_COPIED_FIELDS: dict[type[Any], tuple[tuple[str, str], ...]] = {}
+
+
+def _copied_fields(cls: type[Any]) -> tuple[tuple[str, str], ...]:
     """(field, row attribute) pairs copied as-is from a row; `metadata` is stored as `meta`."""
-    names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in {"id", "row"}]
-    return tuple((name, "meta" if name == "metadata" else name) for name in names)
+    found = _COPIED_FIELDS.get(cls)
+    if found is None:
+        names = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in {"id", "row"}]
+        found = tuple((name, "meta" if name == "metadata" else name) for name in names)
+        _COPIED_FIELDS[cls] = found
+    return found
 
 
 def from_row(cls: type[T], row: Any) -> T:
     """Build a GraphQL object from its row: scalar fields copied, the row kept privately."""
-    values = {name: getattr(row, source) for name, source in _copied_fields(cls)}
-    return cls(id=strawberry.ID(to_global_id(cls.__name__, row.id)), row=row, **values)
+    values: dict[str, Any] = {name: getattr(row, source) for name, source in _copied_fields(cls)}
+    values["id"] = strawberry.ID(to_global_id(cls.__name__, row.id))
+    values["row"] = row
+    return cls(**values)
 
 
 def from_rows(cls: type[T], rows: list[Any]) -> list[T]:

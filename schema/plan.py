@@ -6,12 +6,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
+from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
 from resolvers.context import Context
-from resolvers.relations import DEPENDENCIES_OF_STEP, DEPENDENTS_OF_STEP, SPANS_OF_STEP, STEPS_OF_PLAN
+from resolvers.relations import (
+    DEPENDENCIES_OF_STEP,
+    DEPENDENTS_OF_STEP,
+    SPANS_OF_STEP,
+    STEPS_OF_PLAN,
+)
 from schema.enums import PlanStatus, StepStatus
 from schema.node import Node, from_row, from_rows, maybe_from_row
 
@@ -32,7 +37,7 @@ class Plan(Node):
     description: str | None
     status: PlanStatus
     current_step_index: int | None
-    context: JSON
+    context: JSONValue
     max_retries: int
     timeout_seconds: int | None
     created_at: datetime
@@ -71,7 +76,7 @@ class PlanStep(Node):
     position: int = strawberry.field(description="0-based order within the plan.")
     description: str
     status: StepStatus
-    result: JSON | None
+    result: JSONValue | None
     error: str | None
     retries: int
     started_at: datetime | None
@@ -99,6 +104,3 @@ class PlanStep(Node):
 
         rows = await info.context.loaders.rows_by(SPANS_OF_STEP).load(self.row.id)
         return from_rows(Span, rows)
-
-
-

@@ -30,8 +30,16 @@ from schema.trace import Span, Trace
 NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
     cls.__name__: (cls, getattr(models, cls.__name__))
     for cls in (
-        Conversation, Participant, Message, ToolCall, Plan, PlanStep, Trace, Span,
-        Component, ComponentVersion,
+        Conversation,
+        Participant,
+        Message,
+        ToolCall,
+        Plan,
+        PlanStep,
+        Trace,
+        Span,
+        Component,
+        ComponentVersion,
     )
 }
 
@@ -95,7 +103,9 @@ class Query:
         return list(await asyncio.gather(*(load_node(info, i) for i in ids)))
 
     @strawberry.field
-    async def conversation(self, info: Info[Context, None], id: strawberry.ID) -> Conversation | None:
+    async def conversation(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> Conversation | None:
         return await load_one(info, id, Conversation)
 
     @strawberry.field(description="Most recently active first, unless `orderBy` says otherwise.")
@@ -196,4 +206,3 @@ def from_settings(row: models.ChatSettings, *, saved: bool = True) -> ChatSettin
         max_tokens=row.max_tokens,
         updated_at=row.updated_at if saved else None,
     )
-

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
+from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -100,9 +100,9 @@ class Span(Node):
     started_at: datetime
     ended_at: datetime | None
     duration_ms: float | None
-    inputs: JSON
-    outputs: JSON
-    attributes: JSON
+    inputs: JSONValue
+    outputs: JSONValue
+    attributes: JSONValue
     model: str | None
     provider: str | None
     input_tokens: int

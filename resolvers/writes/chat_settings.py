@@ -43,7 +43,8 @@ async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSet
     validation.in_range("maxTokens", changes.get("max_tokens"), *MAX_TOKENS_RANGE)
     async with transaction(ctx) as session:
         initial = defaults(user_id)
-        await session.execute(
+        # Insert-if-missing, then lock: concurrent first saves of one user queue, not fail.
+        await session.exec(
             insert_ignoring_duplicates(
                 session,
                 ChatSettings,
@@ -52,7 +53,9 @@ async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSet
                 **{name: getattr(initial, name) for name in DEFAULTS},
             )
         )
-        settings = await session.get(ChatSettings, user_id, with_for_update=True, populate_existing=True)
+        settings = await session.get(
+            ChatSettings, user_id, with_for_update=True, populate_existing=True
+        )
         assert settings is not None
         for name, value in changes.items():
             setattr(settings, name, value)

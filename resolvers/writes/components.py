@@ -30,7 +30,7 @@ def content_hash(definition: Any) -> str:
 
 async def _component(session: AsyncSession, data: RegisterComponentVersionInput) -> Component:
     """The component for this key, created on first use, locked for this transaction."""
-    await session.execute(
+    await session.exec(
         insert_ignoring_duplicates(
             session, Component, id=uuid.uuid4(), key=data.component_key, type=data.type,
             name=data.name or data.component_key, version_count=0, created_at=utcnow(),

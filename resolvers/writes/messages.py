@@ -15,7 +15,7 @@ from models.enums import ParticipantType
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import BadInput
-from resolvers.ids import parse_client_id, parse_id
+from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.transaction import existing_client_row, get_or_404, transaction
 from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInput, ToolCallInput
@@ -98,7 +98,7 @@ async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
             original.sender_type,
             original.role,
         )
-        message.meta = {**data.metadata, "editedFrom": str(original.id)}
+        message.meta = {**data.metadata, "editedFrom": to_global_id("Message", original.id)}
         await _add_with_tool_calls(session, message, data.tool_calls)
     return message
 

@@ -128,7 +128,7 @@ async def _plan_steps(session: AsyncSession, plan_id: uuid.UUID) -> list[PlanSte
 async def _dependency_edges(
     session: AsyncSession, step_ids: Iterable[uuid.UUID]
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    rows = await session.execute(
+    rows = await session.exec(
         select(StepDependency.step_id, StepDependency.depends_on_step_id).where(
             StepDependency.step_id.in_(list(step_ids))
         )
@@ -197,6 +197,10 @@ async def add_step_dependency(
         other = await get_or_404(session, PlanStep, depends_on_id)
         if other.plan_id != step.plan_id:
             raise BadInput("both steps must belong to the same plan")
+        plan = await get_or_404(session, Plan, step.plan_id)
+        await open_conversation(session, plan.conversation_id)
+        if plan.status in FINAL_PLAN:
+            raise Conflict(f"the plan is {plan.status}; its steps cannot change")
         if step.status != StepStatus.PENDING:
             raise Conflict(f"step {step.position} is {step.status}; only PENDING steps gain dependencies")
         steps = await _plan_steps(session, step.plan_id)

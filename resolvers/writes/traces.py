@@ -100,7 +100,7 @@ async def _check_versions(session: AsyncSession, version_ids: list[uuid.UUID]) -
 
 async def _link(session: AsyncSession, span_id: uuid.UUID, version_ids: list[uuid.UUID]) -> None:
     for version_id in dict.fromkeys(version_ids):
-        await session.execute(
+        await session.exec(
             insert_ignoring_duplicates(
                 session, SpanComponentVersion, span_id=span_id, component_version_id=version_id
             )
@@ -172,7 +172,7 @@ async def end_span(ctx: Context, data: EndSpanInput) -> Span:
         span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens
         span.total_tokens, span.cost = total, data.cost
         # Added in SQL so spans of one trace ending at once lose no tokens.
-        await session.execute(
+        await session.exec(
             update(Trace)
             .where(Trace.id == span.trace_id)
             .values(total_tokens=Trace.total_tokens + total, cost=Trace.cost + data.cost)

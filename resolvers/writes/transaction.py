@@ -33,7 +33,9 @@ async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
             yield session
     except IntegrityError as exc:
         log.info("integrity error turned into CONFLICT: %s", exc.orig)
-        raise Conflict("the write conflicts with a concurrent write of the same id or key") from None
+        raise Conflict(
+            "the write conflicts with a concurrent write of the same id or key"
+        ) from None
 
 
 async def get_or_404(session: AsyncSession, model: type[RowT], row_id: uuid.UUID) -> RowT:
@@ -61,7 +63,7 @@ async def existing_client_row(
     return row
 
 
-def insert_ignoring_duplicates(session: AsyncSession, model: Any, **values: Any) -> Any:
+def insert_ignoring_duplicates(session: AsyncSession, model: Any, /, **values: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING, spelled for the session's database."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -1,0 +1,1 @@
+"""Query and mutation logic: the data-access layer (the only place that builds SQL) and DataLoaders."""

@@ -1,0 +1,1 @@
+"""Live events (graphql-transport-ws subscriptions) arrive with the live-events issue."""

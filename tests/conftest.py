@@ -1,0 +1,126 @@
+"""One chain for every test: settings -> database -> app (lifespan run) -> client.
+
+Every GraphQL test runs on SQLite, and again on PostgreSQL when
+TEST_DATABASE_URL is set (a database of its own is created on that server for
+the run and dropped afterwards). TEST_BROADCAST_URL selects the broadcast backend.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+import models
+from config import Settings
+from main import create_app
+from tests.graphql_client import GraphQLClient
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+BROADCAST_URL = os.environ.get("TEST_BROADCAST_URL", "memory://")
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        if item.get_closest_marker("postgres_only") and backend == "sqlite":
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL"))
+
+
+async def _admin(url: str) -> asyncpg.Connection:
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database or "postgres",
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "threadline.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    assert POSTGRES_URL is not None
+    name = f"threadline_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, broadcast_url=BROADCAST_URL)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+async def _empty_tables(application: Starlette) -> None:
+    async with application.state.engine.begin() as connection:
+        for table in reversed(models.metadata.sorted_tables):
+            await connection.execute(text(f"DELETE FROM {table.name}"))
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client on an empty database."""
+    await _empty_tables(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://threadline.test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql(app: Starlette) -> Iterator[StatementCounter]:
+    """Counts the SQL statements the app sends while the test runs."""
+    counter = StatementCounter()
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)

@@ -1,0 +1,21 @@
+"""The Alembic migrations build exactly the tables the models declare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
+from starlette.applications import Starlette
+
+import models
+
+
+async def test_migrated_database_matches_the_models(app: Starlette) -> None:
+    def differences(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, models.metadata))
+
+    async with app.state.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []

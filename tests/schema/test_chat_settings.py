@@ -1,0 +1,139 @@
+"""Per-user chat settings through /graphql: defaults, partial upserts and range checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.graphql_client import GraphQLClient
+
+FIELDS = "userId enabledTools enabledAgents model temperature maxTokens updatedAt"
+READ = f"query($u: String!) {{ chatSettings(userId: $u) {{ {FIELDS} }} }}"
+UPSERT = f"""mutation($u: String!, $i: ChatSettingsInput!) {{
+               upsertChatSettings(userId: $u, input: $i) {{ {FIELDS} }} }}"""
+DEFAULTS: dict[str, Any] = {
+    "enabledTools": [],
+    "enabledAgents": [],
+    "model": None,
+    "temperature": 0.7,
+    "maxTokens": 4096,
+    "updatedAt": None,
+}
+
+
+async def read(gql: GraphQLClient, user_id: str) -> Any:
+    return (await gql.data(READ, {"u": user_id}))["chatSettings"]
+
+
+async def upsert(gql: GraphQLClient, user_id: str, **input: Any) -> Any:
+    return (await gql.data(UPSERT, {"u": user_id, "i": input}))["upsertChatSettings"]
+
+
+def without_time(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "updatedAt"}
+
+
+async def test_a_user_who_never_saved_gets_the_defaults(gql: GraphQLClient) -> None:
+    assert await read(gql, "newcomer") == {"userId": "newcomer", **DEFAULTS}
+    # Reading writes nothing: still unsaved.
+    assert (await read(gql, "newcomer"))["updatedAt"] is None
+
+
+async def test_upsert_saves_then_changes_only_the_given_fields(gql: GraphQLClient) -> None:
+    saved = await upsert(
+        gql, "ann", model="gpt-x", enabledTools=["search", "clock", "search"], temperature=0.2
+    )
+    assert without_time(saved) == {
+        "userId": "ann",
+        "enabledTools": ["search", "clock"],
+        "enabledAgents": [],
+        "model": "gpt-x",
+        "temperature": 0.2,
+        "maxTokens": 4096,
+    }
+    assert saved["updatedAt"] is not None
+    assert await read(gql, "ann") == saved
+
+    changed = await upsert(
+        gql, "ann", maxTokens=1000, enabledAgents=["planner", "planner", "coder"]
+    )
+    assert without_time(changed) == {
+        "userId": "ann",
+        "enabledTools": ["search", "clock"],
+        "enabledAgents": ["planner", "coder"],
+        "model": "gpt-x",
+        "temperature": 0.2,
+        "maxTokens": 1000,
+    }
+    assert datetime.fromisoformat(changed["updatedAt"]) >= datetime.fromisoformat(
+        saved["updatedAt"]
+    )
+    assert await read(gql, "ann") == changed
+
+    # An explicit null clears a field; an empty list empties one.
+    cleared = await upsert(gql, "ann", model=None, enabledTools=[])
+    assert (cleared["model"], cleared["enabledTools"]) == (None, [])
+    assert (cleared["temperature"], cleared["maxTokens"]) == (0.2, 1000)
+    assert await read(gql, "ann") == cleared
+
+
+async def test_an_empty_upsert_saves_the_defaults(gql: GraphQLClient) -> None:
+    saved = await upsert(gql, "bob")
+    assert without_time(saved) == without_time({"userId": "bob", **DEFAULTS})
+    assert saved["updatedAt"] is not None
+    assert await read(gql, "bob") == saved
+
+
+@pytest.mark.parametrize(
+    "input",
+    [
+        {"temperature": -0.01},
+        {"temperature": 2.01},
+        {"maxTokens": 0},
+        {"maxTokens": 32001},
+        {"maxTokens": -5},
+        {"enabledTools": ["search", " "]},
+        {"enabledAgents": [""]},
+    ],
+)
+async def test_rejected_upserts_write_nothing(gql: GraphQLClient, input: dict[str, Any]) -> None:
+    # Valid fields alongside the bad one: none of them may be kept.
+    bad = {"model": "changed", "enabledTools": ["x"], **input}
+    assert await gql.error_code(UPSERT, {"u": "newcomer", "i": bad}) == "BAD_USER_INPUT"
+    assert await read(gql, "newcomer") == {"userId": "newcomer", **DEFAULTS}
+
+    saved = await upsert(gql, "ann", model="kept", temperature=1.0, maxTokens=100)
+    assert await gql.error_code(UPSERT, {"u": "ann", "i": bad}) == "BAD_USER_INPUT"
+    assert await read(gql, "ann") == saved
+
+
+@pytest.mark.parametrize("user_id", ["", "   "])
+async def test_blank_user_id_is_rejected(gql: GraphQLClient, user_id: str) -> None:
+    body = {"u": user_id, "i": {"model": "gpt-x"}}
+    assert await gql.error_code(UPSERT, body) == "BAD_USER_INPUT"
+    assert await read(gql, user_id) == {"userId": user_id, **DEFAULTS}
+
+
+@pytest.mark.parametrize(
+    "input",
+    [{"temperature": 0.0}, {"temperature": 2.0}, {"maxTokens": 1}, {"maxTokens": 32000}],
+)
+async def test_boundaries_are_accepted(gql: GraphQLClient, input: dict[str, Any]) -> None:
+    saved = await upsert(gql, "ann", **input)
+    ((name, value),) = input.items()
+    assert saved[name] == value
+    assert (await read(gql, "ann"))[name] == value
+
+
+async def test_settings_are_per_user(gql: GraphQLClient) -> None:
+    ann = await upsert(gql, "ann", model="ann-model", enabledTools=["a"], temperature=1.5)
+    bob = await upsert(gql, "bob", model="bob-model", maxTokens=10)
+    assert await read(gql, "carol") == {"userId": "carol", **DEFAULTS}
+    assert await read(gql, "ann") == ann
+    assert await read(gql, "bob") == bob
+    assert (ann["temperature"], ann["maxTokens"]) == (1.5, 4096)
+    assert (bob["temperature"], bob["maxTokens"], bob["enabledTools"]) == (0.7, 10, [])
+    # User ids are exact: no trimming or case folding.
+    assert (await read(gql, "Ann"))["updatedAt"] is None
