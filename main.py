@@ -12,15 +12,14 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import uvicorn
 from broadcaster import Broadcast
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,31 +30,32 @@ from strawberry.asgi import GraphQL
 from config import Settings
 from migrations import upgrade_to_head
 from resolvers.context import Context
-from resolvers.db import SessionFactory, create_engine, create_session_factory
+from resolvers.db import Database
 from schema import schema
 
 log = logging.getLogger("threadline")
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
+T = TypeVar("T")
 
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app with our typed context (a fresh one, and loaders, per request)."""
 
-    def __init__(self, session_factory: SessionFactory, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings) -> None:
         super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
-        self.session_factory = session_factory
+        self.database = database
         self.settings = settings
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
-        return Context.create(self.session_factory, self.settings)
+        return Context.create(self.database, self.settings)
 
 
 def create_app(settings: Settings) -> Starlette:
     """An app for these settings; nothing connects until its lifespan starts."""
-    engine = create_engine(settings.database_url)
-    session_factory = create_session_factory(engine)
+    database = Database.from_url(settings.database_url)
+    engine = database.engine
     broadcast = Broadcast(settings.broadcast_url)
 
     @asynccontextmanager
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql_app = GraphQLApp(session_factory, settings)
+    graphql_app = GraphQLApp(database, settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
@@ -89,19 +89,20 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.engine = engine
-    app.state.session_factory = session_factory
+    app.state.database = database
     app.state.broadcast = broadcast
     app.state.settings = settings
     return app
 
 
-async def _with_engine(settings: Settings, work: Any) -> Any:
-    engine: AsyncEngine = create_engine(settings.database_url)
+async def _migrated(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on a migrated database, then close the engine."""
+    database = Database.from_url(settings.database_url)
     try:
-        await upgrade_to_head(engine)
-        return await work(create_session_factory(engine))
+        await upgrade_to_head(database.engine)
+        return await work(database)
     finally:
-        await engine.dispose()
+        await database.engine.dispose()
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -115,17 +116,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
-    asyncio.run(_with_engine(settings, lambda _factory: asyncio.sleep(0)))
+    asyncio.run(_migrated(settings, lambda _database: asyncio.sleep(0)))
     print("database is at the latest migration")
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from resolvers.demo import load_demo
 
-    async def work(factory: SessionFactory) -> str:
-        return await load_demo(Context.create(factory, settings))
+    async def work(database: Database) -> str:
+        return await load_demo(Context.create(database, settings))
 
-    print(asyncio.run(_with_engine(settings, work)))
+    print(asyncio.run(_migrated(settings, work)))
 
 
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:

@@ -52,11 +52,15 @@ def enum_field(enum_cls: type[Enum], default: Enum, *, index: bool = False) -> A
     )
 
 
+OnDelete = Literal["CASCADE", "SET NULL", "RESTRICT"]
+
+
 def fk(
-    target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True
+    target: str, *, nullable: bool = False, ondelete: OnDelete = "CASCADE", index: bool = True
 ) -> Any:
+    default: Any = None if nullable else ...
     return Field(
-        default=None if nullable else ...,
+        default=default,
         foreign_key=target,
         ondelete=ondelete,
         nullable=nullable,

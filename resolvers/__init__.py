@@ -1,1 +1,2 @@
-"""Query and mutation logic: the data-access layer (the only place that builds SQL) and DataLoaders."""
+"""Query and mutation logic: the data-access layer (the only place that builds SQL),
+relations and DataLoaders."""

@@ -6,21 +6,26 @@ import uuid
 from dataclasses import dataclass, field
 
 from config import Settings
-from resolvers.db import SessionFactory
+from resolvers.db import Database, SessionFactory
 from resolvers.loaders import Loaders
 from resolvers.pagination import PageArgs, PageRequest
 
 
 @dataclass
 class Context:
-    session_factory: SessionFactory
+    database: Database
     settings: Settings
     loaders: Loaders
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def create(cls, session_factory: SessionFactory, settings: Settings) -> Context:
-        return cls(session_factory, settings, Loaders(session_factory))
+    def create(cls, database: Database, settings: Settings) -> Context:
+        return cls(database, settings, Loaders(database.row_sessions))
+
+    @property
+    def session_factory(self) -> SessionFactory:
+        """Sessions for writes; a fresh one per transaction."""
+        return self.database.sessions
 
     def page_request(self, args: PageArgs) -> PageRequest:
         return PageRequest.from_args(

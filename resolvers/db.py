@@ -1,14 +1,17 @@
-"""Engine and session factory: the only place that knows how to connect."""
+"""Engine and session factories: the only place that knows how to connect."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as RowSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
+RowSessionFactory = async_sessionmaker[RowSession]
 
 
 def is_sqlite(url: str) -> bool:
@@ -41,3 +44,25 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine and its two kinds of session; nothing connects until first use.
+
+    Writes use SQLModel sessions (`exec`); the loaders use plain SQLAlchemy
+    sessions, whose `execute` always yields row tuples, whatever is selected.
+    """
+
+    engine: AsyncEngine
+    sessions: SessionFactory
+    row_sessions: RowSessionFactory
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        engine = create_engine(url)
+        return cls(
+            engine=engine,
+            sessions=create_session_factory(engine),
+            row_sessions=async_sessionmaker(engine, class_=RowSession, expire_on_commit=False),
+        )

@@ -97,10 +97,17 @@ def _parts(m: Send) -> list[Any]:
     """Typed parts: reasoning, each tool call and its result, then the text."""
     parts: list[Any] = [{"type": "reasoning", "text": m.reasoning}] if m.reasoning else []
     for c in m.tool_calls:
-        parts.append({"type": "tool_call", "callId": c.call_id, "toolName": c.tool,
-                      "arguments": c.arguments})
-        parts.append({"type": "tool_result", "callId": c.call_id, "result": c.result,
-                      "isError": c.error is not None})
+        parts.append(
+            {"type": "tool_call", "callId": c.call_id, "toolName": c.tool, "arguments": c.arguments}
+        )
+        parts.append(
+            {
+                "type": "tool_result",
+                "callId": c.call_id,
+                "result": c.result,
+                "isError": c.error is not None,
+            }
+        )
     return [*parts, {"type": "text", "text": m.content}]
 
 
@@ -116,12 +123,21 @@ class Demo:
 
     async def conversation(self, spec: ConversationSpec) -> None:
         others = [ParticipantInput(participant_id=p, participant_type=t) for p, t in spec.others]
-        await conversations.create_conversation(self.ctx, CreateConversationInput(
-            owner=ParticipantInput(participant_id=spec.owner[0], participant_type=spec.owner[1]),
-            participants=others, id=gid("Conversation", spec.key), kind=spec.kind,
-            title=spec.title, tags=list(spec.tags), model_name=spec.model_name,
-            metadata={"source": "demo"},
-        ))
+        await conversations.create_conversation(
+            self.ctx,
+            CreateConversationInput(
+                owner=ParticipantInput(
+                    participant_id=spec.owner[0], participant_type=spec.owner[1]
+                ),
+                participants=others,
+                id=gid("Conversation", spec.key),
+                kind=spec.kind,
+                title=spec.title,
+                tags=list(spec.tags),
+                model_name=spec.model_name,
+                metadata={"source": "demo"},
+            ),
+        )
         for op in spec.ops:
             if isinstance(op, Send):
                 await self.send(spec.key, op)
@@ -134,11 +150,17 @@ class Demo:
 
     async def send(self, conversation: str, m: Send) -> None:
         content: dict[str, Any] = {
-            "id": gid("Message", m.key), "content": m.content, "parts": _parts(m),
-            "thinking": m.reasoning, "model": m.model, "provider": PROVIDERS.get(m.model or ""),
-            "input_tokens": m.tokens[0], "output_tokens": m.tokens[1],
+            "id": gid("Message", m.key),
+            "content": m.content,
+            "parts": _parts(m),
+            "thinking": m.reasoning,
+            "model": m.model,
+            "provider": PROVIDERS.get(m.model or ""),
+            "input_tokens": m.tokens[0],
+            "output_tokens": m.tokens[1],
             "cost": cost(m.model, m.tokens),
-            "latency_ms": m.latency_ms, "attachments": list(m.attachments),
+            "latency_ms": m.latency_ms,
+            "attachments": list(m.attachments),
             "tool_calls": [self.tool_call(m, c) for c in m.tool_calls],
         }
         if m.edits is not None:
@@ -147,28 +169,48 @@ class Demo:
             )
             return
         parent = gid("Message", m.parent) if m.parent else None
-        await messages.send_message(self.ctx, SendMessageInput(
-            conversation_id=gid("Conversation", conversation), sender_id=m.sender,
-            sender_type=m.sender_type, role=m.role, parent_message_id=parent, **content,
-        ))
+        await messages.send_message(
+            self.ctx,
+            SendMessageInput(
+                conversation_id=gid("Conversation", conversation),
+                sender_id=m.sender,
+                sender_type=m.sender_type,
+                role=m.role,
+                parent_message_id=parent,
+                **content,
+            ),
+        )
 
     def tool_call(self, m: Send, c: ToolCallSpec) -> ToolCallInput:
         trace, span = SPANS[c.span]
         ended = self.at(trace, span.end_ms) if span.end_ms is not None else None
         return ToolCallInput(
-            id=gid("ToolCall", f"{m.key}/{c.call_id}"), call_id=c.call_id, tool_name=c.tool,
-            arguments=c.arguments, result=c.result, error=c.error,
+            id=gid("ToolCall", f"{m.key}/{c.call_id}"),
+            call_id=c.call_id,
+            tool_name=c.tool,
+            arguments=c.arguments,
+            result=c.result,
+            error=c.error,
             status=ToolCallStatus.FAILED if c.error else ToolCallStatus.COMPLETED,
-            started_at=self.at(trace, span.start_ms), ended_at=ended, span_id=gid("Span", c.span),
+            started_at=self.at(trace, span.start_ms),
+            ended_at=ended,
+            span_id=gid("Span", c.span),
         )
 
     async def trace(self, conversation: str, t: TraceSpec) -> None:
         """Spans start before the answer (its tool calls point at them) and end after it."""
-        await traces.start_trace(self.ctx, StartTraceInput(
-            conversation_id=gid("Conversation", conversation), id=gid("Trace", t.key),
-            name=t.name, user_input=t.user_input, user_id=t.user_id,
-            session_id=f"demo-{conversation}", started_at=self.at(t, 0),
-        ))
+        await traces.start_trace(
+            self.ctx,
+            StartTraceInput(
+                conversation_id=gid("Conversation", conversation),
+                id=gid("Trace", t.key),
+                name=t.name,
+                user_input=t.user_input,
+                user_id=t.user_id,
+                session_id=f"demo-{conversation}",
+                started_at=self.at(t, 0),
+            ),
+        )
         for span in t.spans:
             await self.start_span(t, span)
         if t.answer is not None:
@@ -179,48 +221,84 @@ class Demo:
         root = t.spans[0]
         if root.end_ms is not None:
             answer = t.answer
-            await _once(traces.end_trace(self.ctx, EndTraceInput(
-                trace_id=gid("Trace", t.key), final_output=answer.content if answer else None,
-                message_id=gid("Message", answer.key) if answer else None,
-                ended_at=self.at(t, root.end_ms),
-            )))
+            await _once(
+                traces.end_trace(
+                    self.ctx,
+                    EndTraceInput(
+                        trace_id=gid("Trace", t.key),
+                        final_output=answer.content if answer else None,
+                        message_id=gid("Message", answer.key) if answer else None,
+                        ended_at=self.at(t, root.end_ms),
+                    ),
+                )
+            )
 
     async def start_span(self, t: TraceSpec, s: SpanSpec) -> None:
         step = gid("PlanStep", self.steps[s.step[0]][s.step[1]]) if s.step else None
-        await traces.start_span(self.ctx, StartSpanInput(
-            trace_id=gid("Trace", t.key), name=s.name, kind=s.kind, id=gid("Span", s.key),
-            parent_span_id=gid("Span", s.parent) if s.parent else None, plan_step_id=step,
-            started_at=self.at(t, s.start_ms), inputs=s.inputs, model=s.model,
-            provider=PROVIDERS.get(s.model or ""), attributes={"agent.trace": t.name},
-            component_version_ids=[gid("ComponentVersion", self.versions[v]) for v in s.versions],
-        ))
+        await traces.start_span(
+            self.ctx,
+            StartSpanInput(
+                trace_id=gid("Trace", t.key),
+                name=s.name,
+                kind=s.kind,
+                id=gid("Span", s.key),
+                parent_span_id=gid("Span", s.parent) if s.parent else None,
+                plan_step_id=step,
+                started_at=self.at(t, s.start_ms),
+                inputs=s.inputs,
+                model=s.model,
+                provider=PROVIDERS.get(s.model or ""),
+                attributes={"agent.trace": t.name},
+                component_version_ids=[
+                    gid("ComponentVersion", self.versions[v]) for v in s.versions
+                ],
+            ),
+        )
 
     async def end_span(self, t: TraceSpec, s: SpanSpec) -> None:
         assert s.end_ms is not None
-        await traces.end_span(self.ctx, EndSpanInput(
-            span_id=gid("Span", s.key), status=SpanStatus.ERROR if s.error else SpanStatus.OK,
-            error=s.error, ended_at=self.at(t, s.end_ms), outputs=s.outputs,
-            input_tokens=s.tokens[0], output_tokens=s.tokens[1], cost=cost(s.model, s.tokens),
-        ))
+        await traces.end_span(
+            self.ctx,
+            EndSpanInput(
+                span_id=gid("Span", s.key),
+                status=SpanStatus.ERROR if s.error else SpanStatus.OK,
+                error=s.error,
+                ended_at=self.at(t, s.end_ms),
+                outputs=s.outputs,
+                input_tokens=s.tokens[0],
+                output_tokens=s.tokens[1],
+                cost=cost(s.model, s.tokens),
+            ),
+        )
 
     async def plan(self, conversation: str, p: PlanSpec) -> None:
-        plan = await plans.create_plan(self.ctx, CreatePlanInput(
-            conversation_id=gid("Conversation", conversation), id=gid("Plan", p.key),
-            title=p.title, description=p.description, message_id=gid("Message", p.message),
-            steps=[PlanStepInput(description=d, depends_on=list(on)) for d, on in p.steps],
-            context={"repo": "acme/search-api", "branch": "feat/rate-limit"}, max_retries=1,
-        ))
+        plan = await plans.create_plan(
+            self.ctx,
+            CreatePlanInput(
+                conversation_id=gid("Conversation", conversation),
+                id=gid("Plan", p.key),
+                title=p.title,
+                description=p.description,
+                message_id=gid("Message", p.message),
+                steps=[PlanStepInput(description=d, depends_on=list(on)) for d, on in p.steps],
+                context={"repo": "acme/search-api", "branch": "feat/rate-limit"},
+                max_retries=1,
+            ),
+        )
         rows = await self.ctx.loaders.rows_by(STEPS_OF_PLAN).load(plan.id)
         self.steps[p.key] = [row.id for row in rows]
         for position, status, result in p.moves:
             step_id = gid("PlanStep", self.steps[p.key][position])
-            await _once(plans.update_step_status(
-                self.ctx, UpdateStepStatusInput(step_id=step_id, status=status, result=result)
-            ))
+            await _once(
+                plans.update_step_status(
+                    self.ctx, UpdateStepStatusInput(step_id=step_id, status=status, result=result)
+                )
+            )
 
     async def join(self, conversation: str, j: Join) -> None:
-        who = ParticipantInput(participant_id=j.participant_id,
-                               participant_type=j.participant_type, role=j.role)
+        who = ParticipantInput(
+            participant_id=j.participant_id, participant_type=j.participant_type, role=j.role
+        )
         conversation_id = demo_id("Conversation", conversation)
         await _once(conversations.add_participant(self.ctx, conversation_id, who))
 
@@ -230,9 +308,14 @@ async def _register_components(ctx: Context) -> dict[Version, uuid.UUID]:
     versions: dict[Version, uuid.UUID] = {}
     for spec in COMPONENTS:
         for index, definition in enumerate(spec.definitions):
-            row = await components.register_version(ctx, RegisterComponentVersionInput(
-                component_key=spec.key, type=spec.type, definition=definition,
-            ))
+            row = await components.register_version(
+                ctx,
+                RegisterComponentVersionInput(
+                    component_key=spec.key,
+                    type=spec.type,
+                    definition=definition,
+                ),
+            )
             versions[spec.key, index] = row.id
     return versions
 

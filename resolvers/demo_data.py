@@ -137,46 +137,91 @@ def tool(description: str, **properties: JSONObject) -> JSONObject:
 
 PROMPT = "You are research-agent. Search before answering and cite every source."
 COMPONENTS = (
-    ComponentSpec("research-system-prompt", ComponentType.PROMPT, (
-        {"template": PROMPT, "variables": []},
-        {"template": PROMPT + " Prefer primary sources (PEPs, specs). At most {max_words} words.",
-         "variables": ["max_words"]},
-    )),
-    ComponentSpec("web_search", ComponentType.TOOL, (tool(
-        "Search the web; returns titles and URLs.",
-        query={"type": "string"}, max_results={"type": "integer", "default": 5},
-    ),)),
-    ComponentSpec("fetch_page", ComponentType.TOOL, (tool(
-        "Fetch a page and return its main text as Markdown.",
-        url={"type": "string", "format": "uri"}, timeout_s={"type": "number", "default": 10},
-    ),)),
-    ComponentSpec("research-agent-model", ComponentType.MODEL_CONFIG, (
-        {"model": "gpt-4o", "provider": "openai", "temperature": 0.2, "max_tokens": 1024},
-        {"model": "claude-sonnet-4", "provider": "anthropic", "temperature": 0.3,
-         "max_tokens": 2048},
-    )),
+    ComponentSpec(
+        "research-system-prompt",
+        ComponentType.PROMPT,
+        (
+            {"template": PROMPT, "variables": []},
+            {
+                "template": PROMPT
+                + " Prefer primary sources (PEPs, specs). At most {max_words} words.",
+                "variables": ["max_words"],
+            },
+        ),
+    ),
+    ComponentSpec(
+        "web_search",
+        ComponentType.TOOL,
+        (
+            tool(
+                "Search the web; returns titles and URLs.",
+                query={"type": "string"},
+                max_results={"type": "integer", "default": 5},
+            ),
+        ),
+    ),
+    ComponentSpec(
+        "fetch_page",
+        ComponentType.TOOL,
+        (
+            tool(
+                "Fetch a page and return its main text as Markdown.",
+                url={"type": "string", "format": "uri"},
+                timeout_s={"type": "number", "default": 10},
+            ),
+        ),
+    ),
+    ComponentSpec(
+        "research-agent-model",
+        ComponentType.MODEL_CONFIG,
+        (
+            {"model": "gpt-4o", "provider": "openai", "temperature": 0.2, "max_tokens": 1024},
+            {
+                "model": "claude-sonnet-4",
+                "provider": "anthropic",
+                "temperature": 0.3,
+                "max_tokens": 2048,
+            },
+        ),
+    ),
 )
 P1, P2 = ("research-system-prompt", 0), ("research-system-prompt", 1)
 M1, M2 = ("research-agent-model", 0), ("research-agent-model", 1)
 SEARCH, FETCH = ("web_search", 0), ("fetch_page", 0)
 CHAT_SETTINGS: JSONObject = {
-    "enabled_tools": ["web_search", "fetch_page"], "enabled_agents": ["research-agent"],
-    "model": "claude-sonnet-4", "temperature": 0.3, "max_tokens": 2048,
+    "enabled_tools": ["web_search", "fetch_page"],
+    "enabled_agents": ["research-agent"],
+    "model": "claude-sonnet-4",
+    "temperature": 0.3,
+    "max_tokens": 2048,
 }
 
 PEP = "https://peps.python.org/pep-0634/"
 WHATS_NEW = "https://docs.python.org/3/whatsnew/3.10.html"
-HITS = {"results": [{"title": "PEP 634 - Structural Pattern Matching", "url": PEP},
-                    {"title": "What's New In Python 3.10", "url": WHATS_NEW}]}
+HITS = {
+    "results": [
+        {"title": "PEP 634 - Structural Pattern Matching", "url": PEP},
+        {"title": "What's New In Python 3.10", "url": WHATS_NEW},
+    ]
+}
 Q1 = "Which Python version introduced the match statement, and which PEP defines it?"
 Q2 = "Which Python version introduced structural pattern matching, and how is it unlike a C switch?"
-A1 = ("The `match` statement arrived in **Python 3.10** (October 2021). PEP 634 is the "
-      "specification; PEP 635 gives the rationale and PEP 636 is the tutorial.")
-A2 = ("Pattern matching (`match`/`case`) came with **Python 3.10** (PEP 634). Unlike a C `switch`, "
-      "each `case` is a pattern that can destructure sequences, mappings and objects, bind names "
-      "and take an `if` guard, and there is no fall-through: the first match wins.")
-NOTES = {"type": "file", "name": "pattern-matching-notes.md", "mimeType": "text/markdown",
-         "sizeBytes": 2317, "url": "https://files.example.com/ada/pattern-matching-notes.md"}
+A1 = (
+    "The `match` statement arrived in **Python 3.10** (October 2021). PEP 634 is the "
+    "specification; PEP 635 gives the rationale and PEP 636 is the tutorial."
+)
+A2 = (
+    "Pattern matching (`match`/`case`) came with **Python 3.10** (PEP 634). Unlike a C `switch`, "
+    "each `case` is a pattern that can destructure sequences, mappings and objects, bind names "
+    "and take an `if` guard, and there is no fall-through: the first match wins."
+)
+NOTES = {
+    "type": "file",
+    "name": "pattern-matching-notes.md",
+    "mimeType": "text/markdown",
+    "sizeBytes": 2317,
+    "url": "https://files.example.com/ada/pattern-matching-notes.md",
+}
 FETCH_TIMEOUT = "GET https://docs.python.org/3/whatsnew/3.10.html timed out after 3.0 s"
 
 
@@ -187,20 +232,70 @@ def research_spans(t: str, model: str, prompt: Version, config: Version) -> tupl
     fetch_end, answer_tokens = (2580, (3912, 187)) if first else (4640, (4420, 356))
     return (
         SpanSpec(root, SpanKind.AGENT, "research-agent", 0, fetch_end + 1730, versions=(prompt,)),
-        SpanSpec(f"{t}/memory", SpanKind.RETRIEVER, "memory.search", 35, 240, root,
-                 inputs={"query": Q1 if first else Q2, "top_k": 4},
-                 outputs={"hits": [{"source": NOTES["name"], "score": 0.82}]}),
-        SpanSpec(f"{t}/embed", SpanKind.EMBEDDING, "embed query", 50, 170, f"{t}/memory",
-                 EMBEDDER, (18, 0)),
-        SpanSpec(f"{t}/plan", SpanKind.LLM, "choose tools", 260, 1130, root, model,
-                 (1184, 61) if first else (1302, 74), llm),
-        SpanSpec(f"{t}/search", SpanKind.TOOL, "web_search", 1150, 1720, root, versions=(SEARCH,),
-                 inputs={"query": "python match statement PEP"}, outputs=HITS),
-        SpanSpec(f"{t}/fetch", SpanKind.TOOL, "fetch_page", 1740, fetch_end, root,
-                 versions=(FETCH,), inputs={"url": PEP if first else WHATS_NEW, "timeout_s": 3},
-                 error=None if first else FETCH_TIMEOUT),
-        SpanSpec(f"{t}/answer", SpanKind.LLM, "write answer", fetch_end + 20, fetch_end + 1690,
-                 root, model, answer_tokens, llm),
+        SpanSpec(
+            f"{t}/memory",
+            SpanKind.RETRIEVER,
+            "memory.search",
+            35,
+            240,
+            root,
+            inputs={"query": Q1 if first else Q2, "top_k": 4},
+            outputs={"hits": [{"source": NOTES["name"], "score": 0.82}]},
+        ),
+        SpanSpec(
+            f"{t}/embed",
+            SpanKind.EMBEDDING,
+            "embed query",
+            50,
+            170,
+            f"{t}/memory",
+            EMBEDDER,
+            (18, 0),
+        ),
+        SpanSpec(
+            f"{t}/plan",
+            SpanKind.LLM,
+            "choose tools",
+            260,
+            1130,
+            root,
+            model,
+            (1184, 61) if first else (1302, 74),
+            llm,
+        ),
+        SpanSpec(
+            f"{t}/search",
+            SpanKind.TOOL,
+            "web_search",
+            1150,
+            1720,
+            root,
+            versions=(SEARCH,),
+            inputs={"query": "python match statement PEP"},
+            outputs=HITS,
+        ),
+        SpanSpec(
+            f"{t}/fetch",
+            SpanKind.TOOL,
+            "fetch_page",
+            1740,
+            fetch_end,
+            root,
+            versions=(FETCH,),
+            inputs={"url": PEP if first else WHATS_NEW, "timeout_s": 3},
+            error=None if first else FETCH_TIMEOUT,
+        ),
+        SpanSpec(
+            f"{t}/answer",
+            SpanKind.LLM,
+            "write answer",
+            fetch_end + 20,
+            fetch_end + 1690,
+            root,
+            model,
+            answer_tokens,
+            llm,
+        ),
     )
 
 
@@ -208,80 +303,215 @@ def research_calls(t: str) -> tuple[ToolCallSpec, ...]:
     first = t == "t1"
     page = {"title": "PEP 634 - Structural Pattern Matching: Specification", "status": 200}
     return (
-        ToolCallSpec(f"call_{t}_search", "web_search", {"query": "python match statement PEP"},
-                     HITS, f"{t}/search"),
-        ToolCallSpec(f"call_{t}_fetch", "fetch_page", {"url": PEP if first else WHATS_NEW},
-                     page if first else None, f"{t}/fetch", None if first else FETCH_TIMEOUT),
+        ToolCallSpec(
+            f"call_{t}_search",
+            "web_search",
+            {"query": "python match statement PEP"},
+            HITS,
+            f"{t}/search",
+        ),
+        ToolCallSpec(
+            f"call_{t}_fetch",
+            "fetch_page",
+            {"url": PEP if first else WHATS_NEW},
+            page if first else None,
+            f"{t}/fetch",
+            None if first else FETCH_TIMEOUT,
+        ),
     )
 
 
 RESEARCH = ConversationSpec(
-    "research", "When did Python get pattern matching?", ConversationKind.USER_AGENT,
-    ("ada", USER), (("research-agent", AGENT),), ("python", "research"), "gpt-4o", (
+    "research",
+    "When did Python get pattern matching?",
+    ConversationKind.USER_AGENT,
+    ("ada", USER),
+    (("research-agent", AGENT),),
+    ("python", "research"),
+    "gpt-4o",
+    (
         Send("q1", "ada", Q1, attachments=(NOTES,)),
-        TraceSpec("t1", "research-agent.answer", "ada", Q1, 6,
-                  research_spans("t1", "gpt-4o", P1, M1),
-                  reply("a1", "research-agent", "q1", A1, "gpt-4o", tokens=(5096, 248),
-                        latency_ms=4310, reasoning="Search, then confirm in the spec PEP.",
-                        tool_calls=research_calls("t1"))),
+        TraceSpec(
+            "t1",
+            "research-agent.answer",
+            "ada",
+            Q1,
+            6,
+            research_spans("t1", "gpt-4o", P1, M1),
+            reply(
+                "a1",
+                "research-agent",
+                "q1",
+                A1,
+                "gpt-4o",
+                tokens=(5096, 248),
+                latency_ms=4310,
+                reasoning="Search, then confirm in the spec PEP.",
+                tool_calls=research_calls("t1"),
+            ),
+        ),
         Send("q1-edit", "ada", Q2, edits="q1"),
-        TraceSpec("t2", "research-agent.answer", "ada", Q2, 3,
-                  research_spans("t2", "claude-sonnet-4", P2, M2),
-                  reply("a2", "research-agent", "q1-edit", A2, "claude-sonnet-4",
-                        tokens=(5722, 430), latency_ms=6370, tool_calls=research_calls("t2"),
-                        reasoning="The release notes timed out; PEP 634 from search is enough.")),
+        TraceSpec(
+            "t2",
+            "research-agent.answer",
+            "ada",
+            Q2,
+            3,
+            research_spans("t2", "claude-sonnet-4", P2, M2),
+            reply(
+                "a2",
+                "research-agent",
+                "q1-edit",
+                A2,
+                "claude-sonnet-4",
+                tokens=(5722, 430),
+                latency_ms=6370,
+                tool_calls=research_calls("t2"),
+                reasoning="The release notes timed out; PEP 634 from search is enough.",
+            ),
+        ),
     ),
 )
 
 PLAN = "rate-limit"
-TASK = ("/search is being hammered by scrapers. Add per-API-key rate limiting (60 requests/min, "
-        "burst 10) answering 429 with Retry-After. Plan attached; start with step 0.")
+TASK = (
+    "/search is being hammered by scrapers. Add per-API-key rate limiting (60 requests/min, "
+    "burst 10) answering 429 with Retry-After. Plan attached; start with step 0."
+)
 CODER = ConversationSpec(
-    "handoff", "Rate-limit the /search endpoint", ConversationKind.AGENT_AGENT,
-    ("planner-agent", AGENT), (("coder-agent", AGENT),), ("engineering",), "claude-sonnet-4", (
-        Send("task", "planner-agent", TASK, None, None, AGENT, MessageRole.ASSISTANT,
-             "claude-sonnet-4", (820, 140), 2100),
-        PlanSpec(PLAN, "Rate-limit /search", "Token bucket per key, 60/min, burst 10.", "task", (
-            ("Read the /search handler, its middleware stack and its tests", ()),
-            ("Implement a per-key token-bucket limiter as Starlette middleware", (0,)),
-            ("Write tests for the 429 response and the Retry-After header", (0,)),
-            ("Wire the limiter into the app and run the full test suite", (1, 2)),
-        ), (
-            (0, StepStatus.RUNNING, None),
-            (0, StepStatus.COMPLETED, {"files": ["app/search.py", "tests/test_search.py"]}),
-            (1, StepStatus.RUNNING, None),
-            (1, StepStatus.COMPLETED, {"file": "app/ratelimit.py", "lines_added": 84}),
-            (2, StepStatus.RUNNING, None),
-        )),
-        reply("ack", "coder-agent", "task", "On it: reading app/search.py first.",
-              "claude-sonnet-4", tokens=(910, 22), latency_ms=800),
-        TraceSpec("t3", "coder-agent.execute-plan", "planner-agent", "Execute 'Rate-limit /search'",
-                  2, (
-            SpanSpec("t3/agent", SpanKind.AGENT, "coder-agent", 0, None),
-            SpanSpec("t3/read", SpanKind.TOOL, "read_file", 120, 310, "t3/agent", step=(PLAN, 0),
-                     inputs={"path": "app/search.py"}, outputs={"lines": 142}),
-            SpanSpec("t3/implement", SpanKind.LLM, "implement limiter", 400, 9800, "t3/agent",
-                     "claude-sonnet-4", (6230, 1180), step=(PLAN, 1)),
-            SpanSpec("t3/tests", SpanKind.LLM, "write 429 tests", 9900, None, "t3/agent",
-                     "claude-sonnet-4", step=(PLAN, 2)),
-        )),
-        reply("progress", "coder-agent", "ack", "Steps 0 and 1 done: app/ratelimit.py has the "
-              "token bucket. Writing the 429 tests now.", "claude-sonnet-4", tokens=(7140, 96)),
+    "handoff",
+    "Rate-limit the /search endpoint",
+    ConversationKind.AGENT_AGENT,
+    ("planner-agent", AGENT),
+    (("coder-agent", AGENT),),
+    ("engineering",),
+    "claude-sonnet-4",
+    (
+        Send(
+            "task",
+            "planner-agent",
+            TASK,
+            None,
+            None,
+            AGENT,
+            MessageRole.ASSISTANT,
+            "claude-sonnet-4",
+            (820, 140),
+            2100,
+        ),
+        PlanSpec(
+            PLAN,
+            "Rate-limit /search",
+            "Token bucket per key, 60/min, burst 10.",
+            "task",
+            (
+                ("Read the /search handler, its middleware stack and its tests", ()),
+                ("Implement a per-key token-bucket limiter as Starlette middleware", (0,)),
+                ("Write tests for the 429 response and the Retry-After header", (0,)),
+                ("Wire the limiter into the app and run the full test suite", (1, 2)),
+            ),
+            (
+                (0, StepStatus.RUNNING, None),
+                (0, StepStatus.COMPLETED, {"files": ["app/search.py", "tests/test_search.py"]}),
+                (1, StepStatus.RUNNING, None),
+                (1, StepStatus.COMPLETED, {"file": "app/ratelimit.py", "lines_added": 84}),
+                (2, StepStatus.RUNNING, None),
+            ),
+        ),
+        reply(
+            "ack",
+            "coder-agent",
+            "task",
+            "On it: reading app/search.py first.",
+            "claude-sonnet-4",
+            tokens=(910, 22),
+            latency_ms=800,
+        ),
+        TraceSpec(
+            "t3",
+            "coder-agent.execute-plan",
+            "planner-agent",
+            "Execute 'Rate-limit /search'",
+            2,
+            (
+                SpanSpec("t3/agent", SpanKind.AGENT, "coder-agent", 0, None),
+                SpanSpec(
+                    "t3/read",
+                    SpanKind.TOOL,
+                    "read_file",
+                    120,
+                    310,
+                    "t3/agent",
+                    step=(PLAN, 0),
+                    inputs={"path": "app/search.py"},
+                    outputs={"lines": 142},
+                ),
+                SpanSpec(
+                    "t3/implement",
+                    SpanKind.LLM,
+                    "implement limiter",
+                    400,
+                    9800,
+                    "t3/agent",
+                    "claude-sonnet-4",
+                    (6230, 1180),
+                    step=(PLAN, 1),
+                ),
+                SpanSpec(
+                    "t3/tests",
+                    SpanKind.LLM,
+                    "write 429 tests",
+                    9900,
+                    None,
+                    "t3/agent",
+                    "claude-sonnet-4",
+                    step=(PLAN, 2),
+                ),
+            ),
+        ),
+        reply(
+            "progress",
+            "coder-agent",
+            "ack",
+            "Steps 0 and 1 done: app/ratelimit.py has the token bucket. Writing the 429 tests now.",
+            "claude-sonnet-4",
+            tokens=(7140, 96),
+        ),
     ),
 )
 
 GROUP = ConversationSpec(
-    "reading-group", "Reading group: FlashAttention-2", ConversationKind.USER_AGENT,
-    ("ada", USER), (("research-agent", AGENT),), ("reading-group",), "claude-sonnet-4", (
+    "reading-group",
+    "Reading group: FlashAttention-2",
+    ConversationKind.USER_AGENT,
+    ("ada", USER),
+    (("research-agent", AGENT),),
+    ("reading-group",),
+    "claude-sonnet-4",
+    (
         Send("rg1", "ada", "@research-agent 3 bullets on FlashAttention-2 for Thursday, please."),
-        reply("rg2", "research-agent", "rg1", "- Fewer non-matmul FLOPs\n- Parallelism over the "
-              "sequence length\n- Better warp partitioning: ~2x over FlashAttention",
-              "claude-sonnet-4", tokens=(2100, 190), latency_ms=3900),
+        reply(
+            "rg2",
+            "research-agent",
+            "rg1",
+            "- Fewer non-matmul FLOPs\n- Parallelism over the "
+            "sequence length\n- Better warp partitioning: ~2x over FlashAttention",
+            "claude-sonnet-4",
+            tokens=(2100, 190),
+            latency_ms=3900,
+        ),
         Join("grace"),
         Send("rg3", "grace", "Thanks! Does it help inference too, or only training?", "rg2"),
-        reply("rg4", "research-agent", "rg3", "Both: any long-sequence attention gets faster; for "
-              "decoding with a KV cache, FlashDecoding builds on it.", "claude-sonnet-4",
-              tokens=(2410, 61), latency_ms=2200),
+        reply(
+            "rg4",
+            "research-agent",
+            "rg3",
+            "Both: any long-sequence attention gets faster; for "
+            "decoding with a KV cache, FlashDecoding builds on it.",
+            "claude-sonnet-4",
+            tokens=(2410, 61),
+            latency_ms=2200,
+        ),
     ),
 )
 CONVERSATIONS = (RESEARCH, CODER, GROUP)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from strawberry.dataloader import DataLoader
 
-from resolvers.db import SessionFactory
+from resolvers.db import RowSessionFactory
 from resolvers.pagination import Page, PageRequest, Relation, make_page, partitioned_page_query
 
 K = TypeVar("K", bound=Hashable)
@@ -23,13 +23,14 @@ V = TypeVar("V")
 
 
 class Loaders:
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(self, session_factory: RowSessionFactory) -> None:
         self.session_factory = session_factory
         self._cache: dict[Hashable, DataLoader[Any, Any]] = {}
 
-    async def fetch(self, statement: Select[Unpack[tuple[Any, ...]]]) -> Sequence[Any]:
+    async def fetch(self, statement: Select[*tuple[Any, ...]]) -> Sequence[Any]:
+        """Row tuples, whatever the statement selects (one entity included)."""
         async with self.session_factory() as session:
-            return (await session.exec(statement)).all()
+            return (await session.execute(statement)).all()
 
     def _loader(self, name: Hashable, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> Any:
         loader = self._cache.get(name)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlmodel import col
 
 from models import Component, ComponentVersion, Conversation, Message, Participant, Trace
 from models.enums import ComponentType, ConversationKind, ConversationStatus, TraceStatus
@@ -34,7 +35,11 @@ class RootPage:
 
 
 async def root_page(
-    ctx: Context, model: Any, where: Sequence[ColumnElement[bool]], request: PageRequest, ordering: Ordering
+    ctx: Context,
+    model: Any,
+    where: Sequence[ColumnElement[bool]],
+    request: PageRequest,
+    ordering: Ordering,
 ) -> RootPage:
     rows = await ctx.loaders.fetch(page_query(model, where, request, ordering))
 
@@ -62,27 +67,27 @@ class ConversationQuery:
 
 
 def conversation_conditions(q: ConversationQuery) -> list[ColumnElement[bool]]:
-    c = Conversation
     found: list[ColumnElement[bool]] = []
     if q.kinds:
-        found.append(c.kind.in_(q.kinds))
+        found.append(col(Conversation.kind).in_(q.kinds))
     if q.statuses:
-        found.append(c.status.in_(q.statuses))
+        found.append(col(Conversation.status).in_(q.statuses))
     if q.owner_id is not None:
-        found.append(c.owner_id == q.owner_id)
+        found.append(col(Conversation.owner_id) == q.owner_id)
     if q.participant_id is not None:
         found.append(
             exists().where(
-                Participant.conversation_id == c.id, Participant.participant_id == q.participant_id
+                col(Participant.conversation_id) == col(Conversation.id),
+                col(Participant.participant_id) == q.participant_id,
             )
         )
     if q.tag is not None:
-        found.append(json_array_contains(c.__table__.c.tags, q.tag))
+        found.append(json_array_contains(col(Conversation.tags), q.tag))
     if q.title_contains:
-        found.append(c.title.icontains(q.title_contains, autoescape=True))
+        found.append(col(Conversation.title).icontains(q.title_contains, autoescape=True))
     bounds = [
-        (c.created_at, q.created_after, q.created_before),
-        (c.last_activity_at, q.active_after, q.active_before),
+        (col(Conversation.created_at), q.created_after, q.created_before),
+        (col(Conversation.last_activity_at), q.active_after, q.active_before),
     ]
     for column, lower, upper in bounds:
         if lower is not None:
@@ -94,7 +99,10 @@ def conversation_conditions(q: ConversationQuery) -> list[ColumnElement[bool]]:
 
 async def conversations(ctx: Context, q: ConversationQuery, request: PageRequest) -> RootPage:
     ordering = Ordering(
-        getattr(Conversation, q.order_field), Conversation.id, q.descending, parse=parse_datetime
+        getattr(Conversation, q.order_field),
+        col(Conversation.id),
+        q.descending,
+        parse=parse_datetime,
     )
     return await root_page(ctx, Conversation, conversation_conditions(q), request, ordering)
 
@@ -110,37 +118,41 @@ class TraceQuery:
 
 
 async def traces(ctx: Context, q: TraceQuery, request: PageRequest) -> RootPage:
-    t = Trace
     where: list[ColumnElement[bool]] = []
     if q.conversation_id is not None:
-        where.append(t.conversation_id == q.conversation_id)
+        where.append(col(Trace.conversation_id) == q.conversation_id)
     if q.statuses:
-        where.append(t.status.in_(q.statuses))
+        where.append(col(Trace.status).in_(q.statuses))
     if q.user_id is not None:
-        where.append(t.user_id == q.user_id)
+        where.append(col(Trace.user_id) == q.user_id)
     if q.session_id is not None:
-        where.append(t.session_id == q.session_id)
+        where.append(col(Trace.session_id) == q.session_id)
     if q.started_after is not None:
-        where.append(t.started_at >= q.started_after)
+        where.append(col(Trace.started_at) >= q.started_after)
     if q.started_before is not None:
-        where.append(t.started_at < q.started_before)
-    ordering = Ordering(t.started_at, t.id, descending=True, parse=parse_datetime)
+        where.append(col(Trace.started_at) < q.started_before)
+    ordering = Ordering(col(Trace.started_at), col(Trace.id), descending=True, parse=parse_datetime)
     return await root_page(ctx, Trace, where, request, ordering)
 
 
 async def components(
-    ctx: Context, types: Sequence[ComponentType] | None, key_contains: str | None, request: PageRequest
+    ctx: Context,
+    types: Sequence[ComponentType] | None,
+    key_contains: str | None,
+    request: PageRequest,
 ) -> RootPage:
     where: list[ColumnElement[bool]] = []
     if types:
-        where.append(Component.type.in_(types))
+        where.append(col(Component.type).in_(types))
     if key_contains:
-        where.append(Component.key.icontains(key_contains, autoescape=True))
-    return await root_page(ctx, Component, where, request, Ordering(Component.key, Component.id))
+        where.append(col(Component.key).icontains(key_contains, autoescape=True))
+    return await root_page(
+        ctx, Component, where, request, Ordering(col(Component.key), col(Component.id))
+    )
 
 
 async def component_by_key(ctx: Context, key: str) -> Component | None:
-    rows = await ctx.loaders.fetch(select(Component).where(Component.key == key))
+    rows = await ctx.loaders.fetch(select(Component).where(col(Component.key) == key))
     return rows[0][0] if rows else None
 
 
@@ -149,8 +161,8 @@ async def component_version(
 ) -> ComponentVersion | None:
     rows = await ctx.loaders.fetch(
         select(ComponentVersion).where(
-            ComponentVersion.component_id == component_id,
-            ComponentVersion.content_hash == content_hash,
+            col(ComponentVersion.component_id) == component_id,
+            col(ComponentVersion.content_hash) == content_hash,
         )
     )
     return rows[0][0] if rows else None
@@ -161,16 +173,19 @@ async def component_version(
 # its parent), so "the latest branch" is the path from the highest seq to the root.
 
 LATEST_MESSAGE = and_(
-    Message.conversation_id == Conversation.id, Message.seq == Conversation.last_message_seq
+    col(Message.conversation_id) == col(Conversation.id),
+    col(Message.seq) == col(Conversation.last_message_seq),
 )
 
 
 def branch_ids(leaf_ids: Any) -> Any:
     """Ids of every message on the paths from the given leaves up to their roots."""
-    path = select(Message.id, Message.parent_message_id).where(Message.id.in_(leaf_ids))
+    path = select(col(Message.id), col(Message.parent_message_id)).where(
+        col(Message.id).in_(leaf_ids)
+    )
     path_cte = path.cte("branch_path", recursive=True)
-    step = select(Message.id, Message.parent_message_id).join(
-        path_cte, Message.id == path_cte.c.parent_message_id
+    step = select(col(Message.id), col(Message.parent_message_id)).join(
+        path_cte, col(Message.id) == path_cte.c.parent_message_id
     )
     path_cte = path_cte.union_all(step)
     return select(path_cte.c.id)
@@ -179,8 +194,10 @@ def branch_ids(leaf_ids: Any) -> Any:
 def leaves_for(conversation_ids: Sequence[uuid.UUID], leaf_id: uuid.UUID | None) -> Any:
     if leaf_id is not None:
         return [leaf_id]
-    return select(Message.id).join(Conversation, LATEST_MESSAGE).where(
-        Conversation.id.in_(conversation_ids)
+    return (
+        select(col(Message.id))
+        .join(Conversation, LATEST_MESSAGE)
+        .where(col(Conversation.id).in_(conversation_ids))
     )
 
 
@@ -197,7 +214,7 @@ def branch_pages(ctx: Context) -> Any:
         pages: dict[BranchKey, Page[Any]] = {}
         for leaf_id, group in by_leaf.items():
             conversation_ids = [key[0] for key in group]
-            on_branch = Message.id.in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
+            on_branch = col(Message.id).in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
             found = await ctx.loaders.pages(
                 MESSAGES_OF_CONVERSATION, [(key[0], key[2]) for key in group], [on_branch]
             )
@@ -228,11 +245,11 @@ def branch_counts(ctx: Context) -> Any:
 async def _count_branches(
     ctx: Context, conversation_ids: list[uuid.UUID], leaf_id: uuid.UUID | None
 ) -> dict[uuid.UUID, int]:
-    on_branch = Message.id.in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
+    on_branch = col(Message.id).in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
     rows = await ctx.loaders.fetch(
-        select(Message.conversation_id, func.count())
-        .where(Message.conversation_id.in_(conversation_ids), on_branch)
-        .group_by(Message.conversation_id)
+        select(col(Message.conversation_id), func.count())
+        .where(col(Message.conversation_id).in_(conversation_ids), on_branch)
+        .group_by(col(Message.conversation_id))
     )
     return {row[0]: row[1] for row in rows}
 
@@ -240,9 +257,9 @@ async def _count_branches(
 def latest_messages(ctx: Context) -> Any:
     async def load(conversation_ids: list[uuid.UUID]) -> list[Message | None]:
         rows = await ctx.loaders.fetch(
-            select(Message).join(Conversation, LATEST_MESSAGE).where(
-                Conversation.id.in_(conversation_ids)
-            )
+            select(Message)
+            .join(Conversation, LATEST_MESSAGE)
+            .where(col(Conversation.id).in_(conversation_ids))
         )
         found = {row[0].conversation_id: row[0] for row in rows}
         return [found.get(i) for i in conversation_ids]
@@ -260,7 +277,9 @@ def one_per_parent(ctx: Context, relation: Relation) -> Any:
     return ctx.loaders.custom(("one_per_parent", relation), load)
 
 
-async def require_message_in(ctx: Context, message_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+async def require_message_in(
+    ctx: Context, message_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
     row = await ctx.loaders.by_id(Message).load(message_id)
     if row is None:
         raise NotFound(f"Message '{to_global_id('Message', message_id)}' does not exist")

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -15,6 +14,7 @@ from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
 from schema.enums import ComponentType
 from schema.node import Node, from_row, from_rows
 from schema.pagination import Connection, nested_connection, page_args
+from schema.scalars import JSONValue
 
 if TYPE_CHECKING:
     from schema.trace import Span

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from schema.scalars import JSONValue
 
 from schema.enums import (
     ComponentType,
@@ -24,6 +23,7 @@ from schema.enums import (
     ToolCallStatus,
     TraceStatus,
 )
+from schema.scalars import JSONValue
 
 CLIENT_ID = "Optional id chosen by the client (a UUID): retrying the same write is safe."
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -20,6 +19,7 @@ from resolvers.relations import (
 )
 from schema.enums import MessageRole, MessageStatus, ParticipantType, ToolCallStatus
 from schema.node import Node, from_row, from_rows, maybe_from_row
+from schema.scalars import JSONValue
 
 if TYPE_CHECKING:
     from schema.conversation import Conversation

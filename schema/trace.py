@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from schema.scalars import JSONValue
 from strawberry.types import Info
 
 import models
@@ -22,6 +21,7 @@ from resolvers.relations import (
 from schema.enums import SpanKind, SpanStatus, TraceStatus
 from schema.node import Node, from_row, from_rows, maybe_from_row
 from schema.pagination import Connection, nested_connection, page_args
+from schema.scalars import JSONValue
 
 if TYPE_CHECKING:
     from schema.component import ComponentVersion

@@ -12,18 +12,19 @@ from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
 from schema.inputs import ChatSettingsInput
 
 MAX_TOKENS_RANGE = (1, 32000)
-DEFAULTS = {
-    "enabled_tools": [],
-    "enabled_agents": [],
-    "model": None,
-    "temperature": 0.7,
-    "max_tokens": 4096,
-}
+SETTINGS_FIELDS = ("enabled_tools", "enabled_agents", "model", "temperature", "max_tokens")
 
 
 def defaults(user_id: str) -> ChatSettings:
-    values = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}
-    return ChatSettings(user_id=user_id, **values)
+    """What a user who never saved settings gets."""
+    return ChatSettings(
+        user_id=user_id,
+        enabled_tools=[],
+        enabled_agents=[],
+        model=None,
+        temperature=0.7,
+        max_tokens=4096,
+    )
 
 
 async def read(ctx: Context, user_id: str) -> ChatSettings | None:
@@ -50,7 +51,7 @@ async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSet
                 ChatSettings,
                 user_id=user_id,
                 updated_at=utcnow(),
-                **{name: getattr(initial, name) for name in DEFAULTS},
+                **{name: getattr(initial, name) for name in SETTINGS_FIELDS},
             )
         )
         settings = await session.get(

@@ -7,7 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Component, ComponentVersion
@@ -21,7 +22,9 @@ from schema.inputs import RegisterComponentVersionInput
 
 def canonical_json(value: Any) -> str:
     """One spelling per JSON value: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def content_hash(definition: Any) -> str:
@@ -32,18 +35,25 @@ async def _component(session: AsyncSession, data: RegisterComponentVersionInput)
     """The component for this key, created on first use, locked for this transaction."""
     await session.exec(
         insert_ignoring_duplicates(
-            session, Component, id=uuid.uuid4(), key=data.component_key, type=data.type,
-            name=data.name or data.component_key, version_count=0, created_at=utcnow(),
+            session,
+            Component,
+            id=uuid.uuid4(),
+            key=data.component_key,
+            type=data.type,
+            name=data.name or data.component_key,
+            version_count=0,
+            created_at=utcnow(),
         )
     )
     # A no-op UPDATE takes the row lock, so two registrations of one component queue.
-    component_id = await session.scalar(
+    locked = await session.exec(
         update(Component)
-        .where(Component.key == data.component_key)
-        .values(version_count=Component.version_count)
-        .returning(Component.id)
+        .where(col(Component.key) == data.component_key)
+        .values(version_count=col(Component.version_count))
+        .returning(col(Component.id))
         .execution_options(synchronize_session=False)
     )
+    component_id = locked.scalar_one()
     component = await session.get(Component, component_id, populate_existing=True)
     assert component is not None
     if component.type != data.type:
@@ -59,12 +69,13 @@ async def register_version(ctx: Context, data: RegisterComponentVersionInput) ->
         raise BadInput("`definition` must be JSON without NaN or Infinity") from None
     async with transaction(ctx) as session:
         component = await _component(session, data)
-        found = await session.scalar(
+        result = await session.exec(
             select(ComponentVersion).where(
-                ComponentVersion.component_id == component.id,
-                ComponentVersion.content_hash == digest,
+                col(ComponentVersion.component_id) == component.id,
+                col(ComponentVersion.content_hash) == digest,
             )
         )
+        found = result.first()
         if found is not None:
             return found
         component.version_count += 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import strawberry
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Participant
@@ -141,12 +142,13 @@ async def add_participant(
             participant.active, participant.left_at, participant.joined_at = True, None, utcnow()
             participant.role, participant.participant_type = data.role, data.participant_type
         await session.flush()
-        active = await session.scalar(
+        active = await session.exec(
             select(func.count()).where(
-                Participant.conversation_id == conversation_id, Participant.active.is_(True)
+                col(Participant.conversation_id) == conversation_id,
+                col(Participant.active).is_(True),
             )
         )
-        if (active or 0) >= MULTI_PARTY_FROM:
+        if active.one() >= MULTI_PARTY_FROM:
             conversation.kind = ConversationKind.MULTI_PARTY
         conversation.updated_at = conversation.last_activity_at = utcnow()
     return participant
@@ -172,9 +174,10 @@ async def remove_participant(
 async def _find_participant(
     session: AsyncSession, conversation_id: uuid.UUID, participant_id: str
 ) -> Participant | None:
-    return await session.scalar(
+    result = await session.exec(
         select(Participant).where(
-            Participant.conversation_id == conversation_id,
-            Participant.participant_id == participant_id,
+            col(Participant.conversation_id) == conversation_id,
+            col(Participant.participant_id) == participant_id,
         )
     )
+    return result.first()

@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 import strawberry
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message, Span, ToolCall
@@ -61,11 +62,13 @@ async def send_message(ctx: Context, data: SendMessageInput) -> Message:
             await _require_in_conversation(session, parent_id, conversation_id)
         seq = await _next_seq(session, conversation_id, data)
         if not explicit_parent:
-            parent_id = await session.scalar(
-                select(Message.id).where(
-                    Message.conversation_id == conversation_id, Message.seq < seq
-                ).order_by(Message.seq.desc()).limit(1)
+            latest = await session.exec(
+                select(col(Message.id))
+                .where(col(Message.conversation_id) == conversation_id, col(Message.seq) < seq)
+                .order_by(col(Message.seq).desc())
+                .limit(1)
             )
+            parent_id = latest.first()
         message = _message(client_id, conversation_id, seq, parent_id, data)
         message.sender_id, message.sender_type, message.role = (
             data.sender_id,
@@ -135,35 +138,38 @@ def _message(
 
 
 def _total(data: MessageContentInput) -> int:
-    return data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
+    return (
+        data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
+    )
 
 
-async def _next_seq(session: AsyncSession, conversation_id: uuid.UUID, data: MessageContentInput) -> int:
+async def _next_seq(
+    session: AsyncSession, conversation_id: uuid.UUID, data: MessageContentInput
+) -> int:
     """Take the next sequence number and add the message to the roll-ups, atomically.
 
     One UPDATE both locks the conversation row (so concurrent senders queue) and
     increments the counters in SQL (so no increment is lost).
     """
     now = utcnow()
-    c = Conversation
-    seq = await session.scalar(
-        update(c)
-        .where(c.id == conversation_id)
+    result = await session.exec(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id)
         .values(
-            last_message_seq=c.last_message_seq + 1,
-            message_count=c.message_count + 1,
-            input_tokens=c.input_tokens + data.input_tokens,
-            output_tokens=c.output_tokens + data.output_tokens,
-            total_tokens=c.total_tokens + _total(data),
-            cost=c.cost + data.cost,
+            last_message_seq=col(Conversation.last_message_seq) + 1,
+            message_count=col(Conversation.message_count) + 1,
+            input_tokens=col(Conversation.input_tokens) + data.input_tokens,
+            output_tokens=col(Conversation.output_tokens) + data.output_tokens,
+            total_tokens=col(Conversation.total_tokens) + _total(data),
+            cost=col(Conversation.cost) + data.cost,
             last_activity_at=now,
             updated_at=now,
         )
-        .returning(c.last_message_seq)
+        .returning(col(Conversation.last_message_seq))
         .execution_options(synchronize_session=False)
     )
-    assert seq is not None  # the conversation was checked in this transaction
-    return int(seq)
+    # The conversation was read in this transaction, so the row is there.
+    return int(result.scalar_one())
 
 
 async def _require_in_conversation(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message, Plan, PlanStep, StepDependency
@@ -62,7 +62,9 @@ def _check_steps(data: CreatePlanInput) -> dict[int, set[int]]:
         validation.not_blank(f"steps[{position}].description", step.description)
         for dependency in step.depends_on:
             if not 0 <= dependency < len(data.steps):
-                raise BadInput(f"steps[{position}] depends on step {dependency}, which does not exist")
+                raise BadInput(
+                    f"steps[{position}] depends on step {dependency}, which does not exist"
+                )
             if dependency == position:
                 raise BadInput(f"steps[{position}] cannot depend on itself")
         edges[position] = set(step.depends_on)
@@ -119,18 +121,18 @@ async def create_plan(ctx: Context, data: CreatePlanInput) -> Plan:
 
 
 async def _plan_steps(session: AsyncSession, plan_id: uuid.UUID) -> list[PlanStep]:
-    result = await session.scalars(
-        select(PlanStep).where(PlanStep.plan_id == plan_id).order_by(PlanStep.position)
+    result = await session.exec(
+        select(PlanStep).where(col(PlanStep.plan_id) == plan_id).order_by(col(PlanStep.position))
     )
-    return list(result)
+    return list(result.all())
 
 
 async def _dependency_edges(
     session: AsyncSession, step_ids: Iterable[uuid.UUID]
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     rows = await session.exec(
-        select(StepDependency.step_id, StepDependency.depends_on_step_id).where(
-            StepDependency.step_id.in_(list(step_ids))
+        select(col(StepDependency.step_id), col(StepDependency.depends_on_step_id)).where(
+            col(StepDependency.step_id).in_(list(step_ids))
         )
     )
     return [(row[0], row[1]) for row in rows]
@@ -202,7 +204,9 @@ async def add_step_dependency(
         if plan.status in FINAL_PLAN:
             raise Conflict(f"the plan is {plan.status}; its steps cannot change")
         if step.status != StepStatus.PENDING:
-            raise Conflict(f"step {step.position} is {step.status}; only PENDING steps gain dependencies")
+            raise Conflict(
+                f"step {step.position} is {step.status}; only PENDING steps gain dependencies"
+            )
         steps = await _plan_steps(session, step.plan_id)
         position = {s.id: s.position for s in steps}
         edges: dict[int, set[int]] = {s.position: set() for s in steps}

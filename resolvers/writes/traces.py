@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import ComponentVersion, Message, Plan, PlanStep, Span, SpanComponentVersion, Trace
@@ -43,7 +44,9 @@ async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
     message_id = parse_id(data.message_id, "Message") if data.message_id else None
     client_id = parse_client_id(data.id, "Trace")
     async with transaction(ctx) as session:
-        found = await existing_client_row(session, Trace, client_id, conversation_id=conversation_id)
+        found = await existing_client_row(
+            session, Trace, client_id, conversation_id=conversation_id
+        )
         if found is not None:
             return found
         await open_conversation(session, conversation_id)
@@ -91,11 +94,17 @@ async def _check_step(session: AsyncSession, step_id: uuid.UUID, trace: Trace) -
 
 async def _check_versions(session: AsyncSession, version_ids: list[uuid.UUID]) -> None:
     found = set(
-        await session.scalars(select(ComponentVersion.id).where(ComponentVersion.id.in_(version_ids)))
+        (
+            await session.exec(
+                select(col(ComponentVersion.id)).where(col(ComponentVersion.id).in_(version_ids))
+            )
+        ).all()
     )
     missing = [v for v in version_ids if v not in found]
     if missing:
-        raise NotFound(f"ComponentVersion '{to_global_id('ComponentVersion', missing[0])}' does not exist")
+        raise NotFound(
+            f"ComponentVersion '{to_global_id('ComponentVersion', missing[0])}' does not exist"
+        )
 
 
 async def _link(session: AsyncSession, span_id: uuid.UUID, version_ids: list[uuid.UUID]) -> None:
@@ -164,7 +173,11 @@ async def end_span(ctx: Context, data: EndSpanInput) -> Span:
             raise Conflict("the span already ended")
         ended = when(data.ended_at, utcnow())
         validation.ordered(span.started_at, ended, "a span")
-        total = data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
+        total = (
+            data.input_tokens + data.output_tokens
+            if data.total_tokens is None
+            else data.total_tokens
+        )
         span.ended_at, span.duration_ms = ended, duration_ms(span.started_at, ended)
         span.status, span.error, span.outputs = data.status, data.error, data.outputs
         span.attributes = {**span.attributes, **data.attributes}
@@ -174,8 +187,8 @@ async def end_span(ctx: Context, data: EndSpanInput) -> Span:
         # Added in SQL so spans of one trace ending at once lose no tokens.
         await session.exec(
             update(Trace)
-            .where(Trace.id == span.trace_id)
-            .values(total_tokens=Trace.total_tokens + total, cost=Trace.cost + data.cost)
+            .where(col(Trace.id) == span.trace_id)
+            .values(total_tokens=col(Trace.total_tokens) + total, cost=col(Trace.cost) + data.cost)
             .execution_options(synchronize_session=False)
         )
     return span

@@ -197,9 +197,7 @@ async def test_conversation_roll_ups_follow_each_message(gql: GraphQLClient) -> 
         "totalTokens": 131,
         "cost": 0.75,
     }
-    activity = [
-        datetime.fromisoformat(c["lastActivityAt"]) for c in (conv, after_one, after_two)
-    ]
+    activity = [datetime.fromisoformat(c["lastActivityAt"]) for c in (conv, after_one, after_two)]
     assert activity[0] < activity[1] < activity[2]
 
 

@@ -209,9 +209,7 @@ async def test_steps_run_and_the_plan_follows(gql: GraphQLClient) -> None:
     assert done["status"] == "COMPLETED"
     assert done["result"] == {"found": [1, 2]}
     assert done["startedAt"] == running["startedAt"]
-    assert datetime.fromisoformat(done["completedAt"]) >= datetime.fromisoformat(
-        done["startedAt"]
-    )
+    assert datetime.fromisoformat(done["completedAt"]) >= datetime.fromisoformat(done["startedAt"])
     assert done["plan"] == {"status": "RUNNING", "currentStepIndex": 0}
 
     assert (await move(gql, steps[1], "RUNNING"))["plan"]["currentStepIndex"] == 1
@@ -326,9 +324,9 @@ async def test_without_max_retries_a_failed_step_cannot_rerun(gql: GraphQLClient
 
 async def test_update_step_status_checks_the_step_id(gql: GraphQLClient) -> None:
     conv = await factories.conversation(gql)
-    assert (await move_error(gql, to_global_id("PlanStep", uuid.uuid4()), "RUNNING"))[
-        "extensions"
-    ]["code"] == "NOT_FOUND"
+    assert (await move_error(gql, to_global_id("PlanStep", uuid.uuid4()), "RUNNING"))["extensions"][
+        "code"
+    ] == "NOT_FOUND"
     assert (await move_error(gql, conv["id"], "RUNNING"))["extensions"]["code"] == "BAD_USER_INPUT"
 
 

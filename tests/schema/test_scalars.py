@@ -8,16 +8,17 @@ from tests.graphql_client import GraphQLClient
 
 async def test_datetime_without_offset_is_utc(gql: GraphQLClient) -> None:
     conv = await factories.conversation(gql)
-    trace = await factories.trace(
-        gql, conv["id"], "startedAt", startedAt="2024-05-01T10:00:00"
-    )
+    trace = await factories.trace(gql, conv["id"], "startedAt", startedAt="2024-05-01T10:00:00")
     assert trace["startedAt"] == "2024-05-01T10:00:00+00:00"
     ended = await gql.data(
         """mutation($t: ID!) { endTrace(input: {traceId: $t,
              endedAt: "2024-05-01T12:00:01.5+02:00"}) { endedAt durationMs } }""",
         {"t": (await factories.trace(gql, conv["id"], startedAt="2024-05-01T10:00:00"))["id"]},
     )
-    assert ended["endTrace"] == {"endedAt": "2024-05-01T10:00:01.500000+00:00", "durationMs": 1500.0}
+    assert ended["endTrace"] == {
+        "endedAt": "2024-05-01T10:00:01.500000+00:00",
+        "durationMs": 1500.0,
+    }
 
 
 async def test_mixed_offsets_compare_correctly(gql: GraphQLClient) -> None:
