@@ -15,10 +15,9 @@ from models.base import utcnow
 from models.enums import ParticipantType
 from resolvers import validation
 from resolvers.context import Context
-from resolvers.errors import BadInput
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import open_conversation
-from resolvers.writes.transaction import existing_client_row, get_or_404, transaction
+from resolvers.writes.transaction import existing_client_row, get_or_404, message_in, transaction
 from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInput, ToolCallInput
 
 
@@ -59,7 +58,7 @@ async def send_message(ctx: Context, data: SendMessageInput) -> Message:
         parent_id = None
         if explicit_parent and data.parent_message_id is not None:
             parent_id = parse_id(data.parent_message_id, "Message")
-            await _require_in_conversation(session, parent_id, conversation_id)
+            await message_in(session, parent_id, conversation_id, "the parent message")
         seq = await _next_seq(session, conversation_id, data)
         if not explicit_parent:
             latest = await session.exec(
@@ -170,14 +169,6 @@ async def _next_seq(
     )
     # The conversation was read in this transaction, so the row is there.
     return int(result.scalar_one())
-
-
-async def _require_in_conversation(
-    session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID
-) -> None:
-    parent = await get_or_404(session, Message, message_id)
-    if parent.conversation_id != conversation_id:
-        raise BadInput("the parent message belongs to another conversation")
 
 
 async def _add_with_tool_calls(

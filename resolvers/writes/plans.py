@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Message, Plan, PlanStep, StepDependency
+from models import Plan, PlanStep, StepDependency
 from models.base import utcnow
 from models.enums import PlanStatus, StepStatus
 from resolvers import validation
@@ -16,7 +16,7 @@ from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
 from resolvers.ids import parse_client_id, parse_id
 from resolvers.writes.conversations import open_conversation
-from resolvers.writes.transaction import existing_client_row, get_or_404, transaction
+from resolvers.writes.transaction import existing_client_row, get_or_404, message_in, transaction
 from schema.inputs import CreatePlanInput, UpdateStepStatusInput
 
 DONE = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})
@@ -91,9 +91,7 @@ async def create_plan(ctx: Context, data: CreatePlanInput) -> Plan:
             return found
         await open_conversation(session, conversation_id)
         if message_id is not None:
-            message = await get_or_404(session, Message, message_id)
-            if message.conversation_id != conversation_id:
-                raise BadInput("the plan's message belongs to another conversation")
+            await message_in(session, message_id, conversation_id, "the plan's message")
         plan = Plan(
             id=client_id or uuid.uuid4(),
             conversation_id=conversation_id,

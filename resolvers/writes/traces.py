@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import ComponentVersion, Message, Plan, PlanStep, Span, SpanComponentVersion, Trace
+from models import ComponentVersion, Plan, PlanStep, Span, SpanComponentVersion, Trace
 from models.base import utcnow
 from models.enums import TraceStatus
 from resolvers import validation
@@ -21,6 +21,7 @@ from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
     insert_ignoring_duplicates,
+    message_in,
     transaction,
     when,
 )
@@ -29,14 +30,6 @@ from schema.inputs import EndSpanInput, EndTraceInput, StartSpanInput, StartTrac
 
 def duration_ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
-
-
-async def _message_in(
-    session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID
-) -> None:
-    message = await get_or_404(session, Message, message_id)
-    if message.conversation_id != conversation_id:
-        raise BadInput("the message belongs to another conversation than the trace")
 
 
 async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
@@ -51,7 +44,7 @@ async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
             return found
         await open_conversation(session, conversation_id)
         if message_id is not None:
-            await _message_in(session, message_id, conversation_id)
+            await message_in(session, message_id, conversation_id, "the trace's message")
         trace = Trace(
             id=client_id or uuid.uuid4(),
             conversation_id=conversation_id,
@@ -78,7 +71,7 @@ async def end_trace(ctx: Context, data: EndTraceInput) -> Trace:
         validation.ordered(trace.started_at, ended, "a trace")
         if data.message_id is not None:
             message_id = parse_id(data.message_id, "Message")
-            await _message_in(session, message_id, trace.conversation_id)
+            await message_in(session, message_id, trace.conversation_id, "the trace's message")
             trace.message_id = message_id
         trace.status, trace.final_output, trace.ended_at = data.status, data.final_output, ended
         trace.duration_ms = duration_ms(trace.started_at, ended)

@@ -13,8 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import Message
 from resolvers.context import Context
-from resolvers.errors import Conflict, NotFound
+from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import to_global_id
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ async def get_or_404(session: AsyncSession, model: type[RowT], row_id: uuid.UUID
     if row is None:
         raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, row_id)}' does not exist")
     return row
+
+
+async def message_in(
+    session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID, role: str
+) -> Message:
+    """The message, which must belong to the conversation being written (`role` names it)."""
+    message = await get_or_404(session, Message, message_id)
+    if message.conversation_id != conversation_id:
+        raise BadInput(f"{role} belongs to another conversation")
+    return message
 
 
 async def existing_client_row(

@@ -589,3 +589,19 @@ async def test_an_id_of_the_wrong_type_is_bad_input(gql: GraphQLClient) -> None:
     assert await trace_count(gql) == 1
     assert (await read_trace(gql, trace_id, "status"))["status"] == "RUNNING"
     assert (await read_span(gql, span["id"], "endedAt"))["endedAt"] is None
+
+
+async def test_closing_stops_new_spans_but_running_work_may_end(gql: GraphQLClient) -> None:
+    conversation_id, trace_id = await new_trace(gql)
+    running = await factories.span(gql, trace_id)
+    await gql.data("mutation($c: ID!) { closeConversation(id: $c) { id } }", {"c": conversation_id})
+    start = {"traceId": trace_id, "name": "late"}
+    assert await gql.error_code(START_SPAN, {"input": start}) == "CONFLICT"
+    assert await gql.error_code(START_TRACE, {"input": {"conversationId": conversation_id}}) == (
+        "CONFLICT"
+    )
+    # What was already running is recorded, not lost.
+    await factories.end_span(gql, running["id"], inputTokens=3)
+    await gql.data(END_TRACE, {"input": {"traceId": trace_id}})
+    trace = await read_trace(gql, trace_id, "status totalTokens")
+    assert trace == {"status": "OK", "totalTokens": 3}
