@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from models.component import Component, ComponentVersion
 from models.conversation import Conversation, Message, Participant, ToolCall
+from models.event import AgentSession, Event
 from models.plan import Plan, PlanStep, StepDependency
 from models.settings import ChatSettings
 from models.trace import Span, SpanComponentVersion, Trace
@@ -11,10 +12,12 @@ from models.trace import Span, SpanComponentVersion, Trace
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AgentSession",
     "ChatSettings",
     "Component",
     "ComponentVersion",
     "Conversation",
+    "Event",
     "Message",
     "Participant",
     "Plan",

@@ -49,6 +49,8 @@ class Conversation(SQLModel, table=True):
     # Roll-ups, updated by the same statement that assigns a message's sequence
     # number, so concurrent writers cannot lose an increment.
     last_message_seq: int = 0
+    # Sequence number of the conversation's latest event (see models.event.Event).
+    last_event_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     message_count: int = 0
     input_tokens: int = 0
     output_tokens: int = 0

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from config import Settings
 from resolvers.db import Database, SessionFactory
 from resolvers.loaders import Loaders
 from resolvers.pagination import PageArgs, PageRequest
+
+if TYPE_CHECKING:
+    from subscriptions.bus import EventBus
 
 
 @dataclass
@@ -16,11 +20,17 @@ class Context:
     database: Database
     settings: Settings
     loaders: Loaders
+    # Publishes committed events and feeds subscriptions; None where nobody listens (CLI).
+    bus: EventBus | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def create(cls, database: Database, settings: Settings) -> Context:
-        return cls(database, settings, Loaders(database.row_sessions))
+    def create(cls, database: Database, settings: Settings, bus: EventBus | None = None) -> Context:
+        return cls(database, settings, Loaders(database.row_sessions), bus)
+
+    def refresh_loaders(self) -> None:
+        """New, empty loaders: a WebSocket context lives long, each event must read fresh rows."""
+        self.loaders = Loaders(self.database.row_sessions)
 
     @property
     def session_factory(self) -> SessionFactory:

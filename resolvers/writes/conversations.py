@@ -11,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Participant
 from models.base import utcnow
-from models.enums import ConversationKind, ConversationStatus, ParticipantRole
-from resolvers import validation
+from models.enums import ConversationKind, ConversationStatus, EventKind, ParticipantRole
+from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import parse_client_id
@@ -62,6 +62,8 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
         session.add(conversation)
         session.add(_participant(conversation.id, data.owner, ParticipantRole.OWNER))
         session.add_all(_participant(conversation.id, p, p.role) for p in data.participants)
+        await session.flush()
+        await events.record(session, conversation.id, EventKind.CONVERSATION_CREATED)
     return conversation
 
 
@@ -101,6 +103,10 @@ async def update_conversation(
         for name, value in changes.items():
             setattr(conversation, "meta" if name == "metadata" else name, value)
         conversation.updated_at = utcnow()
+        changed = sorted(changes)
+        await events.record(
+            session, conversation_id, EventKind.CONVERSATION_UPDATED, {"fields": changed}
+        )
     return conversation
 
 
@@ -121,6 +127,9 @@ async def set_status(
             raise Conflict(f"a {conversation.status} conversation cannot become {status}")
         conversation.status = status
         conversation.updated_at = utcnow()
+        await events.record(
+            session, conversation_id, EventKind.CONVERSATION_STATUS, {"status": status.value}
+        )
     return conversation
 
 
@@ -151,6 +160,9 @@ async def add_participant(
         if active.one() >= MULTI_PARTY_FROM:
             conversation.kind = ConversationKind.MULTI_PARTY
         conversation.updated_at = conversation.last_activity_at = utcnow()
+        await events.record(
+            session, conversation_id, EventKind.PARTICIPANT_JOINED, participant_id=participant.id
+        )
     return participant
 
 
@@ -168,6 +180,9 @@ async def remove_participant(
             raise Conflict(f"'{participant_id}' already left this conversation")
         participant.active, participant.left_at = False, utcnow()
         conversation.updated_at = conversation.last_activity_at = utcnow()
+        await events.record(
+            session, conversation_id, EventKind.PARTICIPANT_LEFT, participant_id=participant.id
+        )
     return participant
 
 

@@ -12,8 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message, Span, ToolCall
 from models.base import utcnow
-from models.enums import ParticipantType
-from resolvers import validation
+from models.enums import EventKind, ParticipantType
+from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import open_conversation
@@ -75,6 +75,10 @@ async def send_message(ctx: Context, data: SendMessageInput) -> Message:
             data.role,
         )
         await _add_with_tool_calls(session, message, data.tool_calls)
+        await session.flush()
+        await events.record(
+            session, message.conversation_id, EventKind.MESSAGE_CREATED, message_id=message.id
+        )
     return message
 
 
@@ -102,6 +106,10 @@ async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
         )
         message.meta = {**data.metadata, "editedFrom": to_global_id("Message", original.id)}
         await _add_with_tool_calls(session, message, data.tool_calls)
+        await session.flush()
+        await events.record(
+            session, message.conversation_id, EventKind.MESSAGE_CREATED, message_id=message.id
+        )
     return message
 
 

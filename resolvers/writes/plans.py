@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Plan, PlanStep, StepDependency
 from models.base import utcnow
-from models.enums import PlanStatus, StepStatus
-from resolvers import validation
+from models.enums import EventKind, PlanStatus, StepStatus
+from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
 from resolvers.ids import parse_client_id, parse_id
@@ -115,6 +115,7 @@ async def create_plan(ctx: Context, data: CreatePlanInput) -> Plan:
             for i, deps in edges.items()
             for d in sorted(deps)
         )
+        await events.record(session, conversation_id, EventKind.PLAN_UPDATED, plan_id=plan.id)
     return plan
 
 
@@ -154,8 +155,21 @@ async def update_step_status(ctx: Context, data: UpdateStepStatusInput) -> PlanS
             if waiting:
                 names = ", ".join(f"step {w.position} ({w.status})" for w in waiting)
                 raise BadInput(f"step {step.position} cannot start before {names} is COMPLETED")
+        plan_status = plan.status
         _apply(step, plan, data)
         _roll_up(plan, steps)
+        await events.record(
+            session,
+            plan.conversation_id,
+            EventKind.STEP_STATUS,
+            {"status": step.status.value},
+            plan_id=plan.id,
+            plan_step_id=step.id,
+        )
+        if plan.status != plan_status:
+            await events.record(
+                session, plan.conversation_id, EventKind.PLAN_UPDATED, plan_id=plan.id
+            )
     return step
 
 
@@ -217,6 +231,8 @@ async def add_step_dependency(
         if cycle:
             raise BadInput(f"this dependency would form a cycle: {' -> '.join(map(str, cycle))}")
         session.add(StepDependency(step_id=step.id, depends_on_step_id=other.id))
+        await session.flush()
+        await events.record(session, plan.conversation_id, EventKind.PLAN_UPDATED, plan_id=plan.id)
     return step
 
 
@@ -229,5 +245,6 @@ async def set_plan_status(ctx: Context, plan_id: uuid.UUID, status: PlanStatus) 
         if status == PlanStatus.DRAFT:
             raise BadInput("a plan cannot go back to DRAFT")
         plan.status = status
+        await events.record(session, plan.conversation_id, EventKind.PLAN_UPDATED, plan_id=plan.id)
         plan.updated_at = utcnow()
     return plan

@@ -11,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import ComponentVersion, Plan, PlanStep, Span, SpanComponentVersion, Trace
 from models.base import utcnow
-from models.enums import TraceStatus
-from resolvers import validation
+from models.enums import EventKind, TraceStatus
+from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import parse_client_id, parse_id, to_global_id
@@ -147,6 +147,14 @@ async def start_span(ctx: Context, data: StartSpanInput) -> Span:
         session.add(span)
         await session.flush()
         await _link(session, span.id, version_ids)
+        await events.record(
+            session,
+            trace.conversation_id,
+            EventKind.SPAN_STARTED,
+            trace_id=trace_id,
+            span_id=span.id,
+            plan_step_id=step_id,
+        )
     return span
 
 
@@ -183,6 +191,16 @@ async def end_span(ctx: Context, data: EndSpanInput) -> Span:
             .where(col(Trace.id) == span.trace_id)
             .values(total_tokens=col(Trace.total_tokens) + total, cost=col(Trace.cost) + data.cost)
             .execution_options(synchronize_session=False)
+        )
+        trace = await get_or_404(session, Trace, span.trace_id)
+        await events.record(
+            session,
+            trace.conversation_id,
+            EventKind.SPAN_ENDED,
+            {"status": span.status.value},
+            trace_id=trace.id,
+            span_id=span.id,
+            plan_step_id=span.plan_step_id,
         )
     return span
 

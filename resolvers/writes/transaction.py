@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Message
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.events import pending
 from resolvers.ids import to_global_id
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ RowT = TypeVar("RowT")
 @asynccontextmanager
 async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
     """Commit on success; roll back on any error, so a failed mutation writes nothing.
+    After commit, publish the events the transaction recorded.
 
     Checks run before writing, so an integrity error here is a race with another
     writer (the same client id or key written twice at once): a CONFLICT.
@@ -37,6 +39,10 @@ async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
         raise Conflict(
             "the write conflicts with a concurrent write of the same id or key"
         ) from None
+    # Committed: now, and only now, the events it recorded can be announced.
+    committed = pending(session)
+    if ctx.bus is not None and committed:
+        await ctx.bus.publish(committed)
 
 
 async def get_or_404(session: AsyncSession, model: type[RowT], row_id: uuid.UUID) -> RowT:

@@ -1,0 +1,86 @@
+"""The event log: every change a live client can see, and agent sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_field, fk, json_field, utcnow, uuid_pk
+from models.enums import AgentSessionStatus, EventKind
+
+OPEN_SESSION_STATUSES = (AgentSessionStatus.ACTIVE, AgentSessionStatus.AWAITING_USER)
+
+
+class Event(SQLModel, table=True):
+    """One change in a conversation, written in the transaction that made it.
+
+    `seq` numbers a conversation's events without gaps, in commit order (the
+    conversation row is locked while it is taken); `id` orders all events.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an autoincrementing rowid.
+    id: int | None = Field(
+        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    conversation_id: uuid.UUID = fk("conversations.id", index=False)
+    seq: int
+    kind: EventKind = enum_field(EventKind, EventKind.MESSAGE_CREATED)
+    created_at: datetime = Field(default_factory=utcnow)
+    # What the event is about; the GraphQL event types resolve these into the graph.
+    message_id: uuid.UUID | None = fk(
+        "messages.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    tool_call_id: uuid.UUID | None = fk(
+        "tool_calls.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    trace_id: uuid.UUID | None = fk("traces.id", nullable=True, ondelete="SET NULL", index=False)
+    span_id: uuid.UUID | None = fk("spans.id", nullable=True, ondelete="SET NULL", index=False)
+    plan_id: uuid.UUID | None = fk("plans.id", nullable=True, ondelete="SET NULL", index=False)
+    plan_step_id: uuid.UUID | None = fk(
+        "plan_steps.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    participant_id: uuid.UUID | None = fk(
+        "participants.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    agent_session_id: uuid.UUID | None = fk(
+        "agent_sessions.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    # Small facts that are not rows: a chunk of text, a thought, a question, an error.
+    data: dict[str, Any] = json_field()
+
+
+class AgentSession(SQLModel, table=True):
+    """An agent working in a conversation; at most one is open (ACTIVE or AWAITING_USER)."""
+
+    __tablename__ = "agent_sessions"
+    __table_args__ = (
+        # The database, not a read before the write, refuses a second open session.
+        sa.Index(
+            "uq_agent_sessions_open_per_conversation",
+            "conversation_id",
+            unique=True,
+            postgresql_where=sa.text("status IN ('ACTIVE', 'AWAITING_USER')"),
+            sqlite_where=sa.text("status IN ('ACTIVE', 'AWAITING_USER')"),
+        ),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    conversation_id: uuid.UUID = fk("conversations.id")
+    profile_name: str
+    status: AgentSessionStatus = enum_field(AgentSessionStatus, AgentSessionStatus.ACTIVE)
+    # The message the agent is producing now (streamed chunks, thoughts, tool calls).
+    message_id: uuid.UUID | None = fk(
+        "messages.id", nullable=True, ondelete="SET NULL", index=False
+    )
+    question: str | None = Field(default=None, sa_type=sa.Text)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    started_at: datetime = Field(default_factory=utcnow)
+    last_interaction_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
