@@ -22,6 +22,10 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 500
     log_level: str = "info"
+    # Events a WebSocket subscriber may fall behind by before it is told to resume.
+    subscriber_queue_size: int = 1000
+    # Origins whose browsers may open WebSockets (a non-browser client sends none).
+    allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,4 +39,8 @@ class Settings:
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", "50")),
             max_page_size=int(env.get("MAX_PAGE_SIZE", "500")),
             log_level=env.get("LOG_LEVEL", "info"),
+            subscriber_queue_size=int(env.get("SUBSCRIBER_QUEUE_SIZE", "1000")),
+            allowed_origins=tuple(
+                o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
         )

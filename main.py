@@ -18,20 +18,22 @@ from pathlib import Path
 from typing import TypeVar
 
 import uvicorn
-from broadcaster import Broadcast
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from config import Settings
 from migrations import upgrade_to_head
 from resolvers.context import Context
 from resolvers.db import Database
 from schema import schema
+from subscriptions.backends import create_broadcast
+from subscriptions.bus import EventBus
 
 log = logging.getLogger("threadline")
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
@@ -41,32 +43,45 @@ T = TypeVar("T")
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app with our typed context (a fresh one, and loaders, per request)."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
+    def __init__(self, database: Database, settings: Settings, bus: EventBus) -> None:
+        # Only graphql-transport-ws: the legacy graphql-ws protocol has had auth bypasses.
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=settings.allowed_origins,
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
         self.database = database
         self.settings = settings
+        self.bus = bus
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
-        return Context.create(self.database, self.settings)
+        return Context.create(self.database, self.settings, self.bus)
 
 
 def create_app(settings: Settings) -> Starlette:
     """An app for these settings; nothing connects until its lifespan starts."""
     database = Database.from_url(settings.database_url)
     engine = database.engine
-    broadcast = Broadcast(settings.broadcast_url)
+    bus = EventBus(
+        create_broadcast(settings.broadcast_url),
+        database.row_sessions,
+        settings.subscriber_queue_size,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await upgrade_to_head(engine)
-        await broadcast.connect()
+        await bus.start()
         try:
             yield
         finally:
-            await broadcast.disconnect()
+            await bus.stop()
             await engine.dispose()
 
     async def healthz(request: Request) -> Response:
@@ -80,17 +95,18 @@ def create_app(settings: Settings) -> Starlette:
             )
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    graphql_app = GraphQLApp(database, settings)
+    graphql_app = GraphQLApp(database, settings, bus)
     app = Starlette(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
     app.state.engine = engine
     app.state.database = database
-    app.state.broadcast = broadcast
+    app.state.bus = bus
     app.state.settings = settings
     return app
 

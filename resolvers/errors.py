@@ -6,9 +6,11 @@ from __future__ import annotations
 class ThreadlineError(Exception):
     code = "INTERNAL_SERVER_ERROR"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **extensions: object) -> None:
         super().__init__(message)
         self.message = message
+        # More for the client to act on, next to the code (a cursor to resume from).
+        self.extensions = extensions
 
 
 class BadInput(ThreadlineError):
@@ -29,3 +31,9 @@ class Forbidden(ThreadlineError):
 
 class Unauthenticated(ThreadlineError):
     code = "UNAUTHENTICATED"
+
+
+class ResumeRequired(ThreadlineError):
+    """A subscription stopped; subscribing again with `after: cursor` misses nothing."""
+
+    code = "RESUME_REQUIRED"

@@ -285,3 +285,12 @@ async def require_message_in(
         raise NotFound(f"Message '{to_global_id('Message', message_id)}' does not exist")
     if row.conversation_id != conversation_id:
         raise BadInput("that message belongs to another conversation")
+
+
+async def conversation_matches(
+    ctx: Context, q: ConversationQuery, conversation_id: uuid.UUID
+) -> bool:
+    """Whether one conversation passes a list filter (the same SQL as the list)."""
+    where = [col(Conversation.id) == conversation_id, *conversation_conditions(q)]
+    rows = await ctx.loaders.fetch(select(func.count()).select_from(Conversation).where(*where))
+    return bool(rows[0][0])

@@ -7,16 +7,21 @@ from datetime import datetime
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from schema.agent import AgentSession
 from schema.errors import ErrorCodes
+from schema.events import EVENT_TYPES
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.scalars import UTCDateTime
+from schema.subscription import Subscription
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
+        types=[*EVENT_TYPES, AgentSession],
         extensions=[ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides={datetime: UTCDateTime},

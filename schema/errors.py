@@ -19,7 +19,7 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(original, ThreadlineError):
-        extensions["code"] = original.code
+        extensions.update(original.extensions, code=original.code)
         return _with(error, original.message, extensions)
     if original is None:
         # Raised by graphql-core itself: the document or the variables are wrong.

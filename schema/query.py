@@ -15,6 +15,7 @@ from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
 from resolvers.ids import from_global_id, parse_id
 from resolvers.writes import chat_settings
+from schema.agent import AgentSession
 from schema.component import Component, ComponentVersion
 from schema.conversation import Conversation, Participant
 from schema.enums import OrderDirection
@@ -40,6 +41,7 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
         Span,
         Component,
         ComponentVersion,
+        AgentSession,
     )
 }
 

@@ -1,0 +1,116 @@
+"""Root subscriptions (graphql-transport-ws)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TypeVar
+
+import strawberry
+from sqlmodel import col
+from strawberry.types import Info
+
+import models
+from models.enums import EventKind, MessageStatus
+from resolvers.context import Context
+from resolvers.errors import NotFound
+from resolvers.events import LoadedEvent
+from resolvers.ids import parse_id, to_global_id
+from schema.events import ConversationEvent, to_graphql
+from schema.inputs import ConversationFilter
+from schema.query import conversation_query
+from subscriptions.activity import conversations_activity
+from subscriptions.streams import Selection, conversation_events, decode_cursor, read_log
+
+Ctx = Info[Context, None]
+RowT = TypeVar("RowT", models.Conversation, models.Message, models.Trace)
+FINISHING = frozenset({EventKind.COMPLETE, EventKind.ERROR})
+STREAMED = frozenset({EventKind.ANSWER_CHUNK, *FINISHING})
+SPANS = frozenset({EventKind.SPAN_STARTED, EventKind.SPAN_ENDED})
+
+
+async def _require(info: Ctx, model: type[RowT], global_id: str) -> RowT:
+    raw_id = parse_id(global_id, model.__name__)
+    row: RowT | None = await info.context.loaders.by_id(model).load(raw_id)
+    if row is None:
+        raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, raw_id)}' does not exist")
+    return row
+
+
+async def _as_graphql(
+    info: Ctx, items: AsyncIterator[LoadedEvent]
+) -> AsyncGenerator[ConversationEvent, None]:
+    ctx = info.context
+    async for item in items:
+        ctx.refresh_loaders()
+        yield to_graphql(item)
+
+
+def _about(column: object, row_id: uuid.UUID, kinds: frozenset[EventKind]) -> Selection:
+    """Events of some kinds that point at one row (a message, a trace)."""
+    key = column.key  # type: ignore[attr-defined]
+    return Selection(
+        sql=[column == row_id, col(models.Event.kind).in_(kinds)],
+        accepts=lambda event: getattr(event, key) == row_id and event.kind in kinds,
+        last=lambda event: False,
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every event of a conversation. With `after` (an event cursor), first "
+        "every logged event after it, then live ones: no gap, no duplicate."
+    )
+    async def conversation_events(
+        self, info: Ctx, conversation_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[ConversationEvent, None]:
+        conversation = await _require(info, models.Conversation, conversation_id)
+        start = decode_cursor(after) if after is not None else None
+        items = conversation_events(info.context, conversation.id, start, Selection())
+        async for event in _as_graphql(info, items):
+            yield event
+
+    @strawberry.subscription(
+        description="One answer as it streams: its chunks from the first, then COMPLETE or "
+        "ERROR, after which the subscription ends."
+    )
+    async def message_stream(
+        self, info: Ctx, message_id: strawberry.ID
+    ) -> AsyncGenerator[ConversationEvent, None]:
+        message = await _require(info, models.Message, message_id)
+        about = _about(col(models.Event.message_id), message.id, STREAMED)
+        selection = Selection(about.sql, about.accepts, last=lambda e: e.kind in FINISHING)
+        ctx = info.context
+        if message.status == MessageStatus.STREAMING:
+            items = conversation_events(ctx, message.conversation_id, 0, selection)
+        else:
+            # Finished: its whole story is in the log already.
+            items = read_log(ctx, message.conversation_id, 0, None, selection)
+        async for event in _as_graphql(info, items):
+            yield event
+
+    @strawberry.subscription(
+        description="Spans starting and ending in one trace: from its first span (or after "
+        "`after`), then live."
+    )
+    async def trace_events(
+        self, info: Ctx, trace_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[ConversationEvent, None]:
+        trace = await _require(info, models.Trace, trace_id)
+        selection = _about(col(models.Event.trace_id), trace.id, SPANS)
+        start = decode_cursor(after) if after is not None else 0
+        items = conversation_events(info.context, trace.conversation_id, start, selection)
+        async for event in _as_graphql(info, items):
+            yield event
+
+    @strawberry.subscription(
+        description="Live changes to the conversations matching `filter` (new conversation, "
+        "new message, status, title, participants): for lists that stay current."
+    )
+    async def conversations_activity(
+        self, info: Ctx, filter: ConversationFilter | None = None
+    ) -> AsyncGenerator[ConversationEvent, None]:
+        items = conversations_activity(info.context, conversation_query(filter, None))
+        async for event in _as_graphql(info, items):
+            yield event
