@@ -1,14 +1,19 @@
 # Two commands do all the setup from a fresh clone:
 #   make serve   install, migrate, load the sample data, serve GraphiQL on :8000
-#   make test    install, lint, type-check, and run the whole test suite
-# The suite runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+#   make test    install, lint, type-check, and run the whole suite on SQLite and
+#                on this machine's PostgreSQL (and Redis for broadcasts)
+# make test-sqlite runs the suite on SQLite only, with in-memory broadcasts.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench demo migrate schema clean
+# Where `make test` runs the suite besides SQLite; set either to point elsewhere.
+TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+TEST_BROADCAST_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: serve test test-sqlite lint bench demo migrate schema clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +39,11 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 test: lint
-	$(BIN)/python -m pytest
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_BROADCAST_URL='$(TEST_BROADCAST_URL)' \
+		$(BIN)/python -m pytest
+
+test-sqlite: lint
+	env -u TEST_DATABASE_URL -u TEST_BROADCAST_URL $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) threadline.db threadline.db-wal threadline.db-shm .pytest_cache .mypy_cache .ruff_cache

@@ -127,7 +127,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     url = f"http://{settings.host}:{settings.port}/graphql"
     print(f"Threadline on {settings.database_url.split('@')[-1]}; GraphiQL at {url}", flush=True)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # Per-message deflate costs a zlib context (~300 KiB) per WebSocket and CPU per
+        # message per subscriber; event payloads are small.
+        ws_per_message_deflate=False,
     )
 
 

@@ -27,6 +27,9 @@ class Conversation(SQLModel, table=True):
         sa.Index("ix_conversations_last_activity", "last_activity_at", "id"),
         sa.Index("ix_conversations_created", "created_at", "id"),
         sa.Index("ix_conversations_updated", "updated_at", "id"),
+        # The `tag` filter's jsonb @> on PostgreSQL; a plain index on SQLite, which
+        # has no use for it but keeps the two schemas one.
+        sa.Index("ix_conversations_tags", "tags", postgresql_using="gin"),
     )
 
     id: uuid.UUID = uuid_pk()

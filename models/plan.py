@@ -15,9 +15,13 @@ from models.enums import PlanStatus, StepStatus
 
 class Plan(SQLModel, table=True):
     __tablename__ = "plans"
+    # A conversation's plans in list order; also serves lookups by conversation alone.
+    __table_args__ = (
+        sa.Index("ix_plans_conversation_created", "conversation_id", "created_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
-    conversation_id: uuid.UUID = fk("conversations.id")
+    conversation_id: uuid.UUID = fk("conversations.id", index=False)
     message_id: uuid.UUID | None = fk("messages.id", nullable=True, ondelete="SET NULL")
     title: str
     description: str | None = Field(default=None, sa_type=sa.Text)

@@ -15,10 +15,14 @@ from models.enums import SpanKind, SpanStatus, TraceStatus
 
 class Trace(SQLModel, table=True):
     __tablename__ = "traces"
-    __table_args__ = (sa.Index("ix_traces_started", "started_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_traces_started", "started_at", "id"),
+        # A conversation's traces in list order; also serves lookups by conversation alone.
+        sa.Index("ix_traces_conversation_started", "conversation_id", "started_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
-    conversation_id: uuid.UUID = fk("conversations.id")
+    conversation_id: uuid.UUID = fk("conversations.id", index=False)
     message_id: uuid.UUID | None = fk("messages.id", nullable=True, ondelete="SET NULL")
     name: str | None = None
     user_input: str | None = Field(default=None, sa_type=sa.Text)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as RowSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from resolvers.filters import register_sqlite_functions
+
 SessionFactory = async_sessionmaker[AsyncSession]
 RowSessionFactory = async_sessionmaker[RowSession]
+# Execution option marking connections that will write (see _begin_sqlite).
+WRITES = "threadline_writes"
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,10 +33,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The driver would BEGIN only at the first write, leaving the reads before it
+    # outside the transaction; SQLAlchemy's "begin" event starts it instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # SQLite ignores foreign keys unless told per connection; WAL lets readers
     # run while one writer commits.
@@ -40,10 +48,20 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # SQLite has no SELECT ... FOR UPDATE: a writer takes the write lock when it
+    # begins, so its checks and its writes cannot interleave with another writer's.
+    writes = connection.get_execution_options().get(WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    """Sessions for mutations: they begin as writers."""
+    writer = engine.execution_options(**{WRITES: True})
+    return async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
 
 
 @dataclass(frozen=True)

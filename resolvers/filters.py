@@ -36,3 +36,58 @@ def _contains_sqlite(element: json_array_contains, compiler: Any, **kw: Any) -> 
         select(literal_column("1")).select_from(each).where(each.c.value == element.value)
     )
     return str(compiler.process(match, **kw))
+
+
+class contains_folded(ColumnElement[bool]):
+    """True when the text in `column` contains `value`, case ignored for all of Unicode.
+
+    SQLite's lower() and LIKE fold ASCII letters only ("école" would not match
+    "ÉCOLE"), so SQLite calls Python's casefold (see register_sqlite_functions).
+    """
+
+    # The value is not part of a cache key, so statements using this are not cached.
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, column: Any, value: str) -> None:
+        self.column = column
+        self.value = value
+
+
+LIKE_ESCAPE = "/"
+# The SQLite function contains_folded calls, defined by register_sqlite_functions.
+CASEFOLD = "threadline_casefold"
+
+
+def like_pattern(value: str) -> str:
+    """`%value%` with the wildcards inside `value` matching only themselves."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        value = value.replace(special, LIKE_ESCAPE + special)
+    return f"%{value}%"
+
+
+@compiles(contains_folded, "postgresql")
+def _contains_folded_postgresql(element: contains_folded, compiler: Any, **kw: Any) -> str:
+    # ILIKE folds case by the database's ctype: all of Unicode under a UTF-8 locale
+    # (C.UTF-8 included); with plain C it would be ASCII only, as SQLite's lower().
+    match = element.column.ilike(like_pattern(element.value), escape=LIKE_ESCAPE)
+    return str(compiler.process(match, **kw))
+
+
+@compiles(contains_folded, "sqlite")
+def _contains_folded_sqlite(element: contains_folded, compiler: Any, **kw: Any) -> str:
+    # instr() is a plain substring search: no wildcards to escape.
+    folded = func.instr(getattr(func, CASEFOLD)(element.column), element.value.casefold())
+    return str(compiler.process(folded > 0, **kw))
+
+
+def _casefold(value: str | None) -> str | None:
+    return None if value is None else str(value).casefold()
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """Define the Python functions the SQLite spellings above call.
+
+    SQLite keeps them per connection: call this from the engine's "connect" event.
+    """
+    dbapi_connection.create_function(CASEFOLD, 1, _casefold, deterministic=True)

@@ -7,18 +7,32 @@ scan on an index, not an OFFSET: pages stay stable while rows are inserted.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    SmallInteger,
+    String,
+    TypeDecorator,
+    and_,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 
 from resolvers.errors import BadInput
+from resolvers.validation import parse_datetime
 
 T = TypeVar("T")
 
@@ -33,6 +47,45 @@ class PageArgs:
     before: str | None = None
 
 
+def parse_int(value: Any, bits: int) -> int:
+    # JSON true/false decode to bool, an int subclass: not a cursor value either.
+    limit = 2 ** (bits - 1)
+    if type(value) is not int or not -limit <= value < limit:
+        raise ValueError(f"not a {bits}-bit integer")
+    return value
+
+
+def integer_bits(sql_type: Integer) -> int:
+    # PostgreSQL's INTEGER is 32 bits: a larger parameter fails the query, so a
+    # value its column cannot hold is no cursor of ours.
+    if isinstance(sql_type, BigInteger):
+        return 64
+    return 16 if isinstance(sql_type, SmallInteger) else 32
+
+
+def parse_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+def value_parser(column: Any) -> Callable[[Any], Any]:
+    """The strict parser of cursor values for a column, chosen from its SQL type.
+
+    Taking it from the column means no ordering can forget to validate its
+    values; a column of another type fails here, at import, not on a request.
+    """
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    if isinstance(sql_type, Integer):
+        return partial(parse_int, bits=integer_bits(sql_type))
+    for kind, parser in ((DateTime, parse_datetime), (String, parse_str)):
+        if isinstance(sql_type, kind):
+            return parser
+    raise TypeError(f"no cursor values for {column} of type {sql_type}")
+
+
 @dataclass(frozen=True)
 class Ordering:
     """Sort by one column, ties broken by the primary key, in one direction."""
@@ -40,7 +93,11 @@ class Ordering:
     column: Any
     key: Any
     descending: bool = False
-    parse: Callable[[Any], Any] = lambda value: value
+    # Parses a cursor's sort value: follows from the column, so it is not an argument.
+    parse: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parse", value_parser(self.column))
 
     def encode(self, row: Any) -> str:
         value = getattr(row, self.column.key)
@@ -50,10 +107,19 @@ class Ordering:
         return base64.urlsafe_b64encode(raw.encode()).decode()
 
     def decode(self, cursor: str) -> tuple[Any, uuid.UUID]:
+        """The sort value and row id of a cursor, each checked against its column.
+
+        Cursors come from clients: a forged one must be refused here, never
+        reach the database as a value of the wrong type.
+        """
         try:
-            value, raw_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            return self.parse(value), uuid.UUID(raw_id)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+            decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            if not isinstance(decoded, list) or len(decoded) != 2:
+                raise ValueError("not a [value, id] pair")
+            value, raw_id = decoded
+            return self.parse(value), uuid.UUID(parse_str(raw_id))
+        except (ValueError, TypeError, RecursionError):
+            # binascii.Error and UnicodeDecodeError are ValueErrors too.
             raise BadInput(f"'{cursor}' is not a valid cursor for this list") from None
 
     def order_by(self, reverse: bool) -> list[Any]:
@@ -67,10 +133,6 @@ class Ordering:
         if greater:
             return or_(self.column > value, and_(self.column == value, self.key > row_id))
         return or_(self.column < value, and_(self.column == value, self.key < row_id))
-
-
-def parse_datetime(value: Any) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from models import Component, ComponentVersion, Conversation, Message, Participa
 from models.enums import ComponentType, ConversationKind, ConversationStatus, TraceStatus
 from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
-from resolvers.filters import json_array_contains
+from resolvers.filters import contains_folded, json_array_contains
 from resolvers.ids import to_global_id
 from resolvers.pagination import (
     Ordering,
@@ -23,7 +23,6 @@ from resolvers.pagination import (
     Relation,
     make_page,
     page_query,
-    parse_datetime,
 )
 from resolvers.relations import MESSAGES_OF_CONVERSATION
 
@@ -84,7 +83,7 @@ def conversation_conditions(q: ConversationQuery) -> list[ColumnElement[bool]]:
     if q.tag is not None:
         found.append(json_array_contains(col(Conversation.tags), q.tag))
     if q.title_contains:
-        found.append(col(Conversation.title).icontains(q.title_contains, autoescape=True))
+        found.append(contains_folded(col(Conversation.title), q.title_contains))
     bounds = [
         (col(Conversation.created_at), q.created_after, q.created_before),
         (col(Conversation.last_activity_at), q.active_after, q.active_before),
@@ -102,7 +101,6 @@ async def conversations(ctx: Context, q: ConversationQuery, request: PageRequest
         getattr(Conversation, q.order_field),
         col(Conversation.id),
         q.descending,
-        parse=parse_datetime,
     )
     return await root_page(ctx, Conversation, conversation_conditions(q), request, ordering)
 
@@ -131,7 +129,7 @@ async def traces(ctx: Context, q: TraceQuery, request: PageRequest) -> RootPage:
         where.append(col(Trace.started_at) >= q.started_after)
     if q.started_before is not None:
         where.append(col(Trace.started_at) < q.started_before)
-    ordering = Ordering(col(Trace.started_at), col(Trace.id), descending=True, parse=parse_datetime)
+    ordering = Ordering(col(Trace.started_at), col(Trace.id), descending=True)
     return await root_page(ctx, Trace, where, request, ordering)
 
 
@@ -145,7 +143,7 @@ async def components(
     if types:
         where.append(col(Component.type).in_(types))
     if key_contains:
-        where.append(col(Component.key).icontains(key_contains, autoescape=True))
+        where.append(contains_folded(col(Component.key), key_contains))
     return await root_page(
         ctx, Component, where, request, Ordering(col(Component.key), col(Component.id))
     )
@@ -157,13 +155,22 @@ async def component_by_key(ctx: Context, key: str) -> Component | None:
 
 
 async def component_version(
-    ctx: Context, component_id: uuid.UUID, content_hash: str
+    ctx: Context,
+    content_hash: str,
+    *,
+    component_id: uuid.UUID | None = None,
+    component_key: str | None = None,
 ) -> ComponentVersion | None:
+    """A version by its hash, of the component given by id or else by key."""
+    component = (
+        col(Component.id) == component_id
+        if component_id is not None
+        else col(Component.key) == component_key
+    )
     rows = await ctx.loaders.fetch(
-        select(ComponentVersion).where(
-            col(ComponentVersion.component_id) == component_id,
-            col(ComponentVersion.content_hash) == content_hash,
-        )
+        select(ComponentVersion)
+        .join(Component, col(Component.id) == col(ComponentVersion.component_id))
+        .where(component, col(ComponentVersion.content_hash) == content_hash)
     )
     return rows[0][0] if rows else None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlmodel import col
 
 from models import (
+    AgentSession,
     ComponentVersion,
     Message,
     Participant,
@@ -20,7 +21,8 @@ from models import (
     ToolCall,
     Trace,
 )
-from resolvers.pagination import Ordering, Relation, parse_datetime
+from models.event import OPEN_SESSION_STATUSES
+from resolvers.pagination import Ordering, Relation
 
 
 def by_seq() -> Ordering:
@@ -28,7 +30,7 @@ def by_seq() -> Ordering:
 
 
 def spans_by_start() -> Ordering:
-    return Ordering(Span.started_at, Span.id, parse=parse_datetime)
+    return Ordering(Span.started_at, Span.id)
 
 
 def steps_in_order() -> Ordering:
@@ -38,7 +40,7 @@ def steps_in_order() -> Ordering:
 PARTICIPANTS_OF_CONVERSATION = Relation(
     Participant,
     Participant.conversation_id,
-    Ordering(Participant.joined_at, Participant.id, parse=parse_datetime),
+    Ordering(Participant.joined_at, Participant.id),
 )
 MESSAGES_OF_CONVERSATION = Relation(Message, Message.conversation_id, by_seq())
 CHILDREN_OF_MESSAGE = Relation(Message, Message.parent_message_id, by_seq())
@@ -46,15 +48,11 @@ TOOL_CALLS_OF_MESSAGE = Relation(
     ToolCall, ToolCall.message_id, Ordering(ToolCall.position, ToolCall.id)
 )
 TOOL_CALLS_OF_SPAN = Relation(ToolCall, ToolCall.span_id, Ordering(ToolCall.position, ToolCall.id))
-PLANS_OF_CONVERSATION = Relation(
-    Plan, Plan.conversation_id, Ordering(Plan.created_at, Plan.id, parse=parse_datetime)
-)
+PLANS_OF_CONVERSATION = Relation(Plan, Plan.conversation_id, Ordering(Plan.created_at, Plan.id))
 TRACES_OF_CONVERSATION = Relation(
-    Trace, Trace.conversation_id, Ordering(Trace.started_at, Trace.id, parse=parse_datetime)
+    Trace, Trace.conversation_id, Ordering(Trace.started_at, Trace.id)
 )
-TRACES_OF_MESSAGE = Relation(
-    Trace, Trace.message_id, Ordering(Trace.started_at, Trace.id, parse=parse_datetime)
-)
+TRACES_OF_MESSAGE = Relation(Trace, Trace.message_id, Ordering(Trace.started_at, Trace.id))
 SPANS_OF_MESSAGE = Relation(
     Span, Trace.message_id, spans_by_start(), joins=((Trace, Trace.id == Span.trace_id),)
 )
@@ -80,7 +78,7 @@ CHILDREN_OF_SPAN = Relation(Span, Span.parent_span_id, spans_by_start())
 VERSIONS_OF_SPAN = Relation(
     ComponentVersion,
     SpanComponentVersion.span_id,
-    Ordering(ComponentVersion.created_at, ComponentVersion.id, parse=parse_datetime),
+    Ordering(ComponentVersion.created_at, ComponentVersion.id),
     joins=(
         (SpanComponentVersion, SpanComponentVersion.component_version_id == ComponentVersion.id),
     ),
@@ -95,4 +93,16 @@ VERSIONS_OF_COMPONENT = Relation(
     ComponentVersion,
     ComponentVersion.component_id,
     Ordering(ComponentVersion.version_number, ComponentVersion.id),
+)
+AGENT_SESSIONS_OF_CONVERSATION = Relation(
+    AgentSession,
+    AgentSession.conversation_id,
+    Ordering(AgentSession.started_at, AgentSession.id, descending=True),
+)
+# At most one row per conversation (a partial unique index): the session running now.
+OPEN_AGENT_SESSION_OF_CONVERSATION = Relation(
+    AgentSession,
+    AgentSession.conversation_id,
+    Ordering(AgentSession.started_at, AgentSession.id),
+    where=(col(AgentSession.status).in_(OPEN_SESSION_STATUSES),),
 )

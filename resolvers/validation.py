@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from resolvers.errors import BadInput
@@ -32,6 +33,13 @@ def positive(name: str, value: int | None) -> None:
         raise BadInput(f"`{name}` must be positive (got {value})")
 
 
+def exactly_one(**values: object) -> None:
+    """For arguments that are alternatives: exactly one must be given (not null)."""
+    if sum(value is not None for value in values.values()) != 1:
+        names = " and ".join(f"`{name}`" for name in values)
+        raise BadInput(f"give exactly one of {names}")
+
+
 def not_blank(name: str, value: str | None) -> None:
     if value is not None and not value.strip():
         raise BadInput(f"`{name}` cannot be empty")
@@ -56,6 +64,21 @@ def message_parts(parts: list[Any]) -> None:
             raise BadInput(f"`parts[{index}].type` must be one of {allowed}")
 
 
+def parse_datetime(value: object) -> datetime:
+    """ISO 8601, normalised to UTC; a time without an offset is taken as UTC.
+
+    One zone everywhere keeps stored times comparable and responses consistent.
+    Raises ValueError: the DateTime scalar and cursors each report it their way.
+    """
+    if not isinstance(value, str):
+        raise ValueError("a DateTime is an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an ISO 8601 date-time") from None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def ordered(start: datetime, end: datetime, what: str) -> None:
     if end < start:
         raise BadInput(
@@ -74,3 +97,65 @@ def unique(name: str, values: Iterable[Any]) -> None:
 def string_list(name: str, values: list[str]) -> None:
     for value in values:
         not_blank(name, value)
+
+
+# A message or span reporting more is a client bug, and the conversation and
+# trace roll-ups must stay within GraphQL's 32-bit Int.
+MAX_TOKENS_PER_ITEM = 10_000_000
+
+
+def token_counts(**values: int | None) -> None:
+    non_negative(**values)
+    for name, value in values.items():
+        if value is not None and value > MAX_TOKENS_PER_ITEM:
+            raise BadInput(f"`{name}` is above the limit of {MAX_TOKENS_PER_ITEM:,} (got {value})")
+
+
+def storable_text(where: str, text: str) -> None:
+    # PostgreSQL refuses NUL in text and JSON (SQLite would keep it), and a lone
+    # UTF-16 surrogate is not Unicode: neither database driver can encode it.
+    if "\x00" in text:
+        raise BadInput(f"{where} contains a NUL character (\\u0000), which cannot be stored")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise BadInput(f"{where} contains a lone UTF-16 surrogate, which is not text") from None
+
+
+def finite(number: float) -> bool:
+    """False for NaN and infinities, and for integers past the largest float, which
+    a Float reads as infinity (and which JSON parsers disagree about)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def storable(where: str, value: Any) -> None:
+    """Refuse a value, JSON ones included, that a database cannot store as given.
+
+    Strings and object keys must be storable text; numbers must be finite (JSON has
+    no NaN or Infinity: SQLite would keep invalid JSON, PostgreSQL would refuse it).
+    Walked with a stack, not recursion, so any nesting depth is checked.
+    """
+    pending = [(where, value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            storable_text(f"`{path}`", item)
+        elif isinstance(item, int | float) and not finite(item):
+            raise BadInput(f"`{path}` must be a finite number")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                storable_text(f"a key in `{path}`", key)
+                pending.append((f"{path}.{key}", child))
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
+
+
+# Per message or span, in currency units: more is a client bug, and sums must stay finite.
+MAX_COST_PER_ITEM = 1_000_000.0
+
+
+def cost(value: float | None, name: str = "cost") -> None:
+    in_range(name, value, 0.0, MAX_COST_PER_ITEM)

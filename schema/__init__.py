@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.agent import AgentSession
 from schema.errors import ErrorCodes
 from schema.events import EVENT_TYPES
+from schema.input_guard import InputGuard
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.scalars import UTCDateTime
@@ -22,7 +23,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[*EVENT_TYPES, AgentSession],
-        extensions=[ErrorCodes],
+        extensions=[ErrorCodes, InputGuard],
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides={datetime: UTCDateTime},
     )

@@ -13,11 +13,14 @@ from resolvers import reads
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.relations import (
+    AGENT_SESSIONS_OF_CONVERSATION,
     MESSAGES_OF_CONVERSATION,
+    OPEN_AGENT_SESSION_OF_CONVERSATION,
     PARTICIPANTS_OF_CONVERSATION,
     PLANS_OF_CONVERSATION,
     TRACES_OF_CONVERSATION,
 )
+from schema.agent import AgentSession
 from schema.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
 from schema.node import Node, from_row, maybe_from_row
 from schema.pagination import Connection, nested_connection, page_args
@@ -129,6 +132,17 @@ class Conversation(Node):
 
         args = page_args(first, after, last, before)
         return await nested_connection(info, TRACES_OF_CONVERSATION, self.row.id, args, Trace.of)
+
+    @strawberry.field(description="The session running now (ACTIVE or AWAITING_USER), if any.")
+    async def agent_session(self, info: Info[Context, None]) -> AgentSession | None:
+        loader = info.context.loaders.rows_by(OPEN_AGENT_SESSION_OF_CONVERSATION)
+        rows = await loader.load(self.row.id)
+        return maybe_from_row(AgentSession, rows[0] if rows else None)
+
+    @strawberry.field(description="Every agent session, newest first.")
+    async def agent_sessions(self, info: Info[Context, None]) -> list[AgentSession]:
+        rows = await info.context.loaders.rows_by(AGENT_SESSIONS_OF_CONVERSATION).load(self.row.id)
+        return [from_row(AgentSession, r) for r in rows]
 
     @classmethod
     def of(cls, row: models.Conversation) -> Conversation:

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import StreamExecutionResult
 
 from resolvers.errors import ThreadlineError
 
 log = logging.getLogger("threadline.errors")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+# graphql-core's words for a variable value that does not fit its type: 3.3 spells
+# every case "has invalid value"; 3.2 had one spelling per case.
+VARIABLE_VALUE = re.compile(
+    r"Variable '\$\w+' (has invalid value"
+    r"|got invalid value"
+    r"|of required type .* was not provided"
+    r"|of non-null type .* must not be null)"
+)
+
+
+def request_error_code(message: str) -> str:
+    """The code of an error graphql-core raised before running anything."""
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if VARIABLE_VALUE.match(message):
+        return "BAD_USER_INPUT"
+    # Everything else is wrong in the document itself, "is never used" included.
+    return "GRAPHQL_VALIDATION_FAILED"
 
 
 def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
@@ -21,21 +41,12 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if isinstance(original, ThreadlineError):
         extensions.update(original.extensions, code=original.code)
         return _with(error, original.message, extensions)
-    if original is None:
-        # Raised by graphql-core itself: the document or the variables are wrong.
-        if "code" not in extensions:
-            extensions["code"] = (
-                "BAD_USER_INPUT"
-                if "Variable" in error.message
-                else (
-                    "GRAPHQL_PARSE_FAILED"
-                    if error.message.startswith("Syntax Error")
-                    else "GRAPHQL_VALIDATION_FAILED"
-                )
-            )
-        return _with(error, error.message, extensions)
-    if isinstance(original, GraphQLError) or type(original).__module__.startswith("graphql"):
-        extensions.setdefault("code", "BAD_USER_INPUT")
+    # An error with a path was raised while resolving a field: short of a
+    # ThreadlineError it is our fault (an output value its type cannot hold...).
+    # Without a path it is graphql-core refusing the request, unless something
+    # other than graphql-core raised it.
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
+        extensions.setdefault("code", request_error_code(error.message))
         return _with(error, error.message, extensions)
     log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
     return _with(
@@ -60,9 +71,16 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> G
 class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
+        self._classify(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        # Subscriptions: each result is sent as it comes, not at the end of the operation.
+        self._classify(result)
+        yield
+
+    def _classify(self, result: object) -> None:
+        errors = getattr(result, "errors", None)
+        if not errors:
             return
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", None)
-        result.errors = [classify(e, request_id) for e in result.errors]
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        result.errors = [classify(e, request_id) for e in errors]  # type: ignore[attr-defined]

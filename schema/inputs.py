@@ -252,7 +252,9 @@ class ComponentFilter:
     key_contains: str | None = None
 
 
-@strawberry.input(description="Fields left out keep their current (or default) value.")
+@strawberry.input(
+    description="Fields left out keep their current value; null resets a field to its default."
+)
 class ChatSettingsInput:
     enabled_tools: list[str] | None = strawberry.UNSET
     enabled_agents: list[str] | None = strawberry.UNSET

@@ -8,7 +8,28 @@ from strawberry.types import Info
 from models.enums import ConversationStatus
 from resolvers.context import Context
 from resolvers.ids import parse_id
-from resolvers.writes import chat_settings, components, conversations, messages, plans, traces
+from resolvers.writes import (
+    agent_stream,
+    agents,
+    chat_settings,
+    components,
+    conversations,
+    messages,
+    plans,
+    traces,
+)
+from schema.agent import AgentSession
+from schema.agent_inputs import (
+    AnswerAgentInput,
+    AppendAnswerChunkInput,
+    AskUserInput,
+    CompleteRunInput,
+    FailRunInput,
+    ReportThoughtInput,
+    ReportToolEndInput,
+    ReportToolStartInput,
+    StartAgentSessionInput,
+)
 from schema.component import ComponentVersion
 from schema.conversation import Conversation, Participant
 from schema.enums import PlanStatus
@@ -27,8 +48,8 @@ from schema.inputs import (
     UpdateConversationInput,
     UpdateStepStatusInput,
 )
-from schema.message import Message
-from schema.node import from_row
+from schema.message import Message, ToolCall
+from schema.node import from_row, maybe_from_row
 from schema.plan import Plan, PlanStep
 from schema.query import from_settings
 from schema.settings import ChatSettings
@@ -156,3 +177,45 @@ class Mutation:
         self, info: Ctx, user_id: str, input: ChatSettingsInput
     ) -> ChatSettings:
         return from_settings(await chat_settings.upsert(info.context, user_id, input))
+
+    @strawberry.mutation(
+        description="At most one session per conversation is open: a second is a CONFLICT."
+    )
+    async def start_agent_session(self, info: Ctx, input: StartAgentSessionInput) -> AgentSession:
+        return from_row(AgentSession, await agents.start_agent_session(info.context, input))
+
+    @strawberry.mutation(description="Appends to a STREAMING message's content (ANSWER_CHUNK).")
+    async def append_answer_chunk(self, info: Ctx, input: AppendAnswerChunkInput) -> Message:
+        return from_row(Message, await agent_stream.append_answer_chunk(info.context, input))
+
+    @strawberry.mutation(description="Appends to a STREAMING message's thinking (THOUGHT).")
+    async def report_thought(self, info: Ctx, input: ReportThoughtInput) -> Message:
+        return from_row(Message, await agent_stream.report_thought(info.context, input))
+
+    @strawberry.mutation(description="A RUNNING tool call on a STREAMING message, in a TOOL span.")
+    async def report_tool_start(self, info: Ctx, input: ReportToolStartInput) -> ToolCall:
+        return from_row(ToolCall, await agent_stream.report_tool_start(info.context, input))
+
+    @strawberry.mutation(description="Ends the tool call and its span; ending twice is a CONFLICT.")
+    async def report_tool_end(self, info: Ctx, input: ReportToolEndInput) -> ToolCall:
+        return from_row(ToolCall, await agent_stream.report_tool_end(info.context, input))
+
+    @strawberry.mutation(description="The ACTIVE session's question, sent as its message.")
+    async def ask_user(self, info: Ctx, input: AskUserInput) -> AgentSession:
+        return from_row(AgentSession, await agents.ask_user(info.context, input))
+
+    @strawberry.mutation(description="The reply to the question of an AWAITING_USER session.")
+    async def answer_agent(self, info: Ctx, input: AnswerAgentInput) -> Message:
+        return from_row(Message, await agents.answer_agent(info.context, input))
+
+    @strawberry.mutation(
+        description="COMPLETED session and COMPLETE message; null when no session was open."
+    )
+    async def complete_run(self, info: Ctx, input: CompleteRunInput) -> AgentSession | None:
+        return maybe_from_row(AgentSession, await agents.complete_run(info.context, input))
+
+    @strawberry.mutation(
+        description="FAILED session and ERROR message; null when no session was open."
+    )
+    async def fail_run(self, info: Ctx, input: FailRunInput) -> AgentSession | None:
+        return maybe_from_row(AgentSession, await agents.fail_run(info.context, input))

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 import models
 from models.enums import TraceStatus
-from resolvers import reads
+from resolvers import reads, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
 from resolvers.ids import from_global_id, parse_id
@@ -100,8 +100,15 @@ class Query:
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         return await load_node(info, id)
 
-    @strawberry.field(description="Fetch many objects by global id, in the order given.")
+    @strawberry.field(
+        description="Fetch many objects by global id, in the order given: at most as many ids "
+        "as a page may hold (MAX_PAGE_SIZE, 500 by default)."
+    )
     async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
+        # One load per id: a bound like a page's keeps a single request's work bounded.
+        limit = info.context.settings.max_page_size
+        if len(ids) > limit:
+            raise BadInput(f"`ids` lists {len(ids)} ids; at most {limit} at once")
         return list(await asyncio.gather(*(load_node(info, i) for i in ids)))
 
     @strawberry.field
@@ -177,18 +184,28 @@ class Query:
     async def component(
         self, info: Info[Context, None], id: strawberry.ID | None = None, key: str | None = None
     ) -> Component | None:
-        if (id is None) == (key is None):
-            raise BadInput("give exactly one of `id` and `key`")
+        validation.exactly_one(id=id, key=key)
         if id is not None:
             return await load_one(info, id, Component)
         return maybe_from_row(Component, await reads.component_by_key(info.context, key or ""))
 
-    @strawberry.field(description="One version of a component, by its content hash.")
+    @strawberry.field(
+        description="One version of a component, by its content hash; the component by id or key."
+    )
     async def component_version(
-        self, info: Info[Context, None], component_id: strawberry.ID, hash: str
+        self,
+        info: Info[Context, None],
+        component_id: strawberry.ID | None = None,
+        component_key: str | None = None,
+        *,
+        hash: str,
     ) -> ComponentVersion | None:
+        validation.exactly_one(componentId=component_id, componentKey=component_key)
         row = await reads.component_version(
-            info.context, parse_id(component_id, "Component"), hash.lower()
+            info.context,
+            hash.lower(),
+            component_id=parse_id(component_id, "Component") if component_id is not None else None,
+            component_key=component_key,
         )
         return maybe_from_row(ComponentVersion, row)
 

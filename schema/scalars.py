@@ -1,10 +1,13 @@
 """Scalars: JSON (typed as Any for mypy: a client may send any JSON value) and DateTime."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
 from strawberry.scalars import JSON
+
+from resolvers.validation import parse_datetime
 
 if TYPE_CHECKING:
     JSONValue = Any
@@ -14,18 +17,18 @@ else:
 __all__ = ["JSONValue", "UTCDateTime", "parse_datetime"]
 
 
-def parse_datetime(value: object) -> datetime:
-    """ISO 8601, normalised to UTC; a time without an offset is taken as UTC.
+def parse_datetime_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> datetime:
+    """A DateTime written in the document.
 
-    One zone everywhere keeps stored times comparable and responses consistent.
+    graphql-core reports a GraphQLError raised here as a validation error at the
+    literal; any other exception would reach the client as a server fault.
     """
-    if not isinstance(value, str):
-        raise ValueError("a DateTime is an ISO 8601 string")
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError(f"DateTime cannot represent a non-string value: {print_ast(node)}", node)
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not an ISO 8601 date-time") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return parse_datetime(node.value)
+    except ValueError as error:
+        raise GraphQLError(f"DateTime cannot represent {print_ast(node)}: {error}", node) from None
 
 
 UTCDateTime = strawberry.scalar(
@@ -33,4 +36,5 @@ UTCDateTime = strawberry.scalar(
     description="ISO 8601 date-time; without an offset it is read as UTC.",
     serialize=lambda value: value.isoformat(),
     parse_value=parse_datetime,
+    parse_literal=parse_datetime_literal,
 )

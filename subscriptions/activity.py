@@ -25,9 +25,10 @@ async def conversations_activity(
     async with bus.hub.listen(ACTIVITY) as feed:
         while True:
             got = await feed.get()
-            if got is Signal.RESYNC:
-                continue
             if isinstance(got, Signal):
-                raise ResumeRequired("live updates stopped; refetch the list and subscribe again")
+                # Even a reconnect may have hidden changes, and there is no cursor to replay.
+                raise ResumeRequired(
+                    "live updates were interrupted; refetch the list and subscribe again"
+                )
             if await conversation_matches(ctx, query, got.event.conversation_id):
                 yield got

@@ -31,10 +31,16 @@ class EventBus:
     async def publish(self, events: list[Event]) -> None:
         """Announce committed events. A failure loses nothing: the log has them, and
         subscribers fill gaps from it when a later event or a reconnect shows one."""
-        for event in events:
+        for done, event in enumerate(events):
             message = Notice.of(event).encode()
             for channel in channels_for(event):
                 try:
                     await self.broadcast.publish(channel, message)
-                except Exception:
-                    log.exception("could not publish event %s on %s", event.id, channel)
+                except Exception as exc:
+                    # One warning, not one wait per channel: the backend is unreachable.
+                    log.warning(
+                        "broadcast unavailable, %d event(s) not announced (they are logged): %s",
+                        len(events) - done,
+                        exc,
+                    )
+                    return

@@ -120,7 +120,13 @@ class EventHub:
                 ready.set()
                 while True:
                     message = await subscriber.get()
-                    await self._deliver(channel, message.message)
+                    try:
+                        await self._deliver(channel, message.message)
+                    except Exception:
+                        # One bad notice or a passing database error must not end the
+                        # channel: subscribers re-read the log from their cursors instead.
+                        log.exception("could not deliver a notice on %s", channel)
+                        self._resync(channel)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -141,6 +147,11 @@ class EventHub:
         for item in await load_events(self.sessions, [col(Event.id) == notice.event_id]):
             for feed in list(entry.feeds):
                 feed.offer(item)
+
+    def _resync(self, channel: str) -> None:
+        entry = self._channels.get(channel)
+        for feed in list(entry.feeds) if entry else []:
+            feed.offer(Signal.RESYNC)
 
     def _fail(self, channel: str) -> None:
         failed = self._channels.pop(channel, None)

@@ -7,6 +7,7 @@ the run and dropped afterwards). TEST_BROADCAST_URL selects the broadcast backen
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -25,6 +27,7 @@ import models
 from config import Settings
 from main import create_app
 from tests.graphql_client import GraphQLClient
+from tests.ws_client import GraphQLWebSocket, connect
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BROADCAST_URL = os.environ.get("TEST_BROADCAST_URL", "memory://")
@@ -101,12 +104,17 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
 class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
+        # Transaction control (SQLite's explicit BEGIN) is not a query.
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            self.statements.append(statement)
 
     @property
     def count(self) -> int:
@@ -114,6 +122,35 @@ class StatementCounter:
 
     def reset(self) -> None:
         self.statements.clear()
+
+
+async def wait_started(server: uvicorn.Server) -> None:
+    # uvicorn offers no event to wait on; poll its flag, for at most ten seconds.
+    for _ in range(1000):
+        if server.started:
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("uvicorn did not start")
+
+
+@pytest.fixture(scope="session")
+async def server_url(app: Starlette) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free port (its lifespan already runs), for WebSockets."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await wait_started(server)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"ws://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def ws(server_url: str, http: httpx.AsyncClient) -> AsyncIterator[GraphQLWebSocket]:
+    """A graphql-transport-ws connection to the served app (on an empty database)."""
+    async with connect(server_url) as client:
+        yield client
 
 
 @pytest.fixture

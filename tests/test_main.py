@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
+from asgi_lifespan import LifespanManager
 from graphql import GraphQLError
 
-from main import SCHEMA_FILE
+import main
+import models
+from config import Settings
+from main import SCHEMA_FILE, create_app
+from migrations import alembic_config
 from resolvers.errors import NotFound
 from schema import schema
 from schema.errors import classify
@@ -20,6 +30,20 @@ async def test_healthz(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_healthz_is_503_while_the_database_is_unreachable() -> None:
+    # Nothing listens on port 1: every connection attempt is refused.
+    settings = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/threadline", auto_migrate=False
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            response = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable"}
 
 
 async def test_graphiql_is_served_to_browsers(http: httpx.AsyncClient) -> None:
@@ -39,6 +63,11 @@ async def test_query_over_get(http: httpx.AsyncClient) -> None:
         ("{ conversations { ", "GRAPHQL_PARSE_FAILED"),
         ("{ conversations { nope } }", "GRAPHQL_VALIDATION_FAILED"),
         ('{ conversations(first: "ten") { totalCount } }', "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Int) { conversations { totalCount } }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "query($n: Int = 1.5) { conversations(first: $n) { totalCount } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
     ],
 )
 async def test_document_errors_have_codes(http: httpx.AsyncClient, query: str, code: str) -> None:
@@ -47,9 +76,55 @@ async def test_document_errors_have_codes(http: httpx.AsyncClient, query: str, c
     assert [e["extensions"]["code"] for e in errors] == [code]
 
 
-async def test_variable_errors_are_bad_user_input(gql: GraphQLClient) -> None:
-    query = "query($n: Int) { conversations(first: $n) { totalCount } }"
-    assert await gql.error_code(query, {"n": "ten"}) == "BAD_USER_INPUT"
+@pytest.mark.parametrize(
+    ("declared", "variables"),
+    [("Int", {"n": "ten"}), ("Int", {"n": 2**31}), ("Int!", {}), ("Int!", {"n": None})],
+)
+async def test_variable_errors_are_bad_user_input(
+    gql: GraphQLClient, declared: str, variables: dict[str, object]
+) -> None:
+    query = f"query($n: {declared}) {{ conversations(first: $n) {{ totalCount }} }}"
+    assert await gql.error_code(query, variables) == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("Syntax Error: Expected Name, found <EOF>.", "GRAPHQL_PARSE_FAILED"),
+        (
+            "Variable '$n' has invalid value: Int cannot represent non-integer value",
+            "BAD_USER_INPUT",
+        ),
+        # graphql-core 3.2's spellings of the same errors.
+        ("Variable '$n' got invalid value 'ten'; Int cannot represent it", "BAD_USER_INPUT"),
+        ("Variable '$n' of required type 'Int!' was not provided.", "BAD_USER_INPUT"),
+        ("Variable '$n' of non-null type 'Int!' must not be null.", "BAD_USER_INPUT"),
+        ("Variable '$n' is never used.", "GRAPHQL_VALIDATION_FAILED"),
+        ("Variable '$n' is never used in operation 'Q'.", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "Variable '$n' of type 'Int' used in position expecting 'Int!'.",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("Cannot query field 'nope' on type 'Query'.", "GRAPHQL_VALIDATION_FAILED"),
+    ],
+)
+def test_request_errors_are_coded_by_message(message: str, code: str) -> None:
+    coded = classify(GraphQLError(message), "req-1")
+    assert (coded.message, coded.extensions) == (message, {"code": code})
+
+
+@pytest.mark.parametrize("original", [None, GraphQLError("Int cannot represent ...")])
+def test_output_coercion_errors_are_internal(original: GraphQLError | None) -> None:
+    # A value the field's type cannot hold is our fault, even though graphql-core raised it.
+    error = GraphQLError(
+        "Int cannot represent non 32-bit signed integer value: 4000000000",
+        path=["conversation", "totalTokens"],
+        original_error=original,
+    )
+    masked = classify(error, "req-1")
+    assert masked.message == "Internal server error (request id req-1)"
+    assert masked.extensions == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-1"}
+    assert masked.path == ["conversation", "totalTokens"]
 
 
 def test_unexpected_errors_are_masked_with_a_request_id() -> None:
@@ -71,3 +146,50 @@ def test_exported_schema_matches_the_code() -> None:
     assert exported == schema.as_str() + "\n", (
         f"schema.graphql is stale: run `{sys.executable} main.py export-schema`"
     )
+
+
+def run_cli(command: str, database: Path) -> str:
+    """`python main.py <command>` on its own SQLite file, as a user would run it."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    env.pop("BROADCAST_URL", None)
+    done = subprocess.run(
+        [sys.executable, main.__file__, command],
+        env=env,
+        cwd=database.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def row_counts(database: Path) -> dict[str, int]:
+    with closing(sqlite3.connect(database)) as connection:
+        return {
+            table.name: connection.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            for table in models.metadata.sorted_tables
+        }
+
+
+def test_cli_demo_loads_once(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    assert run_cli("demo", database).startswith("Loaded the demo: 3 conversations")
+    loaded = row_counts(database)
+    for table in ("conversations", "messages", "tool_calls", "plans", "spans", "chat_settings"):
+        assert loaded[table] > 0, table
+    assert run_cli("demo", database).startswith("The demo was already loaded: 3 conversations")
+    assert row_counts(database) == loaded
+
+
+def test_cli_migrate_brings_a_new_database_to_head(tmp_path: Path) -> None:
+    database = tmp_path / "new.db"
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    for _ in range(2):  # and running it again is harmless
+        assert run_cli("migrate", database).strip() == "database is at the latest migration"
+        with closing(sqlite3.connect(database)) as connection:
+            assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+                (head,)
+            ]
+        assert set(row_counts(database).values()) == {0}

@@ -1,4 +1,4 @@
-"""Per-user chat settings: defaults until saved, then upserted field by field."""
+"""Per-user chat settings: defaults until saved, then upserted field by field; null resets."""
 
 from __future__ import annotations
 
@@ -35,15 +35,21 @@ async def read(ctx: Context, user_id: str) -> ChatSettings | None:
 
 async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSettings:
     validation.not_blank("userId", user_id)
-    changes = {k: v for k, v in vars(data).items() if v is not strawberry.UNSET}
+    initial = defaults(user_id)
+    # null resets a field to its default (for `model` that is no preferred model):
+    # a null temperature or token limit has no meaning to store.
+    changes = {
+        name: getattr(initial, name) if value is None else value
+        for name, value in vars(data).items()
+        if value is not strawberry.UNSET
+    }
     for name in ("enabled_tools", "enabled_agents"):
         if name in changes:
-            changes[name] = list(dict.fromkeys(changes[name] or []))
+            changes[name] = list(dict.fromkeys(changes[name]))
             validation.string_list(name, changes[name])
     validation.temperature(changes.get("temperature"))
     validation.in_range("maxTokens", changes.get("max_tokens"), *MAX_TOKENS_RANGE)
     async with transaction(ctx) as session:
-        initial = defaults(user_id)
         # Insert-if-missing, then lock: concurrent first saves of one user queue, not fail.
         await session.exec(
             insert_ignoring_duplicates(

@@ -20,10 +20,29 @@ from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
 from schema.inputs import RegisterComponentVersionInput
 
 
+def canonical_numbers(value: Any) -> Any:
+    """`value` with every integral float as an int, at any depth.
+
+    JSON has one number type: 1 and 1.0 are the same number, and RFC 8785 writes
+    both as `1`. Only the hashed text changes; definitions are stored as given.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: canonical_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [canonical_numbers(item) for item in value]
+    return value
+
+
 def canonical_json(value: Any) -> str:
-    """One spelling per JSON value: sorted keys, no spaces, UTF-8 kept as is."""
+    """One spelling per JSON value: sorted keys, no spaces, UTF-8 kept as is, 1.0 as 1."""
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        canonical_numbers(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     )
 
 

@@ -78,9 +78,19 @@ def _participant(
     )
 
 
+async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+    """The conversation, locked until commit.
+
+    Every write in a conversation locks it first, so writes in one conversation
+    take turns (checks such as "how many participants are active" cannot race)
+    and always lock rows in the same order (no deadlocks).
+    """
+    return await get_or_404(session, Conversation, conversation_id, lock=True)
+
+
 async def open_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
-    """The conversation, which must not be CLOSED: closed conversations are read-only."""
-    conversation = await get_or_404(session, Conversation, conversation_id)
+    """The conversation, locked, which must not be CLOSED: closed ones are read-only."""
+    conversation = await lock_conversation(session, conversation_id)
     if conversation.status == ConversationStatus.CLOSED:
         raise Conflict("the conversation is closed and cannot change")
     return conversation
@@ -122,7 +132,7 @@ async def set_status(
 ) -> Conversation:
     """Archive, restore or close; closing is final."""
     async with transaction(ctx) as session:
-        conversation = await get_or_404(session, Conversation, conversation_id)
+        conversation = await lock_conversation(session, conversation_id)
         if conversation.status not in TRANSITIONS[status]:
             raise Conflict(f"a {conversation.status} conversation cannot become {status}")
         conversation.status = status

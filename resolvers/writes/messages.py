@@ -10,11 +10,12 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Conversation, Message, Span, ToolCall
+from models import Conversation, Message, Span, ToolCall, Trace
 from models.base import utcnow
 from models.enums import EventKind, ParticipantType
 from resolvers import events, validation
 from resolvers.context import Context
+from resolvers.errors import BadInput
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.transaction import existing_client_row, get_or_404, message_in, transaction
@@ -22,18 +23,19 @@ from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInpu
 
 
 def check_content(data: MessageContentInput) -> None:
-    validation.non_negative(
+    validation.token_counts(
         inputTokens=data.input_tokens,
         outputTokens=data.output_tokens,
         totalTokens=data.total_tokens,
-        cost=data.cost,
-        latencyMs=data.latency_ms,
     )
+    validation.cost(data.cost)
+    validation.non_negative(latencyMs=data.latency_ms)
     validation.temperature(data.temperature)
     validation.message_parts(data.parts)
     validation.json_objects("attachments", data.attachments)
     validation.json_object("metadata", data.metadata)
     validation.unique("toolCalls.callId", [call.call_id for call in data.tool_calls])
+    validation.unique("toolCalls.id", [call.id for call in data.tool_calls if call.id is not None])
     for call in data.tool_calls:
         validation.not_blank("toolCalls.callId", call.call_id)
         validation.not_blank("toolCalls.toolName", call.tool_name)
@@ -54,31 +56,45 @@ async def send_message(ctx: Context, data: SendMessageInput) -> Message:
         if found is not None:
             return found
         await open_conversation(session, conversation_id)
-        explicit_parent = data.parent_message_id is not strawberry.UNSET
-        parent_id = None
-        if explicit_parent and data.parent_message_id is not None:
-            parent_id = parse_id(data.parent_message_id, "Message")
-            await message_in(session, parent_id, conversation_id, "the parent message")
-        seq = await _next_seq(session, conversation_id, data)
-        if not explicit_parent:
-            latest = await session.exec(
-                select(col(Message.id))
-                .where(col(Message.conversation_id) == conversation_id, col(Message.seq) < seq)
-                .order_by(col(Message.seq).desc())
-                .limit(1)
-            )
-            parent_id = latest.first()
-        message = _message(client_id, conversation_id, seq, parent_id, data)
-        message.sender_id, message.sender_type, message.role = (
-            data.sender_id,
-            data.sender_type,
-            data.role,
+        message = await write_message(session, conversation_id, client_id, data)
+    return message
+
+
+async def write_message(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    client_id: uuid.UUID | None,
+    data: SendMessageInput,
+) -> Message:
+    """Write a new message in a locked conversation and record MESSAGE_CREATED.
+
+    sendMessage's path, shared with the agent's question and the user's answer.
+    """
+    explicit_parent = data.parent_message_id is not strawberry.UNSET
+    parent_id = None
+    if explicit_parent and data.parent_message_id is not None:
+        parent_id = parse_id(data.parent_message_id, "Message")
+        await message_in(session, parent_id, conversation_id, "the parent message")
+    seq = await _next_seq(session, conversation_id, data)
+    if not explicit_parent:
+        latest = await session.exec(
+            select(col(Message.id))
+            .where(col(Message.conversation_id) == conversation_id, col(Message.seq) < seq)
+            .order_by(col(Message.seq).desc())
+            .limit(1)
         )
-        await _add_with_tool_calls(session, message, data.tool_calls)
-        await session.flush()
-        await events.record(
-            session, message.conversation_id, EventKind.MESSAGE_CREATED, message_id=message.id
-        )
+        parent_id = latest.first()
+    message = _message(client_id, conversation_id, seq, parent_id, data)
+    message.sender_id, message.sender_type, message.role = (
+        data.sender_id,
+        data.sender_type,
+        data.role,
+    )
+    await _add_with_tool_calls(session, message, data.tool_calls)
+    await session.flush()
+    await events.record(
+        session, message.conversation_id, EventKind.MESSAGE_CREATED, message_id=message.id
+    )
     return message
 
 
@@ -184,19 +200,22 @@ async def _add_with_tool_calls(
 ) -> None:
     session.add(message)
     for position, call in enumerate(calls):
-        session.add(await _tool_call(session, message.id, position, call))
+        session.add(await _tool_call(session, message, position, call))
 
 
 async def _tool_call(
-    session: AsyncSession, message_id: uuid.UUID, position: int, data: ToolCallInput
+    session: AsyncSession, message: Message, position: int, data: ToolCallInput
 ) -> ToolCall:
     span_id = None
     if data.span_id is not None:
         span_id = parse_id(data.span_id, "Span")
-        await get_or_404(session, Span, span_id)
+        span = await get_or_404(session, Span, span_id)
+        trace = await get_or_404(session, Trace, span.trace_id)
+        if trace.conversation_id != message.conversation_id:
+            raise BadInput(f"tool call '{data.call_id}': its span belongs to another conversation")
     values: dict[str, Any] = {
         "id": parse_client_id(data.id, "ToolCall") or uuid.uuid4(),
-        "message_id": message_id,
+        "message_id": message.id,
         "position": position,
         "call_id": data.call_id,
         "tool_name": data.tool_name,

@@ -121,9 +121,27 @@ async def create_plan(ctx: Context, data: CreatePlanInput) -> Plan:
 
 async def _plan_steps(session: AsyncSession, plan_id: uuid.UUID) -> list[PlanStep]:
     result = await session.exec(
-        select(PlanStep).where(col(PlanStep.plan_id) == plan_id).order_by(col(PlanStep.position))
+        select(PlanStep)
+        .where(col(PlanStep.plan_id) == plan_id)
+        .order_by(col(PlanStep.position))
+        .execution_options(populate_existing=True)
     )
     return list(result.all())
+
+
+async def _lock_plan(session: AsyncSession, plan_id: uuid.UUID) -> Plan:
+    """The plan, locked (and its conversation, which must be open): writers of one
+    plan take turns, so step checks and the plan's roll-up see every other write."""
+    plan = await get_or_404(session, Plan, plan_id, lock=True)
+    await open_conversation(session, plan.conversation_id)
+    return plan
+
+
+async def _lock_step(session: AsyncSession, step_id: uuid.UUID) -> tuple[PlanStep, Plan]:
+    step = await get_or_404(session, PlanStep, step_id)
+    plan = await _lock_plan(session, step.plan_id)
+    # Read again now that the plan is ours: another writer may have moved it.
+    return await get_or_404(session, PlanStep, step_id, lock=True), plan
 
 
 async def _dependency_edges(
@@ -140,9 +158,7 @@ async def _dependency_edges(
 async def update_step_status(ctx: Context, data: UpdateStepStatusInput) -> PlanStep:
     step_id = parse_id(data.step_id, "PlanStep")
     async with transaction(ctx) as session:
-        step = await get_or_404(session, PlanStep, step_id)
-        plan = await get_or_404(session, Plan, step.plan_id)
-        await open_conversation(session, plan.conversation_id)
+        step, plan = await _lock_step(session, step_id)
         if plan.status in FINAL_PLAN:
             raise Conflict(f"the plan is {plan.status}; its steps cannot change")
         if data.status not in STEP_TRANSITIONS[step.status]:
@@ -207,12 +223,10 @@ async def add_step_dependency(
     if step_id == depends_on_id:
         raise BadInput("a step cannot depend on itself")
     async with transaction(ctx) as session:
-        step = await get_or_404(session, PlanStep, step_id)
+        step, plan = await _lock_step(session, step_id)
         other = await get_or_404(session, PlanStep, depends_on_id)
         if other.plan_id != step.plan_id:
             raise BadInput("both steps must belong to the same plan")
-        plan = await get_or_404(session, Plan, step.plan_id)
-        await open_conversation(session, plan.conversation_id)
         if plan.status in FINAL_PLAN:
             raise Conflict(f"the plan is {plan.status}; its steps cannot change")
         if step.status != StepStatus.PENDING:
@@ -238,8 +252,7 @@ async def add_step_dependency(
 
 async def set_plan_status(ctx: Context, plan_id: uuid.UUID, status: PlanStatus) -> Plan:
     async with transaction(ctx) as session:
-        plan = await get_or_404(session, Plan, plan_id)
-        await open_conversation(session, plan.conversation_id)
+        plan = await _lock_plan(session, plan_id)
         if plan.status in FINAL_PLAN:
             raise Conflict(f"the plan is already {plan.status}")
         if status == PlanStatus.DRAFT:

@@ -16,7 +16,7 @@ from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import parse_client_id, parse_id, to_global_id
-from resolvers.writes.conversations import open_conversation
+from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
@@ -64,7 +64,10 @@ async def end_trace(ctx: Context, data: EndTraceInput) -> Trace:
         raise BadInput("a trace ends as OK or ERROR")
     trace_id = parse_id(data.trace_id, "Trace")
     async with transaction(ctx) as session:
-        trace = await get_or_404(session, Trace, trace_id)
+        found = await get_or_404(session, Trace, trace_id)
+        # Work already running may finish after the conversation closed: lock, not open.
+        await lock_conversation(session, found.conversation_id)
+        trace = await get_or_404(session, Trace, trace_id, lock=True)
         if trace.status != TraceStatus.RUNNING:
             raise Conflict(f"the trace already ended ({trace.status})")
         ended = when(data.ended_at, utcnow())
@@ -124,13 +127,6 @@ async def start_span(ctx: Context, data: StartSpanInput) -> Span:
             return found
         trace = await get_or_404(session, Trace, trace_id)
         await open_conversation(session, trace.conversation_id)
-        if parent_id is not None:
-            parent = await get_or_404(session, Span, parent_id)
-            if parent.trace_id != trace_id:
-                raise BadInput("the parent span belongs to another trace")
-        if step_id is not None:
-            await _check_step(session, step_id, trace)
-        await _check_versions(session, version_ids)
         span = Span(
             id=client_id or uuid.uuid4(),
             trace_id=trace_id,
@@ -144,64 +140,92 @@ async def start_span(ctx: Context, data: StartSpanInput) -> Span:
             model=data.model,
             provider=data.provider,
         )
-        session.add(span)
-        await session.flush()
-        await _link(session, span.id, version_ids)
-        await events.record(
-            session,
-            trace.conversation_id,
-            EventKind.SPAN_STARTED,
-            trace_id=trace_id,
-            span_id=span.id,
-            plan_step_id=step_id,
-        )
+        await add_span(session, trace, span, version_ids)
+    return span
+
+
+async def add_span(
+    session: AsyncSession, trace: Trace, span: Span, version_ids: list[uuid.UUID]
+) -> Span:
+    """Check a new span's links, write it with its component versions, record SPAN_STARTED.
+
+    Shared by startSpan and the agent's tool calls; the conversation is locked already.
+    """
+    if span.parent_span_id is not None:
+        parent = await get_or_404(session, Span, span.parent_span_id)
+        if parent.trace_id != trace.id:
+            raise BadInput("the parent span belongs to another trace")
+    if span.plan_step_id is not None:
+        await _check_step(session, span.plan_step_id, trace)
+    await _check_versions(session, version_ids)
+    session.add(span)
+    await session.flush()
+    await _link(session, span.id, version_ids)
+    await events.record(
+        session,
+        trace.conversation_id,
+        EventKind.SPAN_STARTED,
+        trace_id=trace.id,
+        span_id=span.id,
+        plan_step_id=span.plan_step_id,
+    )
     return span
 
 
 async def end_span(ctx: Context, data: EndSpanInput) -> Span:
-    validation.non_negative(
+    validation.token_counts(
         inputTokens=data.input_tokens,
         outputTokens=data.output_tokens,
         totalTokens=data.total_tokens,
-        cost=data.cost,
     )
+    validation.cost(data.cost)
     validation.json_object("outputs", data.outputs)
     validation.json_object("attributes", data.attributes)
     span_id = parse_id(data.span_id, "Span")
     async with transaction(ctx) as session:
-        span = await get_or_404(session, Span, span_id)
-        if span.ended_at is not None:
-            raise Conflict("the span already ended")
-        ended = when(data.ended_at, utcnow())
-        validation.ordered(span.started_at, ended, "a span")
-        total = (
-            data.input_tokens + data.output_tokens
-            if data.total_tokens is None
-            else data.total_tokens
+        trace = await get_or_404(
+            session, Trace, (await get_or_404(session, Span, span_id)).trace_id
         )
-        span.ended_at, span.duration_ms = ended, duration_ms(span.started_at, ended)
-        span.status, span.error, span.outputs = data.status, data.error, data.outputs
-        span.attributes = {**span.attributes, **data.attributes}
-        span.model = data.model or span.model
-        span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens
-        span.total_tokens, span.cost = total, data.cost
-        # Added in SQL so spans of one trace ending at once lose no tokens.
-        await session.exec(
-            update(Trace)
-            .where(col(Trace.id) == span.trace_id)
-            .values(total_tokens=col(Trace.total_tokens) + total, cost=col(Trace.cost) + data.cost)
-            .execution_options(synchronize_session=False)
-        )
-        trace = await get_or_404(session, Trace, span.trace_id)
-        await events.record(
-            session,
-            trace.conversation_id,
-            EventKind.SPAN_ENDED,
-            {"status": span.status.value},
-            trace_id=trace.id,
-            span_id=span.id,
-            plan_step_id=span.plan_step_id,
-        )
+        await lock_conversation(session, trace.conversation_id)
+        span = await get_or_404(session, Span, span_id, lock=True)
+        await finish_span(session, trace, span, data)
+    return span
+
+
+async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: EndSpanInput) -> Span:
+    """End a locked span, add its usage to the trace, record SPAN_ENDED.
+
+    Shared by endSpan and the agent's tool calls (`data.span_id` is not read here).
+    """
+    if span.ended_at is not None:
+        raise Conflict("the span already ended")
+    ended = when(data.ended_at, utcnow())
+    validation.ordered(span.started_at, ended, "a span")
+    total = (
+        data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
+    )
+    span.ended_at, span.duration_ms = ended, duration_ms(span.started_at, ended)
+    span.status, span.error, span.outputs = data.status, data.error, data.outputs
+    span.attributes = {**span.attributes, **data.attributes}
+    span.model = data.model or span.model
+    span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens
+    span.total_tokens, span.cost = total, data.cost
+    # Added in SQL so spans of one trace ending at once lose no tokens.
+    await session.exec(
+        update(Trace)
+        .where(col(Trace.id) == span.trace_id)
+        .values(total_tokens=col(Trace.total_tokens) + total, cost=col(Trace.cost) + data.cost)
+        .execution_options(synchronize_session=False)
+    )
+    await events.record(
+        session,
+        trace.conversation_id,
+        EventKind.SPAN_ENDED,
+        {"status": span.status.value},
+        trace_id=trace.id,
+        span_id=span.id,
+        plan_step_id=span.plan_step_id,
+    )
     return span
 
 

@@ -45,8 +45,14 @@ async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
         await ctx.bus.publish(committed)
 
 
-async def get_or_404(session: AsyncSession, model: type[RowT], row_id: uuid.UUID) -> RowT:
-    row = await session.get(model, row_id)
+async def get_or_404(
+    session: AsyncSession, model: type[RowT], row_id: uuid.UUID, *, lock: bool = False
+) -> RowT:
+    """The row, or NOT_FOUND. With `lock`, the row is locked until commit and read
+    afresh, so a check made on it holds when the write lands."""
+    # NO KEY UPDATE: foreign-key checks of concurrent inserts (KEY SHARE) still pass.
+    for_update = {"key_share": True} if lock else None
+    row = await session.get(model, row_id, with_for_update=for_update, populate_existing=lock)
     if row is None:
         raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, row_id)}' does not exist")
     return row

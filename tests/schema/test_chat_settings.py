@@ -72,11 +72,42 @@ async def test_upsert_saves_then_changes_only_the_given_fields(gql: GraphQLClien
     )
     assert await read(gql, "ann") == changed
 
-    # An explicit null clears a field; an empty list empties one.
+    # An empty list empties one; null on `model` means no preferred model.
     cleared = await upsert(gql, "ann", model=None, enabledTools=[])
     assert (cleared["model"], cleared["enabledTools"]) == (None, [])
     assert (cleared["temperature"], cleared["maxTokens"]) == (0.2, 1000)
     assert await read(gql, "ann") == cleared
+
+
+async def test_null_resets_fields_to_their_defaults(gql: GraphQLClient) -> None:
+    await upsert(
+        gql,
+        "ann",
+        model="gpt-x",
+        enabledTools=["search"],
+        enabledAgents=["planner"],
+        temperature=0.2,
+        maxTokens=1000,
+    )
+    reset = await upsert(gql, "ann", temperature=None, maxTokens=None, enabledTools=None)
+    assert without_time(reset) == {
+        "userId": "ann",
+        "enabledTools": [],
+        "enabledAgents": ["planner"],
+        "model": "gpt-x",
+        "temperature": 0.7,
+        "maxTokens": 4096,
+    }
+    assert await read(gql, "ann") == reset
+    everything = dict.fromkeys(
+        ("model", "enabledTools", "enabledAgents", "temperature", "maxTokens")
+    )
+    reset = await upsert(gql, "ann", **everything)
+    assert without_time(reset) == without_time({"userId": "ann", **DEFAULTS})
+    # The first save of a user may reset too: it saves the defaults.
+    first = await upsert(gql, "bob", temperature=None, maxTokens=None)
+    assert without_time(first) == without_time({"userId": "bob", **DEFAULTS})
+    assert first["updatedAt"] is not None
 
 
 async def test_an_empty_upsert_saves_the_defaults(gql: GraphQLClient) -> None:

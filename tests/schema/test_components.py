@@ -90,6 +90,21 @@ async def test_same_definition_returns_the_same_version(gql: GraphQLClient) -> N
     assert await component_count(gql) == 1
 
 
+async def test_integral_floats_hash_as_integers(gql: GraphQLClient) -> None:
+    """1 and 1.0 are one JSON number: one hash, one version; the first spelling is kept."""
+    first = await register(gql, "tuned", {"t": 1, "n": [2.0, {"x": -0.0, "y": 1e20}]})
+    again = await register(gql, "tuned", {"t": 1.0, "n": [2, {"x": 0, "y": 10**20}]})
+    assert again["id"] == first["id"]
+    assert again["component"]["versionCount"] == 1
+    assert first["contentHash"] == sha256_of_canonical_json(
+        {"t": 1, "n": [2, {"x": 0, "y": 10**20}]}
+    )
+    assert again["definition"] == {"t": 1, "n": [2.0, {"x": -0.0, "y": 1e20}]}
+    assert isinstance(again["definition"]["n"][0], float)  # stored as first given
+    fraction = await register(gql, "tuned", {"t": 1.5, "n": [2, {"x": 0, "y": 10**20}]})
+    assert fraction["versionNumber"] == 2
+
+
 async def test_new_definitions_get_the_next_numbers_in_order(gql: GraphQLClient) -> None:
     v1 = await register(gql, "summarize", PROMPT)
     v2 = await register(gql, "summarize", {**PROMPT, "template": "TL;DR: {text}"})
@@ -135,6 +150,24 @@ async def test_component_version_by_hash(gql: GraphQLClient) -> None:
     assert await by_hash(component_id, "0" * 64) is None
     assert await by_hash(to_global_id("Component", uuid.uuid4()), v1["contentHash"]) is None
     assert await gql.error_code(query, {"c": v1["id"], "h": v1["contentHash"]}) == "BAD_USER_INPUT"
+
+
+async def test_component_version_by_key_and_hash(gql: GraphQLClient) -> None:
+    v1 = await register(gql, "summarize", PROMPT)
+    other = await register(gql, "translate", PROMPT)
+    query = """query($c: ID, $k: String, $h: String!) {
+                 componentVersion(componentId: $c, componentKey: $k, hash: $h) { id } }"""
+
+    async def by_key(key: str, digest: str) -> Any:
+        return (await gql.data(query, {"k": key, "h": digest}))["componentVersion"]
+
+    assert await by_key("summarize", v1["contentHash"]) == {"id": v1["id"]}
+    assert await by_key("translate", v1["contentHash"].upper()) == {"id": other["id"]}
+    assert await by_key("SUMMARIZE", v1["contentHash"]) is None  # keys are exact
+    assert await by_key("nope", v1["contentHash"]) is None
+    both = {"c": v1["component"]["id"], "k": "summarize", "h": v1["contentHash"]}
+    for variables in (both, {"h": v1["contentHash"]}, {"c": None, "k": None, "h": "0"}):
+        assert await gql.error_code(query, variables) == "BAD_USER_INPUT", variables
 
 
 async def test_component_by_key_or_by_id(gql: GraphQLClient) -> None:
@@ -285,3 +318,11 @@ async def test_link_rejections_write_nothing(gql: GraphQLClient) -> None:
         "query($s: ID!) { span(id: $s) { componentVersions { id } } }", {"s": span["id"]}
     )
     assert found["span"]["componentVersions"] == []
+
+
+async def test_key_contains_folds_case_beyond_ascii(gql: GraphQLClient) -> None:
+    for key in ("ÉCOLE-prompt", "ecole-tool"):
+        await factories.component_version(gql, key, {"v": 1})
+    query = "query($f: ComponentFilter) { components(filter: $f) { nodes { key } } }"
+    found = await gql.data(query, {"f": {"keyContains": "école"}})
+    assert [node["key"] for node in found["components"]["nodes"]] == ["ÉCOLE-prompt"]

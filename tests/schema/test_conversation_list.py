@@ -97,6 +97,23 @@ async def test_filters(gql: GraphQLClient) -> None:
     assert counted["conversations"] == {"totalCount": 1, "edges": []}
 
 
+async def test_title_contains_folds_case_beyond_ascii(gql: GraphQLClient) -> None:
+    """The same matches on SQLite and PostgreSQL, for any alphabet."""
+    for title in ("École d'été", "ÉCOLE", "ecole", "Ωμέγα", "a/b_c", None):
+        await factories.conversation(gql, title=title)
+
+    async def matching(text: str) -> list[str]:
+        return sorted(await titles(gql, filter={"titleContains": text}))
+
+    assert await matching("école") == ["ÉCOLE", "École d'été"]
+    assert await matching("ÉTÉ") == ["École d'été"]
+    assert await matching("ωμ") == ["Ωμέγα"]
+    assert await matching("ECOLE") == ["ecole"]
+    # The LIKE escape character and wildcards are plain characters too.
+    assert await matching("/b_") == ["a/b_c"]
+    assert await matching("a_b") == []
+
+
 @pytest.mark.parametrize(
     "variables",
     [

@@ -539,3 +539,37 @@ async def test_page_size_is_limited(gql: GraphQLClient) -> None:
     assert await gql.error_code(MESSAGES, {"c": conv["id"], "after": "nonsense"}) == (
         "BAD_USER_INPUT"
     )
+
+
+async def test_tool_call_span_from_another_conversation_is_rejected(gql: GraphQLClient) -> None:
+    elsewhere = await factories.conversation(gql)
+    trace = await factories.trace(gql, elsewhere["id"])
+    span = await factories.span(gql, trace["id"])
+    conv = await factories.conversation(gql)
+    calls = [{"callId": "c1", "toolName": "t", "spanId": span["id"]}]
+    doc = factories.mutation_document("sendMessage", "id")
+    payload = {"conversationId": conv["id"], "senderId": "u", "toolCalls": calls}
+    assert await gql.error_code(doc, {"input": payload}) == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("field", ["inputTokens", "outputTokens", "totalTokens"])
+async def test_token_counts_above_the_limit_are_rejected(gql: GraphQLClient, field: str) -> None:
+    conv = await factories.conversation(gql)
+    doc = factories.mutation_document("sendMessage", "id")
+    payload = {"conversationId": conv["id"], "senderId": "u", field: 10_000_001}
+    assert await gql.error_code(doc, {"input": payload}) == "BAD_USER_INPUT"
+    read = "query($c: ID!) { conversation(id: $c) { messageCount totalTokens } }"
+    found = await gql.data(read, {"c": conv["id"]})
+    assert found["conversation"] == {"messageCount": 0, "totalTokens": 0}
+
+
+async def test_two_tool_calls_with_one_client_id_are_rejected(gql: GraphQLClient) -> None:
+    conv = await factories.conversation(gql)
+    same = "8c0b7c8e-1f7e-4f55-9d3f-3c1c8f0f7a11"
+    calls = [
+        {"id": same, "callId": "a", "toolName": "t"},
+        {"id": same, "callId": "b", "toolName": "t"},
+    ]
+    doc = factories.mutation_document("sendMessage", "id")
+    payload = {"conversationId": conv["id"], "senderId": "u", "toolCalls": calls}
+    assert await gql.error_code(doc, {"input": payload}) == "BAD_USER_INPUT"

@@ -84,3 +84,12 @@ async def test_typed_lookup_rejects_an_id_of_another_type(gql: GraphQLClient) ->
     )
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "expected a Conversation id, got a Message id" in error["message"]
+
+
+async def test_nodes_takes_at_most_a_page_of_ids(gql: GraphQLClient) -> None:
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    ids = [to_global_id("Message", uuid.uuid4()) for _ in range(501)]
+    assert (await gql.data(query, {"ids": ids[:500]}))["nodes"] == [None] * 500
+    error = await gql.error(query, {"ids": ids})
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "at most 500" in error["message"]

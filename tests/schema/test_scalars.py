@@ -39,3 +39,14 @@ async def test_unparseable_datetime_is_bad_user_input(gql: GraphQLClient) -> Non
     doc = factories.mutation_document("startTrace", "id")
     payload = {"conversationId": conv["id"], "startedAt": "yesterday"}
     assert await gql.error_code(doc, {"input": payload}) == "BAD_USER_INPUT"
+
+
+async def test_inline_datetimes_are_parsed_and_checked(gql: GraphQLClient) -> None:
+    await factories.conversation(gql)
+    query = "{ conversations(filter: {createdAfter: %s}) { totalCount } }"
+    found = await gql.data(query % '"2000-01-01T00:00:00"')
+    assert found["conversations"]["totalCount"] == 1
+    for literal in ('"nope"', "5", '"2024-02-30T00:00:00"'):
+        error = await gql.error(query % literal)
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
+        assert literal in error["message"]

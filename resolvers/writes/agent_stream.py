@@ -1,0 +1,246 @@
+"""What a running agent reports about the message it produces: answer chunks, thoughts and
+tool calls (each tool call with its TOOL span in the message's trace)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+import strawberry
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import AgentSession, Message, Span, ToolCall, Trace
+from models.base import utcnow
+from models.enums import EventKind, MessageStatus, SpanKind, SpanStatus, ToolCallStatus
+from resolvers import events, validation
+from resolvers.context import Context
+from resolvers.errors import BadInput, Conflict
+from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.writes import traces
+from resolvers.writes.agents import find_open_session
+from resolvers.writes.conversations import lock_conversation, open_conversation
+from resolvers.writes.transaction import existing_client_row, get_or_404, transaction, when
+from schema.agent_inputs import (
+    AppendAnswerChunkInput,
+    ReportThoughtInput,
+    ReportToolEndInput,
+    ReportToolStartInput,
+)
+from schema.inputs import EndSpanInput
+
+AGENT_TRACE_NAME = "agent run"
+DONE = frozenset({ToolCallStatus.COMPLETED, ToolCallStatus.FAILED})
+
+
+class _TextInput(Protocol):
+    message_id: strawberry.ID
+    text: str
+
+
+async def _locked_message(session: AsyncSession, message_id: uuid.UUID) -> Message:
+    """The message, read again once its conversation (open, not CLOSED) is locked."""
+    found = await get_or_404(session, Message, message_id)
+    await open_conversation(session, found.conversation_id)
+    return await get_or_404(session, Message, message_id, lock=True)
+
+
+def _require_streaming(message: Message) -> None:
+    if message.status != MessageStatus.STREAMING:
+        raise Conflict(f"the message is {message.status}: only a STREAMING message can grow")
+
+
+async def _touch(
+    session: AsyncSession, conversation_id: uuid.UUID, producing: uuid.UUID | None = None
+) -> AgentSession | None:
+    """The open session, marked as just heard from (and as producing `producing`)."""
+    agent = await find_open_session(session, conversation_id)
+    if agent is not None:
+        agent.last_interaction_at = utcnow()
+        agent.message_id = producing or agent.message_id
+    return agent
+
+
+async def append_answer_chunk(ctx: Context, data: AppendAnswerChunkInput) -> Message:
+    return await _append(ctx, data, "content", EventKind.ANSWER_CHUNK)
+
+
+async def report_thought(ctx: Context, data: ReportThoughtInput) -> Message:
+    return await _append(ctx, data, "thinking", EventKind.THOUGHT)
+
+
+async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKind) -> Message:
+    # Not `not_blank`: a chunk of only a space or a newline is part of the answer.
+    if not data.text:
+        raise BadInput("`text` cannot be empty")
+    message_id = parse_id(data.message_id, "Message")
+    async with transaction(ctx) as session:
+        message = await _locked_message(session, message_id)
+        _require_streaming(message)
+        # Appended to the row read under the lock: concurrent chunks take turns, none is lost.
+        setattr(message, attribute, (getattr(message, attribute) or "") + data.text)
+        message.updated_at = utcnow()
+        agent = await _touch(session, message.conversation_id, message.id)
+        await events.record(
+            session,
+            message.conversation_id,
+            kind,
+            {"text": data.text},
+            message_id=message.id,
+            agent_session_id=agent.id if agent is not None else None,
+        )
+    return message
+
+
+async def report_tool_start(ctx: Context, data: ReportToolStartInput) -> ToolCall:
+    validation.not_blank("callId", data.call_id)
+    validation.not_blank("toolName", data.tool_name)
+    validation.json_object("arguments", data.arguments)
+    message_id = parse_id(data.message_id, "Message")
+    trace_id = parse_id(data.trace_id, "Trace") if data.trace_id is not None else None
+    parent_id = parse_id(data.parent_span_id, "Span") if data.parent_span_id is not None else None
+    version_ids = [parse_id(v, "ComponentVersion") for v in data.component_version_ids]
+    client_id = parse_client_id(data.id, "ToolCall")
+    async with transaction(ctx) as session:
+        message = await _locked_message(session, message_id)
+        found = await existing_client_row(session, ToolCall, client_id, message_id=message_id)
+        if found is not None:
+            return found
+        _require_streaming(message)
+        position = await _next_position(session, message.id, data.call_id)
+        trace = await _trace_for(session, message, trace_id)
+        span = await _start_tool_span(session, trace, data, parent_id, version_ids)
+        call = ToolCall(
+            id=client_id or uuid.uuid4(),
+            message_id=message.id,
+            position=position,
+            call_id=data.call_id,
+            tool_name=data.tool_name,
+            arguments=data.arguments,
+            status=ToolCallStatus.RUNNING,
+            started_at=span.started_at,  # the same instant as its span
+            span_id=span.id,
+        )
+        await _add_and_record(session, message, call, EventKind.TOOL_START)
+    return call
+
+
+async def _start_tool_span(
+    session: AsyncSession,
+    trace: Trace,
+    data: ReportToolStartInput,
+    parent_id: uuid.UUID | None,
+    version_ids: list[uuid.UUID],
+) -> Span:
+    """The call's TOOL span, through startSpan's path: the same checks, links, SPAN_STARTED."""
+    span = Span(
+        trace_id=trace.id,
+        parent_span_id=parent_id,
+        kind=SpanKind.TOOL,
+        name=data.tool_name,
+        inputs=data.arguments,
+        attributes={"callId": data.call_id},
+    )
+    return await traces.add_span(session, trace, span, version_ids)
+
+
+async def _next_position(session: AsyncSession, message_id: uuid.UUID, call_id: str) -> int:
+    """The position after the message's last tool call; its call ids must stay unique."""
+    taken = await session.exec(
+        select(col(ToolCall.id)).where(
+            col(ToolCall.message_id) == message_id, col(ToolCall.call_id) == call_id
+        )
+    )
+    if taken.first() is not None:
+        raise Conflict(f"the message already has a tool call '{call_id}'")
+    last = await session.exec(
+        select(func.max(col(ToolCall.position))).where(col(ToolCall.message_id) == message_id)
+    )
+    found = last.one()
+    return 0 if found is None else found + 1
+
+
+async def _trace_for(session: AsyncSession, message: Message, trace_id: uuid.UUID | None) -> Trace:
+    """The given trace, else the message's latest one, else a new trace for the message."""
+    if trace_id is not None:
+        trace = await get_or_404(session, Trace, trace_id)
+        if trace.conversation_id != message.conversation_id:
+            raise BadInput("the trace belongs to another conversation than the message")
+        return trace
+    latest = await session.exec(
+        select(Trace)
+        .where(col(Trace.message_id) == message.id)
+        .order_by(col(Trace.started_at).desc(), col(Trace.id).desc())
+        .limit(1)
+    )
+    found = latest.first()
+    if found is not None:
+        return found
+    trace = Trace(
+        conversation_id=message.conversation_id, message_id=message.id, name=AGENT_TRACE_NAME
+    )
+    session.add(trace)
+    return trace
+
+
+async def _add_and_record(
+    session: AsyncSession, message: Message, call: ToolCall, kind: EventKind
+) -> None:
+    session.add(call)
+    await session.flush()
+    # A call starting shows which message the agent produces; one ending may be late.
+    producing = message.id if kind == EventKind.TOOL_START else None
+    agent = await _touch(session, message.conversation_id, producing)
+    await events.record(
+        session,
+        message.conversation_id,
+        kind,
+        tool_call_id=call.id,
+        span_id=call.span_id,
+        message_id=message.id,
+        agent_session_id=agent.id if agent is not None else None,
+    )
+
+
+async def report_tool_end(ctx: Context, data: ReportToolEndInput) -> ToolCall:
+    validation.not_blank("error", data.error)
+    call_id = parse_id(data.tool_call_id, "ToolCall")
+    async with transaction(ctx) as session:
+        message = await get_or_404(
+            session, Message, (await get_or_404(session, ToolCall, call_id)).message_id
+        )
+        # Running work may finish after its conversation closed: lock, not open (as endSpan).
+        await lock_conversation(session, message.conversation_id)
+        call = await get_or_404(session, ToolCall, call_id, lock=True)
+        if call.ended_at is not None or call.status in DONE:
+            raise Conflict(f"the tool call already ended ({call.status})")
+        ended = when(data.ended_at, utcnow())
+        if call.started_at is not None:
+            validation.ordered(call.started_at, ended, "a tool call")
+        failed = data.error is not None
+        call.status = ToolCallStatus.FAILED if failed else ToolCallStatus.COMPLETED
+        call.result, call.error, call.ended_at = data.result, data.error, ended
+        await _add_and_record(session, message, call, EventKind.TOOL_END)
+        if call.span_id is not None:
+            await _end_tool_span(session, call.span_id, data, ended)
+    return call
+
+
+async def _end_tool_span(
+    session: AsyncSession, span_id: uuid.UUID, data: ReportToolEndInput, ended: datetime
+) -> None:
+    span = await get_or_404(session, Span, span_id, lock=True)
+    if span.ended_at is not None:
+        # Ended on its own (endSpan): the tool call still ends, the span keeps its record.
+        return
+    trace = await get_or_404(session, Trace, span.trace_id)
+    end = EndSpanInput(
+        span_id=strawberry.ID(to_global_id("Span", span.id)),
+        status=SpanStatus.OK if data.error is None else SpanStatus.ERROR,
+        error=data.error,
+        ended_at=ended,
+        outputs={"result": data.result},
+    )
+    await traces.finish_span(session, trace, span, end)

@@ -1,0 +1,253 @@
+"""An agent's session in a conversation: start it, ask the user, take the answer, end the run.
+
+What the agent streams meanwhile (chunks, thoughts, tool calls) is in agent_stream.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import strawberry
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import AgentSession, Event, Message
+from models.base import utcnow
+from models.enums import (
+    AgentSessionStatus,
+    EventKind,
+    MessageRole,
+    MessageStatus,
+    ParticipantType,
+)
+from models.event import OPEN_SESSION_STATUSES
+from resolvers import events, validation
+from resolvers.context import Context
+from resolvers.errors import Conflict
+from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.writes.conversations import lock_conversation, open_conversation
+from resolvers.writes.messages import write_message
+from resolvers.writes.transaction import existing_client_row, message_in, transaction
+from schema.agent_inputs import (
+    AnswerAgentInput,
+    AskUserInput,
+    CompleteRunInput,
+    FailRunInput,
+    StartAgentSessionInput,
+)
+from schema.inputs import SendMessageInput
+
+
+async def find_open_session(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> AgentSession | None:
+    """The conversation's open session, if any. Callers hold the conversation lock, and every
+    write to sessions takes it first, so what is read here stays true until commit."""
+    result = await session.exec(
+        select(AgentSession).where(
+            col(AgentSession.conversation_id) == conversation_id,
+            col(AgentSession.status).in_(OPEN_SESSION_STATUSES),
+        )
+    )
+    return result.first()
+
+
+async def _open_session_in(
+    session: AsyncSession, conversation_id: uuid.UUID, status: AgentSessionStatus
+) -> AgentSession:
+    """The open session, which must be in `status`."""
+    agent = await find_open_session(session, conversation_id)
+    if agent is None:
+        raise Conflict("no agent session is open in this conversation")
+    if agent.status != status:
+        raise Conflict(f"the agent session is {agent.status}, not {status}")
+    return agent
+
+
+async def start_agent_session(ctx: Context, data: StartAgentSessionInput) -> AgentSession:
+    validation.not_blank("profileName", data.profile_name)
+    conversation_id = parse_id(data.conversation_id, "Conversation")
+    message_id = parse_id(data.message_id, "Message") if data.message_id is not None else None
+    client_id = parse_client_id(data.id, "AgentSession")
+    async with transaction(ctx) as session:
+        await open_conversation(session, conversation_id)
+        found = await existing_client_row(
+            session,
+            AgentSession,
+            client_id,
+            conversation_id=conversation_id,
+            profile_name=data.profile_name,
+        )
+        if found is not None:
+            return found
+        if message_id is not None:
+            await message_in(session, message_id, conversation_id, "the session's message")
+        agent = AgentSession(
+            id=client_id or uuid.uuid4(),
+            conversation_id=conversation_id,
+            profile_name=data.profile_name,
+            message_id=message_id,
+        )
+        session.add(agent)
+        try:
+            # The partial unique index decides, not a read before the insert: a read
+            # would be one more place for "at most one open session" to go wrong.
+            await session.flush()
+        except IntegrityError:
+            raise Conflict(
+                "the conversation already has an open agent session (ACTIVE or "
+                "AWAITING_USER): complete or fail its run first"
+            ) from None
+    return agent
+
+
+async def ask_user(ctx: Context, data: AskUserInput) -> AgentSession:
+    """The agent's question becomes its message in the conversation; the session waits."""
+    validation.not_blank("question", data.question)
+    conversation_id = parse_id(data.conversation_id, "Conversation")
+    async with transaction(ctx) as session:
+        await open_conversation(session, conversation_id)
+        agent = await _open_session_in(session, conversation_id, AgentSessionStatus.ACTIVE)
+        question = SendMessageInput(
+            conversation_id=data.conversation_id,
+            sender_id=agent.profile_name,
+            sender_type=ParticipantType.AGENT,
+            role=MessageRole.ASSISTANT,
+            content=data.question,
+            metadata={"askUser": True},
+        )
+        message = await write_message(session, conversation_id, None, question)
+        agent.status, agent.question = AgentSessionStatus.AWAITING_USER, data.question
+        agent.last_interaction_at = utcnow()
+        await events.record(
+            session,
+            conversation_id,
+            EventKind.ASK_USER,
+            {"text": data.question},
+            message_id=message.id,
+            agent_session_id=agent.id,
+        )
+    return agent
+
+
+async def answer_agent(ctx: Context, data: AnswerAgentInput) -> Message:
+    """The user's answer, a reply to the question; the session is ACTIVE again."""
+    validation.not_blank("answer", data.answer)
+    validation.not_blank("senderId", data.sender_id)
+    conversation_id = parse_id(data.conversation_id, "Conversation")
+    async with transaction(ctx) as session:
+        await open_conversation(session, conversation_id)
+        agent = await _open_session_in(session, conversation_id, AgentSessionStatus.AWAITING_USER)
+        question_id = await _question_message_id(session, agent)
+        # Without the question's message (never expected), the default: the latest message.
+        parent = strawberry.UNSET
+        if question_id is not None:
+            parent = strawberry.ID(to_global_id("Message", question_id))
+        reply = SendMessageInput(
+            conversation_id=data.conversation_id,
+            sender_id=data.sender_id,
+            content=data.answer,
+            parent_message_id=parent,
+        )
+        message = await write_message(session, conversation_id, None, reply)
+        agent.status, agent.question = AgentSessionStatus.ACTIVE, None
+        agent.last_interaction_at = utcnow()
+        await events.record(
+            session,
+            conversation_id,
+            EventKind.USER_ANSWER,
+            {"text": data.answer},
+            message_id=message.id,
+            agent_session_id=agent.id,
+        )
+    return message
+
+
+async def _question_message_id(session: AsyncSession, agent: AgentSession) -> uuid.UUID | None:
+    # The session keeps the question's text, not its message: its latest ASK_USER event does.
+    result = await session.exec(
+        select(col(Event.message_id))
+        .where(
+            col(Event.conversation_id) == agent.conversation_id,
+            col(Event.agent_session_id) == agent.id,
+            col(Event.kind) == EventKind.ASK_USER,
+        )
+        .order_by(col(Event.seq).desc())
+        .limit(1)
+    )
+    return result.first()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How a run ends: the session's, the message's and the event's side of it."""
+
+    session_status: AgentSessionStatus
+    message_status: MessageStatus
+    kind: EventKind
+    error: str | None = None
+
+
+async def complete_run(ctx: Context, data: CompleteRunInput) -> AgentSession | None:
+    done = _Outcome(AgentSessionStatus.COMPLETED, MessageStatus.COMPLETE, EventKind.COMPLETE)
+    return await _end_run(ctx, data.conversation_id, data.message_id, done)
+
+
+async def fail_run(ctx: Context, data: FailRunInput) -> AgentSession | None:
+    validation.not_blank("error", data.error)
+    failed = _Outcome(
+        AgentSessionStatus.FAILED, MessageStatus.ERROR, EventKind.ERROR, error=data.error
+    )
+    return await _end_run(ctx, data.conversation_id, data.message_id, failed)
+
+
+async def _end_run(
+    ctx: Context, conversation_gid: str, message_gid: str | None, outcome: _Outcome
+) -> AgentSession | None:
+    """End the open session and the STREAMING message (given, or the session's)."""
+    conversation_id = parse_id(conversation_gid, "Conversation")
+    message_id = parse_id(message_gid, "Message") if message_gid is not None else None
+    async with transaction(ctx) as session:
+        # A run may end after its conversation was closed: lock, not open (as endSpan).
+        await lock_conversation(session, conversation_id)
+        agent = await find_open_session(session, conversation_id)
+        message_id = message_id or (agent.message_id if agent is not None else None)
+        message = None
+        if message_id is not None:
+            message = await message_in(session, message_id, conversation_id, "the run's message")
+        streaming = message is not None and message.status == MessageStatus.STREAMING
+        if agent is None and not streaming:
+            raise Conflict(
+                "nothing is running in this conversation: no open agent session "
+                "and no STREAMING message"
+            )
+        if message is not None and streaming:
+            await _end_message(session, message, outcome.message_status)
+        if agent is not None:
+            _end_session(agent, outcome, message)
+        await events.record(
+            session,
+            conversation_id,
+            outcome.kind,
+            {} if outcome.error is None else {"error": outcome.error},
+            message_id=message.id if message is not None else None,
+            agent_session_id=agent.id if agent is not None else None,
+        )
+    return agent
+
+
+async def _end_message(session: AsyncSession, message: Message, status: MessageStatus) -> None:
+    message.status, message.updated_at = status, utcnow()
+    await events.record(
+        session, message.conversation_id, EventKind.MESSAGE_UPDATED, message_id=message.id
+    )
+
+
+def _end_session(agent: AgentSession, outcome: _Outcome, message: Message | None) -> None:
+    now = utcnow()
+    agent.status, agent.error, agent.question = outcome.session_status, outcome.error, None
+    agent.ended_at = agent.last_interaction_at = now
+    if message is not None:
+        agent.message_id = message.id
