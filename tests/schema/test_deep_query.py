@@ -109,6 +109,9 @@ async def test_statement_count_does_not_grow_with_rows(
         ]["edges"]:
             await factories.message(gql, edge["node"]["id"], content="more")
     large = await count_deep_query(gql, sql, first=20)
-    assert large == small
+    # Loads of one table from two levels (a tool call's span, a span's parent) share a
+    # batch when they land in the same event-loop tick, so a run may save a statement;
+    # a nested field that queried per row would add hundreds here, not one or two.
+    assert abs(large - small) <= 2, (small, large)
     # One statement per level and relation, not per row: far fewer than the 400 messages.
     assert large < 30, sql.statements
