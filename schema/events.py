@@ -48,75 +48,71 @@ class ConversationEvent:
         return self.item.event.data.get(key)
 
 
-@strawberry.type(description="MESSAGE_CREATED, MESSAGE_UPDATED.")
-class MessageEvent(ConversationEvent):
-    @strawberry.field
+# Fields several event types share, each written once as an interface of its own, so
+# a client may also select them across types (`... on EventWithMessage { message }`).
+
+
+@strawberry.interface(description="An event about a message.")
+class EventWithMessage(ConversationEvent):
+    @strawberry.field(description="The message the event is about.")
     def message(self) -> Message | None:
         return self._row("message_id", Message)
 
 
-@strawberry.type(description="ANSWER_CHUNK: text appended to a STREAMING message.")
-class AnswerChunkEvent(ConversationEvent):
+@strawberry.interface(description="An event carrying text: a chunk, a thought, a question.")
+class EventWithText(ConversationEvent):
     @strawberry.field
     def text(self) -> str:
         return str(self._data("text") or "")
 
+
+@strawberry.interface(description="An event of an agent session.")
+class EventWithAgentSession(ConversationEvent):
     @strawberry.field
-    def message(self) -> Message | None:
-        return self._row("message_id", Message)
+    def agent_session(self) -> AgentSession | None:
+        return self._row("agent_session_id", AgentSession)
 
 
-@strawberry.type(description="THOUGHT: what the agent is thinking.")
-class ThoughtEvent(ConversationEvent):
-    @strawberry.field
-    def text(self) -> str:
-        return str(self._data("text") or "")
-
-    @strawberry.field
-    def message(self) -> Message | None:
-        return self._row("message_id", Message)
-
-
-@strawberry.type(description="TOOL_START, TOOL_END.")
-class ToolEvent(ConversationEvent):
-    @strawberry.field
-    def tool_call(self) -> ToolCall | None:
-        return self._row("tool_call_id", ToolCall)
-
+@strawberry.interface(description="An event about a span.")
+class EventWithSpan(ConversationEvent):
     @strawberry.field
     def span(self) -> Span | None:
         return self._row("span_id", Span)
 
 
+@strawberry.type(description="MESSAGE_CREATED, MESSAGE_UPDATED.")
+class MessageEvent(EventWithMessage):
+    pass
+
+
+@strawberry.type(description="ANSWER_CHUNK: text appended to a STREAMING message.")
+class AnswerChunkEvent(EventWithText, EventWithMessage):
+    pass
+
+
+@strawberry.type(description="THOUGHT: what the agent is thinking.")
+class ThoughtEvent(EventWithText, EventWithMessage):
+    pass
+
+
+@strawberry.type(description="TOOL_START, TOOL_END.")
+class ToolEvent(EventWithSpan):
+    @strawberry.field
+    def tool_call(self) -> ToolCall | None:
+        return self._row("tool_call_id", ToolCall)
+
+
 @strawberry.type(description="ASK_USER (the agent's question), USER_ANSWER (the user's reply).")
-class AgentExchangeEvent(ConversationEvent):
-    @strawberry.field
-    def text(self) -> str:
-        return str(self._data("text") or "")
-
-    @strawberry.field
-    def message(self) -> Message | None:
-        return self._row("message_id", Message)
-
-    @strawberry.field
-    def agent_session(self) -> AgentSession | None:
-        return self._row("agent_session_id", AgentSession)
+class AgentExchangeEvent(EventWithText, EventWithMessage, EventWithAgentSession):
+    pass
 
 
 @strawberry.type(description="COMPLETE, ERROR: an agent run ended.")
-class RunEvent(ConversationEvent):
+class RunEvent(EventWithMessage, EventWithAgentSession):
     @strawberry.field
     def error(self) -> str | None:
         found = self._data("error")
         return None if found is None else str(found)
-
-    @strawberry.field
-    def message(self) -> Message | None:
-        return self._row("message_id", Message)
-
-    @strawberry.field
-    def agent_session(self) -> AgentSession | None:
-        return self._row("agent_session_id", AgentSession)
 
 
 @strawberry.type(description="PLAN_UPDATED, STEP_STATUS.")
@@ -131,11 +127,7 @@ class PlanEvent(ConversationEvent):
 
 
 @strawberry.type(description="SPAN_STARTED, SPAN_ENDED.")
-class SpanEvent(ConversationEvent):
-    @strawberry.field
-    def span(self) -> Span | None:
-        return self._row("span_id", Span)
-
+class SpanEvent(EventWithSpan):
     @strawberry.field
     def trace(self) -> Trace | None:
         return self._row("trace_id", Trace)
