@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,3 +301,23 @@ async def conversation_matches(
     where = [col(Conversation.id) == conversation_id, *conversation_conditions(q)]
     rows = await ctx.loaders.fetch(select(func.count()).select_from(Conversation).where(*where))
     return bool(rows[0][0])
+
+
+def matched_before(q: ConversationQuery, row: Conversation, before: Mapping[str, Any]) -> bool:
+    """Whether the conversation passed the filter's own fields before a change (`before`
+    holds the changed values as they were). Participants are not part of it."""
+    status = before.get("status", row.status)
+    title = before.get("title", row.title)
+    tags = before.get("tags", row.tags)
+    checks = [
+        not q.kinds or row.kind in q.kinds,
+        not q.statuses or status in q.statuses,
+        q.owner_id is None or row.owner_id == q.owner_id,
+        q.tag is None or q.tag in tags,
+        not q.title_contains or q.title_contains.casefold() in (title or "").casefold(),
+        q.created_after is None or row.created_at >= q.created_after,
+        q.created_before is None or row.created_at < q.created_before,
+        q.active_after is None or row.last_activity_at >= q.active_after,
+        q.active_before is None or row.last_activity_at < q.active_before,
+    ]
+    return all(checks)

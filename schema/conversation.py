@@ -25,6 +25,7 @@ from schema.enums import ConversationKind, ConversationStatus, ParticipantRole, 
 from schema.node import Node, from_row, maybe_from_row
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
+from subscriptions.streams import encode_cursor
 
 if TYPE_CHECKING:
     from schema.message import Message
@@ -59,6 +60,13 @@ class Conversation(Node):
     total_tokens: int
     cost: float
     row: strawberry.Private[models.Conversation]
+
+    @strawberry.field(
+        description="The cursor of the latest event: pass it as `after` to "
+        "conversationEvents to continue exactly from what this query read."
+    )
+    def last_event_cursor(self) -> str:
+        return encode_cursor(self.row.id, self.row.last_event_seq)
 
     @strawberry.field
     async def participants(

@@ -107,7 +107,7 @@ class AgentExchangeEvent(EventWithText, EventWithMessage, EventWithAgentSession)
     pass
 
 
-@strawberry.type(description="COMPLETE, ERROR: an agent run ended.")
+@strawberry.type(description="AGENT_SESSION_STARTED, COMPLETE, ERROR: an agent run began or ended.")
 class RunEvent(EventWithMessage, EventWithAgentSession):
     @strawberry.field
     def error(self) -> str | None:
@@ -128,6 +128,13 @@ class PlanEvent(ConversationEvent):
 
 @strawberry.type(description="SPAN_STARTED, SPAN_ENDED.")
 class SpanEvent(EventWithSpan):
+    @strawberry.field
+    def trace(self) -> Trace | None:
+        return self._row("trace_id", Trace)
+
+
+@strawberry.type(description="TRACE_STARTED, TRACE_ENDED.")
+class TraceEvent(ConversationEvent):
     @strawberry.field
     def trace(self) -> Trace | None:
         return self._row("trace_id", Trace)
@@ -160,6 +167,9 @@ TYPE_OF_KIND: dict[EventKind, type[ConversationEvent]] = {
     EventKind.ERROR: RunEvent,
     EventKind.PLAN_UPDATED: PlanEvent,
     EventKind.STEP_STATUS: PlanEvent,
+    EventKind.TRACE_STARTED: TraceEvent,
+    EventKind.TRACE_ENDED: TraceEvent,
+    EventKind.AGENT_SESSION_STARTED: RunEvent,
     EventKind.SPAN_STARTED: SpanEvent,
     EventKind.SPAN_ENDED: SpanEvent,
     EventKind.PARTICIPANT_JOINED: ParticipantEvent,
@@ -176,7 +186,7 @@ def to_graphql(item: LoadedEvent) -> ConversationEvent:
     cls = TYPE_OF_KIND[event.kind]
     return cls(
         seq=event.seq,
-        cursor=encode_cursor(event.seq),
+        cursor=encode_cursor(event.conversation_id, event.seq),
         kind=event.kind,
         created_at=event.created_at,
         item=item,

@@ -11,7 +11,7 @@ from sqlmodel import col
 from strawberry.types import Info
 
 import models
-from models.enums import EventKind, MessageStatus
+from models.enums import EventKind, MessageStatus, TraceStatus
 from resolvers.context import Context
 from resolvers.errors import NotFound
 from resolvers.events import LoadedEvent
@@ -25,8 +25,11 @@ from subscriptions.streams import Selection, conversation_events, decode_cursor,
 Ctx = Info[Context, None]
 RowT = TypeVar("RowT", models.Conversation, models.Message, models.Trace)
 FINISHING = frozenset({EventKind.COMPLETE, EventKind.ERROR})
+TRACE_ENDS = frozenset({EventKind.TRACE_ENDED})
 STREAMED = frozenset({EventKind.ANSWER_CHUNK, *FINISHING})
-SPANS = frozenset({EventKind.SPAN_STARTED, EventKind.SPAN_ENDED})
+TRACE_KINDS = frozenset(
+    {EventKind.TRACE_STARTED, EventKind.SPAN_STARTED, EventKind.SPAN_ENDED, EventKind.TRACE_ENDED}
+)
 
 
 async def _require(info: Ctx, model: type[RowT], global_id: str) -> RowT:
@@ -35,6 +38,16 @@ async def _require(info: Ctx, model: type[RowT], global_id: str) -> RowT:
     if row is None:
         raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, raw_id)}' does not exist")
     return row
+
+
+def _until_done(
+    ctx: Context, conversation_id: uuid.UUID, after: int, selection: Selection, running: bool
+) -> AsyncIterator[LoadedEvent]:
+    """A stream with an end: live while its subject runs; once it finished, its whole story
+    is in the log already. (Finishing in between is in the log too, and ends the stream.)"""
+    if running:
+        return conversation_events(ctx, conversation_id, after, selection)
+    return read_log(ctx, conversation_id, after, None, selection)
 
 
 async def _as_graphql(
@@ -66,41 +79,40 @@ class Subscription:
         self, info: Ctx, conversation_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         conversation = await _require(info, models.Conversation, conversation_id)
-        start = decode_cursor(after) if after is not None else None
+        start = decode_cursor(after, conversation.id) if after is not None else None
         items = conversation_events(info.context, conversation.id, start, Selection())
         async for event in _as_graphql(info, items):
             yield event
 
     @strawberry.subscription(
-        description="One answer as it streams: its chunks from the first, then COMPLETE or "
-        "ERROR, after which the subscription ends."
+        description="One answer as it streams: its chunks from the first (or after `after`), "
+        "then COMPLETE or ERROR, after which the subscription ends."
     )
     async def message_stream(
-        self, info: Ctx, message_id: strawberry.ID
+        self, info: Ctx, message_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         message = await _require(info, models.Message, message_id)
         about = _about(col(models.Event.message_id), message.id, STREAMED)
         selection = Selection(about.sql, about.accepts, last=lambda e: e.kind in FINISHING)
-        ctx = info.context
-        if message.status == MessageStatus.STREAMING:
-            items = conversation_events(ctx, message.conversation_id, 0, selection)
-        else:
-            # Finished: its whole story is in the log already.
-            items = read_log(ctx, message.conversation_id, 0, None, selection)
+        start = decode_cursor(after, message.conversation_id) if after is not None else 0
+        running = message.status == MessageStatus.STREAMING
+        items = _until_done(info.context, message.conversation_id, start, selection, running)
         async for event in _as_graphql(info, items):
             yield event
 
     @strawberry.subscription(
-        description="Spans starting and ending in one trace: from its first span (or after "
-        "`after`), then live."
+        description="A trace as it runs: TRACE_STARTED, its spans starting and ending, then "
+        "TRACE_ENDED, after which the subscription ends. From the start, or after `after`."
     )
     async def trace_events(
         self, info: Ctx, trace_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         trace = await _require(info, models.Trace, trace_id)
-        selection = _about(col(models.Event.trace_id), trace.id, SPANS)
-        start = decode_cursor(after) if after is not None else 0
-        items = conversation_events(info.context, trace.conversation_id, start, selection)
+        about = _about(col(models.Event.trace_id), trace.id, TRACE_KINDS)
+        selection = Selection(about.sql, about.accepts, last=lambda e: e.kind in TRACE_ENDS)
+        start = decode_cursor(after, trace.conversation_id) if after is not None else 0
+        running = trace.status == TraceStatus.RUNNING
+        items = _until_done(info.context, trace.conversation_id, start, selection, running)
         async for event in _as_graphql(info, items):
             yield event
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from models import Conversation
 from resolvers.context import Context
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent
-from resolvers.reads import ConversationQuery, conversation_matches
+from resolvers.reads import ConversationQuery, conversation_matches, matched_before
 from subscriptions.channels import ACTIVITY
 from subscriptions.hub import Signal
 from subscriptions.streams import require_bus
@@ -30,5 +31,23 @@ async def conversations_activity(
                 raise ResumeRequired(
                     "live updates were interrupted; refetch the list and subscribe again"
                 )
-            if await conversation_matches(ctx, query, got.event.conversation_id):
+            if await _concerns(ctx, query, got):
                 yield got
+
+
+async def _concerns(ctx: Context, query: ConversationQuery, got: LoadedEvent) -> bool:
+    """The conversation matches the filter now, or did before this change (so the list
+    hears that it left)."""
+    conversation_id = got.event.conversation_id
+    if await conversation_matches(ctx, query, conversation_id):
+        return True
+    before = got.event.data.get("before")
+    if not before:
+        return False
+    row = await ctx.loaders.by_id(Conversation).load(conversation_id)
+    if row is None or not matched_before(query, row, before):
+        return False
+    with_participant = ConversationQuery(participant_id=query.participant_id)
+    return query.participant_id is None or await conversation_matches(
+        ctx, with_participant, conversation_id
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import deque
 
 from broadcaster import Broadcast
 
@@ -12,6 +15,8 @@ from subscriptions.channels import Notice, channels_for
 from subscriptions.hub import EventHub
 
 log = logging.getLogger(__name__)
+RETRY_EVERY = 0.5  # seconds between attempts to announce what could not be announced
+BACKLOG_LIMIT = 100_000
 
 
 class EventBus:
@@ -19,28 +24,66 @@ class EventBus:
         self.broadcast = broadcast
         self.sessions = sessions
         self.hub = EventHub(broadcast, sessions, feed_size)
+        # (channel, message) pairs a failed publish left; announced again, in order.
+        self._backlog: deque[tuple[str, str]] = deque()
+        self._retry: asyncio.Task[None] | None = None
+        # One drain at a time, or two could publish (and drop) the same head notice.
+        self._draining = asyncio.Lock()
 
     async def start(self) -> None:
         await self.broadcast.connect()
         await self.hub.start()
 
     async def stop(self) -> None:
+        await self.stop_retrying()
         await self.hub.stop()
         await self.broadcast.disconnect()
 
+    async def stop_retrying(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+
     async def publish(self, events: list[Event]) -> None:
-        """Announce committed events. A failure loses nothing: the log has them, and
-        subscribers fill gaps from it when a later event or a reconnect shows one."""
-        for done, event in enumerate(events):
+        """Announce committed events, in commit order.
+
+        If the backend cannot take them now they wait in a backlog, announced again
+        until it can: a subscriber waiting for the last event of a run (nothing after
+        it would reveal a gap) still gets it once the backend is back.
+        """
+        for event in events:
             message = Notice.of(event).encode()
-            for channel in channels_for(event):
+            self._backlog.extend((channel, message) for channel in channels_for(event))
+        retrying = self._retry is not None and not self._retry.done()
+        if not retrying and not await self._drain():
+            log.warning(
+                "broadcast unavailable, %d notice(s) wait to be announced (events are logged)",
+                len(self._backlog),
+            )
+            self._retry = asyncio.create_task(self._keep_trying())
+
+    async def _drain(self) -> bool:
+        """Publish the backlog in order; False if the backend refused (the rest waits)."""
+        async with self._draining:
+            while self._backlog:
+                channel, message = self._backlog[0]
                 try:
                     await self.broadcast.publish(channel, message)
-                except Exception as exc:
-                    # One warning, not one wait per channel: the backend is unreachable.
-                    log.warning(
-                        "broadcast unavailable, %d event(s) not announced (they are logged): %s",
-                        len(events) - done,
-                        exc,
-                    )
-                    return
+                except Exception:
+                    self._trim()
+                    return False
+                self._backlog.popleft()
+        return True
+
+    async def _keep_trying(self) -> None:
+        # A retry interval, not a wait for a condition: the backend offers no event to await.
+        while not await self._drain():  # noqa: ASYNC110
+            await asyncio.sleep(RETRY_EVERY)
+        log.info("broadcast available again; waiting notices announced")
+
+    def _trim(self) -> None:
+        # Past the limit the oldest notices go: their events are in the log, and the
+        # backend's reconnect makes every subscriber re-read it.
+        while len(self._backlog) > BACKLOG_LIMIT:
+            self._backlog.popleft()

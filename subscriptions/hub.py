@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from enum import Enum
 
 from broadcaster import Broadcast
+from broadcaster._base import Subscriber
 from sqlmodel import col
 
 from models import Event
 from resolvers.db import RowSessionFactory
+from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent, load_events
 from subscriptions.channels import RECONNECTED, Notice
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 10.0
+BATCH = 500  # notices read from the log in one query
+MAX_QUEUED = 10_000  # beyond this, subscribers re-read the log instead
 
 
 class Signal(Enum):
@@ -105,7 +109,10 @@ class EventHub:
         feed = Feed(self.feed_size)
         entry.feeds.add(feed)
         try:
-            await asyncio.wait_for(entry.ready.wait(), SUBSCRIBE_TIMEOUT)
+            try:
+                await asyncio.wait_for(entry.ready.wait(), SUBSCRIBE_TIMEOUT)
+            except TimeoutError:
+                raise ResumeRequired("live updates are unavailable right now; retry") from None
             yield feed
         finally:
             entry.feeds.discard(feed)
@@ -119,9 +126,12 @@ class EventHub:
             async with self.broadcast.subscribe(channel) as subscriber:
                 ready.set()
                 while True:
-                    message = await subscriber.get()
+                    messages = await _next_batch(subscriber)
+                    if messages is None:
+                        self._resync(channel)
+                        continue
                     try:
-                        await self._deliver(channel, message.message)
+                        await self._deliver(channel, messages)
                     except Exception:
                         # One bad notice or a passing database error must not end the
                         # channel: subscribers re-read the log from their cursors instead.
@@ -134,7 +144,7 @@ class EventHub:
             self._fail(channel)
             ready.set()  # a listener waiting for this channel gets the failure at once
 
-    async def _deliver(self, channel: str, message: str) -> None:
+    async def _deliver(self, channel: str, messages: list[str]) -> None:
         if channel == RECONNECTED:
             for listened in list(self._channels.values()):
                 for feed in list(listened.feeds):
@@ -143,8 +153,9 @@ class EventHub:
         entry = self._channels.get(channel)
         if entry is None or not entry.feeds:
             return
-        notice = Notice.decode(message)
-        for item in await load_events(self.sessions, [col(Event.id) == notice.event_id]):
+        ids = [Notice.decode(message).event_id for message in messages]
+        # One read for all the notices that queued up while the last batch was read.
+        for item in await load_events(self.sessions, [col(Event.id).in_(ids)]):
             for feed in list(entry.feeds):
                 feed.offer(item)
 
@@ -158,3 +169,23 @@ class EventHub:
         if failed is not None:
             for feed in list(failed.feeds):
                 feed.offer(Signal.FAILED)
+
+
+async def _next_batch(subscriber: Subscriber) -> list[str] | None:
+    """The next notice and those queued behind it (at most BATCH), or None when so many
+    queued up that reading the log again is cheaper (which keeps memory bounded)."""
+    first = await subscriber.get()
+    # broadcaster's Subscriber offers no batch read; its queue is unbounded, so it is
+    # emptied here rather than left to grow while the database is slow.
+    queue = subscriber._queue
+    if queue.qsize() > MAX_QUEUED:
+        while not queue.empty():
+            queue.get_nowait()
+        return None
+    messages = [first.message]
+    while len(messages) < BATCH and not queue.empty():
+        item = queue.get_nowait()
+        if item is None:  # unsubscribed: deliver what came before
+            break
+        messages.append(item.message)
+    return messages

@@ -22,21 +22,25 @@ PAGE = 200
 CURSOR_PREFIX = "event:"
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{seq}".encode()).decode()
+def encode_cursor(conversation_id: uuid.UUID, seq: int) -> str:
+    """An event's position, tied to its conversation so it cannot be used elsewhere."""
+    raw = f"{CURSOR_PREFIX}{conversation_id}:{seq}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str, conversation_id: uuid.UUID) -> int:
+    """The sequence number in a cursor of this conversation, or BAD_USER_INPUT."""
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         if not raw.startswith(CURSOR_PREFIX):
             raise ValueError(raw)
-        seq = int(raw.removeprefix(CURSOR_PREFIX))
-        if seq < 0:
+        owner, _, number = raw.removeprefix(CURSOR_PREFIX).rpartition(":")
+        seq = int(number)
+        if uuid.UUID(owner) != conversation_id or seq < 0:
             raise ValueError(raw)
         return seq
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadInput(f"'{cursor}' is not an event cursor") from None
+        raise BadInput(f"'{cursor}' is not a cursor of this conversation's events") from None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,11 @@ async def conversation_events(
     bus = require_bus(ctx)
     sessions = ctx.database.row_sessions
     async with bus.hub.listen(conversation_channel(conversation_id)) as feed:
-        last = after if after is not None else await latest_seq(sessions, conversation_id)
+        latest = await latest_seq(sessions, conversation_id)
+        if after is not None and after > latest:
+            # Would silently skip the next events: the client's cursor is not from here.
+            raise BadInput(f"the cursor is ahead of this conversation's events (at {latest})")
+        last = after if after is not None else latest
         if after is not None:
             async for item in read_log(ctx, conversation_id, last, None, selection):
                 last = item.seq
@@ -97,7 +105,7 @@ async def conversation_events(
                 raise ResumeRequired(
                     "live updates stopped (the subscriber fell behind or the broadcast "
                     "backend failed); subscribe again with `after` to continue",
-                    cursor=encode_cursor(last),
+                    cursor=encode_cursor(conversation_id, last),
                 )
             elif got.seq <= last:
                 continue

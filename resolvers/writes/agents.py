@@ -100,6 +100,13 @@ async def start_agent_session(ctx: Context, data: StartAgentSessionInput) -> Age
                 "the conversation already has an open agent session (ACTIVE or "
                 "AWAITING_USER): complete or fail its run first"
             ) from None
+        await events.record(
+            session,
+            conversation_id,
+            EventKind.AGENT_SESSION_STARTED,
+            agent_session_id=agent.id,
+            message_id=message_id,
+        )
     return agent
 
 

@@ -110,13 +110,15 @@ async def update_conversation(
     _check_settings(changes.get("temperature"), changes.get("max_tokens"))
     async with transaction(ctx) as session:
         conversation = await open_conversation(session, conversation_id)
+        # What live lists filter on, as it was: a list can drop a row that left its filter.
+        before = {
+            name: getattr(conversation, name) for name in ("title", "tags") if name in changes
+        }
         for name, value in changes.items():
             setattr(conversation, "meta" if name == "metadata" else name, value)
         conversation.updated_at = utcnow()
-        changed = sorted(changes)
-        await events.record(
-            session, conversation_id, EventKind.CONVERSATION_UPDATED, {"fields": changed}
-        )
+        change = {"fields": sorted(changes), "before": before}
+        await events.record(session, conversation_id, EventKind.CONVERSATION_UPDATED, change)
     return conversation
 
 
@@ -135,11 +137,10 @@ async def set_status(
         conversation = await lock_conversation(session, conversation_id)
         if conversation.status not in TRANSITIONS[status]:
             raise Conflict(f"a {conversation.status} conversation cannot become {status}")
+        data = {"status": status.value, "before": {"status": conversation.status.value}}
         conversation.status = status
         conversation.updated_at = utcnow()
-        await events.record(
-            session, conversation_id, EventKind.CONVERSATION_STATUS, {"status": status.value}
-        )
+        await events.record(session, conversation_id, EventKind.CONVERSATION_STATUS, data)
     return conversation
 
 

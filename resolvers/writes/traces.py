@@ -56,6 +56,8 @@ async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
             started_at=when(data.started_at, utcnow()),
         )
         session.add(trace)
+        await session.flush()
+        await events.record(session, conversation_id, EventKind.TRACE_STARTED, trace_id=trace.id)
     return trace
 
 
@@ -78,6 +80,14 @@ async def end_trace(ctx: Context, data: EndTraceInput) -> Trace:
             trace.message_id = message_id
         trace.status, trace.final_output, trace.ended_at = data.status, data.final_output, ended
         trace.duration_ms = duration_ms(trace.started_at, ended)
+        await events.record(
+            session,
+            trace.conversation_id,
+            EventKind.TRACE_ENDED,
+            {"status": data.status.value},
+            trace_id=trace.id,
+            message_id=trace.message_id,
+        )
     return trace
 
 

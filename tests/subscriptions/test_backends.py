@@ -20,8 +20,11 @@ from broadcaster._backends.memory import MemoryBackend
 from broadcaster._base import Subscriber
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from models import Event as Event_
+from models.enums import EventKind
 from subscriptions.backends import ReconnectPolicy, create_broadcast
-from subscriptions.channels import RECONNECTED
+from subscriptions.bus import EventBus
+from subscriptions.channels import RECONNECTED, Notice, conversation_channel
 from subscriptions.postgres_backend import PostgresBackend
 from subscriptions.redis_backend import RedisBackend
 from tests.subscriptions.processes import (
@@ -327,3 +330,22 @@ async def until_async(probe: Callable[[], Awaitable[object]], expected: object) 
     while (got := await probe()) != expected:
         assert time.monotonic() < deadline, got
         await asyncio.sleep(0.01)
+
+
+@needs_redis_server
+async def test_a_refused_notice_is_announced_once_redis_is_back(tmp_path: Path) -> None:
+    event = Event_(id=7, conversation_id=uuid.uuid4(), seq=3, kind=EventKind.COMPLETE)
+    async with redis_server(tmp_path) as server:
+        backend = RedisBackend(server.url, FAST)
+        async with connected(backend) as broadcast:
+            bus = EventBus(broadcast, sessions=None, feed_size=10)  # type: ignore[arg-type]
+            async with broadcast.subscribe(conversation_channel(event.conversation_id)) as sub:
+                await server.kill()
+                await until(lambda: not backend.connected)
+                started = time.monotonic()
+                await bus.publish([event])  # refused: it waits instead of being lost
+                assert time.monotonic() - started < 3.0
+                await server.start()
+                notice = Notice.decode((await receive(sub)).message)
+                assert (notice.event_id, notice.seq) == (7, 3)
+            await bus.stop_retrying()

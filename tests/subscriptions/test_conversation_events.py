@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from resolvers.ids import to_global_id
+from resolvers.ids import from_global_id, to_global_id
 from subscriptions.streams import encode_cursor
 from tests import factories
 from tests.graphql_client import GraphQLClient
@@ -46,7 +46,9 @@ async def test_replay_after_a_cursor_then_live(gql: GraphQLClient, ws: GraphQLWe
     assert live["message"]["content"] == "live"
 
     # Everything after the cursor of the second event: m1, m2, live, then what comes next.
-    resumed = await ws.subscribe(EVENTS, {"c": conv["id"], "after": encode_cursor(2)})
+    resumed = await ws.subscribe(
+        EVENTS, {"c": conv["id"], "after": encode_cursor(raw_id(conv["id"]), 2)}
+    )
     replayed = [e["conversationEvents"] for e in await ws.collect(resumed, 3)]
     assert [e["message"]["content"] for e in replayed] == ["m1", "m2", "live"]
     await factories.message(gql, conv["id"], content="after")
@@ -57,7 +59,9 @@ async def test_replay_after_a_cursor_then_live(gql: GraphQLClient, ws: GraphQLWe
 
 async def test_every_kind_of_change_is_an_event(gql: GraphQLClient, ws: GraphQLWebSocket) -> None:
     conv = await factories.conversation(gql)
-    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": encode_cursor(0)})
+    op = await ws.subscribe(
+        EVENTS, {"c": conv["id"], "after": encode_cursor(raw_id(conv["id"]), 0)}
+    )
     c = {"c": conv["id"]}
     await gql.data(
         'mutation($c: ID!) { updateConversation(id: $c, input: {title: "T"}) { id } }', c
@@ -74,7 +78,7 @@ async def test_every_kind_of_change_is_an_event(gql: GraphQLClient, ws: GraphQLW
     span = await factories.span(gql, trace["id"], name="llm")
     await factories.end_span(gql, span["id"])
     await gql.data("mutation($c: ID!) { archiveConversation(id: $c) { id } }", c)
-    kinds = [e["conversationEvents"]["kind"] for e in await ws.collect(op, 9)]
+    kinds = [e["conversationEvents"]["kind"] for e in await ws.collect(op, 10)]
     assert kinds == [
         "CONVERSATION_CREATED",
         "CONVERSATION_UPDATED",
@@ -82,6 +86,7 @@ async def test_every_kind_of_change_is_an_event(gql: GraphQLClient, ws: GraphQLW
         "PLAN_UPDATED",
         "STEP_STATUS",
         "PLAN_UPDATED",
+        "TRACE_STARTED",
         "SPAN_STARTED",
         "SPAN_ENDED",
         "CONVERSATION_STATUS",
@@ -106,3 +111,36 @@ async def error_codes(ws: GraphQLWebSocket, op: str) -> list[str]:
     message = await ws.message(op)
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     return [e["extensions"]["code"] for e in errors]
+
+
+def raw_id(global_id: str) -> uuid.UUID:
+    return from_global_id(global_id)[1]
+
+
+async def test_a_cursor_of_another_conversation_or_ahead_is_refused(
+    gql: GraphQLClient, ws: GraphQLWebSocket
+) -> None:
+    conv = await factories.conversation(gql)
+    other = await factories.conversation(gql)
+    foreign = encode_cursor(raw_id(other["id"]), 1)
+    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": foreign})
+    assert await error_codes(ws, op) == ["BAD_USER_INPUT"]
+    ahead = encode_cursor(raw_id(conv["id"]), 50)
+    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": ahead})
+    assert await error_codes(ws, op) == ["BAD_USER_INPUT"]
+    huge = encode_cursor(raw_id(conv["id"]), 2**63)
+    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": huge})
+    assert await error_codes(ws, op) == ["BAD_USER_INPUT"]
+
+
+async def test_last_event_cursor_joins_a_query_to_its_subscription(
+    gql: GraphQLClient, ws: GraphQLWebSocket
+) -> None:
+    conv = await factories.conversation(gql)
+    await factories.message(gql, conv["id"], content="already read")
+    read = "query($c: ID!) { conversation(id: $c) { lastEventCursor } }"
+    cursor = (await gql.data(read, {"c": conv["id"]}))["conversation"]["lastEventCursor"]
+    await factories.message(gql, conv["id"], content="between query and subscription")
+    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": cursor})
+    first = (await ws.next(op))["conversationEvents"]
+    assert first["message"]["content"] == "between query and subscription"

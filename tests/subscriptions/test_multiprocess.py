@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from resolvers.ids import from_global_id
 from subscriptions.streams import encode_cursor
 from tests import factories
 from tests.graphql_client import GraphQLClient
@@ -41,7 +42,6 @@ EVENTS = """subscription($c: ID!, $after: String) {
     seq cursor kind ... on MessageEvent { message { content } }
   }
 }"""
-FROM_START = encode_cursor(0)  # replay the whole log first
 
 
 @dataclass
@@ -91,7 +91,7 @@ async def test_event_written_on_b_reaches_subscriber_on_a(cluster: Cluster) -> N
     async with client(cluster.b) as http_b, connect(cluster.a.ws_url) as ws:
         gql_b = GraphQLClient(http_b)
         conv = await factories.conversation(gql_b)
-        op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": FROM_START})
+        op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": from_start(conv["id"])})
         # Replayed from the log: A's live feed is open from here on, so what comes
         # next can only come through the broadcast backend.
         assert contents(await events(ws, op, 1)) == [(1, "CONVERSATION_CREATED", None)]
@@ -107,7 +107,7 @@ async def test_resume_on_the_other_process_gets_exactly_what_was_missed(
         gql_a, gql_b = GraphQLClient(http_a), GraphQLClient(http_b)
         conv = await factories.conversation(gql_b)
         async with connect(cluster.a.ws_url) as ws:
-            op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": FROM_START})
+            op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": from_start(conv["id"])})
             assert contents(await events(ws, op, 1)) == [(1, "CONVERSATION_CREATED", None)]
             await factories.message(gql_b, conv["id"], content="m1")
             [seen] = await events(ws, op, 1)
@@ -153,7 +153,7 @@ async def catch_up_after_restart(
     gql_b: GraphQLClient, ws: GraphQLWebSocket, redis: RedisServer
 ) -> None:
     conv = await factories.conversation(gql_b)
-    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": FROM_START})
+    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": from_start(conv["id"])})
     assert contents(await events(ws, op, 1)) == [(1, "CONVERSATION_CREATED", None)]
     await redis.kill()
     await factories.message(gql_b, conv["id"], content="while down")  # publish fails, logged
@@ -163,3 +163,8 @@ async def catch_up_after_restart(
     await factories.message(gql_b, conv["id"], content="after")
     assert contents(await events(ws, op, 1)) == [(3, "MESSAGE_CREATED", "after")]
     await ws.nothing_more(op)
+
+
+def from_start(conversation_id: str) -> str:
+    """A cursor before the conversation's first event: replay the whole log first."""
+    return encode_cursor(from_global_id(conversation_id)[1], 0)

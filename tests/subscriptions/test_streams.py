@@ -24,7 +24,7 @@ EVENTS = """subscription($c: ID!) {
 }"""
 
 
-async def test_trace_events_replay_then_follow_the_trace(
+async def test_trace_events_replay_then_follow_the_trace_to_its_end(
     gql: GraphQLClient, ws: GraphQLWebSocket
 ) -> None:
     conv = await factories.conversation(gql)
@@ -33,13 +33,33 @@ async def test_trace_events_replay_then_follow_the_trace(
     first = await factories.span(gql, trace["id"], name="plan")
     await factories.span(gql, other["id"], name="elsewhere")
     op = await ws.subscribe(TRACE_EVENTS, {"t": trace["id"]})
-    replayed = (await ws.next(op))["traceEvents"]
-    assert (replayed["kind"], replayed["span"]["name"]) == ("SPAN_STARTED", "plan")
-    await factories.message(gql, conv["id"])  # not a span event: filtered out
+    replayed = [e["traceEvents"] for e in await ws.collect(op, 2)]
+    assert [e["kind"] for e in replayed] == ["TRACE_STARTED", "SPAN_STARTED"]
+    assert replayed[1]["span"]["name"] == "plan"
+    await factories.message(gql, conv["id"])  # not about this trace: filtered out
     await factories.end_span(gql, first["id"], status="ERROR", error="boom")
     ended = (await ws.next(op))["traceEvents"]
     assert (ended["kind"], ended["span"]["status"]) == ("SPAN_ENDED", "ERROR")
-    await ws.nothing_more(op)
+    end = {"input": {"traceId": trace["id"], "status": "ERROR"}}
+    await gql.data(factories.mutation_document("endTrace", "id"), end)
+    assert (await ws.next(op))["traceEvents"]["kind"] == "TRACE_ENDED"
+    assert (await ws.message(op))["type"] == "complete"
+
+
+async def test_trace_events_of_an_ended_trace_replay_and_complete(
+    gql: GraphQLClient, ws: GraphQLWebSocket
+) -> None:
+    conv = await factories.conversation(gql)
+    trace = await factories.trace(gql, conv["id"])
+    span = await factories.span(gql, trace["id"])
+    await factories.end_span(gql, span["id"])
+    await gql.data(
+        factories.mutation_document("endTrace", "id"), {"input": {"traceId": trace["id"]}}
+    )
+    op = await ws.subscribe(TRACE_EVENTS, {"t": trace["id"]})
+    kinds = [e["traceEvents"]["kind"] for e in await ws.collect(op, 4)]
+    assert kinds == ["TRACE_STARTED", "SPAN_STARTED", "SPAN_ENDED", "TRACE_ENDED"]
+    assert (await ws.message(op))["type"] == "complete"
 
 
 async def test_activity_follows_matching_conversations(
@@ -75,3 +95,23 @@ async def test_an_event_that_was_never_published_is_read_from_the_log(
     events = [e["conversationEvents"] for e in await ws.collect(op, 2)]
     assert [e["message"]["content"] for e in events] == ["lost", "announced"]
     assert [e["seq"] for e in events] == [2, 3]
+
+
+async def test_activity_tells_a_list_when_a_conversation_leaves_its_filter(
+    gql: GraphQLClient, ws: GraphQLWebSocket
+) -> None:
+    conv = await factories.conversation(gql, title="Support: login", tags=["support"])
+    other = await factories.conversation(gql, title="Support: billing", tags=["support"])
+    op = await ws.subscribe(ACTIVITY, {"f": {"statuses": ["ACTIVE"], "titleContains": "support"}})
+    await asyncio.sleep(0.2)
+    c = {"c": conv["id"]}
+    await gql.data("mutation($c: ID!) { archiveConversation(id: $c) { id } }", c)
+    retitle = 'mutation($c: ID!) { updateConversation(id: $c, input: {title: "Billing"}) { id } }'
+    await gql.data(retitle, {"c": other["id"]})
+    await gql.data(retitle, {"c": other["id"]})  # already outside the filter: not sent
+    events = [e["conversationsActivity"] for e in await ws.collect(op, 2)]
+    assert [(e["kind"], e["conversation"]["title"]) for e in events] == [
+        ("CONVERSATION_STATUS", "Support: login"),
+        ("CONVERSATION_UPDATED", "Billing"),
+    ]
+    await ws.nothing_more(op)
