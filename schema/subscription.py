@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import strawberry
 from sqlmodel import col
@@ -40,16 +41,6 @@ async def _require(info: Ctx, model: type[RowT], global_id: str) -> RowT:
     return row
 
 
-def _until_done(
-    ctx: Context, conversation_id: uuid.UUID, after: int, selection: Selection, running: bool
-) -> AsyncIterator[LoadedEvent]:
-    """A stream with an end: live while its subject runs; once it finished, its whole story
-    is in the log already. (Finishing in between is in the log too, and ends the stream.)"""
-    if running:
-        return conversation_events(ctx, conversation_id, after, selection)
-    return read_log(ctx, conversation_id, after, None, selection)
-
-
 async def _as_graphql(
     info: Ctx, items: AsyncIterator[LoadedEvent]
 ) -> AsyncGenerator[ConversationEvent, None]:
@@ -59,14 +50,32 @@ async def _as_graphql(
         yield to_graphql(item)
 
 
-def _about(column: object, row_id: uuid.UUID, kinds: frozenset[EventKind]) -> Selection:
-    """Events of some kinds that point at one row (a message, a trace)."""
-    key = column.key  # type: ignore[attr-defined]
-    return Selection(
-        sql=[column == row_id, col(models.Event.kind).in_(kinds)],
-        accepts=lambda event: getattr(event, key) == row_id and event.kind in kinds,
-        last=lambda event: False,
-    )
+@dataclass(frozen=True)
+class Subject:
+    """One row whose story a subscription follows until it ends (a message, a trace)."""
+
+    column: Any  # the event column pointing at the row
+    row_id: uuid.UUID
+    conversation_id: uuid.UUID
+    kinds: frozenset[EventKind]
+    ends: frozenset[EventKind]
+    running: bool
+
+    def follow(self, info: Ctx, after: str | None) -> AsyncGenerator[ConversationEvent, None]:
+        key = self.column.key
+        selection = Selection(
+            sql=[self.column == self.row_id, col(models.Event.kind).in_(self.kinds)],
+            accepts=lambda e: getattr(e, key) == self.row_id and e.kind in self.kinds,
+            last=lambda e: e.kind in self.ends,
+        )
+        start = decode_cursor(after, self.conversation_id) if after is not None else 0
+        ctx = info.context
+        if self.running:
+            items = conversation_events(ctx, self.conversation_id, start, selection)
+        else:
+            # Finished: its whole story is in the log (finishing meanwhile is, too).
+            items = read_log(ctx, self.conversation_id, start, None, selection)
+        return _as_graphql(info, items)
 
 
 @strawberry.type
@@ -92,12 +101,15 @@ class Subscription:
         self, info: Ctx, message_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         message = await _require(info, models.Message, message_id)
-        about = _about(col(models.Event.message_id), message.id, STREAMED)
-        selection = Selection(about.sql, about.accepts, last=lambda e: e.kind in FINISHING)
-        start = decode_cursor(after, message.conversation_id) if after is not None else 0
-        running = message.status == MessageStatus.STREAMING
-        items = _until_done(info.context, message.conversation_id, start, selection, running)
-        async for event in _as_graphql(info, items):
+        subject = Subject(
+            col(models.Event.message_id),
+            message.id,
+            message.conversation_id,
+            STREAMED,
+            FINISHING,
+            running=message.status == MessageStatus.STREAMING,
+        )
+        async for event in subject.follow(info, after):
             yield event
 
     @strawberry.subscription(
@@ -108,12 +120,15 @@ class Subscription:
         self, info: Ctx, trace_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         trace = await _require(info, models.Trace, trace_id)
-        about = _about(col(models.Event.trace_id), trace.id, TRACE_KINDS)
-        selection = Selection(about.sql, about.accepts, last=lambda e: e.kind in TRACE_ENDS)
-        start = decode_cursor(after, trace.conversation_id) if after is not None else 0
-        running = trace.status == TraceStatus.RUNNING
-        items = _until_done(info.context, trace.conversation_id, start, selection, running)
-        async for event in _as_graphql(info, items):
+        subject = Subject(
+            col(models.Event.trace_id),
+            trace.id,
+            trace.conversation_id,
+            TRACE_KINDS,
+            TRACE_ENDS,
+            running=trace.status == TraceStatus.RUNNING,
+        )
+        async for event in subject.follow(info, after):
             yield event
 
     @strawberry.subscription(

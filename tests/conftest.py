@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 import models
 from config import Settings
 from main import create_app
+from tests.databases import fresh_database
 from tests.graphql_client import GraphQLClient
 from tests.ws_client import GraphQLWebSocket, connect
 
@@ -42,17 +40,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL"))
 
 
-async def _admin(url: str) -> asyncpg.Connection:
-    parsed = make_url(url)
-    return await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database=parsed.database or "postgres",
-    )
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -62,14 +49,8 @@ async def database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     assert POSTGRES_URL is not None
-    name = f"threadline_test_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(POSTGRES_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,11 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server")
@@ -167,29 +164,3 @@ async def serving(log_dir: Path, **envs: dict[str, str]) -> AsyncIterator[dict[s
         yield servers
     finally:
         await asyncio.gather(*(server.stop() for server in servers.values()))
-
-
-async def admin_connection(url: str) -> asyncpg.Connection:
-    parsed = make_url(url)
-    return await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database=parsed.database or "postgres",
-    )
-
-
-@asynccontextmanager
-async def fresh_database(url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server of `url` (an SQLAlchemy URL), dropped afterwards."""
-    name = f"threadline_mp_{uuid.uuid4().hex[:12]}"
-    admin = await admin_connection(url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()

@@ -27,10 +27,10 @@ from subscriptions.bus import EventBus
 from subscriptions.channels import RECONNECTED, Notice, conversation_channel
 from subscriptions.postgres_backend import PostgresBackend
 from subscriptions.redis_backend import RedisBackend
+from tests.databases import admin_connection
 from tests.subscriptions.processes import (
     REDIS_SERVER,
     RedisServer,
-    admin_connection,
     free_port,
     redis_server,
 )

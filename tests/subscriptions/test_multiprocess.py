@@ -20,12 +20,12 @@ import pytest
 from resolvers.ids import from_global_id
 from subscriptions.streams import encode_cursor
 from tests import factories
+from tests.databases import fresh_database
 from tests.graphql_client import GraphQLClient
 from tests.subscriptions.processes import (
     REDIS_SERVER,
     RedisServer,
     ServerProcess,
-    fresh_database,
     redis_server,
     serving,
 )
