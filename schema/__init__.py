@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.agent import AgentSession
@@ -23,7 +24,10 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[*EVENT_TYPES, AgentSession],
-        extensions=[ErrorCodes, InputGuard],
+        # Clients send the same few documents again and again (every subscriber of a
+        # page sends one): validate each once. (Strawberry's ParserCache would skip our
+        # error codes on syntax errors, and parsing costs far less than validation.)
+        extensions=[ErrorCodes, ValidationCache, InputGuard],
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides={datetime: UTCDateTime},
     )
