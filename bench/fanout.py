@@ -97,6 +97,12 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError("server did not start")
 
 
+async def send(http: httpx.AsyncClient, conversation_id: str, text: str) -> None:
+    body = {"query": SEND, "variables": {"c": conversation_id, "text": text}}
+    response = await http.post("/graphql", json=body)
+    assert not response.json().get("errors"), response.text
+
+
 async def receive(client: GraphQLWebSocket, op: str, count: int, latencies: list[float]) -> int:
     got = 0
     for _ in range(count):
@@ -121,7 +127,10 @@ async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float
                     connect(base.replace("http", "ws") + "/graphql")
                 )
                 clients.append((ws, await ws.subscribe(SUBSCRIPTION, {"c": conversation_id})))
-            await asyncio.sleep(1)  # every subscription open before the first event
+            # Measure only once every subscription is live: one warm-up event, which
+            # every subscriber must have received before the timed events start.
+            await send(http, conversation_id, "warm-up")
+            await asyncio.gather(*(ws.next(op, wait=120) for ws, op in clients))
             sent = int(rate * seconds)
             latencies: list[float] = []
             receivers = [
@@ -131,8 +140,7 @@ async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float
             start = time.monotonic()
             for n in range(sent):
                 await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-                body = {"query": SEND, "variables": {"c": conversation_id, "text": f"event {n}"}}
-                await http.post("/graphql", json=body)
+                await send(http, conversation_id, f"event {n}")
                 peak_rss = max(peak_rss, rss_mib(pid))
             delivered = sum(await asyncio.gather(*receivers))
             peak_rss = max(peak_rss, rss_mib(pid))
