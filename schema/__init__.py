@@ -8,6 +8,8 @@ import strawberry
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+# Registers the stored enumerations with Strawberry before any type uses them.
+import schema.enums as _enums  # noqa: F401
 from schema.agent import AgentSession
 from schema.errors import ErrorCodes
 from schema.events import EVENT_TYPES

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")]
 MessageT = Annotated["Message", strawberry.lazy("schema.message")]
 
-strawberry.enum(AgentSessionStatus)
-
 
 @strawberry.type(description="At most one session per conversation is open at a time.")
 class AgentSession(Node):

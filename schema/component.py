@@ -9,9 +9,9 @@ import strawberry
 from strawberry.types import Info
 
 import models
+from models.enums import ComponentType
 from resolvers.context import Context
 from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
-from schema.enums import ComponentType
 from schema.node import Node, from_row, from_rows
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
+from models.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
 from resolvers import reads
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -21,7 +22,6 @@ from resolvers.relations import (
     TRACES_OF_CONVERSATION,
 )
 from schema.agent import AgentSession
-from schema.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
 from schema.node import Node, from_row, maybe_from_row
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue

@@ -1,43 +1,22 @@
-"""GraphQL enums: the stored enumerations, plus the API's own sort options."""
+"""GraphQL enums: every stored enumeration, registered here, plus the API's own sort options.
 
-from enum import StrEnum
+The stored enumerations (models/enums.py) are the API's enums as they are; registering
+them by discovery means a new one cannot be forgotten.
+"""
+
+from enum import Enum, StrEnum
 
 import strawberry
 
-from models.enums import (
-    ComponentType,
-    ConversationKind,
-    ConversationStatus,
-    MessageRole,
-    MessageStatus,
-    ParticipantRole,
-    ParticipantType,
-    PlanStatus,
-    SpanKind,
-    SpanStatus,
-    StepStatus,
-    ToolCallStatus,
-    TraceStatus,
-)
+from models import enums as stored
 
-STORED = (
-    ComponentType,
-    ConversationKind,
-    ConversationStatus,
-    MessageRole,
-    MessageStatus,
-    ParticipantRole,
-    ParticipantType,
-    PlanStatus,
-    SpanKind,
-    SpanStatus,
-    StepStatus,
-    ToolCallStatus,
-    TraceStatus,
-)
-for stored in STORED:
-    # Registers the enum with Strawberry in place; the class itself is returned.
-    strawberry.enum(stored)
+for member in vars(stored).values():
+    if (
+        isinstance(member, type)
+        and issubclass(member, Enum)
+        and member.__module__ == stored.__name__
+    ):
+        strawberry.enum(member)
 
 
 @strawberry.enum
@@ -51,22 +30,3 @@ class ConversationOrderField(StrEnum):
 class OrderDirection(StrEnum):
     ASC = "ASC"
     DESC = "DESC"
-
-
-__all__ = [
-    "ComponentType",
-    "ConversationKind",
-    "ConversationOrderField",
-    "ConversationStatus",
-    "MessageRole",
-    "MessageStatus",
-    "OrderDirection",
-    "ParticipantRole",
-    "ParticipantType",
-    "PlanStatus",
-    "SpanKind",
-    "SpanStatus",
-    "StepStatus",
-    "ToolCallStatus",
-    "TraceStatus",
-]

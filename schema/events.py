@@ -24,8 +24,6 @@ from schema.plan import Plan, PlanStep
 from schema.trace import Span, Trace
 from subscriptions.streams import encode_cursor
 
-strawberry.enum(EventKind)
-
 
 @strawberry.interface(description="Something that happened in a conversation.")
 class ConversationEvent:

@@ -6,14 +6,12 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import (
+from models.enums import (
     ComponentType,
     ConversationKind,
-    ConversationOrderField,
     ConversationStatus,
     MessageRole,
     MessageStatus,
-    OrderDirection,
     ParticipantRole,
     ParticipantType,
     PlanStatus,
@@ -23,6 +21,7 @@ from schema.enums import (
     ToolCallStatus,
     TraceStatus,
 )
+from schema.enums import ConversationOrderField, OrderDirection
 from schema.scalars import JSONValue
 
 CLIENT_ID = "Optional id chosen by the client (a UUID): retrying the same write is safe."

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
+from models.enums import MessageRole, MessageStatus, ParticipantType, ToolCallStatus
 from resolvers import reads
 from resolvers.context import Context
 from resolvers.relations import (
@@ -17,7 +18,6 @@ from resolvers.relations import (
     TOOL_CALLS_OF_MESSAGE,
     TRACES_OF_MESSAGE,
 )
-from schema.enums import MessageRole, MessageStatus, ParticipantType, ToolCallStatus
 from schema.node import Node, from_row, from_rows, maybe_from_row
 from schema.scalars import JSONValue
 

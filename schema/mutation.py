@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from models.enums import ConversationStatus
+from models.enums import ConversationStatus, PlanStatus
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.writes import (
@@ -32,7 +32,6 @@ from schema.agent_inputs import (
 )
 from schema.component import ComponentVersion
 from schema.conversation import Conversation, Participant
-from schema.enums import PlanStatus
 from schema.inputs import (
     ChatSettingsInput,
     CreateConversationInput,

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
+from models.enums import PlanStatus, StepStatus
 from resolvers.context import Context
 from resolvers.relations import (
     DEPENDENCIES_OF_STEP,
@@ -16,7 +17,6 @@ from resolvers.relations import (
     SPANS_OF_STEP,
     STEPS_OF_PLAN,
 )
-from schema.enums import PlanStatus, StepStatus
 from schema.node import Node, from_row, from_rows, maybe_from_row
 from schema.scalars import JSONValue
 

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
+from models.enums import SpanKind, SpanStatus, TraceStatus
 from resolvers import reads
 from resolvers.context import Context
 from resolvers.relations import (
@@ -18,7 +19,6 @@ from resolvers.relations import (
     TOOL_CALLS_OF_SPAN,
     VERSIONS_OF_SPAN,
 )
-from schema.enums import SpanKind, SpanStatus, TraceStatus
 from schema.node import Node, from_row, from_rows, maybe_from_row
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
