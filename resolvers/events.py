@@ -30,6 +30,7 @@ PENDING = "threadline.events"  # session.info key: events to publish after commi
 
 # The rows an event may point at, by the event column holding their id.
 REFERENCES: dict[str, Any] = {
+    "conversation_id": Conversation,
     "message_id": Message,
     "tool_call_id": ToolCall,
     "trace_id": Trace,

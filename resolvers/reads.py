@@ -303,9 +303,13 @@ async def conversation_matches(
     return bool(rows[0][0])
 
 
-def matched_before(q: ConversationQuery, row: Conversation, before: Mapping[str, Any]) -> bool:
-    """Whether the conversation passed the filter's own fields before a change (`before`
-    holds the changed values as they were). Participants are not part of it."""
+def matches_row(
+    q: ConversationQuery, row: Conversation, before: Mapping[str, Any] | None = None
+) -> bool:
+    """The list filter evaluated on a loaded row, without a query: on the row as it is,
+    or as it was before a change (`before` holds the changed values as they were).
+    Participants are not part of it (see conversation_matches)."""
+    before = before or {}
     status = before.get("status", row.status)
     title = before.get("title", row.title)
     tags = before.get("tags", row.tags)

@@ -35,8 +35,10 @@ class ConversationEvent:
 
     @strawberry.field
     async def conversation(self, info: Info[Context, None]) -> Conversation:
-        conversation_id = self.item.event.conversation_id
-        row = await info.context.loaders.by_id(models.Conversation).load(conversation_id)
+        row = self.item.rows.get("conversation_id")
+        if row is None:  # read by the hub with the event; this is a fallback
+            loader = info.context.loaders.by_id(models.Conversation)
+            row = await loader.load(self.item.event.conversation_id)
         return from_row(Conversation, row)
 
     def _row(self, column: str, cls: type[Any]) -> Any:

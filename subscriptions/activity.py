@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from models import Conversation
 from resolvers.context import Context
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent
-from resolvers.reads import ConversationQuery, conversation_matches, matched_before
+from resolvers.reads import ConversationQuery, conversation_matches, matches_row
 from subscriptions.channels import ACTIVITY
 from subscriptions.hub import Signal
 from subscriptions.streams import require_bus
@@ -37,17 +36,15 @@ async def conversations_activity(
 
 async def _concerns(ctx: Context, query: ConversationQuery, got: LoadedEvent) -> bool:
     """The conversation matches the filter now, or did before this change (so the list
-    hears that it left)."""
-    conversation_id = got.event.conversation_id
-    if await conversation_matches(ctx, query, conversation_id):
-        return True
+    hears that it left). The hub loaded the row once for every subscriber: only a
+    participant filter needs a query."""
+    row = got.rows.get("conversation_id")
+    if row is None:
+        return False
     before = got.event.data.get("before")
-    if not before:
+    if not matches_row(query, row) and not (before and matches_row(query, row, before)):
         return False
-    row = await ctx.loaders.by_id(Conversation).load(conversation_id)
-    if row is None or not matched_before(query, row, before):
-        return False
+    if query.participant_id is None:
+        return True
     with_participant = ConversationQuery(participant_id=query.participant_id)
-    return query.participant_id is None or await conversation_matches(
-        ctx, with_participant, conversation_id
-    )
+    return await conversation_matches(ctx, with_participant, row.id)
