@@ -11,7 +11,7 @@ from strawberry.types import Info
 import models
 from models.enums import AgentSessionStatus
 from resolvers.context import Context
-from schema.node import Node, from_row, maybe_from_row
+from schema.node import Node, related, required
 
 if TYPE_CHECKING:
     from schema.conversation import Conversation
@@ -39,14 +39,10 @@ class AgentSession(Node):
     async def conversation(self, info: Info[Context, None]) -> ConversationT:
         from schema.conversation import Conversation
 
-        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
-        return from_row(Conversation, row)
+        return await required(info, Conversation, self.row.conversation_id)
 
     @strawberry.field(description="The message the agent is producing.")
     async def message(self, info: Info[Context, None]) -> MessageT | None:
         from schema.message import Message
 
-        if self.row.message_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.Message).load(self.row.message_id)
-        return maybe_from_row(Message, row)
+        return await related(info, Message, self.row.message_id)

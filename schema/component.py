@@ -12,7 +12,7 @@ import models
 from models.enums import ComponentType
 from resolvers.context import Context
 from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
-from schema.node import Node, from_row, from_rows
+from schema.node import Node, from_row, from_rows, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
 
@@ -55,8 +55,7 @@ class ComponentVersion(Node):
 
     @strawberry.field
     async def component(self, info: Info[Context, None]) -> Component:
-        row = await info.context.loaders.by_id(models.Component).load(self.row.component_id)
-        return from_row(Component, row)
+        return await required(info, Component, self.row.component_id)
 
     @strawberry.field(description="Spans that used this version, by start time.")
     async def spans(

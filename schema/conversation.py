@@ -22,7 +22,7 @@ from resolvers.relations import (
     TRACES_OF_CONVERSATION,
 )
 from schema.agent import AgentSession
-from schema.node import Node, from_row, maybe_from_row
+from schema.node import Node, from_row, maybe_from_row, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
 from subscriptions.streams import encode_cursor
@@ -170,5 +170,4 @@ class Participant(Node):
 
     @strawberry.field
     async def conversation(self, info: Info[Context, None]) -> Conversation:
-        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
-        return from_row(Conversation, row)
+        return await required(info, Conversation, self.row.conversation_id)

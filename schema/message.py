@@ -18,7 +18,7 @@ from resolvers.relations import (
     TOOL_CALLS_OF_MESSAGE,
     TRACES_OF_MESSAGE,
 )
-from schema.node import Node, from_row, from_rows, maybe_from_row
+from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.scalars import JSONValue
 
 if TYPE_CHECKING:
@@ -59,15 +59,11 @@ class Message(Node):
     async def conversation(self, info: Info[Context, None]) -> ConversationT:
         from schema.conversation import Conversation
 
-        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
-        return from_row(Conversation, row)
+        return await required(info, Conversation, self.row.conversation_id)
 
     @strawberry.field
     async def parent(self, info: Info[Context, None]) -> Message | None:
-        if self.row.parent_message_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.Message).load(self.row.parent_message_id)
-        return maybe_from_row(Message, row)
+        return await related(info, Message, self.row.parent_message_id)
 
     @strawberry.field(description="Replies to this message; more than one where it branches.")
     async def children(self, info: Info[Context, None]) -> list[Message]:
@@ -114,14 +110,10 @@ class ToolCall(Node):
 
     @strawberry.field
     async def message(self, info: Info[Context, None]) -> Message:
-        row = await info.context.loaders.by_id(models.Message).load(self.row.message_id)
-        return from_row(Message, row)
+        return await required(info, Message, self.row.message_id)
 
     @strawberry.field(description="The span that executed this call.")
     async def span(self, info: Info[Context, None]) -> SpanT | None:
         from schema.trace import Span
 
-        if self.row.span_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.Span).load(self.row.span_id)
-        return maybe_from_row(Span, row)
+        return await related(info, Span, self.row.span_id)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Any, TypeVar
 
 import strawberry
 
+import models
+from resolvers.errors import NotFound
 from resolvers.ids import to_global_id
 
 T = TypeVar("T")
@@ -44,3 +47,22 @@ def from_rows(cls: type[T], rows: list[Any]) -> list[T]:
 
 def maybe_from_row(cls: type[T], row: Any | None) -> T | None:
     return None if row is None else from_row(cls, row)
+
+
+async def related(info: Any, cls: type[T], row_id: uuid.UUID | None) -> T | None:
+    """The object a (nullable) foreign key points at, through the request's by-id loader.
+
+    GraphQL types are named after their tables, as `node(id:)` relies on too.
+    """
+    if row_id is None:
+        return None
+    row = await info.context.loaders.by_id(getattr(models, cls.__name__)).load(row_id)
+    return maybe_from_row(cls, row)
+
+
+async def required(info: Any, cls: type[T], row_id: uuid.UUID) -> T:
+    """The object a non-null foreign key points at (the database keeps it there)."""
+    found = await related(info, cls, row_id)
+    if found is None:
+        raise NotFound(f"{cls.__name__} '{to_global_id(cls.__name__, row_id)}' does not exist")
+    return found

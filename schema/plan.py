@@ -17,7 +17,7 @@ from resolvers.relations import (
     SPANS_OF_STEP,
     STEPS_OF_PLAN,
 )
-from schema.node import Node, from_row, from_rows, maybe_from_row
+from schema.node import Node, from_row, from_rows, related, required
 from schema.scalars import JSONValue
 
 if TYPE_CHECKING:
@@ -48,17 +48,13 @@ class Plan(Node):
     async def conversation(self, info: Info[Context, None]) -> ConversationT:
         from schema.conversation import Conversation
 
-        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
-        return from_row(Conversation, row)
+        return await required(info, Conversation, self.row.conversation_id)
 
     @strawberry.field(description="The message that produced this plan.")
     async def message(self, info: Info[Context, None]) -> MessageT | None:
         from schema.message import Message
 
-        if self.row.message_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.Message).load(self.row.message_id)
-        return maybe_from_row(Message, row)
+        return await related(info, Message, self.row.message_id)
 
     @strawberry.field(description="In order.")
     async def steps(self, info: Info[Context, None]) -> list[PlanStep]:
@@ -85,8 +81,7 @@ class PlanStep(Node):
 
     @strawberry.field
     async def plan(self, info: Info[Context, None]) -> Plan:
-        row = await info.context.loaders.by_id(models.Plan).load(self.row.plan_id)
-        return from_row(Plan, row)
+        return await required(info, Plan, self.row.plan_id)
 
     @strawberry.field(description="Steps that must be COMPLETED before this one starts.")
     async def dependencies(self, info: Info[Context, None]) -> list[PlanStep]:

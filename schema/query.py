@@ -21,7 +21,7 @@ from schema.conversation import Conversation, Participant
 from schema.enums import OrderDirection
 from schema.inputs import ComponentFilter, ConversationFilter, ConversationOrder, TraceFilter
 from schema.message import Message, ToolCall
-from schema.node import Node, maybe_from_row
+from schema.node import Node, maybe_from_row, related
 from schema.pagination import Connection, page_args
 from schema.plan import Plan, PlanStep
 from schema.settings import ChatSettings
@@ -57,10 +57,7 @@ async def load_node(info: Info[Context, None], global_id: str) -> Node | None:
 
 
 async def load_one(info: Info[Context, None], global_id: str, cls: type[Any]) -> Any:
-    row = await info.context.loaders.by_id(getattr(models, cls.__name__)).load(
-        parse_id(global_id, cls.__name__)
-    )
-    return maybe_from_row(cls, row)
+    return await related(info, cls, parse_id(global_id, cls.__name__))
 
 
 def conversation_query(filter: ConversationFilter | None, order: ConversationOrder | None) -> Any:

@@ -19,7 +19,7 @@ from resolvers.relations import (
     TOOL_CALLS_OF_SPAN,
     VERSIONS_OF_SPAN,
 )
-from schema.node import Node, from_row, from_rows, maybe_from_row
+from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
 
@@ -56,17 +56,13 @@ class Trace(Node):
     async def conversation(self, info: Info[Context, None]) -> ConversationT:
         from schema.conversation import Conversation
 
-        row = await info.context.loaders.by_id(models.Conversation).load(self.row.conversation_id)
-        return from_row(Conversation, row)
+        return await required(info, Conversation, self.row.conversation_id)
 
     @strawberry.field(description="The answer this trace produced.")
     async def message(self, info: Info[Context, None]) -> MessageT | None:
         from schema.message import Message
 
-        if self.row.message_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.Message).load(self.row.message_id)
-        return maybe_from_row(Message, row)
+        return await related(info, Message, self.row.message_id)
 
     @strawberry.field(description="Spans without a parent, by start time.")
     async def root_spans(self, info: Info[Context, None]) -> list[Span]:
@@ -113,15 +109,11 @@ class Span(Node):
 
     @strawberry.field
     async def trace(self, info: Info[Context, None]) -> Trace:
-        row = await info.context.loaders.by_id(models.Trace).load(self.row.trace_id)
-        return from_row(Trace, row)
+        return await required(info, Trace, self.row.trace_id)
 
     @strawberry.field
     async def parent(self, info: Info[Context, None]) -> Span | None:
-        if self.row.parent_span_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.Span).load(self.row.parent_span_id)
-        return maybe_from_row(Span, row)
+        return await related(info, Span, self.row.parent_span_id)
 
     @strawberry.field(description="Child spans, by start time.")
     async def children(self, info: Info[Context, None]) -> list[Span]:
@@ -146,10 +138,7 @@ class Span(Node):
     async def plan_step(self, info: Info[Context, None]) -> PlanStepT | None:
         from schema.plan import PlanStep
 
-        if self.row.plan_step_id is None:
-            return None
-        row = await info.context.loaders.by_id(models.PlanStep).load(self.row.plan_step_id)
-        return maybe_from_row(PlanStep, row)
+        return await related(info, PlanStep, self.row.plan_step_id)
 
     @classmethod
     def of(cls, row: models.Span) -> Span:
