@@ -126,16 +126,7 @@ async def ask_user(ctx: Context, data: AskUserInput) -> AgentSession:
             metadata={"askUser": True},
         )
         message = await write_message(session, conversation_id, None, question)
-        agent.status, agent.question = AgentSessionStatus.AWAITING_USER, data.question
-        agent.last_interaction_at = utcnow()
-        await events.record(
-            session,
-            conversation_id,
-            EventKind.ASK_USER,
-            {"text": data.question},
-            message_id=message.id,
-            agent_session_id=agent.id,
-        )
+        await _exchange(session, agent, message, EventKind.ASK_USER, data.question)
     return agent
 
 
@@ -159,17 +150,27 @@ async def answer_agent(ctx: Context, data: AnswerAgentInput) -> Message:
             parent_message_id=parent,
         )
         message = await write_message(session, conversation_id, None, reply)
-        agent.status, agent.question = AgentSessionStatus.ACTIVE, None
-        agent.last_interaction_at = utcnow()
-        await events.record(
-            session,
-            conversation_id,
-            EventKind.USER_ANSWER,
-            {"text": data.answer},
-            message_id=message.id,
-            agent_session_id=agent.id,
-        )
+        await _exchange(session, agent, message, EventKind.USER_ANSWER, data.answer)
     return message
+
+
+async def _exchange(
+    session: AsyncSession, agent: AgentSession, message: Message, kind: EventKind, text: str
+) -> None:
+    """The turn passes: a question leaves the session waiting for the user, an answer
+    makes it ACTIVE again; the event carries the text and the message that holds it."""
+    asking = kind == EventKind.ASK_USER
+    agent.status = AgentSessionStatus.AWAITING_USER if asking else AgentSessionStatus.ACTIVE
+    agent.question = text if asking else None
+    agent.last_interaction_at = utcnow()
+    await events.record(
+        session,
+        agent.conversation_id,
+        kind,
+        {"text": text},
+        message_id=message.id,
+        agent_session_id=agent.id,
+    )
 
 
 async def _question_message_id(session: AsyncSession, agent: AgentSession) -> uuid.UUID | None:
