@@ -4,6 +4,7 @@ python main.py serve          # GraphiQL at http://127.0.0.1:8000/graphql
 python main.py migrate        # apply Alembic migrations and exit
 python main.py demo           # load the sample data (idempotent)
 python main.py export-schema  # write schema.graphql
+python main.py create-api-key --owner alice --name my-agent --scopes READ,WRITE
 """
 
 from __future__ import annotations
@@ -12,103 +13,24 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import uvicorn
-from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from config import Settings
 from migrations import upgrade_to_head
+from models.enums import ApiKeyScope
 from resolvers.context import Context
 from resolvers.db import Database
+from resolvers.principal import Principal
 from schema import schema
-from subscriptions.backends import create_broadcast
-from subscriptions.bus import EventBus
+from web.app import create_app
 
 log = logging.getLogger("threadline")
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
 T = TypeVar("T")
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app with our typed context (a fresh one, and loaders, per request)."""
-
-    def __init__(self, database: Database, settings: Settings, bus: EventBus) -> None:
-        # Only graphql-transport-ws: the legacy graphql-ws protocol has had auth bypasses.
-        super().__init__(
-            schema,
-            graphql_ide="graphiql",
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            allowed_origins=settings.allowed_origins,
-            keep_alive=True,
-            keep_alive_interval=15,
-        )
-        self.database = database
-        self.settings = settings
-        self.bus = bus
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket | None
-    ) -> Context:
-        return Context.create(self.database, self.settings, self.bus)
-
-
-def create_app(settings: Settings) -> Starlette:
-    """An app for these settings; nothing connects until its lifespan starts."""
-    database = Database.from_url(settings.database_url)
-    engine = database.engine
-    bus = EventBus(
-        create_broadcast(settings.broadcast_url),
-        database.row_sessions,
-        settings.subscriber_queue_size,
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.auto_migrate:
-            await upgrade_to_head(engine)
-        await bus.start()
-        try:
-            yield
-        finally:
-            await bus.stop()
-            await engine.dispose()
-
-    async def healthz(request: Request) -> Response:
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as exc:  # any failure to reach the database means "not healthy"
-            log.warning("health check failed: %s", exc)
-            return JSONResponse(
-                {"status": "unavailable", "database": "unreachable"}, status_code=503
-            )
-        return JSONResponse({"status": "ok", "database": "ok"})
-
-    graphql_app = GraphQLApp(database, settings, bus)
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql_app),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.engine = engine
-    app.state.database = database
-    app.state.bus = bus
-    app.state.settings = settings
-    return app
 
 
 async def _migrated(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -121,7 +43,30 @@ async def _migrated(settings: Settings, work: Callable[[Database], Awaitable[T]]
         await database.engine.dispose()
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+DEVELOPMENT_BANNER = """
+************************************************************************
+  DEVELOPMENT MODE: no authentication is configured.
+  Every request acts as the single user 'dev', who sees and changes
+  everything. Serving on loopback only. For real use set AUTH_JWT_SECRET
+  (HS256) or AUTH_JWT_PUBLIC_KEY / AUTH_JWT_PUBLIC_KEY_FILE (RS256).
+************************************************************************"""
+
+
+def check_exposure(settings: Settings) -> None:
+    """Without authentication the server must not be reachable from other machines."""
+    if settings.auth_enabled:
+        return
+    if settings.host not in LOOPBACK:
+        sys.exit(
+            f"refusing to serve without authentication on {settings.host}: set "
+            "AUTH_JWT_SECRET (or AUTH_JWT_PUBLIC_KEY) or bind to 127.0.0.1"
+        )
+    print(DEVELOPMENT_BANNER, file=sys.stderr, flush=True)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    check_exposure(settings)
     if args.demo:
         cmd_demo(settings, args)
     url = f"http://{settings.host}:{settings.port}/graphql"
@@ -134,6 +79,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         # Per-message deflate costs a zlib context (~300 KiB) per WebSocket and CPU per
         # message per subscriber; event payloads are small.
         ws_per_message_deflate=False,
+        # A WebSocket message is held to the same limit as an HTTP body.
+        ws_max_size=settings.max_body_bytes,
     )
 
 
@@ -151,6 +98,19 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(_migrated(settings, work)))
 
 
+def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
+    from resolvers.writes.api_keys import create_api_key
+
+    scopes = [ApiKeyScope(s.strip().upper()) for s in args.scopes.split(",") if s.strip()]
+
+    async def work(database: Database) -> str:
+        context = Context.create(database, settings, principal=Principal.user(args.owner))
+        key, secret = await create_api_key(context, args.name, scopes, args.agent_id)
+        return f"{secret}\n(key {key.prefix}… for {key.owner_id}: shown once, store it now)"
+
+    print(asyncio.run(_migrated(settings, work)))
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
     SCHEMA_FILE.write_text(schema.as_str() + "\n")
     print(f"wrote {SCHEMA_FILE}")
@@ -164,6 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo", help="load the sample data (idempotent)")
     commands.add_parser("export-schema", help="write schema.graphql")
+    key = commands.add_parser("create-api-key", help="create an API key for a user")
+    key.add_argument("--owner", required=True, help="the user the key acts for")
+    key.add_argument("--name", required=True, help="what the key is for")
+    key.add_argument("--scopes", default="READ,WRITE", help="READ,WRITE,INGEST (comma-separated)")
+    key.add_argument("--agent-id", help="the participant id the key speaks as")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
@@ -173,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         "migrate": cmd_migrate,
         "demo": cmd_demo,
         "export-schema": cmd_export_schema,
+        "create-api-key": cmd_create_api_key,
     }
     if args.command is None:
         args.demo = False

@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resolvers.db import without_statement_timeout
+
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
@@ -22,5 +24,6 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), "head")
 
-    async with engine.begin() as connection:
+    # A migration may rewrite a large table: no request's statement timeout applies.
+    async with engine.begin() as connection, without_statement_timeout(connection):
         await connection.run_sync(run)

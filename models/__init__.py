@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from models.auth import ApiKey
 from models.component import Component, ComponentVersion
 from models.conversation import Conversation, Message, Participant, ToolCall
 from models.event import AgentSession, Event
@@ -13,6 +14,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AgentSession",
+    "ApiKey",
     "ChatSettings",
     "Component",
     "ComponentVersion",

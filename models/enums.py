@@ -125,3 +125,12 @@ class AgentSessionStatus(StrEnum):
     AWAITING_USER = "AWAITING_USER"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+
+
+class ApiKeyScope(StrEnum):
+    """What an API key may do: READ queries and subscriptions, WRITE mutations,
+    INGEST bulk and OpenTelemetry ingestion."""
+
+    READ = "READ"
+    WRITE = "WRITE"
+    INGEST = "INGEST"

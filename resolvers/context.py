@@ -10,6 +10,7 @@ from config import Settings
 from resolvers.db import Database, SessionFactory
 from resolvers.loaders import Loaders
 from resolvers.pagination import PageArgs, PageRequest
+from resolvers.principal import Principal
 
 if TYPE_CHECKING:
     from subscriptions.bus import EventBus
@@ -23,14 +24,32 @@ class Context:
     # Publishes committed events and feeds subscriptions; None where nobody listens (CLI).
     bus: EventBus | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # graphql-transport-ws's connection_init payload, where a WebSocket brings its credential.
+    connection_params: dict[str, object] | None = None
 
     @classmethod
-    def create(cls, database: Database, settings: Settings, bus: EventBus | None = None) -> Context:
-        return cls(database, settings, Loaders(database.row_sessions), bus)
+    def create(
+        cls,
+        database: Database,
+        settings: Settings,
+        bus: EventBus | None = None,
+        principal: Principal | None = None,
+    ) -> Context:
+        # The command line is trusted: it acts as the development user.
+        principal = principal or Principal.development()
+        return cls(database, settings, Loaders(database.row_sessions, principal), bus)
+
+    @property
+    def principal(self) -> Principal:
+        return self.loaders.principal
+
+    def authenticated_as(self, principal: Principal) -> None:
+        """Who a WebSocket turned out to be, once its connection_init was checked."""
+        self.loaders = Loaders(self.database.row_sessions, principal)
 
     def refresh_loaders(self) -> None:
         """New, empty loaders: a WebSocket context lives long, each event must read fresh rows."""
-        self.loaders = Loaders(self.database.row_sessions)
+        self.loaders = Loaders(self.database.row_sessions, self.principal)
 
     @property
     def session_factory(self) -> SessionFactory:

@@ -86,6 +86,8 @@ class LoadedEvent:
 
     event: Event
     rows: dict[str, Any] = field(default_factory=dict)
+    # The conversation's active participants, where asked for: who may see the event.
+    members: frozenset[str] = frozenset()
 
     @property
     def seq(self) -> int:
@@ -93,9 +95,14 @@ class LoadedEvent:
 
 
 async def load_events(
-    sessions: RowSessionFactory, where: Sequence[Any], limit: int | None = None
+    sessions: RowSessionFactory,
+    where: Sequence[Any],
+    limit: int | None = None,
+    *,
+    with_members: bool = False,
 ) -> list[LoadedEvent]:
-    """Events matching `where` in sequence order, each with its referenced rows."""
+    """Events matching `where` in sequence order, each with its referenced rows (and,
+    `with_members`, its conversation's active participants)."""
     async with sessions() as session:
         statement = select(Event).where(*where).order_by(col(Event.conversation_id), col(Event.seq))
         if limit is not None:
@@ -112,7 +119,23 @@ async def load_events(
                 ref = getattr(item.event, column)
                 if ref in by_id:
                     item.rows[column] = by_id[ref]
+        if with_members and events:
+            await _add_members(session, loaded)
     return loaded
+
+
+async def _add_members(session: Any, loaded: list[LoadedEvent]) -> None:
+    members: dict[uuid.UUID, set[str]] = {}
+    rows = await session.execute(
+        select(col(Participant.conversation_id), col(Participant.participant_id)).where(
+            col(Participant.conversation_id).in_({item.event.conversation_id for item in loaded}),
+            col(Participant.active).is_(True),
+        )
+    )
+    for conversation_id, participant_id in rows:
+        members.setdefault(conversation_id, set()).add(participant_id)
+    for item in loaded:
+        item.members = frozenset(members.get(item.event.conversation_id, ()))
 
 
 def in_conversation_after(

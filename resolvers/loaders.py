@@ -15,16 +15,26 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from strawberry.dataloader import DataLoader
 
+from resolvers.access import visible
 from resolvers.db import RowSessionFactory
 from resolvers.pagination import Page, PageRequest, Relation, make_page, partitioned_page_query
+from resolvers.principal import Principal
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
 class Loaders:
-    def __init__(self, session_factory: RowSessionFactory) -> None:
+    """Loaders that read as `principal`: rows it may not see are not there for it.
+
+    By-id loads (every entry point: node, root fields, foreign keys) check visibility;
+    relations check it only where they lead from shared rows into conversations
+    (`Relation.checks_access`), since a visible parent's children are visible.
+    """
+
+    def __init__(self, session_factory: RowSessionFactory, principal: Principal) -> None:
         self.session_factory = session_factory
+        self.principal = principal
         self._cache: dict[Hashable, DataLoader[Any, Any]] = {}
 
     async def fetch(self, statement: Select[*tuple[Any, ...]]) -> Sequence[Any]:
@@ -42,7 +52,9 @@ class Loaders:
         """Rows by primary key; None for ids that do not exist."""
 
         async def load(ids: list[uuid.UUID]) -> list[Any]:
-            rows = await self.fetch(select(model).where(model.id.in_(ids)))
+            rows = await self.fetch(
+                select(model).where(model.id.in_(ids), *visible(model, self.principal))
+            )
             found = {row[0].id: row[0] for row in rows}
             return [found.get(i) for i in ids]
 
@@ -52,7 +64,9 @@ class Loaders:
         """Every row under each parent, in the relation's order (for short lists)."""
 
         async def load(parent_ids: list[uuid.UUID]) -> list[list[Any]]:
-            statement = relation.select().where(relation.parent.in_(parent_ids))
+            statement = relation.select().where(
+                relation.parent.in_(parent_ids), *self.access(relation)
+            )
             rows = await self.fetch(statement.order_by(*relation.ordering.order_by(reverse=False)))
             return group(parent_ids, ((row[0], row[1]) for row in rows))
 
@@ -77,7 +91,10 @@ class Loaders:
             by_request[request].append(parent_id)
         pages: dict[tuple[uuid.UUID, PageRequest], Page[Any]] = {}
         for request, parent_ids in by_request.items():
-            rows = await self.fetch(partitioned_page_query(relation, parent_ids, where, request))
+            conditions = [*where, *self.access(relation)]
+            rows = await self.fetch(
+                partitioned_page_query(relation, parent_ids, conditions, request)
+            )
             grouped = group(parent_ids, ((row[0], row[1]) for row in rows))
             for parent_id, parent_rows in zip(parent_ids, grouped, strict=True):
                 pages[parent_id, request] = make_page(parent_rows, request, relation.ordering)
@@ -89,12 +106,17 @@ class Loaders:
         async def load(parent_ids: list[uuid.UUID]) -> list[int]:
             statement = relation.select().with_only_columns(relation.parent, func.count())
             rows = await self.fetch(
-                statement.where(relation.parent.in_(parent_ids)).group_by(relation.parent)
+                statement.where(relation.parent.in_(parent_ids), *self.access(relation)).group_by(
+                    relation.parent
+                )
             )
             counts = {row[0]: row[1] for row in rows}
             return [counts.get(i, 0) for i in parent_ids]
 
         return self._loader(("count_by", relation), load)
+
+    def access(self, relation: Relation) -> list[Any]:
+        return visible(relation.model, self.principal) if relation.checks_access else []
 
     def custom(
         self, name: Hashable, load: Callable[[list[K]], Awaitable[list[V]]]

@@ -239,6 +239,9 @@ class Relation:
     ordering: Ordering
     joins: tuple[tuple[Any, Any], ...] = ()
     where: tuple[ColumnElement[bool], ...] = ()
+    # From shared rows into conversations (a component version's spans): each row's
+    # visibility must be checked, as a visible parent does not vouch for it.
+    checks_access: bool = False
 
     def select(self, *extra: Any) -> Select[Any]:
         statement = select(self.model, self.parent.label("page_parent"), *extra)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlmodel import col
 
-from models import Component, ComponentVersion, Conversation, Message, Participant, Trace
+from models import ApiKey, Component, ComponentVersion, Conversation, Message, Participant, Trace
 from models.enums import ComponentType, ConversationKind, ConversationStatus, TraceStatus
+from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
 from resolvers.filters import contains_folded, json_array_contains
@@ -102,7 +103,8 @@ async def conversations(ctx: Context, q: ConversationQuery, request: PageRequest
         col(Conversation.id),
         q.descending,
     )
-    return await root_page(ctx, Conversation, conversation_conditions(q), request, ordering)
+    where = [*conversation_conditions(q), *visible(Conversation, ctx.principal)]
+    return await root_page(ctx, Conversation, where, request, ordering)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class TraceQuery:
 
 
 async def traces(ctx: Context, q: TraceQuery, request: PageRequest) -> RootPage:
-    where: list[ColumnElement[bool]] = []
+    where: list[ColumnElement[bool]] = visible(Trace, ctx.principal)
     if q.conversation_id is not None:
         where.append(col(Trace.conversation_id) == q.conversation_id)
     if q.statuses:
@@ -147,6 +149,17 @@ async def components(
     return await root_page(
         ctx, Component, where, request, Ordering(col(Component.key), col(Component.id))
     )
+
+
+async def api_keys(ctx: Context, include_revoked: bool) -> list[ApiKey]:
+    """The caller's keys, newest first."""
+    where = visible(ApiKey, ctx.principal)
+    if not include_revoked:
+        where.append(col(ApiKey.revoked_at).is_(None))
+    rows = await ctx.loaders.fetch(
+        select(ApiKey).where(*where).order_by(col(ApiKey.created_at).desc(), col(ApiKey.id))
+    )
+    return [row[0] for row in rows]
 
 
 async def component_by_key(ctx: Context, key: str) -> Component | None:

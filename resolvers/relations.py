@@ -88,6 +88,7 @@ SPANS_OF_VERSION = Relation(
     SpanComponentVersion.component_version_id,
     spans_by_start(),
     joins=((SpanComponentVersion, SpanComponentVersion.span_id == Span.id),),
+    checks_access=True,
 )
 VERSIONS_OF_COMPONENT = Relation(
     ComponentVersion,

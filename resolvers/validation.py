@@ -76,7 +76,13 @@ def parse_datetime(value: object) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"'{value}' is not an ISO 8601 date-time") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+05:00 is in year 0 in UTC, 9999-12-31T23:00-05:00 in 10000.
+        raise ValueError(f"'{value}' is outside the years 1 to 9999 in UTC") from None
 
 
 def ordered(start: datetime, end: datetime, what: str) -> None:
@@ -120,6 +126,20 @@ def storable_text(where: str, text: str) -> None:
         text.encode()
     except UnicodeEncodeError:
         raise BadInput(f"{where} contains a lone UTF-16 surrogate, which is not text") from None
+
+
+# Identifiers (participant, user and session ids, component keys, tool names...) are
+# indexed: PostgreSQL refuses an index entry past 2704 bytes (a server fault), SQLite
+# keeps it. 255 characters, of at most 4 bytes in UTF-8, stay far within.
+MAX_IDENTIFIER_LENGTH = 255
+
+
+def identifier(where: str, value: str) -> None:
+    if len(value) > MAX_IDENTIFIER_LENGTH:
+        raise BadInput(
+            f"{where} is longer than the limit of {MAX_IDENTIFIER_LENGTH} characters "
+            f"(got {len(value)})"
+        )
 
 
 def finite(number: float) -> bool:

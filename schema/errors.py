@@ -10,11 +10,19 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
+from resolvers.db import is_statement_timeout
 from resolvers.errors import ThreadlineError
 
 log = logging.getLogger("threadline.errors")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+TIMEOUT = "TIMEOUT"
+# The parser's limits (max_query_tokens, and nesting deeper than Python's recursion
+# allows) read "Syntax Error: ...", though the document may be well formed: it is
+# too big, as one past the depth or alias limits, and is refused with their code.
+TOO_BIG = re.compile(
+    r"Syntax Error: (Document contains more than \d+ tokens|Document is nested too deeply)\."
+)
 # graphql-core's words for a variable value that does not fit its type: 3.3 spells
 # every case "has invalid value"; 3.2 had one spelling per case.
 VARIABLE_VALUE = re.compile(
@@ -27,6 +35,8 @@ VARIABLE_VALUE = re.compile(
 
 def request_error_code(message: str) -> str:
     """The code of an error graphql-core raised before running anything."""
+    if TOO_BIG.match(message):
+        return "GRAPHQL_VALIDATION_FAILED"
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if VARIABLE_VALUE.match(message):
@@ -47,7 +57,18 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     # other than graphql-core raised it.
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
         extensions.setdefault("code", request_error_code(error.message))
-        return _with(error, error.message, extensions)
+        message = error.message
+        if TOO_BIG.match(message):
+            message = message.removeprefix("Syntax Error: ")
+        return _with(error, message, extensions)
+    if is_statement_timeout(original):
+        log.warning("statement timeout (request %s) at %s: %s", request_id, error.path, original)
+        return _with(
+            error,
+            "A database statement took longer than the server allows; ask for less "
+            f"(a smaller page, a narrower filter) or try again later (request id {request_id})",
+            {"code": TIMEOUT, "requestId": request_id},
+        )
     log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
     return _with(
         error,

@@ -11,6 +11,7 @@ from resolvers.ids import parse_id
 from resolvers.writes import (
     agent_stream,
     agents,
+    api_keys,
     chat_settings,
     components,
     conversations,
@@ -30,6 +31,7 @@ from schema.agent_inputs import (
     ReportToolStartInput,
     StartAgentSessionInput,
 )
+from schema.auth import ApiKey, CreateApiKeyInput, CreatedApiKey
 from schema.component import ComponentVersion
 from schema.conversation import Conversation, Participant
 from schema.inputs import (
@@ -171,10 +173,24 @@ class Mutation:
     ) -> ComponentVersion:
         return from_row(ComponentVersion, await components.register_version(info.context, input))
 
+    @strawberry.mutation(
+        description="A new API key for you (users only); its secret is in the answer, once."
+    )
+    async def create_api_key(self, info: Ctx, input: CreateApiKeyInput) -> CreatedApiKey:
+        key, secret = await api_keys.create_api_key(
+            info.context, input.name, input.scopes, input.agent_id, input.expires_at
+        )
+        return CreatedApiKey(api_key=from_row(ApiKey, key), secret=secret)
+
+    @strawberry.mutation(description="The key stops working at once, subscriptions included.")
+    async def revoke_api_key(self, info: Ctx, id: strawberry.ID) -> ApiKey:
+        return from_row(ApiKey, await api_keys.revoke_api_key(info.context, parse_id(id, "ApiKey")))
+
     @strawberry.mutation
     async def upsert_chat_settings(
-        self, info: Ctx, user_id: str, input: ChatSettingsInput
+        self, info: Ctx, input: ChatSettingsInput, user_id: str | None = None
     ) -> ChatSettings:
+        user_id = info.context.principal.user_id if user_id is None else user_id
         return from_settings(await chat_settings.upsert(info.context, user_id, input))
 
     @strawberry.mutation(

@@ -16,12 +16,13 @@ from resolvers.errors import BadInput, NotFound
 from resolvers.ids import from_global_id, parse_id
 from resolvers.writes import chat_settings
 from schema.agent import AgentSession
+from schema.auth import ApiKey, Viewer
 from schema.component import Component, ComponentVersion
 from schema.conversation import Conversation, Participant
 from schema.enums import OrderDirection
 from schema.inputs import ComponentFilter, ConversationFilter, ConversationOrder, TraceFilter
 from schema.message import Message, ToolCall
-from schema.node import Node, maybe_from_row, related
+from schema.node import Node, from_rows, maybe_from_row, related
 from schema.pagination import Connection, page_args
 from schema.plan import Plan, PlanStep
 from schema.settings import ChatSettings
@@ -42,6 +43,7 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
         Component,
         ComponentVersion,
         AgentSession,
+        ApiKey,
     )
 }
 
@@ -93,6 +95,16 @@ def trace_query(filter: TraceFilter | None) -> reads.TraceQuery:
 
 @strawberry.type
 class Query:
+    @strawberry.field(description="Who this request is authenticated as.")
+    def viewer(self, info: Info[Context, None]) -> Viewer:
+        return Viewer.of(info.context.principal)
+
+    @strawberry.field(description="Your API keys, newest first; revoked ones when asked for.")
+    async def api_keys(
+        self, info: Info[Context, None], include_revoked: bool = False
+    ) -> list[ApiKey]:
+        return from_rows(ApiKey, await reads.api_keys(info.context, include_revoked))
+
     @strawberry.field(description="Fetch any object by its global id; null if it does not exist.")
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         return await load_node(info, id)
@@ -206,8 +218,13 @@ class Query:
         )
         return maybe_from_row(ComponentVersion, row)
 
-    @strawberry.field(description="Saved settings, or the defaults for a user who has none.")
-    async def chat_settings(self, info: Info[Context, None], user_id: str) -> ChatSettings:
+    @strawberry.field(
+        description="Your saved settings (`userId` defaults to you), or the defaults if none."
+    )
+    async def chat_settings(
+        self, info: Info[Context, None], user_id: str | None = None
+    ) -> ChatSettings:
+        user_id = info.context.principal.user_id if user_id is None else user_id
         saved = await chat_settings.read(info.context, user_id)
         return from_settings(saved or chat_settings.defaults(user_id), saved=saved is not None)
 

@@ -4,7 +4,28 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
+from graphql import (
+    BooleanValueNode,
+    ConstListValueNode,
+    ConstObjectFieldNode,
+    ConstObjectValueNode,
+    ConstValueNode,
+    FloatValueNode,
+    GraphQLArgument,
+    GraphQLDefaultInput,
+    GraphQLError,
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    IntValueNode,
+    NameNode,
+    NullValueNode,
+    StringValueNode,
+    ValueNode,
+    print_ast,
+)
 from strawberry.scalars import JSON
 
 from resolvers.validation import parse_datetime
@@ -14,7 +35,7 @@ if TYPE_CHECKING:
 else:
     JSONValue = JSON
 
-__all__ = ["JSONValue", "UTCDateTime", "parse_datetime"]
+__all__ = ["JSONValue", "UTCDateTime", "literal_json_defaults", "parse_datetime"]
 
 
 def parse_datetime_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> datetime:
@@ -38,3 +59,43 @@ UTCDateTime = strawberry.scalar(
     parse_value=parse_datetime,
     parse_literal=parse_datetime_literal,
 )
+
+
+def json_literal(value: Any) -> ConstValueNode:
+    """A JSON value written as a GraphQL literal."""
+    if isinstance(value, dict):
+        fields = (
+            ConstObjectFieldNode(name=NameNode(value=key), value=json_literal(item))
+            for key, item in value.items()
+        )
+        return ConstObjectValueNode(fields=tuple(fields))
+    if isinstance(value, list):
+        return ConstListValueNode(values=tuple(json_literal(item) for item in value))
+    if value is None:
+        return NullValueNode()
+    if isinstance(value, bool):
+        return BooleanValueNode(value=value)
+    if isinstance(value, int):
+        return IntValueNode(value=str(value))
+    if isinstance(value, float):
+        return FloatValueNode(value=repr(value))
+    return StringValueNode(value=str(value))
+
+
+def literal_json_defaults(schema: GraphQLSchema) -> None:
+    """Give each JSON object default (`metadata: JSON! = {}`) its literal.
+
+    Introspection prints a default through the scalar's serializer, which for JSON
+    returns the object itself, not a literal: GraphiQL's introspection query failed
+    with a server error at each such `defaultValue`. A default given as a literal is
+    printed as it is, and coerces to the same value.
+    """
+    inputs: list[GraphQLArgument | GraphQLInputField] = []
+    for named in schema.type_map.values():
+        if isinstance(named, GraphQLInputObjectType):
+            inputs.extend(named.fields.values())
+        elif isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            inputs.extend(arg for field in named.fields.values() for arg in field.args.values())
+    for value in inputs:
+        if value.default is None and isinstance(value.default_value, dict):
+            value.default = GraphQLDefaultInput(literal=json_literal(value.default_value))

@@ -14,7 +14,8 @@ from strawberry.types import Info
 import models
 from models.enums import EventKind, MessageStatus, TraceStatus
 from resolvers.context import Context
-from resolvers.errors import NotFound
+from resolvers.credentials import ensure_may_listen
+from resolvers.errors import NotFound, Unauthenticated
 from resolvers.events import LoadedEvent
 from resolvers.ids import parse_id, to_global_id
 from schema.events import ConversationEvent, to_graphql
@@ -34,6 +35,9 @@ TRACE_KINDS = frozenset(
 
 
 async def _require(info: Ctx, model: type[RowT], global_id: str) -> RowT:
+    """The row a subscription follows, as the subscriber may see it. A WebSocket
+    authenticates once; its key is checked again for every new subscription."""
+    await ensure_may_listen(info.context.principal, info.context.database)
     raw_id = parse_id(global_id, model.__name__)
     row: RowT | None = await info.context.loaders.by_id(model).load(raw_id)
     if row is None:
@@ -45,7 +49,10 @@ async def _as_graphql(
     info: Ctx, items: AsyncIterator[LoadedEvent]
 ) -> AsyncGenerator[ConversationEvent, None]:
     ctx = info.context
+    revoked = ctx.bus.hub.revoked_keys if ctx.bus is not None else set()
     async for item in items:
+        if ctx.principal.key_id in revoked:
+            raise Unauthenticated("this API key has been revoked")
         ctx.refresh_loaders()
         yield to_graphql(item)
 
@@ -138,6 +145,7 @@ class Subscription:
     async def conversations_activity(
         self, info: Ctx, filter: ConversationFilter | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
+        await ensure_may_listen(info.context.principal, info.context.database)
         items = conversations_activity(info.context, conversation_query(filter, None))
         async for event in _as_graphql(info, items):
             yield event

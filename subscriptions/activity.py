@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from models import Conversation
 from resolvers.context import Context
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent
+from resolvers.principal import Principal
 from resolvers.reads import ConversationQuery, conversation_matches, matches_row
 from subscriptions.channels import ACTIVITY
 from subscriptions.hub import Signal
@@ -34,12 +36,21 @@ async def conversations_activity(
                 yield got
 
 
+def _may_see(principal: Principal, row: Conversation, members: frozenset[str]) -> bool:
+    """Visibility (resolvers.access) evaluated on rows the hub loaded once for everybody."""
+    return (
+        principal.unrestricted
+        or row.owner_id == principal.user_id
+        or not members.isdisjoint(principal.identities)
+    )
+
+
 async def _concerns(ctx: Context, query: ConversationQuery, got: LoadedEvent) -> bool:
     """The conversation matches the filter now, or did before this change (so the list
     hears that it left). The hub loaded the row once for every subscriber: only a
     participant filter needs a query."""
     row = got.rows.get("conversation_id")
-    if row is None:
+    if row is None or not _may_see(ctx.principal, row, got.members):
         return False
     before = got.event.data.get("before")
     if not matches_row(query, row) and not (before and matches_row(query, row, before)):

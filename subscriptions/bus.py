@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 
 from broadcaster import Broadcast
 
 from models import Event
 from resolvers.db import RowSessionFactory
-from subscriptions.channels import Notice, channels_for
+from subscriptions.channels import REVOKED_KEYS, Notice, channels_for
 from subscriptions.hub import EventHub
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,12 @@ class EventBus:
                 "broadcast unavailable, %d notice(s) wait to be announced (events are logged)",
                 len(self._backlog),
             )
+            self._retry = asyncio.create_task(self._keep_trying())
+
+    async def announce_revoked_key(self, key_id: uuid.UUID) -> None:
+        """Tell every server process, this one included, that a key no longer works."""
+        self._backlog.append((REVOKED_KEYS, str(key_id)))
+        if not await self._drain() and (self._retry is None or self._retry.done()):
             self._retry = asyncio.create_task(self._keep_trying())
 
     async def _drain(self) -> bool:

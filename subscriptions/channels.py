@@ -16,6 +16,8 @@ from models.enums import EventKind
 ACTIVITY = "threadline:conversations"
 # Published by a backend after it reconnected: anything may have been missed.
 RECONNECTED = "threadline:reconnected"
+# The id of an API key just revoked: every process ends the subscriptions it opened.
+REVOKED_KEYS = "threadline:revoked-keys"
 
 SPAN_KINDS = frozenset({EventKind.SPAN_STARTED, EventKind.SPAN_ENDED})
 ACTIVITY_KINDS = frozenset(

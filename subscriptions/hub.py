@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
@@ -23,7 +24,7 @@ from models import Event
 from resolvers.db import RowSessionFactory
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent, load_events
-from subscriptions.channels import RECONNECTED, Notice
+from subscriptions.channels import ACTIVITY, RECONNECTED, REVOKED_KEYS, Notice
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 10.0
@@ -84,12 +85,20 @@ class EventHub:
         self.feed_size = feed_size
         self._channels: dict[str, _Channel] = {}
         self._resync_task: asyncio.Task[None] | None = None
+        self._revocations: asyncio.Task[None] | None = None
+        # API keys revoked while this process runs: their subscriptions end at the next
+        # event (and a new subscription checks the key in the database anyway).
+        self.revoked_keys: set[uuid.UUID] = set()
 
     async def start(self) -> None:
         self._resync_task = asyncio.create_task(self._pump(RECONNECTED, asyncio.Event()))
+        revocations_ready = asyncio.Event()
+        self._revocations = asyncio.create_task(self._pump(REVOKED_KEYS, revocations_ready))
+        await revocations_ready.wait()
 
     async def stop(self) -> None:
-        tasks = [c.task for c in self._channels.values() if c.task] + [self._resync_task]
+        tasks = [c.task for c in self._channels.values()]
+        tasks += [self._resync_task, self._revocations]
         for task in tasks:
             if task is not None:
                 task.cancel()
@@ -145,6 +154,9 @@ class EventHub:
             ready.set()  # a listener waiting for this channel gets the failure at once
 
     async def _deliver(self, channel: str, messages: list[str]) -> None:
+        if channel == REVOKED_KEYS:
+            self.revoked_keys.update(uuid.UUID(message) for message in messages)
+            return
         if channel == RECONNECTED:
             for listened in list(self._channels.values()):
                 for feed in list(listened.feeds):
@@ -155,7 +167,11 @@ class EventHub:
             return
         ids = [Notice.decode(message).event_id for message in messages]
         # One read for all the notices that queued up while the last batch was read.
-        for item in await load_events(self.sessions, [col(Event.id).in_(ids)]):
+        # Live lists check each event's visibility against its conversation's members.
+        loaded = await load_events(
+            self.sessions, [col(Event.id).in_(ids)], with_members=channel == ACTIVITY
+        )
+        for item in loaded:
             for feed in list(entry.feeds):
                 feed.offer(item)
 

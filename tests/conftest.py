@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,11 @@ from starlette.applications import Starlette
 
 import models
 from config import Settings
-from main import create_app
 from tests.databases import fresh_database
 from tests.graphql_client import GraphQLClient
+from tests.identities import JWT_SECRET
 from tests.ws_client import GraphQLWebSocket, connect
+from web.app import create_app
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BROADCAST_URL = os.environ.get("TEST_BROADCAST_URL", "memory://")
@@ -65,18 +68,40 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         yield application
 
 
+@pytest.fixture(scope="session")
+async def secured_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The app with authentication on (HS256 JWTs and API keys), on the same database."""
+    application = create_app(replace(settings, jwt_secret=JWT_SECRET))
+    async with LifespanManager(application):
+        yield application
+
+
 async def _empty_tables(application: Starlette) -> None:
     async with application.state.engine.begin() as connection:
         for table in reversed(models.metadata.sorted_tables):
             await connection.execute(text(f"DELETE FROM {table.name}"))
 
 
+@asynccontextmanager
+async def _client(application: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    await _empty_tables(application)
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://threadline.test") as client:
+        yield client
+
+
 @pytest.fixture
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """A plain HTTP client on an empty database."""
-    await _empty_tables(app)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://threadline.test") as client:
+    async with _client(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def secured_http(secured_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client (sending no credential by itself) of the secured app, on an empty
+    database."""
+    async with _client(secured_app) as client:
         yield client
 
 
@@ -114,8 +139,8 @@ async def wait_started(server: uvicorn.Server) -> None:
     raise TimeoutError("uvicorn did not start")
 
 
-@pytest.fixture(scope="session")
-async def server_url(app: Starlette) -> AsyncIterator[str]:
+@asynccontextmanager
+async def served(app: Starlette) -> AsyncIterator[str]:
     """The app served by uvicorn on a free port (its lifespan already runs), for WebSockets."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
@@ -125,6 +150,18 @@ async def server_url(app: Starlette) -> AsyncIterator[str]:
     yield f"ws://127.0.0.1:{port}/graphql"
     server.should_exit = True
     await task
+
+
+@pytest.fixture(scope="session")
+async def server_url(app: Starlette) -> AsyncIterator[str]:
+    async with served(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def secured_server_url(secured_app: Starlette) -> AsyncIterator[str]:
+    async with served(secured_app) as url:
+        yield url
 
 
 @pytest.fixture

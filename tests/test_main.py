@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -18,12 +19,13 @@ from graphql import GraphQLError
 import main
 import models
 from config import Settings
-from main import SCHEMA_FILE, create_app
+from main import SCHEMA_FILE
 from migrations import alembic_config
 from resolvers.errors import NotFound
 from schema import schema
 from schema.errors import classify
 from tests.graphql_client import GraphQLClient
+from web.app import create_app
 
 
 async def test_healthz(http: httpx.AsyncClient) -> None:
@@ -53,7 +55,12 @@ async def test_graphiql_is_served_to_browsers(http: httpx.AsyncClient) -> None:
 
 
 async def test_query_over_get(http: httpx.AsyncClient) -> None:
-    response = await http.get("/graphql", params={"query": "{ conversations { totalCount } }"})
+    # The header a browser's cross-site "simple" request cannot carry (CSRF).
+    response = await http.get(
+        "/graphql",
+        params={"query": "{ conversations { totalCount } }"},
+        headers={"X-Threadline-CSRF": "1"},
+    )
     assert response.json() == {"data": {"conversations": {"totalCount": 0}}}
 
 
@@ -148,12 +155,12 @@ def test_exported_schema_matches_the_code() -> None:
     )
 
 
-def run_cli(command: str, database: Path) -> str:
-    """`python main.py <command>` on its own SQLite file, as a user would run it."""
+def run_cli(command: str, database: Path, *args: str) -> str:
+    """`python main.py <command> [args]` on its own SQLite file, as a user would run it."""
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
     env.pop("BROADCAST_URL", None)
     done = subprocess.run(
-        [sys.executable, main.__file__, command],
+        [sys.executable, main.__file__, command, *args],
         env=env,
         cwd=database.parent,
         capture_output=True,
@@ -193,3 +200,36 @@ def test_cli_migrate_brings_a_new_database_to_head(tmp_path: Path) -> None:
                 (head,)
             ]
         assert set(row_counts(database).values()) == {0}
+
+
+async def test_cli_creates_an_api_key_that_authenticates(tmp_path: Path) -> None:
+    database = tmp_path / "keys.db"
+    printed = run_cli(
+        "create-api-key", database, "--owner", "alice", "--name", "ci", "--scopes", "read"
+    )
+    secret = printed.splitlines()[0]
+    assert secret.startswith("tl_")
+    with closing(sqlite3.connect(database)) as connection:
+        stored = connection.execute("SELECT owner_id, scopes, secret_hash FROM api_keys").fetchall()
+    # Only the hash of the secret is kept.
+    assert stored == [("alice", '["READ"]', hashlib.sha256(secret.encode()).hexdigest())]
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{database}", jwt_secret="s" * 32))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            viewer = await GraphQLClient(client, {"X-API-Key": secret}).data(
+                "{ viewer { userId } }"
+            )
+    assert viewer == {"viewer": {"userId": "alice"}}
+
+
+def test_without_authentication_the_server_stays_on_loopback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main.check_exposure(Settings(host="0.0.0.0"))
+    assert "refusing to serve without authentication on 0.0.0.0" in str(exited.value.code)
+    main.check_exposure(Settings())
+    assert "DEVELOPMENT MODE" in capsys.readouterr().err
+    main.check_exposure(Settings(host="0.0.0.0", jwt_secret="s" * 32))
+    assert capsys.readouterr().err == ""

@@ -84,10 +84,13 @@ class GraphQLWebSocket:
 
 
 @asynccontextmanager
-async def connect(url: str, **options: Any) -> AsyncIterator[GraphQLWebSocket]:
+async def connect(
+    url: str, payload: dict[str, Any] | None = None, **options: Any
+) -> AsyncIterator[GraphQLWebSocket]:
+    """A started connection; `payload` goes in connection_init (credentials)."""
     async with websockets.connect(url, subprotocols=[PROTOCOL], **options) as socket:
         client = GraphQLWebSocket(socket)
-        await client.start()
+        await client.start(payload)
         try:
             yield client
         finally:

@@ -29,12 +29,14 @@ def defaults(user_id: str) -> ChatSettings:
 
 async def read(ctx: Context, user_id: str) -> ChatSettings | None:
     """The saved settings, or None when the user never saved any."""
+    ctx.principal.require_self(user_id, "chat settings")
     async with ctx.session_factory() as session:
         return await session.get(ChatSettings, user_id)
 
 
 async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSettings:
     validation.not_blank("userId", user_id)
+    ctx.principal.require_self(user_id, "chat settings")
     initial = defaults(user_id)
     # null resets a field to its default (for `model` that is no preferred model):
     # a null temperature or token limit has no meaning to store.

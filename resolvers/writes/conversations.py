@@ -13,10 +13,11 @@ from models import Conversation, Participant
 from models.base import utcnow
 from models.enums import ConversationKind, ConversationStatus, EventKind, ParticipantRole
 from resolvers import events, validation
+from resolvers.access import visible
 from resolvers.context import Context
-from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.errors import BadInput, Conflict, Forbidden, NotFound
 from resolvers.ids import parse_client_id
-from resolvers.writes.transaction import existing_client_row, get_or_404, transaction
+from resolvers.writes.transaction import existing_client_row, get_or_404, transaction, writer
 from schema.inputs import CreateConversationInput, ParticipantInput, UpdateConversationInput
 
 MULTI_PARTY_FROM = 3
@@ -38,6 +39,7 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
         validation.not_blank("participants.participantId", p.participant_id)
         if p.role == ParticipantRole.OWNER:
             raise BadInput("only `owner` can have the OWNER role")
+    ctx.principal.require_identity(data.owner.participant_id, "owner")
     client_id = parse_client_id(data.id, "Conversation")
     async with transaction(ctx) as session:
         found = await existing_client_row(
@@ -85,7 +87,20 @@ async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -
     take turns (checks such as "how many participants are active" cannot race)
     and always lock rows in the same order (no deadlocks).
     """
-    return await get_or_404(session, Conversation, conversation_id, lock=True)
+    conversation = await get_or_404(session, Conversation, conversation_id, lock=True)
+    principal = writer(session)
+    if not principal.unrestricted:
+        may_write = await session.exec(
+            select(func.count())
+            .select_from(Conversation)
+            .where(
+                col(Conversation.id) == conversation_id,
+                *visible(Conversation, principal, writing=True),
+            )
+        )
+        if not may_write.one():
+            raise Forbidden("you may read this conversation but not write to it")
+    return conversation
 
 
 async def open_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:

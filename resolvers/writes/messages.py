@@ -18,6 +18,7 @@ from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import open_conversation
+from resolvers.writes.totals import room_for, totals_full
 from resolvers.writes.transaction import existing_client_row, get_or_404, message_in, transaction
 from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInput, ToolCallInput
 
@@ -175,9 +176,14 @@ async def _next_seq(
     increments the counters in SQL (so no increment is lost).
     """
     now = utcnow()
+    tokens = {
+        Conversation.input_tokens: data.input_tokens,
+        Conversation.output_tokens: data.output_tokens,
+        Conversation.total_tokens: _total(data),
+    }
     result = await session.exec(
         update(Conversation)
-        .where(col(Conversation.id) == conversation_id)
+        .where(col(Conversation.id) == conversation_id, *room_for(tokens))
         .values(
             last_message_seq=col(Conversation.last_message_seq) + 1,
             message_count=col(Conversation.message_count) + 1,
@@ -191,8 +197,11 @@ async def _next_seq(
         .returning(col(Conversation.last_message_seq))
         .execution_options(synchronize_session=False)
     )
-    # The conversation was read in this transaction, so the row is there.
-    return int(result.scalar_one())
+    # The conversation was read in this transaction: no row means no room left.
+    seq = result.scalar_one_or_none()
+    if seq is None:
+        raise totals_full("conversation")
+    return int(seq)
 
 
 async def _add_with_tool_calls(

@@ -17,6 +17,7 @@ from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import lock_conversation, open_conversation
+from resolvers.writes.totals import room_for, totals_full
 from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
@@ -221,12 +222,15 @@ async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: End
     span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens
     span.total_tokens, span.cost = total, data.cost
     # Added in SQL so spans of one trace ending at once lose no tokens.
-    await session.exec(
+    added = await session.exec(
         update(Trace)
-        .where(col(Trace.id) == span.trace_id)
+        .where(col(Trace.id) == span.trace_id, *room_for({Trace.total_tokens: total}))
         .values(total_tokens=col(Trace.total_tokens) + total, cost=col(Trace.cost) + data.cost)
+        .returning(col(Trace.id))
         .execution_options(synchronize_session=False)
     )
+    if added.scalar_one_or_none() is None:
+        raise totals_full("trace")
     await events.record(
         session,
         trace.conversation_id,

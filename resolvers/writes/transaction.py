@@ -11,16 +11,21 @@ from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message
+from models.enums import ApiKeyScope
+from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.events import pending
 from resolvers.ids import to_global_id
+from resolvers.principal import Principal
 
 log = logging.getLogger(__name__)
 RowT = TypeVar("RowT")
+PRINCIPAL = "threadline_principal"
 
 
 @asynccontextmanager
@@ -31,8 +36,11 @@ async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
     Checks run before writing, so an integrity error here is a race with another
     writer (the same client id or key written twice at once): a CONFLICT.
     """
+    ctx.principal.require(ApiKeyScope.WRITE)
     try:
         async with ctx.session_factory() as session, session.begin():
+            # Who writes: every lookup below sees only what this principal may see.
+            session.info[PRINCIPAL] = ctx.principal
             yield session
     except IntegrityError as exc:
         log.info("integrity error turned into CONFLICT: %s", exc.orig)
@@ -45,14 +53,25 @@ async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
         await ctx.bus.publish(committed)
 
 
+def writer(session: AsyncSession) -> Principal:
+    principal: Principal = session.info[PRINCIPAL]
+    return principal
+
+
 async def get_or_404(
     session: AsyncSession, model: type[RowT], row_id: uuid.UUID, *, lock: bool = False
 ) -> RowT:
-    """The row, or NOT_FOUND. With `lock`, the row is locked until commit and read
-    afresh, so a check made on it holds when the write lands."""
-    # NO KEY UPDATE: foreign-key checks of concurrent inserts (KEY SHARE) still pass.
-    for_update = {"key_share": True} if lock else None
-    row = await session.get(model, row_id, with_for_update=for_update, populate_existing=lock)
+    """The row, or NOT_FOUND, also when the writer may not see it (as for reads, so
+    that nobody learns what exists elsewhere). With `lock`, the row is locked until
+    commit and read afresh, so a check made on it holds when the write lands."""
+    conditions = visible(model, writer(session))
+    statement = select(model).where(model.id == row_id, *conditions)  # type: ignore[attr-defined]
+    if lock:
+        # NO KEY UPDATE: foreign-key checks of concurrent inserts (KEY SHARE) still pass.
+        statement = statement.with_for_update(key_share=True).execution_options(
+            populate_existing=True
+        )
+    row = (await session.exec(statement)).first()
     if row is None:
         raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, row_id)}' does not exist")
     return row
@@ -77,7 +96,8 @@ async def existing_client_row(
     """
     if row_id is None:
         return None
-    row = await session.get(model, row_id)
+    conditions = visible(model, writer(session))
+    row = (await session.exec(select(model).where(model.id == row_id, *conditions))).first()  # type: ignore[attr-defined]
     if row is None:
         return None
     for attribute, value in same.items():

@@ -16,11 +16,11 @@ import websockets
 from asgi_lifespan import LifespanManager
 
 from config import Settings
-from main import create_app
 from tests import factories
 from tests.conftest import wait_started
 from tests.graphql_client import GraphQLClient
 from tests.ws_client import PROTOCOL, connect
+from web.app import create_app
 
 QUEUE = 4
 # Enough bytes to fill the kernel's socket buffers (up to 4 MiB here) and stall the sender.

@@ -1,0 +1,70 @@
+"""Apps with limits of their own, on the test database (migrated by the `app` fixture)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+
+from config import Settings
+from web.app import create_app
+
+# Small enough to reach with a few characters; production-like switches.
+LIMITS: dict[str, Any] = {
+    "max_query_depth": 3,
+    "max_aliases": 2,
+    "max_query_tokens": 60,
+    "max_body_bytes": 1000,
+    "default_page_size": 5,
+    "max_page_size": 5,
+    "introspection": False,
+    "graphiql": False,
+}
+
+
+@asynccontextmanager
+async def client_of(application: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://threadline.test") as client:
+        yield client
+
+
+@asynccontextmanager
+async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a second app on the test database, its settings changed as given."""
+    application = create_app(replace(settings, auto_migrate=False, **changes))
+    async with LifespanManager(application), client_of(application) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def limited_app(app: Starlette, settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(replace(settings, auto_migrate=False, **LIMITS))
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def limited(
+    limited_app: Starlette, http: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with LIMITS, on an empty database."""
+    async with client_of(limited_app) as client:
+        yield client
+
+
+def only_error(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The single error of a GraphQL-shaped answer with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    errors = response.json()["errors"]
+    assert len(errors) == 1, errors
+    error: dict[str, Any] = errors[0]
+    assert set(error) <= {"message", "locations", "path", "extensions"}, error
+    return error

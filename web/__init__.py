@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket face of Threadline: the Starlette app and what guards it."""
