@@ -25,15 +25,12 @@ from typing import Any, TypeVar
 import graphql
 from graphql import (
     ArgumentNode,
-    BooleanValueNode,
     DocumentNode,
     FloatValueNode,
     IntValueNode,
     ListValueNode,
     NameNode,
-    NullValueNode,
     ObjectFieldNode,
-    ObjectValueNode,
     OperationDefinitionNode,
     StringValueNode,
     TypeInfo,
@@ -47,6 +44,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import strategies as gql_st
 
 from schema import schema
+from schema.scalars import json_literal
 
 T = TypeVar("T")
 
@@ -266,27 +264,6 @@ def float_literal(number: float) -> FloatValueNode | IntValueNode:
     if "." in text or "e" in text:
         return FloatValueNode(value=text)
     return IntValueNode(value=text)
-
-
-def json_literal(value: Any) -> ValueNode:
-    """A JSON value written in a document (object keys must be GraphQL names there)."""
-    if value is None:
-        return NullValueNode()
-    if isinstance(value, bool):
-        return BooleanValueNode(value=value)
-    if isinstance(value, int):
-        return IntValueNode(value=str(value))
-    if isinstance(value, float):
-        return float_literal(value)
-    if isinstance(value, str):
-        return string_node(value)
-    if isinstance(value, list):
-        return ListValueNode(values=tuple(json_literal(v) for v in value))
-    return ObjectValueNode(
-        fields=tuple(
-            ObjectFieldNode(name=NameNode(value=k), value=json_literal(v)) for k, v in value.items()
-        )
-    )
 
 
 # Numbers past what a double holds, as a client may write them in a document.
