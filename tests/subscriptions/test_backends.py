@@ -46,7 +46,7 @@ FAST = ReconnectPolicy(
     publish_timeout=2.0,
     health_interval=1.0,
 )
-WAIT = 5.0
+WAIT = 10.0  # for what must happen, however loaded the machine
 
 needs_redis = pytest.mark.skipif(REDIS_URL is None, reason="TEST_BROADCAST_URL is not redis://")
 needs_redis_server = pytest.mark.skipif(
@@ -247,7 +247,7 @@ async def test_redis_silent_connection_is_replaced(tmp_path: Path) -> None:
         await until(lambda: not backend.connected)
         assert time.monotonic() - started < 1.0
         assert await receive(resync) == Event(RECONNECTED, "")
-        assert 1.4 < time.monotonic() - started < 3.0  # once the pause is over
+        assert time.monotonic() - started > 1.4  # once the pause is over, not before
         await broadcast.publish(name, "after")
         assert (await receive(sub)).message == "after"
 
