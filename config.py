@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +10,29 @@ from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./threadline.db"
 DEFAULT_BROADCAST_URL = "memory://"
+
+
+@dataclass(frozen=True)
+class RetentionOverride:
+    """One user's retention, in place of the default (None: the default's)."""
+
+    user_id: str
+    trace_days: int | None = None
+    archived_days: int | None = None
+
+
+def retention_overrides(text: str) -> tuple[RetentionOverride, ...]:
+    """RETENTION_OVERRIDES: JSON, {"alice": {"traceDays": 7, "archivedDays": 0}, ...}."""
+    if not text.strip():
+        return ()
+    parsed = json.loads(text)
+    found = []
+    for user_id, days in parsed.items():
+        unknown = set(days) - {"traceDays", "archivedDays"}
+        if unknown:
+            raise ValueError(f"RETENTION_OVERRIDES: unknown keys {sorted(unknown)} for {user_id}")
+        found.append(RetentionOverride(user_id, days.get("traceDays"), days.get("archivedDays")))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -43,6 +67,21 @@ class Settings:
     graphiql: bool = True
     # Longest a single SQL statement may run (0: no limit).
     statement_timeout_ms: int = 10_000
+    # Ingestion: largest OTLP body (as sent, and gunzipped), OTLP requests written at
+    # once before more are refused (503), items in one `ingest` mutation.
+    otlp_max_body_bytes: int = 16_777_216
+    ingest_queue_size: int = 16
+    ingest_max_items: int = 1000
+    # Data lifecycle: days to keep traces and archived conversations (0: for ever),
+    # per-user exceptions, rows deleted per transaction, seconds between two sweeps of
+    # the background sweeper (0: none runs), and how long an agent session may wait
+    # for the user before it goes STALE (0: for ever).
+    retention_trace_days: int = 0
+    retention_archived_days: int = 0
+    retention_overrides: tuple[RetentionOverride, ...] = ()
+    retention_batch_size: int = 1000
+    sweep_interval_seconds: float = 60.0
+    agent_wait_timeout_seconds: float = 3600.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -75,6 +114,15 @@ class Settings:
             introspection=_flag(env.get("INTROSPECTION", "1")),
             graphiql=_flag(env.get("GRAPHIQL", "1")),
             statement_timeout_ms=int(env.get("STATEMENT_TIMEOUT_MS", "10000")),
+            otlp_max_body_bytes=int(env.get("OTLP_MAX_BODY_BYTES", "16777216")),
+            ingest_queue_size=int(env.get("INGEST_QUEUE_SIZE", "16")),
+            ingest_max_items=int(env.get("INGEST_MAX_ITEMS", "1000")),
+            retention_trace_days=int(env.get("RETENTION_TRACE_DAYS", "0")),
+            retention_archived_days=int(env.get("RETENTION_ARCHIVED_DAYS", "0")),
+            retention_overrides=retention_overrides(env.get("RETENTION_OVERRIDES", "")),
+            retention_batch_size=int(env.get("RETENTION_BATCH_SIZE", "1000")),
+            sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "60")),
+            agent_wait_timeout_seconds=float(env.get("AGENT_WAIT_TIMEOUT_SECONDS", "3600")),
         )
 
 

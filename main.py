@@ -4,13 +4,17 @@ python main.py serve          # GraphiQL at http://127.0.0.1:8000/graphql
 python main.py migrate        # apply Alembic migrations and exit
 python main.py demo           # load the sample data (idempotent)
 python main.py export-schema  # write schema.graphql
+python main.py export ID      # a conversation as JSON (--format markdown: a transcript)
+python main.py sweep          # retention and stale agent sessions, once (for cron)
 python main.py create-api-key --owner alice --name my-agent --scopes READ,WRITE
+python main.py simulate       # a simulated agent run against a running server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -26,6 +30,8 @@ from resolvers.context import Context
 from resolvers.db import Database
 from resolvers.principal import Principal
 from schema import schema
+from subscriptions.backends import create_broadcast
+from subscriptions.bus import EventBus
 from web.app import create_app
 
 log = logging.getLogger("threadline")
@@ -69,8 +75,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     check_exposure(settings)
     if args.demo:
         cmd_demo(settings, args)
-    url = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"Threadline on {settings.database_url.split('@')[-1]}; GraphiQL at {url}", flush=True)
+    url = f"http://{settings.host}:{settings.port}/"
+    where = settings.database_url.split("@")[-1]
+    print(f"Threadline on {where}; live viewer at {url}, GraphiQL at {url}graphql", flush=True)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -111,6 +118,66 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(_migrated(settings, work)))
 
 
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
+    from agent_sim.agent import Pace
+    from agent_sim.run import Options, simulate
+
+    url = args.url or f"http://{settings.host}:{settings.port}/graphql"
+    options = Options(
+        url=url,
+        credential=args.credential,
+        conversations=args.conversations,
+        rate=args.rate,
+        pace=Pace(args.pace),
+        human=args.human,
+    )
+    # httpx logs every request at INFO: hundreds of lines a second under load.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    report = asyncio.run(simulate(options))
+    print(report.summary())
+    if report.failures:
+        sys.exit(1)
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    from resolvers import export, transcript
+    from resolvers.errors import BadInput
+    from resolvers.ids import parse_client_id
+
+    try:
+        conversation_id = parse_client_id(args.conversation_id, "Conversation")
+    except BadInput as exc:
+        sys.exit(exc.message)
+    assert conversation_id is not None
+
+    async def work(database: Database) -> str:
+        document = await export.export_document(Context.create(database, settings), conversation_id)
+        if document is None:
+            sys.exit(f"no conversation {args.conversation_id}")
+        if args.format == "markdown":
+            return transcript.markdown(document)
+        return json.dumps(document, indent=2, ensure_ascii=False)
+
+    print(asyncio.run(_migrated(settings, work)))
+
+
+def cmd_sweep(settings: Settings, args: argparse.Namespace) -> None:
+    """One sweep, for cron: its events reach subscribers through BROADCAST_URL."""
+    from resolvers.retention import sweep
+
+    async def work(database: Database) -> str:
+        bus = EventBus(create_broadcast(settings.broadcast_url), database.row_sessions, 1)
+        await bus.start()
+        try:
+            report = await sweep(Context.create(database, settings, bus))
+        finally:
+            await bus.stop()
+        deleted = ", ".join(f"{n} {table}" for table, n in sorted(report.deleted.items()))
+        return f"{report.stale_sessions} stale agent session(s); deleted: {deleted or 'nothing'}"
+
+    print(asyncio.run(_migrated(settings, work)))
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
     SCHEMA_FILE.write_text(schema.as_str() + "\n")
     print(f"wrote {SCHEMA_FILE}")
@@ -124,11 +191,22 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo", help="load the sample data (idempotent)")
     commands.add_parser("export-schema", help="write schema.graphql")
+    export = commands.add_parser("export", help="print a conversation as JSON or Markdown")
+    export.add_argument("conversation_id", help="the conversation's id (global or UUID)")
+    export.add_argument("--format", choices=["json", "markdown"], default="json")
+    commands.add_parser("sweep", help="apply retention and mark stale agent sessions, once")
     key = commands.add_parser("create-api-key", help="create an API key for a user")
     key.add_argument("--owner", required=True, help="the user the key acts for")
     key.add_argument("--name", required=True, help="what the key is for")
     key.add_argument("--scopes", default="READ,WRITE", help="READ,WRITE,INGEST (comma-separated)")
     key.add_argument("--agent-id", help="the participant id the key speaks as")
+    sim = commands.add_parser("simulate", help="run a simulated agent against a running server")
+    sim.add_argument("--url", help="GraphQL endpoint (default: http://HOST:PORT/graphql)")
+    sim.add_argument("--credential", help="a JWT or API key (tl_...) when auth is on")
+    sim.add_argument("--conversations", type=int, default=1, help="runs to start (default 1)")
+    sim.add_argument("--rate", type=float, default=0.0, help="new runs a second (0: all at once)")
+    sim.add_argument("--pace", type=float, default=0.5, help="seconds between agent actions")
+    sim.add_argument("--human", action="store_true", help="wait for a person to answer")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
@@ -138,7 +216,10 @@ def main(argv: list[str] | None = None) -> None:
         "migrate": cmd_migrate,
         "demo": cmd_demo,
         "export-schema": cmd_export_schema,
+        "export": cmd_export,
+        "sweep": cmd_sweep,
         "create-api-key": cmd_create_api_key,
+        "simulate": cmd_simulate,
     }
     if args.command is None:
         args.demo = False

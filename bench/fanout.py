@@ -1,8 +1,10 @@
 """Fan-out: N WebSocket subscribers on one conversation, events produced at a fixed rate.
 
 Prints, per subscriber count: delivered/sent, latency from the event's creation
-(just before its commit) to its receipt (p50/p99/max), and the server's RSS.
-Writes the same figures to bench/results/fanout.json.
+(just before its commit) to its receipt (p50/p99/max), and the server's RSS, for
+Threadline and for its baseline, a bare broadcaster-to-WebSocket relay
+(bench/relay_baseline.py: no database, no GraphQL) driven by the same client; the
+ratio is Threadline's p99 over the relay's. Writes bench/results/fanout.json.
 
     python -m bench.fanout --subscribers 100 1000 --rate 20 --seconds 10
 """
@@ -12,25 +14,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
+from bench.harness import (
+    percentile,
+    print_table,
+    rss_mib,
+    server,
+    wait_healthy,
+    write_results,
+)
 from tests.ws_client import GraphQLWebSocket, connect
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+BASELINE = "relay"
+SERVERS = {"threadline": ("main.py", "serve"), BASELINE: ("-m", "bench.relay_baseline")}
 SUBSCRIPTION = """subscription($c: ID!) {
   conversationEvents(conversationId: $c) {
     seq createdAt ... on MessageEvent { message { content } }
@@ -43,6 +45,7 @@ SEND = """mutation($c: ID!, $text: String!) {
 
 @dataclass
 class Figures:
+    server: str
     subscribers: int
     rate_per_s: float
     sent: int
@@ -53,48 +56,6 @@ class Figures:
     latency_p99_ms: float
     latency_max_ms: float
     server_rss_mib: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-
-
-@contextlib.contextmanager
-def server(database_url: str) -> Iterator[Server]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "LOG_LEVEL": "warning"}
-    process = subprocess.Popen([sys.executable, "main.py", "serve"], cwd=ROOT, env=env)
-    try:
-        yield Server(process, port)
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-async def wait_healthy(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{base}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 async def send(http: httpx.AsyncClient, conversation_id: str, text: str) -> None:
@@ -146,42 +107,67 @@ async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float
             peak_rss = max(peak_rss, rss_mib(pid))
     ordered = sorted(latencies) or [0.0]
     return Figures(
+        server="",
         subscribers=subscribers,
         rate_per_s=rate,
         sent=sent,
         delivered=delivered,
         expected=sent * subscribers,
         delivered_ratio=round(delivered / (sent * subscribers), 4),
-        latency_p50_ms=round(statistics.median(ordered), 1),
-        latency_p99_ms=round(ordered[int(len(ordered) * 0.99) - 1 if len(ordered) > 1 else 0], 1),
+        latency_p50_ms=round(percentile(ordered, 0.5), 1),
+        latency_p99_ms=round(percentile(ordered, 0.99), 1),
         latency_max_ms=round(ordered[-1], 1),
         server_rss_mib=round(peak_rss, 1),
     )
 
 
-def print_table(rows: list[Figures]) -> None:
-    columns = ("subscribers", "sent", "delivered/sent", "p50 ms", "p99 ms", "max ms", "RSS MiB")
-    widths = (11, 5, 15, 8, 8, 8, 8)
-    print(" ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
+def print_figures(rows: list[Figures]) -> None:
+    print_table(
+        (
+            "server",
+            "subscribers",
+            "sent",
+            "delivered/sent",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "RSS MiB",
+        ),
+        [
+            (
+                r.server,
+                r.subscribers,
+                r.sent,
+                f"{r.delivered_ratio:.4f}",
+                r.latency_p50_ms,
+                r.latency_p99_ms,
+                r.latency_max_ms,
+                r.server_rss_mib,
+            )
+            for r in rows
+        ],
+    )
+    baselines = {r.subscribers: r for r in rows if r.server == BASELINE}
     for r in rows:
-        print(
-            f"{r.subscribers:>11} {r.sent:>5} {r.delivered_ratio:>15.4f} {r.latency_p50_ms:>8} "
-            f"{r.latency_p99_ms:>8} {r.latency_max_ms:>8} {r.server_rss_mib:>8}"
-        )
+        base = baselines.get(r.subscribers)
+        if r.server != BASELINE and base is not None and base.latency_p99_ms:
+            ratio = r.latency_p99_ms / base.latency_p99_ms
+            print(f"{r.subscribers} subscribers: p99 {ratio:.2f}x the relay's")
 
 
 async def main(args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         database_url = args.database_url or f"sqlite+aiosqlite:///{tmp}/fanout.db"
-        with server(database_url) as running:
-            base = f"http://127.0.0.1:{running.port}"
-            await wait_healthy(base)
-            for count in args.subscribers:
-                rows.append(await run(base, running.process.pid, count, args.rate, args.seconds))
-    print_table(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fanout.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        for name, command in SERVERS.items():
+            with server(database_url, command) as running:
+                await wait_healthy(running.base)
+                pid = running.process.pid
+                for count in args.subscribers:
+                    figures = await run(running.base, pid, count, args.rate, args.seconds)
+                    rows.append(replace(figures, server=name))
+    print_figures(rows)
+    write_results("fanout", [asdict(r) for r in rows])
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 import models
 from config import Settings
+from models.search import managed_by_migrations
 from resolvers.db import create_engine
 
 target_metadata = models.metadata
@@ -20,6 +21,8 @@ def run_on_connection(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Autogenerate must not drop the FTS5 tables no model declares.
+        include_name=managed_by_migrations,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -6,7 +6,10 @@ from models.auth import ApiKey
 from models.component import Component, ComponentVersion
 from models.conversation import Conversation, Message, Participant, ToolCall
 from models.event import AgentSession, Event
+from models.ingest import IngestReceipt
 from models.plan import Plan, PlanStep, StepDependency
+from models.score import Score
+from models.search import SearchDocument
 from models.settings import ChatSettings
 from models.trace import Span, SpanComponentVersion, Trace
 
@@ -20,10 +23,13 @@ __all__ = [
     "ComponentVersion",
     "Conversation",
     "Event",
+    "IngestReceipt",
     "Message",
     "Participant",
     "Plan",
     "PlanStep",
+    "Score",
+    "SearchDocument",
     "Span",
     "SpanComponentVersion",
     "StepDependency",

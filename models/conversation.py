@@ -9,7 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import enum_field, fk, json_field, optional_json_field, utcnow, uuid_pk
+from models.base import (
+    JSON_TYPE,
+    enum_field,
+    fk,
+    json_field,
+    optional_json_field,
+    utcnow,
+    uuid_pk,
+)
 from models.enums import (
     ConversationKind,
     ConversationStatus,
@@ -39,6 +47,11 @@ class Conversation(SQLModel, table=True):
     )
     title: str | None = None
     summary: str | None = Field(default=None, sa_type=sa.Text)
+    # Facts an agent must always see, sent before the history (see contextWindow).
+    pinned_facts: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSON_TYPE, nullable=False, server_default=sa.text("'[]'")),
+    )
     tags: list[str] = json_field(default=list)
     meta: dict[str, Any] = json_field("metadata")
     owner_id: str = Field(index=True)
@@ -49,6 +62,11 @@ class Conversation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     last_activity_at: datetime = Field(default_factory=utcnow)
+    # When it was last archived (null unless ARCHIVED): retention counts from here.
+    archived_at: datetime | None = None
+    # A fork's provenance. Not foreign keys: the source may be deleted, the story stays.
+    forked_from_conversation_id: uuid.UUID | None = None
+    forked_from_message_id: uuid.UUID | None = None
     # Roll-ups, updated by the same statement that assigns a message's sequence
     # number, so concurrent writers cannot lose an increment.
     last_message_seq: int = 0
@@ -77,7 +95,11 @@ class Participant(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "seq"),
+        # Ingestion stores a message re-sent with every LLM call's history once.
+        sa.UniqueConstraint("conversation_id", "ingest_key"),
+    )
 
     id: uuid.UUID = uuid_pk()
     conversation_id: uuid.UUID = fk("conversations.id", index=False)
@@ -102,6 +124,8 @@ class Message(SQLModel, table=True):
     meta: dict[str, Any] = json_field("metadata")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # What ingestion recognises the message by (resolvers.ingest.messages); else None.
+    ingest_key: str | None = None
 
 
 class ToolCall(SQLModel, table=True):

@@ -116,6 +116,12 @@ class EventKind(StrEnum):
     SPAN_STARTED = "SPAN_STARTED"
     SPAN_ENDED = "SPAN_ENDED"
     AGENT_SESSION_STARTED = "AGENT_SESSION_STARTED"
+    # An AWAITING_USER session waited past AGENT_WAIT_TIMEOUT_SECONDS.
+    AGENT_SESSION_STALE = "AGENT_SESSION_STALE"
+    # Messages removed by deleteMessage (a message and its replies).
+    MESSAGES_DELETED = "MESSAGES_DELETED"
+    # The conversation's last event: it was deleted, its event log with it.
+    CONVERSATION_DELETED = "CONVERSATION_DELETED"
     COMPLETE = "COMPLETE"
     ERROR = "ERROR"
 
@@ -125,6 +131,8 @@ class AgentSessionStatus(StrEnum):
     AWAITING_USER = "AWAITING_USER"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    # Waited for the user too long: closed; the agent starts a new session.
+    STALE = "STALE"
 
 
 class ApiKeyScope(StrEnum):
@@ -134,3 +142,24 @@ class ApiKeyScope(StrEnum):
     READ = "READ"
     WRITE = "WRITE"
     INGEST = "INGEST"
+
+
+class ScoreKind(StrEnum):
+    """NUMERIC scores carry a value, CATEGORICAL ones a label, BOOLEAN ones 0 or 1."""
+
+    NUMERIC = "NUMERIC"
+    CATEGORICAL = "CATEGORICAL"
+    BOOLEAN = "BOOLEAN"
+
+
+class ScoreSource(StrEnum):
+    HUMAN = "HUMAN"
+    LLM = "LLM"
+    CODE = "CODE"
+
+
+class ScoreTarget(StrEnum):
+    MESSAGE = "MESSAGE"
+    SPAN = "SPAN"
+    TRACE = "TRACE"
+    CONVERSATION = "CONVERSATION"

@@ -35,11 +35,17 @@ class Trace(SQLModel, table=True):
     cost: float = 0.0
     user_id: str | None = Field(default=None, index=True)
     session_id: str | None = Field(default=None, index=True)
+    # The OpenTelemetry trace id (hex) of an ingested trace.
+    external_id: str | None = None
 
 
 class Span(SQLModel, table=True):
     __tablename__ = "spans"
-    __table_args__ = (sa.Index("ix_spans_trace_started", "trace_id", "started_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_spans_trace_started", "trace_id", "started_at", "id"),
+        # An ingested span is its OpenTelemetry span id within its trace: sent twice, kept once.
+        sa.UniqueConstraint("trace_id", "external_id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     trace_id: uuid.UUID = fk("traces.id", index=False)
@@ -61,6 +67,10 @@ class Span(SQLModel, table=True):
     output_tokens: int = 0
     total_tokens: int = 0
     cost: float = 0.0
+    # OpenTelemetry span ids (hex) of an ingested span and of its parent: a span that
+    # arrives before its parent keeps parent_span_id null until the parent arrives.
+    external_id: str | None = None
+    external_parent_id: str | None = None
 
 
 class SpanComponentVersion(SQLModel, table=True):

@@ -22,6 +22,8 @@ from models import (
     Participant,
     Plan,
     PlanStep,
+    Score,
+    SearchDocument,
     Span,
     ToolCall,
     Trace,
@@ -30,7 +32,9 @@ from models.enums import ParticipantRole
 from resolvers.principal import Principal
 
 # Tables that hold their conversation's id.
-IN_A_CONVERSATION = frozenset({Participant, Message, Plan, Trace, Event, AgentSession})
+IN_A_CONVERSATION = frozenset(
+    {Participant, Message, Plan, Trace, Event, AgentSession, Score, SearchDocument}
+)
 # Tables one step further away: the parent table that holds the conversation's id.
 THROUGH_PARENT: dict[Any, tuple[Any, Any]] = {
     ToolCall: (Message, ToolCall.message_id),

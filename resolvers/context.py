@@ -13,6 +13,9 @@ from resolvers.pagination import PageArgs, PageRequest
 from resolvers.principal import Principal
 
 if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from resolvers.events import LoadedEvent
     from subscriptions.bus import EventBus
 
 
@@ -26,6 +29,11 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # graphql-transport-ws's connection_init payload, where a WebSocket brings its credential.
     connection_params: dict[str, object] | None = None
+    # The event a subscription on this context yielded last: a shared stream tells a
+    # subscriber that fell behind where to resume from.
+    stream_position: LoadedEvent | None = None
+    # While a bulk `ingest` runs its items: the batch's session, which their writes use.
+    batch_session: AsyncSession | None = None
 
     @classmethod
     def create(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,8 +25,10 @@ from models import (
     ToolCall,
     Trace,
 )
+from models.base import utcnow
 from models.enums import EventKind
 from resolvers.db import RowSessionFactory
+from resolvers.ingest.rows import write_numbered_rows
 
 PENDING = "threadline.events"  # session.info key: events to publish after commit
 
@@ -40,6 +44,7 @@ REFERENCES: dict[str, Any] = {
     "participant_id": Participant,
     "agent_session_id": AgentSession,
 }
+NO_REFERENCES = dict.fromkeys(REFERENCES.keys() - {"conversation_id"})
 
 
 async def record(
@@ -54,16 +59,9 @@ async def record(
     Taking the sequence number locks the conversation row until commit, so a
     conversation's events are numbered without gaps and in commit order.
     """
-    result = await session.exec(
-        update(Conversation)
-        .where(col(Conversation.id) == conversation_id)
-        .values(last_event_seq=col(Conversation.last_event_seq) + 1)
-        .returning(col(Conversation.last_event_seq))
-        .execution_options(synchronize_session=False)
-    )
     values: dict[str, Any] = {
         "conversation_id": conversation_id,
-        "seq": result.scalar_one(),
+        "seq": await _take_seqs(session, conversation_id, 1),
         "kind": kind,
         "data": data or {},
         **refs,
@@ -74,9 +72,107 @@ async def record(
     return event
 
 
-def pending(session: AsyncSession) -> list[Event]:
+async def _take_seqs(session: AsyncSession, conversation_id: uuid.UUID, count: int) -> int:
+    """Reserve `count` sequence numbers of the conversation's events; the last one."""
+    result = await session.exec(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id)
+        .values(last_event_seq=col(Conversation.last_event_seq) + count)
+        .returning(col(Conversation.last_event_seq))
+        .execution_options(synchronize_session=False)
+    )
+    last: int = result.scalar_one()
+    return last
+
+
+class Published(Protocol):
+    """What publishing reads of an event: an Event, or a row written by record_many."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def conversation_id(self) -> uuid.UUID: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def kind(self) -> EventKind: ...
+    @property
+    def trace_id(self) -> uuid.UUID | None: ...
+
+
+@dataclass(frozen=True)
+class Written:
+    id: int
+    conversation_id: uuid.UUID
+    seq: int
+    kind: EventKind
+    trace_id: uuid.UUID | None
+
+
+def event_row(
+    conversation_id: uuid.UUID,
+    kind: EventKind,
+    data: dict[str, Any] | None = None,
+    **refs: uuid.UUID | None,
+) -> dict[str, Any]:
+    """An event for record_many, as a plain row: building Event objects costs more than
+    writing them, for the thousands of events of an ingestion batch."""
+    return {
+        "conversation_id": conversation_id,
+        "kind": kind,
+        "data": data or {},
+        "created_at": utcnow(),
+        **NO_REFERENCES,
+        **refs,
+    }
+
+
+async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write events (event_row) as `record` does, with one sequence update for all their
+    conversations: for batches (ingestion), whose conversations are locked already.
+    Each conversation's events are numbered in list order."""
+    counts = Counter(row["conversation_id"] for row in rows)
+    if not counts:
+        return
+    taken = await session.exec(
+        update(Conversation)
+        .where(col(Conversation.id).in_(counts))
+        .values(
+            last_event_seq=col(Conversation.last_event_seq)
+            + case(counts, value=col(Conversation.id))
+        )
+        .returning(col(Conversation.id), col(Conversation.last_event_seq))
+        .execution_options(synchronize_session=False)
+    )
+    following = {c: last - counts[c] for c, last in taken.all()}
+    for row in rows:
+        following[row["conversation_id"]] += 1
+        row["seq"] = following[row["conversation_id"]]
+    # One COPY (multi-row INSERTs on SQLite), not a unit-of-work flush of each object.
+    ids = await write_numbered_rows(session, Event, rows)
+    written = [
+        Written(event_id, row["conversation_id"], row["seq"], row["kind"], row["trace_id"])
+        for row, event_id in zip(rows, ids, strict=True)
+    ]
+    session.info.setdefault(PENDING, []).extend(written)
+
+
+@contextmanager
+def kept_on_success(session: AsyncSession) -> Iterator[None]:
+    """Events recorded inside are forgotten if it raises: around a savepoint, whose
+    rollback undoes their rows, so that they are not published."""
+    recorded = session.info.setdefault(PENDING, [])
+    mark = len(recorded)
+    try:
+        yield
+    except BaseException:
+        del recorded[mark:]
+        raise
+
+
+def pending(session: AsyncSession) -> list[Published]:
     """The events a transaction recorded (taken once, after it commits)."""
-    found: list[Event] = session.info.pop(PENDING, [])
+    found: list[Published] = session.info.pop(PENDING, [])
     return found
 
 

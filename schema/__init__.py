@@ -41,6 +41,7 @@ from schema.mutation import Mutation
 from schema.query import Query
 from schema.scalars import UTCDateTime, literal_json_defaults
 from schema.scopes import ScopeGuard
+from schema.sharing import SharingSchema
 from schema.subscription import Subscription
 
 
@@ -149,7 +150,7 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema, limited as `settings` say (by default, as Settings() does)."""
     settings = Settings() if settings is None else settings
-    built = strawberry.Schema(
+    built = SharingSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -167,6 +168,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ],
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides={datetime: UTCDateTime},
+        max_query_tokens=settings.max_query_tokens,
     )
     literal_json_defaults(built._schema)
     return built

@@ -21,10 +21,12 @@ from resolvers.relations import (
     PLANS_OF_CONVERSATION,
     TRACES_OF_CONVERSATION,
 )
+from resolvers.scores import SCORES_OF_CONVERSATION
 from schema.agent import AgentSession
-from schema.node import Node, from_row, maybe_from_row, required
+from schema.node import Node, from_row, maybe_from_row, related, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
+from schema.score import Score, scores_field
 from subscriptions.streams import encode_cursor
 
 if TYPE_CHECKING:
@@ -44,6 +46,9 @@ class Conversation(Node):
     status: ConversationStatus
     title: str | None
     summary: str | None
+    pinned_facts: list[str] = strawberry.field(
+        description="Facts sent ahead of the history (contextWindow); see setConversationMemory."
+    )
     tags: list[str]
     metadata: JSONValue
     owner_id: str
@@ -59,6 +64,9 @@ class Conversation(Node):
     output_tokens: int
     total_tokens: int
     cost: float
+    scores: list[Score] = scores_field(
+        SCORES_OF_CONVERSATION, "conversation itself (not of what is in it)"
+    )
     row: strawberry.Private[models.Conversation]
 
     @strawberry.field(
@@ -151,6 +159,23 @@ class Conversation(Node):
     async def agent_sessions(self, info: Info[Context, None]) -> list[AgentSession]:
         rows = await info.context.loaders.rows_by(AGENT_SESSIONS_OF_CONVERSATION).load(self.row.id)
         return [from_row(AgentSession, r) for r in rows]
+
+    @strawberry.field(description="When it was archived (null unless ARCHIVED).")
+    def archived_at(self) -> datetime | None:
+        return self.row.archived_at
+
+    @strawberry.field(
+        description="The conversation this one was forked from (forkConversation); null if "
+        "none, or if that one was deleted or is not yours to see."
+    )
+    async def forked_from(self, info: Info[Context, None]) -> Conversation | None:
+        return await related(info, Conversation, self.row.forked_from_conversation_id)
+
+    @strawberry.field(description="The message of the source the fork's branch ended at.")
+    async def forked_from_message(self, info: Info[Context, None]) -> MessageT | None:
+        from schema.message import Message
+
+        return await related(info, Message, self.row.forked_from_message_id)
 
     @classmethod
     def of(cls, row: models.Conversation) -> Conversation:

@@ -107,7 +107,10 @@ class AgentExchangeEvent(EventWithText, EventWithMessage, EventWithAgentSession)
     pass
 
 
-@strawberry.type(description="AGENT_SESSION_STARTED, COMPLETE, ERROR: an agent run began or ended.")
+@strawberry.type(
+    description="AGENT_SESSION_STARTED, COMPLETE, ERROR, AGENT_SESSION_STALE (no answer "
+    "came in time): an agent run began or ended."
+)
 class RunEvent(EventWithMessage, EventWithAgentSession):
     @strawberry.field
     def error(self) -> str | None:
@@ -154,6 +157,21 @@ class ConversationChangeEvent(ConversationEvent):
         return list(self._data("fields") or [])
 
 
+@strawberry.type(description="MESSAGES_DELETED: a message and every reply below it were deleted.")
+class MessagesDeletedEvent(ConversationEvent):
+    @strawberry.field(description="The ids of the deleted messages.")
+    def message_ids(self) -> list[strawberry.ID]:
+        return [strawberry.ID(i) for i in self._data("messageIds") or []]
+
+
+@strawberry.type(
+    description="CONVERSATION_DELETED: the conversation is gone with all it held; the "
+    "subscription ends after this event. `conversation` shows it as it was."
+)
+class ConversationDeletedEvent(ConversationEvent):
+    pass
+
+
 TYPE_OF_KIND: dict[EventKind, type[ConversationEvent]] = {
     EventKind.MESSAGE_CREATED: MessageEvent,
     EventKind.MESSAGE_UPDATED: MessageEvent,
@@ -170,6 +188,9 @@ TYPE_OF_KIND: dict[EventKind, type[ConversationEvent]] = {
     EventKind.TRACE_STARTED: TraceEvent,
     EventKind.TRACE_ENDED: TraceEvent,
     EventKind.AGENT_SESSION_STARTED: RunEvent,
+    EventKind.AGENT_SESSION_STALE: RunEvent,
+    EventKind.MESSAGES_DELETED: MessagesDeletedEvent,
+    EventKind.CONVERSATION_DELETED: ConversationDeletedEvent,
     EventKind.SPAN_STARTED: SpanEvent,
     EventKind.SPAN_ENDED: SpanEvent,
     EventKind.PARTICIPANT_JOINED: ParticipantEvent,

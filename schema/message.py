@@ -18,8 +18,10 @@ from resolvers.relations import (
     TOOL_CALLS_OF_MESSAGE,
     TRACES_OF_MESSAGE,
 )
+from resolvers.scores import SCORES_OF_MESSAGE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.scalars import JSONValue
+from schema.score import Score, scores_field
 
 if TYPE_CHECKING:
     from schema.conversation import Conversation
@@ -53,6 +55,7 @@ class Message(Node):
     metadata: JSONValue
     created_at: datetime
     updated_at: datetime
+    scores: list[Score] = scores_field(SCORES_OF_MESSAGE, "message")
     row: strawberry.Private[models.Message]
 
     @strawberry.field

@@ -33,7 +33,9 @@ from schema.agent_inputs import (
 )
 from schema.auth import ApiKey, CreateApiKeyInput, CreatedApiKey
 from schema.component import ComponentVersion
+from schema.context_window import MemoryMutations
 from schema.conversation import Conversation, Participant
+from schema.ingest import IngestMutations
 from schema.inputs import (
     ChatSettingsInput,
     CreateConversationInput,
@@ -49,10 +51,12 @@ from schema.inputs import (
     UpdateConversationInput,
     UpdateStepStatusInput,
 )
+from schema.lifecycle import LifecycleMutations
 from schema.message import Message, ToolCall
 from schema.node import from_row, maybe_from_row
 from schema.plan import Plan, PlanStep
 from schema.query import from_settings
+from schema.score_mutations import ScoreMutations
 from schema.settings import ChatSettings
 from schema.trace import Span, Trace
 
@@ -65,7 +69,7 @@ async def _set_status(info: Ctx, id: strawberry.ID, status: ConversationStatus) 
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ScoreMutations, MemoryMutations, LifecycleMutations, IngestMutations):
     @strawberry.mutation(description="The owner and the first counterparts become participants.")
     async def create_conversation(self, info: Ctx, input: CreateConversationInput) -> Conversation:
         return from_row(Conversation, await conversations.create_conversation(info.context, input))

@@ -16,15 +16,20 @@ from resolvers.errors import BadInput, NotFound
 from resolvers.ids import from_global_id, parse_id
 from resolvers.writes import chat_settings
 from schema.agent import AgentSession
+from schema.analytics import AnalyticsQueries
 from schema.auth import ApiKey, Viewer
 from schema.component import Component, ComponentVersion
+from schema.context_window import ContextQueries
 from schema.conversation import Conversation, Participant
 from schema.enums import OrderDirection
 from schema.inputs import ComponentFilter, ConversationFilter, ConversationOrder, TraceFilter
+from schema.lifecycle import LifecycleQueries
 from schema.message import Message, ToolCall
 from schema.node import Node, from_rows, maybe_from_row, related
 from schema.pagination import Connection, page_args
 from schema.plan import Plan, PlanStep
+from schema.score import Score, ScoreQueries
+from schema.search import SearchQueries
 from schema.settings import ChatSettings
 from schema.trace import Span, Trace
 
@@ -44,6 +49,7 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
         ComponentVersion,
         AgentSession,
         ApiKey,
+        Score,
     )
 }
 
@@ -94,7 +100,7 @@ def trace_query(filter: TraceFilter | None) -> reads.TraceQuery:
 
 
 @strawberry.type
-class Query:
+class Query(ScoreQueries, ContextQueries, SearchQueries, AnalyticsQueries, LifecycleQueries):
     @strawberry.field(description="Who this request is authenticated as.")
     def viewer(self, info: Info[Context, None]) -> Viewer:
         return Viewer.of(info.context.principal)

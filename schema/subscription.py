@@ -54,6 +54,7 @@ async def _as_graphql(
         if ctx.principal.key_id in revoked:
             raise Unauthenticated("this API key has been revoked")
         ctx.refresh_loaders()
+        ctx.stream_position = item
         yield to_graphql(item)
 
 

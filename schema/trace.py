@@ -19,9 +19,11 @@ from resolvers.relations import (
     TOOL_CALLS_OF_SPAN,
     VERSIONS_OF_SPAN,
 )
+from resolvers.scores import SCORES_OF_SPAN, SCORES_OF_TRACE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
+from schema.score import Score, scores_field
 
 if TYPE_CHECKING:
     from schema.component import ComponentVersion
@@ -50,6 +52,7 @@ class Trace(Node):
     cost: float
     user_id: str | None
     session_id: str | None
+    scores: list[Score] = scores_field(SCORES_OF_TRACE, "trace")
     row: strawberry.Private[models.Trace]
 
     @strawberry.field
@@ -105,6 +108,7 @@ class Span(Node):
     output_tokens: int
     total_tokens: int
     cost: float
+    scores: list[Score] = scores_field(SCORES_OF_SPAN, "span")
     row: strawberry.Private[models.Span]
 
     @strawberry.field

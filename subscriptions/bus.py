@@ -7,11 +7,12 @@ import contextlib
 import logging
 import uuid
 from collections import deque
+from collections.abc import Sequence
 
 from broadcaster import Broadcast
 
-from models import Event
 from resolvers.db import RowSessionFactory
+from resolvers.events import Published
 from subscriptions.channels import REVOKED_KEYS, Notice, channels_for
 from subscriptions.hub import EventHub
 
@@ -46,7 +47,7 @@ class EventBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retry
 
-    async def publish(self, events: list[Event]) -> None:
+    async def publish(self, events: Sequence[Published]) -> None:
         """Announce committed events, in commit order.
 
         If the backend cannot take them now they wait in a backlog, announced again
@@ -66,7 +67,11 @@ class EventBus:
 
     async def announce_revoked_key(self, key_id: uuid.UUID) -> None:
         """Tell every server process, this one included, that a key no longer works."""
-        self._backlog.append((REVOKED_KEYS, str(key_id)))
+        await self.announce(REVOKED_KEYS, str(key_id))
+
+    async def announce(self, channel: str, message: str) -> None:
+        """Publish a message that is not an event of the log, after those waiting."""
+        self._backlog.append((channel, message))
         if not await self._drain() and (self._retry is None or self._retry.done()):
             self._retry = asyncio.create_task(self._keep_trying())
 

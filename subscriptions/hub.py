@@ -24,7 +24,7 @@ from models import Event
 from resolvers.db import RowSessionFactory
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent, load_events
-from subscriptions.channels import ACTIVITY, RECONNECTED, REVOKED_KEYS, Notice
+from subscriptions.channels import ACTIVITY, RECONNECTED, REVOKED_KEYS, Farewell, Notice
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 10.0
@@ -165,12 +165,21 @@ class EventHub:
         entry = self._channels.get(channel)
         if entry is None or not entry.feeds:
             return
-        ids = [Notice.decode(message).event_id for message in messages]
+        farewells = [Farewell.decode(message) for message in messages]
+        ids = [
+            Notice.decode(message).event_id
+            for message, farewell in zip(messages, farewells, strict=True)
+            if farewell is None
+        ]
         # One read for all the notices that queued up while the last batch was read.
         # Live lists check each event's visibility against its conversation's members.
-        loaded = await load_events(
-            self.sessions, [col(Event.id).in_(ids)], with_members=channel == ACTIVITY
-        )
+        loaded = []
+        if ids:
+            loaded = await load_events(
+                self.sessions, [col(Event.id).in_(ids)], with_members=channel == ACTIVITY
+            )
+        # A deleted conversation's last event is in its notice: nothing follows it.
+        loaded += [farewell.loaded() for farewell in farewells if farewell is not None]
         for item in loaded:
             for feed in list(entry.feeds):
                 feed.offer(item)

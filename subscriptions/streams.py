@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models import Event
+from models.enums import EventKind
 from resolvers.context import Context
 from resolvers.errors import BadInput, ResumeRequired
 from resolvers.events import LoadedEvent, in_conversation_after, latest_seq, load_events
@@ -121,6 +122,10 @@ async def conversation_events(
             if isinstance(got, Signal):
                 continue
             last = got.seq
+            if got.event.kind == EventKind.CONVERSATION_DELETED:
+                # Nothing follows a deletion, whatever the subscriber selected.
+                yield got
+                return
             if selection.accepts(got.event):
                 yield got
                 if selection.last(got.event):

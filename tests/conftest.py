@@ -58,7 +58,11 @@ async def database_url(
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, broadcast_url=BROADCAST_URL)
+    # No background sweeper: its statements would land in other tests' counts
+    # (tests/schema/test_retention.py sweeps when it means to).
+    return Settings(
+        database_url=database_url, broadcast_url=BROADCAST_URL, sweep_interval_seconds=0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,11 +31,14 @@ from resolvers.context import Context
 from resolvers.db import Database
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
+from resolvers.retention import run_sweeper
 from schema import build_schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.authentication import Authenticate, principal_of, websocket_principal
 from web.limits import Limits, operation_type
+from web.otlp import otlp_route
+from web.pages import graphiql_page, page_routes
 
 log = logging.getLogger("threadline")
 
@@ -54,6 +59,10 @@ class GraphQLApp(GraphQL[Context, None]):
         self.database = database
         self.settings = settings
         self.bus = bus
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours from this app (web/pages.py).
+        return graphiql_page()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -127,9 +136,16 @@ def create_app(settings: Settings) -> Starlette:
         if settings.auto_migrate:
             await upgrade_to_head(engine)
         await bus.start()
+        sweeper = None
+        if settings.sweep_interval_seconds > 0:
+            sweeper = asyncio.create_task(run_sweeper(database, settings, bus))
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await bus.stop()
             await engine.dispose()
 
@@ -154,11 +170,15 @@ def create_app(settings: Settings) -> Starlette:
             ),
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz, methods=["GET"]),
+            otlp_route(settings, database, bus),
+            *page_routes(settings),
         ],
         lifespan=lifespan,
     )
     app.state.engine = engine
     app.state.database = database
     app.state.bus = bus
+    # Its shared subscription streams are what a test or an operator may inspect.
+    app.state.schema = graphql_app.schema
     app.state.settings = settings
     return app

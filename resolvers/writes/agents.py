@@ -29,6 +29,7 @@ from resolvers.errors import Conflict
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.messages import write_message
+from resolvers.writes.stale import stale_refusal
 from resolvers.writes.transaction import existing_client_row, message_in, transaction
 from schema.agent_inputs import (
     AnswerAgentInput,
@@ -60,7 +61,9 @@ async def _open_session_in(
     """The open session, which must be in `status`."""
     agent = await find_open_session(session, conversation_id)
     if agent is None:
-        raise Conflict("no agent session is open in this conversation")
+        raise await stale_refusal(session, conversation_id) or Conflict(
+            "no agent session is open in this conversation"
+        )
     if agent.status != status:
         raise Conflict(f"the agent session is {agent.status}, not {status}")
     return agent

@@ -87,22 +87,29 @@ async def register_version(ctx: Context, data: RegisterComponentVersionInput) ->
     except ValueError:
         raise BadInput("`definition` must be JSON without NaN or Infinity") from None
     async with transaction(ctx) as session:
-        component = await _component(session, data)
-        result = await session.exec(
-            select(ComponentVersion).where(
-                col(ComponentVersion.component_id) == component.id,
-                col(ComponentVersion.content_hash) == digest,
-            )
+        return await register_in(session, data, digest)
+
+
+async def register_in(
+    session: AsyncSession, data: RegisterComponentVersionInput, digest: str
+) -> ComponentVersion:
+    """The version with this content hash, registered in the session's transaction if new."""
+    component = await _component(session, data)
+    result = await session.exec(
+        select(ComponentVersion).where(
+            col(ComponentVersion.component_id) == component.id,
+            col(ComponentVersion.content_hash) == digest,
         )
-        found = result.first()
-        if found is not None:
-            return found
-        component.version_count += 1
-        version = ComponentVersion(
-            component_id=component.id,
-            content_hash=digest,
-            version_number=component.version_count,
-            definition=data.definition,
-        )
-        session.add(version)
+    )
+    found = result.first()
+    if found is not None:
+        return found
+    component.version_count += 1
+    version = ComponentVersion(
+        component_id=component.id,
+        content_hash=digest,
+        version_number=component.version_count,
+        definition=data.definition,
+    )
+    session.add(version)
     return version

@@ -155,6 +155,9 @@ async def set_status(
         data = {"status": status.value, "before": {"status": conversation.status.value}}
         conversation.status = status
         conversation.updated_at = utcnow()
+        # Retention of archived conversations counts from here.
+        archived = status == ConversationStatus.ARCHIVED
+        conversation.archived_at = conversation.updated_at if archived else None
         await events.record(session, conversation_id, EventKind.CONVERSATION_STATUS, data)
     return conversation
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -167,41 +169,71 @@ def _total(data: MessageContentInput) -> int:
     )
 
 
+@dataclass(frozen=True)
+class Added:
+    """Messages added to one conversation, and their usage for its roll-ups."""
+
+    count: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost: float = 0.0
+
+
 async def _next_seq(
     session: AsyncSession, conversation_id: uuid.UUID, data: MessageContentInput
 ) -> int:
-    """Take the next sequence number and add the message to the roll-ups, atomically.
+    usage = Added(1, data.input_tokens, data.output_tokens, _total(data), data.cost)
+    return (await take_seqs(session, {conversation_id: usage}))[conversation_id]
 
-    One UPDATE both locks the conversation row (so concurrent senders queue) and
+
+async def take_seqs(
+    session: AsyncSession, added: Mapping[uuid.UUID, Added]
+) -> dict[uuid.UUID, int]:
+    """Take sequence numbers for new messages and add them to the roll-ups, atomically,
+    in one UPDATE for every conversation; the last number taken in each.
+
+    The UPDATE both locks the conversation rows (so concurrent senders queue) and
     increments the counters in SQL (so no increment is lost).
     """
     now = utcnow()
+    amounts = {
+        name: _per_conversation({c: getattr(a, name) for c, a in added.items()})
+        for name in ("count", "input_tokens", "output_tokens", "total_tokens", "cost")
+    }
     tokens = {
-        Conversation.input_tokens: data.input_tokens,
-        Conversation.output_tokens: data.output_tokens,
-        Conversation.total_tokens: _total(data),
+        Conversation.input_tokens: amounts["input_tokens"],
+        Conversation.output_tokens: amounts["output_tokens"],
+        Conversation.total_tokens: amounts["total_tokens"],
     }
     result = await session.exec(
         update(Conversation)
-        .where(col(Conversation.id) == conversation_id, *room_for(tokens))
+        .where(col(Conversation.id).in_(added), *room_for(tokens))
         .values(
-            last_message_seq=col(Conversation.last_message_seq) + 1,
-            message_count=col(Conversation.message_count) + 1,
-            input_tokens=col(Conversation.input_tokens) + data.input_tokens,
-            output_tokens=col(Conversation.output_tokens) + data.output_tokens,
-            total_tokens=col(Conversation.total_tokens) + _total(data),
-            cost=col(Conversation.cost) + data.cost,
+            last_message_seq=col(Conversation.last_message_seq) + amounts["count"],
+            message_count=col(Conversation.message_count) + amounts["count"],
+            input_tokens=col(Conversation.input_tokens) + amounts["input_tokens"],
+            output_tokens=col(Conversation.output_tokens) + amounts["output_tokens"],
+            total_tokens=col(Conversation.total_tokens) + amounts["total_tokens"],
+            cost=col(Conversation.cost) + amounts["cost"],
             last_activity_at=now,
             updated_at=now,
         )
-        .returning(col(Conversation.last_message_seq))
+        .returning(col(Conversation.id), col(Conversation.last_message_seq))
         .execution_options(synchronize_session=False)
     )
-    # The conversation was read in this transaction: no row means no room left.
-    seq = result.scalar_one_or_none()
-    if seq is None:
+    last = {conversation_id: int(seq) for conversation_id, seq in result.all()}
+    # The conversations were read in this transaction: a missing row has no room left.
+    if len(last) < len(added):
         raise totals_full("conversation")
-    return int(seq)
+    return last
+
+
+def _per_conversation(values: dict[uuid.UUID, Any]) -> Any:
+    """The amount each conversation's row adds: one value, or a CASE on its id."""
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return case(values, value=col(Conversation.id))
 
 
 async def _add_with_tool_calls(

@@ -14,10 +14,10 @@ from resolvers.errors import Conflict
 MAX_TOTAL = 2**31 - 1
 
 
-def room_for(increments: Mapping[Any, int]) -> list[ColumnElement[bool]]:
-    """Conditions for an UPDATE adding each amount to its column (a model attribute):
-    true while every sum stays within MAX_TOTAL. SQLite would store a larger sum, then
-    fail every read of it."""
+def room_for(increments: Mapping[Any, Any]) -> list[ColumnElement[bool]]:
+    """Conditions for an UPDATE adding each amount (a number, or an expression of the row)
+    to its column (a model attribute): true while every sum stays within MAX_TOTAL.
+    SQLite would store a larger sum, then fail every read of it."""
     # Not `column + amount <= MAX_TOTAL`: PostgreSQL's integer sum would overflow first.
     return [col(column) <= MAX_TOTAL - amount for column, amount in increments.items()]
 

@@ -29,28 +29,38 @@ PRINCIPAL = "threadline_principal"
 
 
 @asynccontextmanager
-async def transaction(ctx: Context) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    ctx: Context, scope: ApiKeyScope = ApiKeyScope.WRITE
+) -> AsyncIterator[AsyncSession]:
     """Commit on success; roll back on any error, so a failed mutation writes nothing.
-    After commit, publish the events the transaction recorded.
+    After commit, publish the events the transaction recorded. The caller needs
+    `scope` (INGEST for ingestion).
 
     Checks run before writing, so an integrity error here is a race with another
     writer (the same client id or key written twice at once): a CONFLICT.
     """
-    ctx.principal.require(ApiKeyScope.WRITE)
+    if ctx.batch_session is not None:
+        # One item of a bulk `ingest`, which checked its INGEST scope, holds the
+        # transaction (a savepoint per item) and publishes the events once it commits.
+        yield ctx.batch_session
+        return
+    ctx.principal.require(scope)
     try:
         async with ctx.session_factory() as session, session.begin():
             # Who writes: every lookup below sees only what this principal may see.
             session.info[PRINCIPAL] = ctx.principal
             yield session
     except IntegrityError as exc:
-        log.info("integrity error turned into CONFLICT: %s", exc.orig)
-        raise Conflict(
-            "the write conflicts with a concurrent write of the same id or key"
-        ) from None
+        raise conflict(exc) from None
     # Committed: now, and only now, the events it recorded can be announced.
     committed = pending(session)
     if ctx.bus is not None and committed:
         await ctx.bus.publish(committed)
+
+
+def conflict(exc: IntegrityError) -> Conflict:
+    log.info("integrity error turned into CONFLICT: %s", exc.orig)
+    return Conflict("the write conflicts with a concurrent write of the same id or key")
 
 
 def writer(session: AsyncSession) -> Principal:

@@ -1,0 +1,127 @@
+"""Ingestion: realistic OTLP/HTTP batches posted to a real server, as fast as it takes them.
+
+Each batch holds agent runs recorded with the OpenTelemetry SDK (an agent span, two
+LLM calls with their message histories, a tool call), each run in a conversation of
+its own, half in GenAI and half in OpenInference conventions. Prints spans/second
+sustained, request latency (p50/p99) and the server's peak RSS, per database, and
+writes them to bench/results/ingest.json.
+
+    python -m bench.ingest --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+
+import httpx
+
+from bench.harness import RESULTS, rss_mib, server, wait_healthy
+from bench.otel_runs import Recorder, protobuf_body, run_genai, run_openinference
+from tests.databases import fresh_database
+
+HEADERS = {"Content-Type": "application/x-protobuf"}
+SPANS_PER_RUN = 4
+
+
+@dataclass
+class Figures:
+    database: str
+    requests: int
+    spans: int
+    seconds: float
+    spans_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    server_peak_rss_mib: float
+
+
+def batches(count: int, runs_per_batch: int) -> list[bytes]:
+    """Encoded ExportTraceServiceRequests, made before the clock starts."""
+    recorder = Recorder()
+    bodies = []
+    for batch in range(count):
+        for run in range(runs_per_batch):
+            key = f"bench-{batch}-{run}"
+            if run % 2:
+                run_openinference(recorder.tracer, key)
+            else:
+                run_genai(recorder.tracer, key)
+        bodies.append(protobuf_body(recorder.take()))
+    return bodies
+
+
+async def post_all(base: str, bodies: list[bytes], clients: int, latencies: list[float]) -> None:
+    queue = list(reversed(bodies))
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            while queue:
+                body = queue.pop()
+                started = time.perf_counter()
+                response = await http.post("/v1/traces", content=body, headers=HEADERS)
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                assert not response.content, "spans were refused"
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def measure(name: str, url: str, args: argparse.Namespace, bodies: list[bytes]) -> Figures:
+    with server(url) as running:
+        base = f"http://127.0.0.1:{running.port}"
+        await wait_healthy(base)
+        await post_all(base, bodies[:2], 1, [])  # warm-up: connections, caches
+        latencies: list[float] = []
+        peak = rss_mib(running.process.pid)
+        started = time.perf_counter()
+        task = asyncio.create_task(post_all(base, bodies[2:], args.clients, latencies))
+        while not task.done():
+            peak = max(peak, rss_mib(running.process.pid))
+            await asyncio.sleep(0.1)
+        await task
+        elapsed = time.perf_counter() - started
+    spans = (len(bodies) - 2) * args.runs_per_batch * SPANS_PER_RUN
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Figures(
+        database=name,
+        requests=len(latencies),
+        spans=spans,
+        seconds=round(elapsed, 2),
+        spans_per_s=round(spans / elapsed),
+        latency_p50_ms=round(quantiles[49], 1),
+        latency_p99_ms=round(quantiles[98], 1),
+        server_peak_rss_mib=round(peak, 1),
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    bodies = batches(args.batches + 2, args.runs_per_batch)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows.append(await measure("sqlite", f"sqlite+aiosqlite:///{tmp}/ingest.db", args, bodies))
+    if args.postgres:
+        async with fresh_database(args.postgres, "threadline_bench") as url:
+            rows.append(await measure("postgresql", url, args, bodies))
+    for r in rows:
+        print(
+            f"{r.database:>10}: {r.spans_per_s:>6} spans/s ({r.spans} spans in {r.seconds} s, "
+            f"{r.requests} requests), p50 {r.latency_p50_ms} ms, p99 {r.latency_p99_ms} ms, "
+            f"peak RSS {r.server_peak_rss_mib} MiB"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=100, help="requests to post")
+    parser.add_argument("--runs-per-batch", type=int, default=64, help="agent runs per request")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent exporters")
+    parser.add_argument("--postgres", help="a PostgreSQL URL to run on as well")
+    asyncio.run(main(parser.parse_args()))

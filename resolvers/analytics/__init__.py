@@ -1,0 +1,1 @@
+"""Aggregates over spans, traces and conversations, computed by the database."""

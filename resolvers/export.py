@@ -1,0 +1,72 @@
+"""A conversation's whole subgraph as one JSON document, and as a Markdown transcript.
+
+The document holds, by table name, every row the conversation owns (see
+resolvers.ownership) and the shared component versions its spans used, each row
+as its model dumps it to JSON. Not exported: the event log (an import starts a
+log of its own) and derived tables (the search index, rebuilt by triggers).
+`importConversation` (resolvers.writes.imports) reads it back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlmodel import SQLModel, col
+
+from models import Component, ComponentVersion, Conversation, Event, SpanComponentVersion
+from resolvers.context import Context
+from resolvers.ownership import ROOT, owned_tables
+
+FORMAT = "threadline.conversation"
+VERSION = 1
+# Owned, but not exported: the event log, and rows derived from others by the database.
+NOT_EXPORTED = frozenset({Event.__tablename__, "search_documents"})
+
+
+def model_of(table: Table) -> type[SQLModel]:
+    for mapper in SQLModel._sa_registry.mappers:
+        if mapper.local_table is table:
+            found: type[SQLModel] = mapper.class_
+            return found
+    raise LookupError(table.name)
+
+
+def exported_tables() -> list[Table]:
+    """The conversation, then the tables it owns, nearest first (parents before children)."""
+    owned = [o.table for o in owned_tables() if o.table.name not in NOT_EXPORTED]
+    return [ROOT, *owned]
+
+
+def _json_rows(rows: Any) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="json") for row in rows]
+
+
+async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str, Any] | None:
+    """The document, or None when the caller may not see the conversation."""
+    if await ctx.loaders.by_id(Conversation).load(conversation_id) is None:
+        return None
+    tables: dict[str, list[dict[str, Any]]] = {}
+    async with ctx.database.row_sessions() as session:
+        for table in exported_tables():
+            model = model_of(table)
+            owned = next((o for o in owned_tables() if o.table is table), None)
+            where = owned.within([conversation_id]) if owned else table.c.id == conversation_id
+            order = list(table.primary_key.columns)
+            found = await session.execute(select(model).where(where).order_by(*order))
+            tables[table.name] = _json_rows(found.scalars())
+        # The shared rows the subgraph points at: its spans' versions, and their components.
+        for model, rows, key in (
+            (ComponentVersion, SpanComponentVersion.__tablename__, "component_version_id"),
+            (Component, ComponentVersion.__tablename__, "component_id"),
+        ):
+            ids = {uuid.UUID(row[key]) for row in tables.get(rows, [])}
+            shared = select(model).where(col(model.id).in_(ids)).order_by(col(model.id))
+            tables[model.__tablename__] = _json_rows((await session.execute(shared)).scalars())
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "conversationId": str(conversation_id),
+        "tables": tables,
+    }

@@ -1,0 +1,1 @@
+"""Ingestion: OpenTelemetry spans and bulk items from agents, written in batches."""

@@ -1,0 +1,65 @@
+"""Ingesting a batch of OpenTelemetry spans, in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from models.enums import ApiKeyScope
+from resolvers.context import Context
+from resolvers.errors import BadInput
+from resolvers.events import record_many
+from resolvers.ingest import messages, traces
+from resolvers.ingest.batch import Mapped, Outcome
+from resolvers.ingest.ids import owner_namespace, span_row, trace_row
+from resolvers.ingest.mapping import facts
+from resolvers.ingest.otlp import IncomingSpan
+from resolvers.writes.transaction import transaction
+
+
+def mapped(incoming: list[IncomingSpan], owner: str, outcome: Outcome) -> list[Mapped]:
+    """The spans that can be stored, once each (the last copy of a span sent twice wins)."""
+    namespace = owner_namespace(owner)
+    found: dict[tuple[str, str], Mapped] = {}
+    trace_ids: dict[str, uuid.UUID] = {}
+    for span in incoming:
+        try:
+            meaning = facts(span)
+        except BadInput as exc:
+            outcome.refuse(1, exc.message)
+            continue
+        trace_id = trace_ids.get(span.trace_id)
+        if trace_id is None:
+            trace_id = trace_ids[span.trace_id] = trace_row(namespace, span.trace_id)
+        parent = span_row(trace_id, span.parent_id) if span.parent_id else None
+        found[(span.trace_id, span.span_id)] = Mapped(
+            span, meaning, span_row(trace_id, span.span_id), trace_id, parent
+        )
+    return list(found.values())
+
+
+async def ingest_spans(ctx: Context, incoming: list[IncomingSpan], outcome: Outcome) -> None:
+    """Store what the spans show, publish its events after commit; refusals go to `outcome`.
+
+    Spans are conversations' traces: a trace goes to the conversation its spans name
+    (gen_ai.conversation.id, session.id), created for the caller when unknown.
+    """
+    principal = ctx.principal
+    principal.require(ApiKeyScope.INGEST)
+    spans = mapped(incoming, principal.user_id, outcome)
+    if not spans:
+        return
+    namespace = owner_namespace(principal.user_id)
+    async with transaction(ctx, ApiKeyScope.INGEST) as session:
+        batches = await traces.place_traces(
+            session, principal, namespace, traces.by_trace(spans), outcome
+        )
+        batches = await traces.open_conversations(session, principal, batches, outcome)
+        await traces.drop_known_spans(session, batches)
+        batches = [b for b in batches if b.spans]
+        if not batches:
+            return
+        await traces.write_traces(session, batches, outcome)
+        await traces.write_spans(session, batches, outcome)
+        await messages.write_messages(session, principal, messages.transcripts(batches), outcome)
+        traces.trace_endings(batches, outcome)
+        await record_many(session, outcome.events)

@@ -1,0 +1,163 @@
+"""Importing a conversation document (resolvers.export) into this Threadline.
+
+Every row is validated by its model, and every reference must stay inside the
+document, so a document cannot write into another conversation. Ids are kept, or
+with `remap_ids` replaced by new ones (to import a copy next to the original).
+Component versions are shared: each is registered by its content, as
+registerComponentVersion would, and the links follow the version found or made.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Table, inspect
+from sqlmodel import SQLModel
+
+from models import Component, ComponentVersion, Conversation
+from models.enums import EventKind
+from resolvers import events
+from resolvers.context import Context
+from resolvers.errors import BadInput, Conflict
+from resolvers.export import FORMAT, VERSION, exported_tables, model_of
+from resolvers.ids import to_global_id
+from resolvers.ownership import ROOT, owned_tables
+from resolvers.writes.components import content_hash, register_in
+from resolvers.writes.transaction import transaction
+from schema.inputs import RegisterComponentVersionInput
+
+Rows = dict[Table, list[SQLModel]]
+SHARED: list[Table] = [ComponentVersion.__table__, Component.__table__]  # type: ignore[attr-defined]
+
+
+def _attribute(table: Table, column: Any) -> str:
+    return str(inspect(model_of(table)).get_property_by_column(column).key)
+
+
+def _parse(document: Any) -> Rows:
+    """The document's rows as models, or BAD_USER_INPUT saying what is wrong where."""
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise BadInput(f"not a conversation document (its `format` must be '{FORMAT}')")
+    if document.get("version") != VERSION:
+        raise BadInput(f"this Threadline reads documents of version {VERSION}")
+    given = document.get("tables")
+    known = [*exported_tables(), *SHARED]
+    if not isinstance(given, dict) or set(given) - {t.name for t in known}:
+        names = ", ".join(t.name for t in known)
+        raise BadInput(f"`tables` must map table names ({names}) to lists of rows")
+    parsed: Rows = {}
+    for table in known:
+        rows = given.get(table.name, [])
+        if not isinstance(rows, list):
+            raise BadInput(f"tables.{table.name} must be a list of rows")
+        parsed[table] = [_row(table, index, row) for index, row in enumerate(rows)]
+    if len(parsed[ROOT]) != 1:
+        raise BadInput("the document must hold exactly one conversation")
+    return parsed
+
+
+def _row(table: Table, index: int, row: Any) -> SQLModel:
+    if not isinstance(row, dict):
+        raise BadInput(f"tables.{table.name}[{index}] must be an object")
+    try:
+        return model_of(table).model_validate(row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise BadInput(f"tables.{table.name}[{index}].{where}: {first['msg']}") from None
+
+
+def _check_references(parsed: Rows) -> None:
+    """Every key must point at a row of the document: nothing outside it is touched."""
+    present = {table: {getattr(row, "id", None) for row in rows} for table, rows in parsed.items()}
+    for table, rows in parsed.items():
+        for foreign_key in table.foreign_keys:
+            attribute = _attribute(table, foreign_key.parent)
+            targets = present.get(foreign_key.column.table, set())
+            for index, row in enumerate(rows):
+                value = getattr(row, attribute)
+                if value is not None and value not in targets:
+                    raise BadInput(
+                        f"tables.{table.name}[{index}].{attribute} points outside the document"
+                    )
+
+
+def _parents_first(rows: list[SQLModel], attribute: str) -> list[SQLModel]:
+    """Rows ordered so that each comes after the row its `attribute` points at."""
+    pending = {getattr(row, "id"): row for row in rows}  # noqa: B009
+    ordered: list[SQLModel] = []
+    for row in rows:
+        chain = []
+        current: SQLModel | None = pending.pop(getattr(row, "id"), None)  # noqa: B009
+        while current is not None:
+            chain.append(current)
+            current = pending.pop(getattr(current, attribute), None)
+        ordered.extend(reversed(chain))
+    return ordered
+
+
+async def _register_versions(session: Any, parsed: Rows) -> dict[uuid.UUID, uuid.UUID]:
+    """The version each of the document's component versions is here, by its id there."""
+    components = {row.id: row for row in parsed[Component.__table__]}  # type: ignore[attr-defined]
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for version in parsed[ComponentVersion.__table__]:  # type: ignore[attr-defined]
+        assert isinstance(version, ComponentVersion)
+        component = components.get(version.component_id)
+        if not isinstance(component, Component):
+            raise BadInput(f"component version '{version.id}' has no component in the document")
+        data = RegisterComponentVersionInput(
+            component_key=component.key,
+            type=component.type,
+            definition=version.definition,
+            name=component.name,
+        )
+        registered = await register_in(session, data, content_hash(version.definition))
+        found[version.id] = registered.id
+    return found
+
+
+def _remap(table: Table, rows: list[SQLModel], mapping: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Replace the ids in each row's key and references by those `mapping` gives."""
+    keys = [c for c in table.columns if c.primary_key or c.foreign_keys]
+    attributes = [_attribute(table, column) for column in keys]
+    for row in rows:
+        for attribute in attributes:
+            value = getattr(row, attribute)
+            if value in mapping:
+                setattr(row, attribute, mapping[value])
+
+
+async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> Conversation:
+    parsed = _parse(document)
+    conversation = parsed[ROOT][0]
+    assert isinstance(conversation, Conversation)
+    ctx.principal.require_identity(conversation.owner_id, "owner")
+    _check_references(parsed)
+    source_id = conversation.id
+    mapping: dict[uuid.UUID, uuid.UUID] = {}
+    if remap_ids:
+        tables = exported_tables()
+        mapping = {row.id: uuid.uuid4() for t in tables for row in parsed[t] if hasattr(row, "id")}
+    async with transaction(ctx) as session:
+        if not remap_ids and await session.get(Conversation, source_id) is not None:
+            raise Conflict(
+                f"conversation '{to_global_id('Conversation', source_id)}' exists here already; "
+                "import with remapIds: true for a copy"
+            )
+        mapping.update(await _register_versions(session, parsed))
+        self_keys = {o.table: o.self_key for o in owned_tables()}
+        # Nothing of the source's event log comes along: the copy's log starts here.
+        conversation.last_event_seq = 0
+        for table in exported_tables():
+            rows = parsed[table]
+            _remap(table, rows, mapping)
+            self_key = self_keys.get(table)
+            if self_key is not None:
+                rows = _parents_first(rows, _attribute(table, self_key))
+            session.add_all(rows)
+            await session.flush()
+        data = {"importedFrom": to_global_id("Conversation", source_id)}
+        await events.record(session, conversation.id, EventKind.CONVERSATION_CREATED, data)
+    return conversation

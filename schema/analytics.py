@@ -1,0 +1,131 @@
+"""`usage`: the cost, tokens, latency and errors of spans, per group."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from models.enums import SpanKind
+from resolvers.analytics import usage as usage_reads
+from resolvers.analytics.usage import UsageGroupBy as By
+from resolvers.context import Context
+from resolvers.ids import parse_id
+from schema.node import related
+
+if TYPE_CHECKING:
+    from schema.component import ComponentVersion
+    from schema.conversation import Conversation
+
+ComponentVersionT = Annotated["ComponentVersion", strawberry.lazy("schema.component")]
+ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")]
+
+strawberry.enum(
+    usage_reads.UsageGroupBy,
+    description="DAY and HOUR are UTC; a span with several component versions counts "
+    "under each of them.",
+)
+
+
+@strawberry.input
+class UsageFilter:
+    conversation_id: strawberry.ID | None = None
+    kinds: list[SpanKind] | None = None
+    models: list[str] | None = None
+    providers: list[str] | None = None
+    user_id: str | None = strawberry.field(default=None, description="The trace's user.")
+
+
+@strawberry.type(
+    description="One group's spans. Latency percentiles are nearest-rank (the smallest "
+    "duration that at least p% of the spans' durations do not exceed), over ended spans."
+)
+class UsageGroup:
+    model: str | None
+    provider: str | None
+    span_kind: SpanKind | None
+    user_id: str | None
+    period: datetime | None = strawberry.field(description="The UTC day or hour's start.")
+    count: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: float
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    latency_max_ms: float | None
+    error_count: int
+    error_rate: float = strawberry.field(description="errorCount / count (0 with no spans).")
+    conversation_id: strawberry.Private[uuid.UUID | None]
+    version_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Set when grouped by CONVERSATION.")
+    async def conversation(self, info: Info[Context, None]) -> ConversationT | None:
+        from schema.conversation import Conversation
+
+        return await related(info, Conversation, self.conversation_id)
+
+    @strawberry.field(description="Set when grouped by COMPONENT_VERSION and one was used.")
+    async def component_version(self, info: Info[Context, None]) -> ComponentVersionT | None:
+        from schema.component import ComponentVersion
+
+        return await related(info, ComponentVersion, self.version_id)
+
+    @classmethod
+    def of(cls, group: usage_reads.UsageGroup) -> UsageGroup:
+        key = group.key
+        period = key.get(By.DAY) or key.get(By.HOUR)
+        return cls(
+            model=key.get(By.MODEL),
+            provider=key.get(By.PROVIDER),
+            span_kind=key.get(By.SPAN_KIND),
+            user_id=key.get(By.USER),
+            period=datetime.fromisoformat(period) if period else None,
+            count=group.count,
+            input_tokens=group.input_tokens,
+            output_tokens=group.output_tokens,
+            total_tokens=group.total_tokens,
+            cost=group.cost,
+            latency_p50_ms=group.latency_p50,
+            latency_p95_ms=group.latency_p95,
+            latency_p99_ms=group.latency_p99,
+            latency_max_ms=group.latency_max,
+            error_count=group.error_count,
+            error_rate=group.error_rate,
+            conversation_id=key.get(By.CONVERSATION),
+            version_id=key.get(By.COMPONENT_VERSION),
+        )
+
+
+@strawberry.type
+class AnalyticsQueries:
+    @strawberry.field(
+        description="Spans you can see, started in [from, to), aggregated per group (one "
+        "group of everything without `groupBy`), groups in key order."
+    )
+    async def usage(
+        self,
+        info: Info[Context, None],
+        filter: UsageFilter | None = None,
+        group_by: list[By] | None = None,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> list[UsageGroup]:
+        f = filter or UsageFilter()
+        q = usage_reads.UsageQuery(
+            group_by=list(group_by or []),
+            started_from=from_,
+            started_to=to,
+            conversation_id=parse_id(f.conversation_id, "Conversation")
+            if f.conversation_id
+            else None,
+            kinds=f.kinds,
+            models=f.models,
+            providers=f.providers,
+            user_id=f.user_id,
+        )
+        return [UsageGroup.of(group) for group in await usage_reads.usage(info.context, q)]

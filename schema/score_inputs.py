@@ -1,0 +1,44 @@
+"""Inputs of the score mutations and of the score aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from models.enums import ScoreKind, ScoreSource, ScoreTarget
+
+
+@strawberry.input
+class AddScoreInput:
+    target_id: strawberry.ID = strawberry.field(
+        description="A Message, Span, Trace or Conversation id."
+    )
+    name: str
+    kind: ScoreKind
+    value: float | None = strawberry.field(
+        default=None, description="NUMERIC: any finite number; BOOLEAN: 1 (true) or 0 (false)."
+    )
+    label: str | None = strawberry.field(default=None, description="CATEGORICAL only.")
+    comment: str | None = None
+    source: ScoreSource = ScoreSource.HUMAN
+    author: str | None = strawberry.field(
+        default=None, description="Who scored (a user, an evaluator model); by default you."
+    )
+
+
+@strawberry.input(description="Fields left out are not changed; null clears `comment`.")
+class UpdateScoreInput:
+    value: float | None = strawberry.UNSET
+    label: str | None = strawberry.UNSET
+    comment: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class ScoreFilter:
+    names: list[str] | None = None
+    targets: list[ScoreTarget] | None = None
+    sources: list[ScoreSource] | None = None
+    conversation_id: strawberry.ID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None

@@ -1,0 +1,126 @@
+"""The `search` root field: ranked, highlighted matches in messages and spans."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from models.enums import MessageRole
+from resolvers import search
+from resolvers.context import Context
+from resolvers.ids import parse_id
+from schema.node import related
+from schema.pagination import Edge, PageInfo, page_args
+
+if TYPE_CHECKING:
+    from schema.conversation import Conversation
+    from schema.message import Message
+    from schema.trace import Span
+
+ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")]
+MessageT = Annotated["Message", strawberry.lazy("schema.message")]
+SpanT = Annotated["Span", strawberry.lazy("schema.trace")]
+
+
+@strawberry.input
+class SearchFilter:
+    conversation_id: strawberry.ID | None = None
+    roles: list[MessageRole] | None = strawberry.field(
+        default=None, description="Messages of these roles only (and no spans)."
+    )
+    include_spans: bool = strawberry.field(
+        default=False, description="Also search the string values of span inputs and outputs."
+    )
+    created_after: datetime | None = strawberry.field(default=None, description="Messages only.")
+    created_before: datetime | None = strawberry.field(default=None, description="Messages only.")
+
+
+@strawberry.type(description="A message or span that matches; exactly one of the two is set.")
+class SearchHit:
+    rank: float = strawberry.field(description="Higher is better; comparable within one search.")
+    snippet: str = strawberry.field(
+        description="HTML: the best passage, its text escaped, the matched words in <mark>."
+    )
+    message_id: strawberry.Private[uuid.UUID | None]
+    span_id: strawberry.Private[uuid.UUID | None]
+    conversation_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def message(self, info: Info[Context, None]) -> MessageT | None:
+        from schema.message import Message
+
+        return await related(info, Message, self.message_id)
+
+    @strawberry.field
+    async def span(self, info: Info[Context, None]) -> SpanT | None:
+        from schema.trace import Span
+
+        return await related(info, Span, self.span_id)
+
+    @strawberry.field
+    async def conversation(self, info: Info[Context, None]) -> ConversationT | None:
+        from schema.conversation import Conversation
+
+        return await related(info, Conversation, self.conversation_id)
+
+
+@strawberry.type
+class SearchResults:
+    edges: list[Edge[SearchHit]]
+    page_info: PageInfo
+
+
+@strawberry.type
+class SearchQueries:
+    @strawberry.field(
+        description="Full-text search, best match first: every word of `query` must occur "
+        "(English stemming: 'refunds' finds 'refund'). Forward pages only (`first`, `after`)."
+    )
+    async def search(
+        self,
+        info: Info[Context, None],
+        query: str,
+        filter: SearchFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> SearchResults:
+        ctx = info.context
+        f = filter or SearchFilter()
+        q = search.SearchQuery(
+            text=query,
+            conversation_id=parse_id(f.conversation_id, "Conversation")
+            if f.conversation_id
+            else None,
+            roles=f.roles,
+            include_spans=f.include_spans,
+            created_after=f.created_after,
+            created_before=f.created_before,
+        )
+        page = await search.search(ctx, q, ctx.page_request(page_args(first, after)))
+        edges = [
+            Edge(
+                cursor=hit.cursor,
+                node=SearchHit(
+                    rank=hit.rank,
+                    snippet=hit.snippet,
+                    message_id=hit.document.message_id,
+                    span_id=hit.document.span_id,
+                    conversation_id=hit.document.conversation_id,
+                ),
+            )
+            for hit in page.hits
+        ]
+        cursors = [edge.cursor for edge in edges]
+        return SearchResults(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=after is not None,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
+        )

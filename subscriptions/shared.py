@@ -1,0 +1,212 @@
+"""One execution per event for the subscribers of the same live stream.
+
+A thousand people watching one conversation send the same subscription, with the
+same variables. Executed once per subscriber, every event would be resolved and its
+selection set executed a thousand times over. Here subscribers whose operations are
+identical, who act as the same principal (so they may see the same rows), and who
+ask only for what happens from now on (no `after` to replay from) share one
+execution: each result is computed once and handed to every one of them.
+
+A subscriber that joins a running stream receives what it produces from then on,
+as its own subscription from now would. One that falls `queue_size` results behind
+is dropped with RESUME_REQUIRED (and, on a conversation's events, the cursor of
+the last event it received), as the hub drops a slow feed. The execution ends when
+its stream ends or its last subscriber leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    NullValueNode,
+    OperationType,
+    VariableNode,
+    get_operation_ast,
+    parse,
+)
+from strawberry.types import ExecutionResult
+
+from resolvers.context import Context
+from resolvers.errors import ResumeRequired
+from resolvers.principal import Principal
+from schema.errors import classify
+from subscriptions.streams import encode_cursor
+
+# Root fields whose live stream may be shared: the argument that asks for a replay
+# (a stream with it set is the subscriber's own), or None (nothing to replay).
+SHAREABLE = {"conversationEvents": "after", "conversationsActivity": None}
+# Streams that have a cursor to resume from (per conversation).
+RESUMABLE = frozenset({"conversationEvents"})
+
+Result = Any  # what Schema.stream yields: ExecutionResult, or a PreExecutionError first
+Source = Callable[[], Awaitable[AsyncGenerator[Result, None]]]
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    query: str
+    variables: str
+    operation_name: str | None
+    principal: Principal
+    field: str
+
+
+def stream_key(
+    query: str | None,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    context: object,
+    max_tokens: int,
+) -> StreamKey | None:
+    """The key under which this operation may share its execution; None if it may not."""
+    if query is None or not isinstance(context, Context):
+        return None
+    try:
+        document = parse(query, no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return None  # refused by the normal path, with its own words
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+        return None
+    selections = operation.selection_set.selections
+    if len(selections) != 1 or not isinstance(selections[0], FieldNode):
+        return None
+    root = selections[0]
+    if root.name.value not in SHAREABLE:
+        return None
+    replay = SHAREABLE[root.name.value]
+    for argument in root.arguments or ():
+        if argument.name.value != replay or isinstance(argument.value, NullValueNode):
+            continue
+        value = argument.value
+        if not isinstance(value, VariableNode) or (variables or {}).get(value.name.value):
+            return None  # replays from its own cursor
+    try:
+        encoded = json.dumps(variables or {}, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return StreamKey(query, encoded, operation_name, context.principal, root.name.value)
+
+
+END = object()
+
+
+class Member:
+    """One subscriber of a shared stream: its own bounded queue of results."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[tuple[Result, str | None] | object] = asyncio.Queue()
+        self.size = size
+        self.delivered: str | None = None  # the cursor of the last event it was given
+        self.dropped = False
+
+    def offer(self, result: Result, cursor: str | None, resumable: bool) -> None:
+        if self.dropped:
+            return
+        if self.queue.qsize() >= self.size:
+            self.dropped = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait((fell_behind(self.delivered if resumable else None), None))
+            self.queue.put_nowait(END)
+            return
+        self.queue.put_nowait((result, cursor))
+
+
+def fell_behind(cursor: str | None) -> ExecutionResult:
+    reason = ResumeRequired(
+        "live updates stopped (the subscriber fell behind); subscribe again"
+        + (" with `after` to continue" if cursor else ""),
+        **({"cursor": cursor} if cursor else {}),
+    )
+    return ExecutionResult(
+        data=None, errors=[classify(GraphQLError(reason.message, original_error=reason), None)]
+    )
+
+
+@dataclass
+class SharedStream:
+    key: StreamKey
+    context: Context
+    streams: SharedStreams
+    members: set[Member] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+    def start(self, source: Source) -> None:
+        self.task = asyncio.create_task(self._pump(source))
+
+    def _cursor(self) -> str | None:
+        """The cursor of the event the last result was made of."""
+        position = self.context.stream_position
+        if position is None:
+            return None
+        return encode_cursor(position.event.conversation_id, position.seq)
+
+    async def _pump(self, source: Source) -> None:
+        failure: BaseException | None = None
+        resumable = self.key.field in RESUMABLE
+        try:
+            results = await source()
+            async with contextlib.aclosing(results):
+                async for result in results:
+                    cursor = self._cursor()
+                    for member in list(self.members):
+                        member.offer(result, cursor, resumable)
+        except Exception as exc:  # handed to the subscribers, whose tasks report it
+            failure = exc
+        finally:
+            self.streams.forget(self)
+            for member in self.members:
+                member.queue.put_nowait(failure if failure is not None else END)
+
+    def follow(self, size: int) -> AsyncGenerator[Result, None]:
+        # A member from now, not from when its generator first runs: nothing produced
+        # meanwhile is lost to it.
+        member = Member(size)
+        self.members.add(member)
+        return self._deliver(member)
+
+    async def _deliver(self, member: Member) -> AsyncGenerator[Result, None]:
+        try:
+            while True:
+                item = await member.queue.get()
+                if item is END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                result, member.delivered = cast("tuple[Result, str | None]", item)
+                yield result
+        finally:
+            self.members.discard(member)
+            if not self.members:
+                self.streams.forget(self)
+                if self.task is not None:
+                    self.task.cancel()
+
+
+class SharedStreams:
+    """The shared executions running in this process, by key."""
+
+    def __init__(self) -> None:
+        self.running: dict[StreamKey, SharedStream] = {}
+
+    def follow(
+        self, key: StreamKey, context: Context, source: Source
+    ) -> AsyncGenerator[Result, None]:
+        stream = self.running.get(key)
+        if stream is None:
+            stream = self.running[key] = SharedStream(key, context, self)
+            stream.start(source)
+        return stream.follow(context.settings.subscriber_queue_size)
+
+    def forget(self, stream: SharedStream) -> None:
+        if self.running.get(stream.key) is stream:
+            del self.running[stream.key]

@@ -1,0 +1,48 @@
+"""`python main.py simulate` against a served app: runs complete through the public API,
+and the load generator starts as many as asked."""
+
+from __future__ import annotations
+
+import httpx
+
+from agent_sim.agent import ANSWER, REPLY, STEPS, TOOLS, Pace
+from agent_sim.run import Options, simulate
+from tests.graphql_client import GraphQLClient
+
+RUNS = """{ conversations(first: 10) { totalCount nodes {
+  agentSessions { status }
+  messages { nodes { role status content toolCalls { status } } }
+  plans { nodes { status steps { status } } }
+  traces { nodes { status spans { totalCount } } } } } }"""
+
+
+async def test_simulated_runs_complete(
+    server_url: str, http: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    url = "http" + server_url.removeprefix("ws")
+    report = await simulate(Options(url=url, conversations=3, rate=50, pace=Pace(0.01)))
+    assert report.failures == []
+    assert len(report.completed) == 3
+    assert "3 runs completed, 0 failed" in report.summary()
+
+    found = (await gql.data(RUNS))["conversations"]
+    assert found["totalCount"] == 3
+    for run in found["nodes"]:
+        assert run["agentSessions"] == [{"status": "COMPLETED"}]
+        messages = run["messages"]["nodes"]
+        assert [m["status"] for m in messages] == ["COMPLETE"] * 4
+        assert messages[2]["content"] == REPLY  # the simulated user's answer
+        assert messages[3]["content"] == "".join(ANSWER)
+        assert messages[3]["toolCalls"] == [{"status": "COMPLETED"}] * len(TOOLS)
+        assert run["plans"]["nodes"] == [
+            {"status": "COMPLETED", "steps": [{"status": "COMPLETED"}] * len(STEPS)}
+        ]
+        assert run["traces"]["nodes"] == [{"status": "OK", "spans": {"totalCount": 5}}]
+
+
+async def test_a_failed_run_is_reported(server_url: str, http: httpx.AsyncClient) -> None:
+    url = "http" + server_url.removeprefix("ws").replace("/graphql", "/nowhere")
+    report = await simulate(Options(url=url, pace=Pace(0.01)))
+    assert report.completed == []
+    assert len(report.failures) == 1
+    assert "1 failed" in report.summary()

@@ -1,0 +1,85 @@
+// GraphiQL on Threadline: queries over HTTP, subscriptions over graphql-transport-ws on the
+// same URL, and example operations as the first tabs (kept in the browser once edited).
+"use strict";
+
+const DEEP_QUERY = `# The latest conversation in one request: messages of every branch with their
+# tool calls and the spans that ran them, the plan and its steps, the trace's span tree.
+query ConversationPage {
+  conversations(first: 1) {
+    nodes {
+      id title kind status messageCount totalTokens cost lastEventCursor
+      participants { participantId participantType role }
+      messages(allBranches: true, first: 50) {
+        totalCount
+        nodes {
+          seq senderId role status content parent { id }
+          toolCalls { toolName status arguments result span { name durationMs } }
+        }
+      }
+      plans(first: 5) { nodes { title status steps { position description status } } }
+      traces(first: 5) {
+        nodes {
+          name status durationMs totalTokens
+          rootSpans { name kind durationMs children { name kind durationMs } }
+        }
+      }
+    }
+  }
+}
+`;
+
+// Aggregates: counts and the per-conversation totals the server keeps (token and cost
+// roll-ups of a usage analytics API would sit here too).
+const AGGREGATE_QUERY = `query Totals {
+  conversations(first: 20) {
+    totalCount
+    nodes { title messageCount inputTokens outputTokens totalTokens cost }
+  }
+  traces { totalCount }
+  components { totalCount }
+}
+`;
+
+const SUBSCRIPTION = `# Runs until stopped: start a conversation (python main.py simulate, or a
+# createConversation mutation) and watch it arrive.
+subscription Activity {
+  conversationsActivity {
+    kind seq createdAt
+    conversation { id title messageCount }
+  }
+}
+`;
+
+const url = new URL("/graphql", window.location.href).toString();
+const subscriptionUrl = url.replace(/^http/, "ws");
+
+// A WebSocket authenticates in connection_init, not with headers: take the
+// Authorization header from GraphiQL's headers editor, as it persists it.
+function connectionParams() {
+  try {
+    const headers = JSON.parse(localStorage.getItem("graphiql:headers") || "{}");
+    return headers.Authorization ? { Authorization: headers.Authorization } : {};
+  } catch {
+    return {};
+  }
+}
+
+const fetcher = GraphiQL.createFetcher({
+  url,
+  subscriptionUrl,
+  wsConnectionParams: connectionParams,
+});
+
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, {
+    fetcher,
+    defaultTabs: [
+      { query: DEEP_QUERY },
+      { query: AGGREGATE_QUERY },
+      { query: SUBSCRIPTION },
+    ],
+    defaultEditorToolsVisibility: true,
+    isHeadersEditorEnabled: true,
+    shouldPersistHeaders: true,
+  }),
+);
