@@ -45,6 +45,10 @@ migrate: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python main.py export-schema
 
+# The benchmark suite on this machine's PostgreSQL (figures in bench/results/).
+bench: $(STAMP)
+	$(BIN)/python -m bench --database-url '$(TEST_DATABASE_URL)'
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

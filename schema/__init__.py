@@ -38,6 +38,7 @@ from schema.errors import ErrorCodes
 from schema.events import EVENT_TYPES
 from schema.input_guard import InputGuard
 from schema.mutation import Mutation
+from schema.parsing import ParseCache
 from schema.query import Query
 from schema.scalars import UTCDateTime, literal_json_defaults
 from schema.scopes import ScopeGuard
@@ -156,12 +157,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=[*EVENT_TYPES, AgentSession],
         # Clients send the same few documents again and again (every subscriber of a
-        # page sends one): validate each once. (Strawberry's ParserCache would skip our
-        # error codes on syntax errors, and parsing costs far less than validation.)
-        # The limits add their rules before ValidationCache validates.
+        # page sends one): parse and validate each once. The limits set the parser's
+        # token limit and add their rules before these run.
         extensions=[
             ErrorCodes,
             *limit_extensions(settings),
+            ParseCache,
             ValidationCache,
             InputGuard,
             ScopeGuard,

@@ -15,7 +15,9 @@ document walked with the schema, so a JSON value's key of the same name is not o
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -69,20 +71,10 @@ class _Literals(Visitor):
         self.found.append((node, float(node.value)))
 
 
-def literals(document: DocumentNode | None) -> list[tuple[Node, Any]]:
+def literals(document: DocumentNode) -> list[tuple[Node, Any]]:
     collector = _Literals()
-    if document is not None:
-        visit(document, collector)
+    visit(document, collector)
     return collector.found
-
-
-def inputs(
-    variables: dict[str, Any] | None, document: DocumentNode | None
-) -> Iterator[tuple[str, Any, Node | None]]:
-    """Every input value: (how to name it, the value, where it is written in the document)."""
-    yield "variables", variables or {}, None
-    for node, value in literals(document):
-        yield "a value in the document", value, node
 
 
 # --- Identifiers ---------------------------------------------------------------------
@@ -128,13 +120,54 @@ def check_variable(name: str, value: Any, type_: GraphQLInputType) -> None:
                     pending.append((field_path, item[field_name], field.type))
 
 
-class _Identifiers(Visitor):
-    """Checks every identifier a document writes or passes as a variable."""
+@dataclass(frozen=True)
+class VariableUse:
+    """A variable passed as an argument or input field (`name`) of type `type_`."""
 
-    def __init__(self, type_info: TypeInfo, variables: dict[str, Any]) -> None:
+    name: str
+    variable: str
+    type_: GraphQLInputType
+    node: ValueNode
+
+
+@dataclass(frozen=True)
+class DocumentInputs:
+    """What a document writes and which variables it passes where: found once per
+    document, as it depends on nothing else; only the variables change per request."""
+
+    problem: GraphQLError | None  # in a value the document itself writes
+    uses: tuple[VariableUse, ...] = ()
+    # Variables left out take their default, written in the document.
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def variables_problem(self, variables: dict[str, Any] | None) -> GraphQLError | None:
+        try:
+            validation.storable("variables", variables or {})
+        except BadInput as error:
+            return GraphQLError(error.message, original_error=error)
+        if self.problem is not None:
+            return self.problem
+        given = {**self.defaults, **(variables or {})}
+        for use in self.uses:
+            found = given.get(use.variable)
+            try:
+                if is_identifier(use.name, use.type_):
+                    for text in identifier_values(found):
+                        validation.identifier(f"`{use.name}`", text)
+                else:
+                    check_variable(f"${use.variable}", found, use.type_)
+            except BadInput as error:
+                return GraphQLError(error.message, use.node, original_error=error)
+        return None
+
+
+class _Identifiers(Visitor):
+    """Checks every identifier a document writes; notes where it passes variables."""
+
+    def __init__(self, type_info: TypeInfo) -> None:
         super().__init__()
         self.type_info = type_info
-        self.variables = variables
+        self.uses: list[VariableUse] = []
         self.problem: GraphQLError | None = None
 
     def enter_argument(self, node: ArgumentNode, *_args: Any) -> Any:
@@ -148,64 +181,73 @@ class _Identifiers(Visitor):
         type_ = self.type_info.get_input_type()
         if type_ is None:
             return None
+        if isinstance(value, VariableNode):
+            self.uses.append(VariableUse(name, value.name.value, type_, value))
+            return None
+        if not is_identifier(name, type_):
+            return None
+        items = value.values if isinstance(value, ListValueNode) else (value,)
         try:
-            if isinstance(value, VariableNode):
-                found = self.variables.get(value.name.value)
-                if is_identifier(name, type_):
-                    for text in identifier_values(found):
-                        validation.identifier(f"`{name}`", text)
-                else:
-                    check_variable(f"${value.name.value}", found, type_)
-            elif is_identifier(name, type_):
-                items = value.values if isinstance(value, ListValueNode) else (value,)
-                for item in items:
-                    if isinstance(item, StringValueNode):
-                        validation.identifier(f"`{name}`", item.value)
+            for item in items:
+                if isinstance(item, StringValueNode):
+                    validation.identifier(f"`{name}`", item.value)
         except BadInput as error:
             self.problem = GraphQLError(error.message, value, original_error=error)
             return BREAK  # one problem is enough
         return None
 
 
-def identifier_problem(
-    schema: GraphQLSchema, variables: dict[str, Any] | None, document: DocumentNode | None
-) -> GraphQLError | None:
-    if document is None:
-        return None
-    # A variable left out takes its default, written in the document.
-    given = dict(variables or {})
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode):
-            for variable in definition.variable_definitions or ():
-                name = variable.variable.name.value
-                if name not in given and variable.default_value is not None:
-                    given[name] = value_from_ast_untyped(variable.default_value)
-    type_info = TypeInfo(schema)
-    checker = _Identifiers(type_info, given)
-    visit(document, TypeInfoVisitor(type_info, checker))
-    return checker.problem
-
-
-def first_problem(
-    variables: dict[str, Any] | None,
-    document: DocumentNode | None,
-    schema: GraphQLSchema | None = None,
-) -> GraphQLError | None:
-    for where, value, node in inputs(variables, document):
+def document_inputs(schema: GraphQLSchema, document: DocumentNode) -> DocumentInputs:
+    for node, value in literals(document):
         try:
-            validation.storable(where, value)
+            validation.storable("a value in the document", value)
         except BadInput as error:
-            return GraphQLError(error.message, node, original_error=error)
-    return identifier_problem(schema, variables, document) if schema is not None else None
+            return DocumentInputs(GraphQLError(error.message, node, original_error=error))
+    defaults = {
+        variable.variable.name.value: value_from_ast_untyped(variable.default_value)
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+        for variable in definition.variable_definitions or ()
+        if variable.default_value is not None
+    }
+    type_info = TypeInfo(schema)
+    checker = _Identifiers(type_info)
+    visit(document, TypeInfoVisitor(type_info, checker))
+    return DocumentInputs(checker.problem, tuple(checker.uses), defaults)
+
+
+class DocumentCache:
+    """DocumentInputs by document text, for the few documents clients send again and
+    again; bounded, so unique texts cannot grow it."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.found: OrderedDict[tuple[int, str], DocumentInputs] = OrderedDict()
+
+    def inputs(self, schema: GraphQLSchema, query: str, document: DocumentNode) -> DocumentInputs:
+        key = (id(schema), query)
+        found = self.found.get(key)
+        if found is None:
+            found = self.found[key] = document_inputs(schema, document)
+            if len(self.found) > self.size:
+                self.found.popitem(last=False)
+        else:
+            self.found.move_to_end(key)
+        return found
+
+
+DOCUMENTS = DocumentCache()
 
 
 class InputGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        graphql_schema = context.schema._schema
-        problem = first_problem(context.variables, context.graphql_document, graphql_schema)
-        if problem is not None:
-            # Set before validation, Strawberry takes these as the validation result
-            # and stops: no resolver runs, nothing is written.
-            context.pre_execution_errors = [problem]
+        document = context.graphql_document
+        if document is not None and context.query is not None:
+            inputs = DOCUMENTS.inputs(context.schema._schema, context.query, document)
+            problem = inputs.variables_problem(context.variables)
+            if problem is not None:
+                # Set before validation, Strawberry takes these as the validation result
+                # and stops: no resolver runs, nothing is written.
+                context.pre_execution_errors = [problem]
         yield
