@@ -36,6 +36,7 @@ from schema import build_schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.authentication import Authenticate, principal_of, websocket_principal
+from web.encoding import MessageEncoder
 from web.limits import Limits, operation_type
 from web.otlp import otlp_route
 from web.pages import graphiql_page, page_routes
@@ -59,6 +60,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.database = database
         self.settings = settings
         self.bus = bus
+        self.encoder = MessageEncoder()
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's page loads GraphiQL from a CDN; ours from this app (web/pages.py).
@@ -72,6 +74,9 @@ class GraphQLApp(GraphQL[Context, None]):
             Principal.nobody() if isinstance(request, WebSocket) else principal_of(request.scope)
         )
         return Context.create(self.database, self.settings, self.bus, principal)
+
+    def encode_json(self, data: object) -> str:
+        return self.encoder.encode(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body, or GET variables: a JSON object (or a batch's list).
