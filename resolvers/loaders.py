@@ -60,6 +60,14 @@ class Loaders:
 
         return self._loader(("by_id", model), load)
 
+    def known(self, model: Any, rows: Sequence[Any]) -> None:
+        """Rows a list read (first of each row tuple), for the by-id loader: a foreign
+        key pointing among them (a span's parent in its trace, a reply's message)
+        is then resolved without another query. They passed the list's visibility."""
+        by_id = self.by_id(model)
+        for row in rows:
+            by_id.prime(row[0].id, row[0])
+
     def rows_by(self, relation: Relation) -> DataLoader[uuid.UUID, list[Any]]:
         """Every row under each parent, in the relation's order (for short lists)."""
 
@@ -68,6 +76,7 @@ class Loaders:
                 relation.parent.in_(parent_ids), *self.access(relation)
             )
             rows = await self.fetch(statement.order_by(*relation.ordering.order_by(reverse=False)))
+            self.known(relation.model, rows)
             return group(parent_ids, ((row[0], row[1]) for row in rows))
 
         return self._loader(("rows_by", relation), load)
@@ -95,6 +104,7 @@ class Loaders:
             rows = await self.fetch(
                 partitioned_page_query(relation, parent_ids, conditions, request)
             )
+            self.known(relation.model, rows)
             grouped = group(parent_ids, ((row[0], row[1]) for row in rows))
             for parent_id, parent_rows in zip(parent_ids, grouped, strict=True):
                 pages[parent_id, request] = make_page(parent_rows, request, relation.ordering)

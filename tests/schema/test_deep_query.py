@@ -115,3 +115,24 @@ async def test_statement_count_does_not_grow_with_rows(
     assert abs(large - small) <= 2, (small, large)
     # One statement per level and relation, not per row: far fewer than the 400 messages.
     assert large < 30, sql.statements
+
+
+SPANS = "{ traces { nodes { spans(first: 100) { nodes { id kind %s } } } } }"
+
+
+async def test_a_foreign_key_into_rows_already_read_costs_no_query(
+    gql: GraphQLClient, sql: StatementCounter
+) -> None:
+    await seed_conversation(gql, 0, messages=2)
+    sql.reset()
+    await gql.data(SPANS % "")
+    without_parents = sql.count
+    sql.reset()
+    data = await gql.data(SPANS % "parent { id kind }")
+    # A span's parent is among the spans the page read: the by-id loader knows it.
+    assert sql.count == without_parents, sql.statements
+    spans = data["traces"]["nodes"][0]["spans"]["nodes"]
+    kinds = {span["id"]: span["kind"] for span in spans}
+    parents = [span["parent"] for span in spans if span["parent"] is not None]
+    assert len(parents) == 2
+    assert all(kinds[parent["id"]] == parent["kind"] for parent in parents)
