@@ -136,7 +136,8 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
     await graphiql_result(page, '"title": "Seen in GraphiQL"')
     await graphiql_result(page, '"messages"')
 
-    await run_tab(page, 1, "Totals")
+    await run_tab(page, 1, "Usage")
+    await graphiql_result(page, '"usage": []')  # no spans yet: no model to group
     await graphiql_result(page, '"totalCount": 1')
 
     await run_tab(page, 2, "Activity")  # over WebSocket

@@ -28,15 +28,15 @@ query ConversationPage {
 }
 `;
 
-// Aggregates: counts and the per-conversation totals the server keeps (token and cost
-// roll-ups of a usage analytics API would sit here too).
-const AGGREGATE_QUERY = `query Totals {
-  conversations(first: 20) {
-    totalCount
-    nodes { title messageCount inputTokens outputTokens totalTokens cost }
+// Aggregates, computed by the database over what the caller may see: usage by model
+// (tokens, cost, latency percentiles, errors), and counts.
+const AGGREGATE_QUERY = `query Usage {
+  usage(groupBy: [MODEL]) {
+    model count inputTokens outputTokens totalTokens cost
+    latencyP50Ms latencyP95Ms latencyP99Ms errorCount errorRate
   }
+  conversations { totalCount }
   traces { totalCount }
-  components { totalCount }
 }
 `;
 
