@@ -30,6 +30,17 @@ SEARCH = """query($q: String!, $spans: Boolean!) {
 WINDOW = """query($c: ID!) { contextWindow(conversationId: $c, tokenBudget: 1000) {
   tokenCount messages { id } } }"""
 FIRST_CONVERSATION = "{ conversations(first: 1) { nodes { id } } }"
+METRICS = """{ conversations(first: 50) { nodes { metrics {
+  turns messageCount totalTokens cost answerLatencyP95Ms toolCalls { toolName errorRate }
+  planCompletion waitingOnUserMs } } } }"""
+ANALYSIS = """{ traces(first: 20) { nodes { analysis {
+  durationMs totalTokens cost errorCount criticalPath { id } timeByKind { kind selfMs }
+  spanTimes { selfMs childMs } }
+  rootSpans { subtree { spanCount totalTokens cost errorCount } } } } }"""
+SPANS = """query($f: SpanFilter, $o: SpanOrder) { spans(filter: $f, orderBy: $o, first: 50) {
+  totalCount nodes { id durationMs } } }"""
+VERSIONS = """{ components(first: 10) { nodes { versionComparison {
+  spanCount totalTokens cost latencyP50Ms latencyP95Ms errorRate scores { name average } } } } }"""
 
 
 async def timed(
@@ -72,6 +83,33 @@ async def main() -> None:
                 ("search messages", SEARCH, {"q": "refund invoice", "spans": False}),
                 ("search messages+spans", SEARCH, {"q": "refund invoice", "spans": True}),
                 ("contextWindow (1000 tokens)", WINDOW, {"c": conversation}),
+                ("metrics of 50 conversations", METRICS, {}),
+                ("analysis + subtrees of 20 traces", ANALYSIS, {}),
+                (
+                    "spans: LLM, > 200 ms, by cost",
+                    SPANS,
+                    {
+                        "f": {"kinds": ["LLM"], "minDurationMs": 200},
+                        "o": {"field": "COST", "direction": "DESC"},
+                    },
+                ),
+                (
+                    "spans: attribute, by duration",
+                    SPANS,
+                    {
+                        "f": {"attributes": [{"path": ["gen_ai.system"], "value": "openai"}]},
+                        "o": {"field": "DURATION", "direction": "DESC"},
+                    },
+                ),
+                (
+                    "spans: errors, by tokens",
+                    SPANS,
+                    {
+                        "f": {"hasError": True},
+                        "o": {"field": "TOKENS", "direction": "DESC"},
+                    },
+                ),
+                ("versionComparison", VERSIONS, {}),
             ]
             figures = []
             for name, query, variables in cases:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, cast, exists, func, literal, literal_column, select
+from sqlalchemy import (
+    Boolean,
+    String,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
@@ -91,3 +102,41 @@ def register_sqlite_functions(dbapi_connection: Any) -> None:
     SQLite keeps them per connection: call this from the engine's "connect" event.
     """
     dbapi_connection.create_function(CASEFOLD, 1, _casefold, deterministic=True)
+
+
+class json_text_at(ColumnElement[str]):
+    """The text of the value at `path` (object keys, outermost first) in a JSON column:
+    strings as they are, true/false, numbers as the database writes them, null for
+    nothing there. PostgreSQL's #>> and SQLite's json_extract agree on all but the
+    spelling of some numbers (1.50 stays 1.50 on PostgreSQL, is 1.5 on SQLite)."""
+
+    inherit_cache = False
+    type = String()
+
+    def __init__(self, column: Any, path: tuple[str, ...]) -> None:
+        self.column = column
+        self.path = path
+
+
+@compiles(json_text_at, "postgresql")
+def _json_text_postgresql(element: json_text_at, compiler: Any, **kw: Any) -> str:
+    value = type_coerce(element.column, JSONB)[element.path].astext
+    return str(compiler.process(value, **kw))
+
+
+def sqlite_json_path(path: tuple[str, ...]) -> str:
+    # Keys are quoted, so that "gen_ai.request.model" is one key, not three.
+    return "$" + "".join(f'."{key}"' for key in path)
+
+
+@compiles(json_text_at, "sqlite")
+def _json_text_sqlite(element: json_text_at, compiler: Any, **kw: Any) -> str:
+    path = sqlite_json_path(element.path)
+    found = func.json_type(element.column, path)
+    # json_extract gives SQL values: true is 1, which must read "true" as on PostgreSQL.
+    text = case(
+        (found == "true", literal("true")),
+        (found == "false", literal("false")),
+        else_=cast(func.json_extract(element.column, path), String),
+    )
+    return str(compiler.process(text, **kw))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Float,
     Integer,
     Select,
     SmallInteger,
@@ -69,6 +71,17 @@ def parse_str(value: Any) -> str:
     return value
 
 
+def parse_float(value: Any) -> float:
+    # json.loads reads NaN and Infinity, which no column of ours holds.
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return float(value)
+
+
+def nullable(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else parse(value)
+
+
 def value_parser(column: Any) -> Callable[[Any], Any]:
     """The strict parser of cursor values for a column, chosen from its SQL type.
 
@@ -80,15 +93,18 @@ def value_parser(column: Any) -> Callable[[Any], Any]:
         sql_type = sql_type.impl_instance
     if isinstance(sql_type, Integer):
         return partial(parse_int, bits=integer_bits(sql_type))
-    for kind, parser in ((DateTime, parse_datetime), (String, parse_str)):
+    for kind, parser in ((DateTime, parse_datetime), (String, parse_str), (Float, parse_float)):
         if isinstance(sql_type, kind):
-            return parser
+            return nullable(parser) if column.nullable else parser
     raise TypeError(f"no cursor values for {column} of type {sql_type}")
 
 
 @dataclass(frozen=True)
 class Ordering:
-    """Sort by one column, ties broken by the primary key, in one direction."""
+    """Sort by one column, ties broken by the primary key, in one direction.
+
+    Nulls of a nullable column (a running span's duration) come last in list order,
+    whichever the direction, on both databases (each has its own default)."""
 
     column: Any
     key: Any
@@ -124,15 +140,24 @@ class Ordering:
 
     def order_by(self, reverse: bool) -> list[Any]:
         descending = self.descending != reverse
-        return [c.desc() if descending else c.asc() for c in (self.column, self.key)]
+        found = [c.desc() if descending else c.asc() for c in (self.column, self.key)]
+        if self.column.nullable:
+            # Reversed (a backward page), the nulls that end the list come first.
+            found[0] = found[0].nulls_first() if reverse else found[0].nulls_last()
+        return found
 
     def beyond(self, cursor: str, *, reverse: bool) -> ColumnElement[bool]:
         """Rows strictly after `cursor` in this ordering (before it when `reverse`)."""
         value, row_id = self.decode(cursor)
         greater = self.descending == reverse
-        if greater:
-            return or_(self.column > value, and_(self.column == value, self.key > row_id))
-        return or_(self.column < value, and_(self.column == value, self.key < row_id))
+        key_beyond = self.key > row_id if greater else self.key < row_id
+        if value is None:
+            # Among the nulls at the end: further on is more nulls; back is every value too.
+            among_nulls = and_(self.column.is_(None), key_beyond)
+            return or_(self.column.is_not(None), among_nulls) if reverse else among_nulls
+        value_beyond = self.column > value if greater else self.column < value
+        found = or_(value_beyond, and_(self.column == value, key_beyond))
+        return or_(found, self.column.is_(None)) if self.column.nullable and not reverse else found
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from strawberry.types import Info
 
 import models
 from models.enums import ComponentType
+from resolvers.analytics.versions import version_comparisons
 from resolvers.context import Context
 from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
 from schema.node import Node, from_row, from_rows, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
+from schema.version_comparison import VersionComparison
 
 if TYPE_CHECKING:
     from schema.trace import Span
@@ -36,6 +38,14 @@ class Component(Node):
     async def versions(self, info: Info[Context, None]) -> list[ComponentVersion]:
         rows = await info.context.loaders.rows_by(VERSIONS_OF_COMPONENT).load(self.row.id)
         return from_rows(ComponentVersion, rows)
+
+    @strawberry.field(
+        description="Every version, oldest first, with its spans' tokens, cost, latency, "
+        "errors and score averages, to compare them side by side."
+    )
+    async def version_comparison(self, info: Info[Context, None]) -> list[VersionComparison]:
+        found = await version_comparisons(info.context).load(self.row.id)
+        return [VersionComparison.of(figures) for figures in found]
 
     @classmethod
     def of(cls, row: models.Component) -> Component:

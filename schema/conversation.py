@@ -11,6 +11,7 @@ from strawberry.types import Info
 import models
 from models.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
 from resolvers import reads
+from resolvers.analytics.conversations import conversation_metrics
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.relations import (
@@ -23,6 +24,7 @@ from resolvers.relations import (
 )
 from resolvers.scores import SCORES_OF_CONVERSATION
 from schema.agent import AgentSession
+from schema.metrics import ConversationMetrics
 from schema.node import Node, from_row, maybe_from_row, related, required
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
@@ -176,6 +178,10 @@ class Conversation(Node):
         from schema.message import Message
 
         return await related(info, Message, self.row.forked_from_message_id)
+
+    @strawberry.field(description="Turns, messages, tokens, latency, tools, plans, waits.")
+    async def metrics(self, info: Info[Context, None]) -> ConversationMetrics:
+        return ConversationMetrics.of(await conversation_metrics(info.context).load(self.row.id))
 
     @classmethod
     def of(cls, row: models.Conversation) -> Conversation:

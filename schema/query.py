@@ -31,6 +31,7 @@ from schema.plan import Plan, PlanStep
 from schema.score import Score, ScoreQueries
 from schema.search import SearchQueries
 from schema.settings import ChatSettings
+from schema.span_filters import SpanQueries
 from schema.trace import Span, Trace
 
 # Every Node type, by the name inside its global id, with the table it is read from.
@@ -100,7 +101,14 @@ def trace_query(filter: TraceFilter | None) -> reads.TraceQuery:
 
 
 @strawberry.type
-class Query(ScoreQueries, ContextQueries, SearchQueries, AnalyticsQueries, LifecycleQueries):
+class Query(
+    ScoreQueries,
+    ContextQueries,
+    SearchQueries,
+    AnalyticsQueries,
+    LifecycleQueries,
+    SpanQueries,
+):
     @strawberry.field(description="Who this request is authenticated as.")
     def viewer(self, info: Info[Context, None]) -> Viewer:
         return Viewer.of(info.context.principal)

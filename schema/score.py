@@ -88,6 +88,19 @@ class ScoreSummary:
 
         return await related(info, ComponentVersion, self.version_id)
 
+    @classmethod
+    def of(cls, s: scores.ScoreSummary) -> ScoreSummary:
+        return cls(
+            name=s.name,
+            count=s.count,
+            value_count=s.value_count,
+            average=s.average,
+            min=s.minimum,
+            max=s.maximum,
+            labels=[LabelCount(label=label, count=count) for label, count in s.labels],
+            version_id=s.component_version_id,
+        )
+
 
 def score_query(filter: ScoreFilter | None) -> scores.ScoreQuery:
     f = filter or ScoreFilter()
@@ -116,16 +129,4 @@ class ScoreQueries:
         found = await scores.score_summaries(
             info.context, score_query(filter), by_component_version
         )
-        return [
-            ScoreSummary(
-                name=s.name,
-                count=s.count,
-                value_count=s.value_count,
-                average=s.average,
-                min=s.minimum,
-                max=s.maximum,
-                labels=[LabelCount(label=label, count=count) for label, count in s.labels],
-                version_id=s.component_version_id,
-            )
-            for s in found
-        ]
+        return [ScoreSummary.of(s) for s in found]

@@ -24,6 +24,8 @@ from schema.node import Node, from_row, from_rows, maybe_from_row, related, requ
 from schema.pagination import Connection, nested_connection, page_args
 from schema.scalars import JSONValue
 from schema.score import Score, scores_field
+from schema.span_filters import SpanFilter, SpanOrder, span_query, spans_of_trace
+from schema.trace_analysis import SpanSubtree, TraceAnalysis, subtree
 
 if TYPE_CHECKING:
     from schema.component import ComponentVersion
@@ -72,17 +74,25 @@ class Trace(Node):
         rows = await info.context.loaders.rows_by(ROOT_SPANS_OF_TRACE).load(self.row.id)
         return from_rows(Span, rows)
 
-    @strawberry.field(description="Every span of the trace, by start time.")
+    @strawberry.field(description="The trace's spans, by start time unless `orderBy` says.")
     async def spans(
         self,
         info: Info[Context, None],
+        filter: SpanFilter | None = None,
+        order_by: SpanOrder | None = None,
         first: int | None = None,
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Span]:
         args = page_args(first, after, last, before)
-        return await nested_connection(info, SPANS_OF_TRACE, self.row.id, args, Span.of)
+        if filter is None and order_by is None:
+            return await nested_connection(info, SPANS_OF_TRACE, self.row.id, args, Span.of)
+        return await spans_of_trace(info, self.row.id, span_query(filter, order_by), args)
+
+    @strawberry.field(description="Duration, critical path, time by kind, errors, totals.")
+    def analysis(self) -> TraceAnalysis:
+        return TraceAnalysis(trace_id=self.row.id)
 
     @classmethod
     def of(cls, row: models.Trace) -> Trace:
@@ -143,6 +153,10 @@ class Span(Node):
         from schema.plan import PlanStep
 
         return await related(info, PlanStep, self.row.plan_step_id)
+
+    @strawberry.field(description="Tokens, cost and errors of this span and all below it.")
+    async def subtree(self, info: Info[Context, None]) -> SpanSubtree:
+        return await subtree(info, self.row.id)
 
     @classmethod
     def of(cls, row: models.Span) -> Span:

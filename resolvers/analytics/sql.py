@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, case, func
+from sqlalchemy import Float, String, case, cast, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -56,3 +56,28 @@ def _period_sqlite(element: utc_period, compiler: Any, **kw: Any) -> str:
     # SQLite keeps UTC timestamps as text; strftime reads them as they are.
     pattern = "%Y-%m-%dT00:00:00Z" if element.unit == "day" else "%Y-%m-%dT%H:00:00Z"
     return str(compiler.process(func.strftime(pattern, element.column), **kw))
+
+
+class epoch_ms(ColumnElement[float]):
+    """A timestamp as milliseconds since 1970 (a float), so that intervals are plain
+    arithmetic on both databases. SQLite's date functions resolve milliseconds, so the
+    value is rounded to whole milliseconds there; PostgreSQL keeps microseconds."""
+
+    inherit_cache = False
+    type = Float()
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+
+
+@compiles(epoch_ms, "postgresql")
+def _epoch_postgresql(element: epoch_ms, compiler: Any, **kw: Any) -> str:
+    seconds = cast(func.extract("epoch", element.column), Float)
+    return str(compiler.process(seconds * 1000, **kw))
+
+
+@compiles(epoch_ms, "sqlite")
+def _epoch_sqlite(element: epoch_ms, compiler: Any, **kw: Any) -> str:
+    # 2440587.5 is the Julian day of 1970-01-01T00:00Z.
+    days = func.julianday(element.column) - 2440587.5
+    return str(compiler.process(func.round(days * 86_400_000), **kw))

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlmodel import col
 
-from models import Span, SpanComponentVersion, Trace
+from models import ComponentVersion, Span, SpanComponentVersion, Trace
 from models.enums import SpanKind, SpanStatus
 from resolvers.access import visible
 from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
@@ -54,6 +54,8 @@ class UsageQuery:
     models: Sequence[str] | None = None
     providers: Sequence[str] | None = None
     user_id: str | None = None
+    # Grouped by COMPONENT_VERSION: only the versions of these components.
+    component_ids: Sequence[uuid.UUID] | None = None
 
 
 @dataclass
@@ -96,6 +98,12 @@ def _conditions(ctx: Context, q: UsageQuery) -> list[ColumnElement[bool]]:
     return found
 
 
+def versions_of(component_ids: Sequence[uuid.UUID]) -> Any:
+    return select(col(ComponentVersion.id)).where(
+        col(ComponentVersion.component_id).in_(component_ids)
+    )
+
+
 def usage_statement(ctx: Context, q: UsageQuery) -> Any:
     if len(set(q.group_by)) != len(q.group_by):
         raise BadInput("`groupBy` lists a grouping twice")
@@ -119,6 +127,10 @@ def usage_statement(ctx: Context, q: UsageQuery) -> Any:
         # A span counts once for each version it used; a span that used none, under null.
         link = col(SpanComponentVersion.span_id) == col(Span.id)
         spans = spans.outerjoin(SpanComponentVersion, link)
+        if q.component_ids is not None:
+            spans = spans.where(
+                col(SpanComponentVersion.component_version_id).in_(versions_of(q.component_ids))
+            )
     rows = spans.where(*_conditions(ctx, q)).subquery("usage_spans")
     group = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
     measured = rows.c.latency, rows.c.latency_rank, rows.c.latencies

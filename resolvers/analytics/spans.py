@@ -1,0 +1,156 @@
+"""Span lists filtered and sorted in SQL: the root `spans` and `Trace.spans`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlmodel import col
+
+from models import Span
+from models.enums import SpanKind, SpanStatus
+from resolvers.access import visible
+from resolvers.context import Context
+from resolvers.errors import BadInput
+from resolvers.filters import contains_folded, json_text_at
+from resolvers.pagination import Ordering, Page, PageRequest, Relation
+from resolvers.reads import RootPage, root_page
+
+
+class SpanOrderField(StrEnum):
+    START = "START"
+    DURATION = "DURATION"
+    TOKENS = "TOKENS"
+    COST = "COST"
+
+
+SORT_COLUMNS = {
+    SpanOrderField.START: Span.started_at,
+    SpanOrderField.DURATION: Span.duration_ms,
+    SpanOrderField.TOKENS: Span.total_tokens,
+    SpanOrderField.COST: Span.cost,
+}
+# Orderings and, for Trace.spans, relations are constants: loaders are cached by them.
+ORDERINGS = {
+    (field, descending): Ordering(column, Span.id, descending)
+    for field, column in SORT_COLUMNS.items()
+    for descending in (False, True)
+}
+SPANS_OF_TRACE_BY = {
+    key: Relation(Span, Span.trace_id, ordering) for key, ordering in ORDERINGS.items()
+}
+
+
+@dataclass(frozen=True)
+class AttributeEquals:
+    path: tuple[str, ...]
+    value: str
+
+
+@dataclass(frozen=True)
+class SpanQuery:
+    """Every condition given must hold. Hashable: part of a DataLoader key."""
+
+    kinds: tuple[SpanKind, ...] | None = None
+    statuses: tuple[SpanStatus, ...] | None = None
+    models: tuple[str, ...] | None = None
+    name_contains: str | None = None
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    has_error: bool | None = None
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    attributes: tuple[AttributeEquals, ...] = ()
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    order: SpanOrderField = SpanOrderField.START
+    descending: bool = False
+
+    def check(self) -> None:
+        ranges = (
+            ("minDurationMs", self.min_duration_ms, "maxDurationMs", self.max_duration_ms),
+            ("minTokens", self.min_tokens, "maxTokens", self.max_tokens),
+        )
+        for low_name, low, high_name, high in ranges:
+            if low is not None and high is not None and low > high:
+                raise BadInput(f"`{low_name}` is above `{high_name}`")
+        if self.started_after and self.started_before and self.started_after >= self.started_before:
+            raise BadInput("`startedAfter` must be before `startedBefore`")
+        for attribute in self.attributes:
+            if not attribute.path or any(not key or '"' in key for key in attribute.path):
+                raise BadInput('an attribute `path` lists non-empty keys without `"`')
+
+
+def span_conditions(q: SpanQuery) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    for values, column in ((q.kinds, Span.kind), (q.statuses, Span.status), (q.models, Span.model)):
+        if values:
+            found.append(col(column).in_(values))
+    if q.name_contains:
+        found.append(contains_folded(col(Span.name), q.name_contains))
+    bounds: tuple[tuple[Any, float | None, float | None], ...] = (
+        (col(Span.duration_ms), q.min_duration_ms, q.max_duration_ms),
+        (col(Span.total_tokens), q.min_tokens, q.max_tokens),
+    )
+    for column, low, high in bounds:
+        if low is not None:
+            found.append(column >= low)
+        if high is not None:
+            found.append(column <= high)
+    if q.has_error is not None:
+        failed = or_(col(Span.status) == SpanStatus.ERROR, col(Span.error).is_not(None))
+        found.append(failed if q.has_error else ~failed)
+    for attribute in q.attributes:
+        found.append(json_text_at(col(Span.attributes), attribute.path) == attribute.value)
+    if q.started_after is not None:
+        found.append(col(Span.started_at) >= q.started_after)
+    if q.started_before is not None:
+        found.append(col(Span.started_at) < q.started_before)
+    return found
+
+
+async def spans(ctx: Context, q: SpanQuery, request: PageRequest) -> RootPage:
+    q.check()
+    where = [*span_conditions(q), *visible(Span, ctx.principal)]
+    return await root_page(ctx, Span, where, request, ORDERINGS[q.order, q.descending])
+
+
+def filtered_spans_of_trace(ctx: Context) -> Any:
+    """Loader: (trace id, SpanQuery, page) -> Page; traces asking the same share a query."""
+
+    async def load(keys: list[tuple[uuid.UUID, SpanQuery, PageRequest]]) -> list[Page[Any]]:
+        by_query: dict[SpanQuery, list[int]] = {}
+        for index, (_, q, _) in enumerate(keys):
+            by_query.setdefault(q, []).append(index)
+        pages: list[Page[Any] | None] = [None] * len(keys)
+        for q, indexes in by_query.items():
+            relation = SPANS_OF_TRACE_BY[q.order, q.descending]
+            wanted = [(keys[i][0], keys[i][2]) for i in indexes]
+            found = await ctx.loaders.pages(relation, wanted, span_conditions(q))
+            for index, page in zip(indexes, found, strict=True):
+                pages[index] = page
+        return [page for page in pages if page is not None]
+
+    return ctx.loaders.custom("filtered_spans_of_trace", load)
+
+
+def filtered_span_counts(ctx: Context) -> Any:
+    """Loader: (trace id, SpanQuery) -> how many of the trace's spans match."""
+
+    async def load(keys: list[tuple[uuid.UUID, SpanQuery]]) -> list[int]:
+        counts: dict[tuple[uuid.UUID, SpanQuery], int] = {}
+        for q in dict.fromkeys(q for _, q in keys):
+            trace_ids = [trace_id for trace_id, same in keys if same == q]
+            rows = await ctx.loaders.fetch(
+                select(col(Span.trace_id), func.count())
+                .where(col(Span.trace_id).in_(trace_ids), *span_conditions(q))
+                .group_by(col(Span.trace_id))
+            )
+            counts.update(((row[0], q), row[1]) for row in rows)
+        return [counts.get(key, 0) for key in keys]
+
+    return ctx.loaders.custom("filtered_span_counts", load)

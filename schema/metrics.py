@@ -1,0 +1,101 @@
+"""Per-conversation figures: `Conversation.metrics`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models.enums import MessageRole
+from resolvers.analytics import conversations as figures
+
+
+@strawberry.type(description="Messages of one role, on every branch.")
+class RoleMetrics:
+    role: MessageRole
+    count: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: float
+
+
+@strawberry.type(description="Calls of one tool; errors are FAILED calls.")
+class ToolMetrics:
+    tool_name: str
+    count: int
+    error_count: int
+    error_rate: float
+
+
+@strawberry.type(
+    description="A conversation's figures, every branch counted. Answer latency is the "
+    "`latencyMs` ASSISTANT messages reported (nearest-rank p95)."
+)
+class ConversationMetrics:
+    turns: int = strawberry.field(
+        description="USER messages with an ASSISTANT reply (a regenerated answer adds none)."
+    )
+    message_count: int
+    messages_by_role: list[RoleMetrics] = strawberry.field(
+        description="Every role, in enumeration order, zeros included."
+    )
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: float
+    answer_latency_avg_ms: float | None
+    answer_latency_p95_ms: float | None
+    tool_call_count: int
+    tool_calls: list[ToolMetrics] = strawberry.field(description="By tool name.")
+    plan_steps_done: int = strawberry.field(description="COMPLETED steps of every plan.")
+    plan_steps_total: int
+    plan_completion: float | None = strawberry.field(
+        description="planStepsDone / planStepsTotal; null without steps."
+    )
+    questions_asked: int = strawberry.field(description="askUser questions.")
+    questions_answered: int
+    waiting_on_user_ms: float = strawberry.field(
+        description="Time from each question to its answer (agent session AWAITING_USER to "
+        "answerAgent); open or unanswered questions add none."
+    )
+
+    @classmethod
+    def of(cls, m: figures.ConversationMetrics) -> ConversationMetrics:
+        roles = [
+            RoleMetrics(
+                role=r.role,
+                count=r.count,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                total_tokens=r.total_tokens,
+                cost=r.cost,
+            )
+            for r in m.by_role
+        ]
+        tools = [
+            ToolMetrics(
+                tool_name=t.tool_name,
+                count=t.count,
+                error_count=t.error_count,
+                error_rate=t.error_rate,
+            )
+            for t in m.tools
+        ]
+        return cls(
+            turns=m.turns,
+            message_count=sum(r.count for r in roles),
+            messages_by_role=roles,
+            input_tokens=sum(r.input_tokens for r in roles),
+            output_tokens=sum(r.output_tokens for r in roles),
+            total_tokens=sum(r.total_tokens for r in roles),
+            cost=sum(r.cost for r in roles),
+            answer_latency_avg_ms=m.answer_latency_avg,
+            answer_latency_p95_ms=m.answer_latency_p95,
+            tool_call_count=sum(t.count for t in tools),
+            tool_calls=tools,
+            plan_steps_done=m.steps_done,
+            plan_steps_total=m.steps_total,
+            plan_completion=m.steps_done / m.steps_total if m.steps_total else None,
+            questions_asked=m.questions_asked,
+            questions_answered=m.questions_answered,
+            waiting_on_user_ms=m.waiting_on_user_ms,
+        )
