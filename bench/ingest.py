@@ -3,8 +3,8 @@
 Each batch holds agent runs recorded with the OpenTelemetry SDK (an agent span, two
 LLM calls with their message histories, a tool call), each run in a conversation of
 its own, half in GenAI and half in OpenInference conventions. Prints spans/second
-sustained, request latency (p50/p99) and the server's peak RSS, per database, and
-writes them to bench/results/ingest.json.
+sustained, request latency (p50/p99), the server's peak RSS and its CPU time per
+1,000 spans, per database, and writes them to bench/results/ingest.json.
 
     python -m bench.ingest --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 """
@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import httpx
 
@@ -39,6 +41,15 @@ class Figures:
     latency_p50_ms: float
     latency_p99_ms: float
     server_peak_rss_mib: float
+    # CPU the server process spent per 1,000 spans: on this shared machine, a figure
+    # that other work slows less than spans/s.
+    server_cpu_ms_per_1k_spans: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def batches(count: int, runs_per_batch: int) -> list[bytes]:
@@ -79,6 +90,7 @@ async def measure(name: str, url: str, args: argparse.Namespace, bodies: list[by
         await post_all(base, bodies[:2], 1, [])  # warm-up: connections, caches
         latencies: list[float] = []
         peak = rss_mib(running.process.pid)
+        cpu = cpu_seconds(running.process.pid)
         started = time.perf_counter()
         task = asyncio.create_task(post_all(base, bodies[2:], args.clients, latencies))
         while not task.done():
@@ -86,6 +98,7 @@ async def measure(name: str, url: str, args: argparse.Namespace, bodies: list[by
             await asyncio.sleep(0.1)
         await task
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(running.process.pid) - cpu
     spans = (len(bodies) - 2) * args.runs_per_batch * SPANS_PER_RUN
     quantiles = statistics.quantiles(latencies, n=100)
     return Figures(
@@ -97,6 +110,7 @@ async def measure(name: str, url: str, args: argparse.Namespace, bodies: list[by
         latency_p50_ms=round(quantiles[49], 1),
         latency_p99_ms=round(quantiles[98], 1),
         server_peak_rss_mib=round(peak, 1),
+        server_cpu_ms_per_1k_spans=round(cpu * 1000 / spans * 1000, 1),
     )
 
 
@@ -112,7 +126,8 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"{r.database:>10}: {r.spans_per_s:>6} spans/s ({r.spans} spans in {r.seconds} s, "
             f"{r.requests} requests), p50 {r.latency_p50_ms} ms, p99 {r.latency_p99_ms} ms, "
-            f"peak RSS {r.server_peak_rss_mib} MiB"
+            f"peak RSS {r.server_peak_rss_mib} MiB, server CPU {r.server_cpu_ms_per_1k_spans} ms "
+            "per 1,000 spans"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ingest.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))

@@ -42,8 +42,6 @@ ROLES = {
 # llm.input_messages.3.message.tool_calls.0.tool_call.function.name -> (3, rest)
 FLAT_MESSAGE = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(.+)$")
 FLAT_TOOL_CALL = re.compile(r"^tool_calls\.(\d+)\.tool_call\.(.+)$")
-# Made once: json.dumps with options builds an encoder per call.
-STRICT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -102,8 +100,8 @@ class SpanFacts:
 def facts(span: IncomingSpan) -> SpanFacts:
     """The span's meaning; BadInput when it holds something no database can store."""
     attrs = span.attributes
-    _storable(f"span {span.span_id}", {"name": span.name, "attributes": attrs})
-    _storable(f"span {span.span_id}", {"resource": span.resource})
+    validation.storable(f"span {span.span_id}", {"name": span.name, "attributes": attrs})
+    validation.storable(f"span {span.span_id}", {"resource": span.resource})
     kind = span_kind(attrs)
     input_tokens = _count(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
     input_tokens = input_tokens or _count(attrs, "llm.token_count.prompt")
@@ -134,21 +132,6 @@ def facts(span: IncomingSpan) -> SpanFacts:
         messages_out=messages_out,
         tool=_tool_run(attrs) if kind == SpanKind.TOOL else None,
     )
-
-
-def _storable(where: str, value: dict[str, Any]) -> None:
-    """validation.storable, sooner for what passes (nearly every span): one json.dumps
-    refuses NaN and infinities, escapes NUL as \\u0000, and keeps lone surrogates,
-    which encoding refuses. Only what fails here is walked, for the refusal's reason.
-    (Decoded OTLP holds str keys and int64 integers only, which JSON takes as they are.)"""
-    try:
-        text = STRICT_JSON.encode(value)
-        text.encode()
-    except ValueError:  # UnicodeEncodeError included
-        validation.storable(where, value)
-        return
-    if "\\u0000" in text:
-        validation.storable(where, value)
 
 
 def span_kind(attrs: dict[str, Any]) -> SpanKind:

@@ -20,6 +20,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -37,7 +38,9 @@ async def insert_rows(
 ) -> list[Any]:
     """INSERT the rows (keyed by column name) as one executemany, which SQLAlchemy sends
     as multi-row INSERTs ("insertmanyvalues") from one cached statement; with
-    `ignore_duplicates`, ON CONFLICT DO NOTHING. The `returning` column of rows written."""
+    `ignore_duplicates`, ON CONFLICT DO NOTHING. The `returning` column of rows written,
+    in no particular order: asking SQLAlchemy to sort them by parameter order, with ON
+    CONFLICT DO NOTHING, makes it send the rows one statement each."""
     if not rows:
         return []
     insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
@@ -47,9 +50,7 @@ async def insert_rows(
     if returning is None:
         await session.exec(statement, params=rows)
         return []
-    result = await session.exec(
-        statement.returning(returning, sort_by_parameter_order=True), params=rows
-    )
+    result = await session.exec(statement.returning(returning), params=rows)
     return list(result.scalars())
 
 
@@ -81,7 +82,7 @@ async def write_numbered_rows(
         return list(inserted.scalars())
     series = sa.func.generate_series(1, len(rows)).table_valued("n")
     sequence = sa.func.pg_get_serial_sequence(table.name, "id")
-    taken = await session.scalars(sa.select(sa.func.nextval(sequence)).select_from(series))
+    taken = await session.exec(select(sa.func.nextval(sequence)).select_from(series))
     ids: list[int] = list(taken)
     await _copy(session, table, rows, ids)
     return ids

@@ -129,9 +129,12 @@ async def _create_conversations(
                 "last_activity_at": now,
             }
         )
-    created: list[uuid.UUID] = await insert_rows(
-        session, Conversation, rows, ignore_duplicates=True, returning=Conversation.id
+    written = set(
+        await insert_rows(
+            session, Conversation, rows, ignore_duplicates=True, returning=Conversation.id
+        )
     )
+    created = [conversation_id for conversation_id in wanted if conversation_id in written]
     participants = []
     for conversation_id in created:
         participants.append(
@@ -272,8 +275,11 @@ async def write_spans(session: AsyncSession, batches: list[TraceBatch], outcome:
     spans = [m for b in batches for m in b.spans]
     in_batch = {m.id for m in spans}
     wanted = {m.parent_id for m in spans} - {None} - in_batch
-    stored = set((await session.exec(select(col(Span.id)).where(col(Span.id).in_(wanted)))).all())
-    present = in_batch | stored
+    present = set(in_batch)
+    if wanted:  # a batch of whole traces has no parent to look for: no round trip
+        present.update(
+            (await session.exec(select(col(Span.id)).where(col(Span.id).in_(wanted)))).all()
+        )
     by_id = {m.id: m for m in spans}
     rows = [_span_row(m, present) for m in sorted(spans, key=lambda m: _depth(m, by_id))]
     await write_rows(session, Span, rows)
