@@ -211,6 +211,10 @@ def downgrade() -> None:
             'search_index_span_insert',
             'search_index_message_update',
             'search_index_message_insert',
+            # They name search_fts: SQLite refuses later table changes while they stand.
+            'search_fts_update',
+            'search_fts_delete',
+            'search_fts_insert',
         ):
             op.execute(f'DROP TRIGGER {trigger}')
         op.execute('DROP TABLE search_fts')

@@ -153,6 +153,27 @@ async def test_a_failed_tool_fails_its_call(http: httpx.AsyncClient, gql: GraphQ
     assert (call["status"], call["error"]) == ("FAILED", "weather service down")
 
 
+SEARCH = """query($q: String!) { search(query: $q) { edges { node {
+  message { content } conversation { id } } } } }"""
+
+
+async def test_ingested_messages_are_searchable(
+    http: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    """Ingestion writes with COPY on PostgreSQL: the search index is kept all the same."""
+    recorder = Recorder()
+    run_genai(recorder.tracer, "searched")
+    response = await http.post(
+        "/v1/traces", content=protobuf_body(recorder.take()), headers=PROTOBUF
+    )
+    assert response.status_code == 200, response.text
+    edges = (await gql.data(SEARCH, {"q": "sunny"}))["search"]["edges"]
+    # The tool's result and the answer both say it.
+    found = {edge["node"]["message"]["content"] for edge in edges}
+    assert found == {RESULT, ANSWER}
+    assert {edge["node"]["conversation"]["id"] for edge in edges} == {conversation_id("searched")}
+
+
 async def test_spans_sent_again_are_stored_once(
     http: httpx.AsyncClient, gql: GraphQLClient
 ) -> None:
