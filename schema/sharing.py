@@ -12,11 +12,14 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types.graphql import OperationType
 
 from resolvers.context import Context
+from schema.compiled import CompiledReads
 from subscriptions.shared import SharedStreams, stream_key
 
 
 class SharingSchema(strawberry.Schema):
     def __init__(self, *args: Any, max_query_tokens: int, **kwargs: Any) -> None:
+        # The compiled read path goes last: it answers only what every other check let through.
+        kwargs["extensions"] = [*kwargs.get("extensions", ()), CompiledReads]
         super().__init__(*args, **kwargs)
         self.max_query_tokens = max_query_tokens
         self.shared_streams = SharedStreams()
