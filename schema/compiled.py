@@ -347,35 +347,25 @@ class Compiler:
         return self.nested_page(field, details, SPANS_OF_TRACE, row)
 
 
-def _page(relation: Relation) -> Callable[[Compiler, GraphQLField, FieldDetailsList, Any], Any]:
-    def compile(
-        compiler: Compiler, field: GraphQLField, details: FieldDetailsList, row: Any
-    ) -> Any:
-        return compiler.nested_page(field, details, relation, row)
-
-    return compile
+FieldCompiler = Callable[["Compiler", GraphQLField, FieldDetailsList, Any], Any]
 
 
-def _list(relation: Relation) -> Callable[[Compiler, GraphQLField, FieldDetailsList, Any], Any]:
-    def compile(
-        compiler: Compiler, field: GraphQLField, details: FieldDetailsList, row: Any
-    ) -> Any:
-        return compiler.nested_list(field, details, relation, row)
-
-    return compile
+def _page(relation: Relation) -> FieldCompiler:
+    return lambda compiler, field, details, row: compiler.nested_page(field, details, relation, row)
 
 
-def _parent(column: str) -> Callable[[Compiler, GraphQLField, FieldDetailsList, Any], Any]:
-    def compile(
-        compiler: Compiler, field: GraphQLField, details: FieldDetailsList, row: Any
-    ) -> Any:
-        return compiler.related(field, details, row.c[column], row)
+def _list(relation: Relation) -> FieldCompiler:
+    return lambda compiler, field, details, row: compiler.nested_list(field, details, relation, row)
 
-    return compile
+
+def _parent(column: str) -> FieldCompiler:
+    return lambda compiler, field, details, row: compiler.related(
+        field, details, row.c[column], row
+    )
 
 
 # The fields with resolvers the compiled path reproduces, by (type, field).
-NESTED: dict[tuple[str, str], Callable[[Compiler, GraphQLField, FieldDetailsList, Any], Any]] = {
+NESTED: dict[tuple[str, str], FieldCompiler] = {
     ("Query", "conversation"): Compiler.conversation,
     ("Query", "conversations"): Compiler.conversations,
     ("Conversation", "messages"): Compiler.messages,
