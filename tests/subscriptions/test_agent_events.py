@@ -9,7 +9,8 @@ from tests.graphql_client import GraphQLClient
 from tests.schema.test_agent_runs import run, running
 from tests.ws_client import GraphQLWebSocket
 
-EVENTS = """subscription($c: ID!) { conversationEvents(conversationId: $c) {
+EVENTS = """subscription($c: ID!, $after: String) {
+  conversationEvents(conversationId: $c, after: $after) {
   __typename seq kind
   ... on AnswerChunkEvent { text message { id } }
   ... on ThoughtEvent { text }
@@ -23,10 +24,14 @@ STREAM = """subscription($m: ID!) { messageStream(messageId: $m) {
   kind ... on AnswerChunkEvent { text } ... on RunEvent { error message { status } } } }"""
 
 
-async def watch(ws: GraphQLWebSocket, conv: str) -> str:
-    op = await ws.subscribe(EVENTS, {"c": conv})
-    await asyncio.sleep(0.2)  # let the subscription open before writing
-    return op
+LAST_EVENT = "query($c: ID!) { conversation(id: $c) { lastEventCursor } }"
+
+
+async def watch(gql: GraphQLClient, ws: GraphQLWebSocket, conv: str) -> str:
+    """Subscribe after the conversation's latest event: whatever is written once this
+    returns arrives, however long the subscription takes to open (no sleep to guess)."""
+    cursor = (await gql.data(LAST_EVENT, {"c": conv}))["conversation"]["lastEventCursor"]
+    return await ws.subscribe(EVENTS, {"c": conv, "after": cursor})
 
 
 async def events(ws: GraphQLWebSocket, op: str, count: int) -> list[dict[str, Any]]:
@@ -45,7 +50,7 @@ async def test_chunks_and_thoughts_arrive_in_order(
     gql: GraphQLClient, ws: GraphQLWebSocket
 ) -> None:
     conv, msg, _ = await running(gql)
-    op = await watch(ws, conv)
+    op = await watch(gql, ws, conv)
     for text in ("Hel", "lo", "!"):
         await run(gql, "appendAnswerChunk", messageId=msg, text=text)
     await run(gql, "reportThought", messageId=msg, text="hmm")
@@ -64,7 +69,7 @@ async def test_a_tool_call_starts_and_ends_with_its_span(
     gql: GraphQLClient, ws: GraphQLWebSocket
 ) -> None:
     conv, msg, _ = await running(gql)
-    op = await watch(ws, conv)
+    op = await watch(gql, ws, conv)
     call = await run(gql, "reportToolStart", messageId=msg, callId="c1", toolName="search")
     started = await events(ws, op, 2)
     await run(gql, "reportToolEnd", toolCallId=call["id"], result={"hits": 3})
@@ -85,7 +90,7 @@ async def test_a_tool_call_starts_and_ends_with_its_span(
 
 async def test_a_question_and_its_answer(gql: GraphQLClient, ws: GraphQLWebSocket) -> None:
     conv, _, _ = await running(gql)
-    op = await watch(ws, conv)
+    op = await watch(gql, ws, conv)
     await run(gql, "askUser", conversationId=conv, question="Which year?")
     asked = await events(ws, op, 2)  # rows are read as events arrive: wait before answering
     await run(gql, "answerAgent", conversationId=conv, answer="2024", senderId="user-1")
@@ -114,7 +119,7 @@ async def test_a_question_and_its_answer(gql: GraphQLClient, ws: GraphQLWebSocke
 
 async def test_complete_and_error_end_runs(gql: GraphQLClient, ws: GraphQLWebSocket) -> None:
     conv, _, _ = await running(gql)
-    op = await watch(ws, conv)
+    op = await watch(gql, ws, conv)
     await run(gql, "completeRun", conversationId=conv)
     completed = await events(ws, op, 2)
     await run(gql, "startAgentSession", conversationId=conv, profileName="agent-1")
@@ -141,7 +146,7 @@ async def test_complete_and_error_end_runs(gql: GraphQLClient, ws: GraphQLWebSoc
 
 async def test_a_rejected_write_sends_no_event(gql: GraphQLClient, ws: GraphQLWebSocket) -> None:
     conv, msg, _ = await running(gql)
-    op = await watch(ws, conv)
+    op = await watch(gql, ws, conv)
     await run(gql, "appendAnswerChunk", messageId=msg, text="a")
     start = {"conversationId": conv, "profileName": "agent-2"}
     code = await gql.error_code(
