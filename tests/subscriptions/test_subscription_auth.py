@@ -13,8 +13,9 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tests import factories
+from tests.graphql_client import GraphQLClient
 from tests.identities import as_user, bearer, new_key, token
-from tests.ws_client import PROTOCOL, WAIT, connect
+from tests.ws_client import PROTOCOL, WAIT, GraphQLWebSocket, connect
 
 EVENTS = """subscription($c: ID!) {
   conversationEvents(conversationId: $c) { kind ... on MessageEvent { message { content } } }
@@ -100,6 +101,28 @@ async def test_a_revoked_key_ends_its_running_subscription(
         assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+async def until_live(carol: GraphQLClient, *listeners: tuple[GraphQLWebSocket, str]) -> None:
+    """Create conversations that every listener may see (Carol's, with agent-1) until
+    each has heard one, then drop what they heard: their live lists are open. A live
+    list has no cursor to replay from, so there is no other way to know."""
+    for ws, op in listeners:
+        for _ in range(50):
+            await factories.conversation(carol, owner={"participantId": "carol"})
+            try:
+                await ws.next(op, wait=0.2)
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise AssertionError("the live list never opened")
+    for ws, op in listeners:
+        while True:
+            try:
+                await ws.next(op, wait=0.3)
+            except TimeoutError:
+                break
+
+
 async def test_live_lists_carry_only_conversations_one_may_see(
     secured_server_url: str, secured_http: httpx.AsyncClient
 ) -> None:
@@ -111,7 +134,7 @@ async def test_live_lists_carry_only_conversations_one_may_see(
     ):
         carol_op = await carol_ws.subscribe(ACTIVITY)
         agent_op = await agent_ws.subscribe(ACTIVITY)
-        await asyncio.sleep(0.2)
+        await until_live(carol, (carol_ws, carol_op), (agent_ws, agent_op))
         # factories invite the agent "agent-1" unless told otherwise.
         first = await factories.conversation(alice, owner={"participantId": "alice"})
         second = await factories.conversation(alice, owner={"participantId": "alice"})
