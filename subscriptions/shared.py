@@ -30,7 +30,6 @@ from graphql import (
     OperationType,
     VariableNode,
     get_operation_ast,
-    parse,
 )
 from strawberry.types import ExecutionResult
 
@@ -38,6 +37,7 @@ from resolvers.context import Context
 from resolvers.errors import ResumeRequired
 from resolvers.principal import Principal
 from schema.errors import classify
+from schema.parsing import parsed
 from subscriptions.streams import encode_cursor
 
 # Root fields whose live stream may be shared: the argument that asks for a replay
@@ -70,7 +70,7 @@ def stream_key(
     if query is None or not isinstance(context, Context):
         return None
     try:
-        document = parse(query, no_location=True, max_tokens=max_tokens)
+        document = parsed(query, max_tokens)
     except GraphQLError:
         return None  # refused by the normal path, with its own words
     operation = get_operation_ast(document, operation_name)

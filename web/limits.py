@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import GraphQLError, OperationType, get_operation_ast
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings
+from schema.parsing import parsed
 from web.authentication import graphql_error
 
 JSON_TYPES = frozenset({"application/json", "application/graphql-response+json"})
@@ -129,7 +130,7 @@ def operation_type(
     if not isinstance(query, str) or not isinstance(operation_name, str | None):
         return None
     try:
-        document = parse(query, no_location=True, max_tokens=settings.max_query_tokens)
+        document = parsed(query, settings.max_query_tokens)
     except GraphQLError:
         return None
     operation = get_operation_ast(document, operation_name)
