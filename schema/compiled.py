@@ -544,11 +544,6 @@ async def compiled_data(
     """The operation's `data` by the compiled path, or None where it does not apply."""
     if ctx.database.engine.dialect.name != "postgresql":
         return None
-    executor = Executor.build(
-        schema._schema, document, raw_variable_values=variables, operation_name=operation_name
-    )
-    if isinstance(executor, list):
-        return None
     ids = PLANS.variables(query, document)
     raw = variables or {}
     try:
@@ -565,12 +560,21 @@ async def compiled_data(
         settings.default_page_size,
         settings.max_page_size,
     )
-    plan = PLANS.get(key, lambda: _compile(schema, executor, ctx, ids))
+
+    def compile() -> Plan | None:
+        # Built only to compile: a query the cache already knows needs no executor.
+        executor = Executor.build(
+            schema._schema, document, raw_variable_values=variables, operation_name=operation_name
+        )
+        return None if isinstance(executor, list) else _compile(schema, executor, ctx, ids)
+
+    plan = PLANS.get(key, compile)
     if plan is None:
         return None
     parameters: dict[str, uuid.UUID] = {}
     for bind, variable in plan.ids:
-        value = executor.variable_values.coerced.get(variable)
+        # An ID variable as sent: a string (anything else takes the normal path).
+        value = raw.get(variable)
         if not isinstance(value, str):
             return None
         try:
