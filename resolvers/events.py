@@ -59,9 +59,23 @@ async def record(
     Taking the sequence number locks the conversation row until commit, so a
     conversation's events are numbered without gaps and in commit order.
     """
+    seq = await _take_seqs(session, conversation_id, 1)
+    return append(session, conversation_id, seq, kind, data, **refs)
+
+
+def append(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    seq: int,
+    kind: EventKind,
+    data: dict[str, Any] | None = None,
+    **refs: uuid.UUID | None,
+) -> Event:
+    """`record`, for a caller that took the event's number itself, in an update of the
+    conversation row that locked it just the same (sendMessage's)."""
     values: dict[str, Any] = {
         "conversation_id": conversation_id,
-        "seq": await _take_seqs(session, conversation_id, 1),
+        "seq": seq,
         "kind": kind,
         "data": data or {},
         **refs,

@@ -8,20 +8,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from sqlalchemy import case, update
+from sqlalchemy import Float, Integer, bindparam, case, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message, Span, ToolCall, Trace
 from models.base import utcnow
-from models.enums import EventKind, ParticipantType
+from models.enums import ConversationStatus, EventKind, ParticipantType
 from resolvers import events, validation
+from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.totals import room_for, totals_full
-from resolvers.writes.transaction import existing_client_row, get_or_404, message_in, transaction
+from resolvers.writes.transaction import (
+    existing_client_row,
+    get_or_404,
+    message_in,
+    transaction,
+    writer,
+)
 from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInput, ToolCallInput
 
 
@@ -58,7 +65,6 @@ async def send_message(ctx: Context, data: SendMessageInput) -> Message:
         )
         if found is not None:
             return found
-        await open_conversation(session, conversation_id)
         message = await write_message(session, conversation_id, client_id, data)
     return message
 
@@ -69,7 +75,7 @@ async def write_message(
     client_id: uuid.UUID | None,
     data: SendMessageInput,
 ) -> Message:
-    """Write a new message in a locked conversation and record MESSAGE_CREATED.
+    """Write a new message in the open conversation and record MESSAGE_CREATED.
 
     sendMessage's path, shared with the agent's question and the user's answer.
     """
@@ -78,14 +84,9 @@ async def write_message(
     if explicit_parent and data.parent_message_id is not None:
         parent_id = parse_id(data.parent_message_id, "Message")
         await message_in(session, parent_id, conversation_id, "the parent message")
-    seq = await _next_seq(session, conversation_id, data)
+    seq, event_seq = await _next_seqs(session, conversation_id, data)
     if not explicit_parent:
-        latest = await session.exec(
-            select(col(Message.id))
-            .where(col(Message.conversation_id) == conversation_id, col(Message.seq) < seq)
-            .order_by(col(Message.seq).desc())
-            .limit(1)
-        )
+        latest = await session.exec(_LATEST_BEFORE, params={"c": conversation_id, "seq": seq})
         parent_id = latest.first()
     message = _message(client_id, conversation_id, seq, parent_id, data)
     message.sender_id, message.sender_type, message.role = (
@@ -94,9 +95,8 @@ async def write_message(
         data.role,
     )
     await _add_with_tool_calls(session, message, data.tool_calls)
-    await session.flush()
-    await events.record(
-        session, message.conversation_id, EventKind.MESSAGE_CREATED, message_id=message.id
+    events.append(
+        session, conversation_id, event_seq, EventKind.MESSAGE_CREATED, message_id=message.id
     )
     return message
 
@@ -113,8 +113,7 @@ async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
         )
         if found is not None:
             return found
-        await open_conversation(session, original.conversation_id)
-        seq = await _next_seq(session, original.conversation_id, data)
+        seq, event_seq = await _next_seqs(session, original.conversation_id, data)
         message = _message(
             client_id, original.conversation_id, seq, original.parent_message_id, data
         )
@@ -125,9 +124,12 @@ async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
         )
         message.meta = {**data.metadata, "editedFrom": to_global_id("Message", original.id)}
         await _add_with_tool_calls(session, message, data.tool_calls)
-        await session.flush()
-        await events.record(
-            session, message.conversation_id, EventKind.MESSAGE_CREATED, message_id=message.id
+        events.append(
+            session,
+            message.conversation_id,
+            event_seq,
+            EventKind.MESSAGE_CREATED,
+            message_id=message.id,
         )
     return message
 
@@ -180,11 +182,70 @@ class Added:
     cost: float = 0.0
 
 
-async def _next_seq(
+def _counter_updates(count: Any, tokens: Mapping[str, Any], cost: Any) -> dict[str, Any]:
+    """The roll-ups of conversations receiving `count` messages of the given usage."""
+    return {
+        "last_message_seq": col(Conversation.last_message_seq) + count,
+        "message_count": col(Conversation.message_count) + count,
+        **{name: getattr(Conversation, name) + amount for name, amount in tokens.items()},
+        "cost": col(Conversation.cost) + cost,
+    }
+
+
+TOKENS = ("input_tokens", "output_tokens", "total_tokens")
+_ONE_MESSAGE_TOKENS = {name: bindparam(name, type_=Integer) for name in TOKENS}
+# One message and its event, in one statement built once: this is the hottest write.
+_TAKE_ONE_MESSAGE = (
+    update(Conversation)
+    .where(
+        col(Conversation.id) == bindparam("c"),
+        col(Conversation.status) != ConversationStatus.CLOSED,
+        *room_for({getattr(Conversation, n): p for n, p in _ONE_MESSAGE_TOKENS.items()}),
+    )
+    .values(
+        **_counter_updates(1, _ONE_MESSAGE_TOKENS, bindparam("cost", type_=Float)),
+        last_event_seq=col(Conversation.last_event_seq) + 1,
+        last_activity_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(col(Conversation.last_message_seq), col(Conversation.last_event_seq))
+    .execution_options(synchronize_session=False)
+)
+_LATEST_BEFORE = (
+    select(col(Message.id))
+    .where(col(Message.conversation_id) == bindparam("c"), col(Message.seq) < bindparam("seq"))
+    .order_by(col(Message.seq).desc())
+    .limit(1)
+)
+
+
+async def _next_seqs(
     session: AsyncSession, conversation_id: uuid.UUID, data: MessageContentInput
-) -> int:
-    usage = Added(1, data.input_tokens, data.output_tokens, _total(data), data.cost)
-    return (await take_seqs(session, {conversation_id: usage}))[conversation_id]
+) -> tuple[int, int]:
+    """Lock the conversation, add one message of `data`'s usage to its roll-ups, and take
+    the message's sequence number and its MESSAGE_CREATED event's: one UPDATE, whose
+    conditions are those of open_conversation (and room in the totals).
+
+    When it matches no row, open_conversation tells why (NOT_FOUND, FORBIDDEN, CONFLICT);
+    once it holds the lock, nothing but full totals can stop the UPDATE a second time.
+    """
+    conditions = visible(Conversation, writer(session), writing=True)
+    statement = _TAKE_ONE_MESSAGE.where(*conditions) if conditions else _TAKE_ONE_MESSAGE
+    params = {
+        "c": conversation_id,
+        "input_tokens": data.input_tokens,
+        "output_tokens": data.output_tokens,
+        "total_tokens": _total(data),
+        "cost": data.cost,
+        "now": utcnow(),
+    }
+    taken = (await session.exec(statement, params=params)).first()
+    if taken is None:
+        await open_conversation(session, conversation_id)
+        taken = (await session.exec(statement, params=params)).first()
+        if taken is None:
+            raise totals_full("conversation")
+    return int(taken[0]), int(taken[1])
 
 
 async def take_seqs(
@@ -199,23 +260,17 @@ async def take_seqs(
     now = utcnow()
     amounts = {
         name: _per_conversation({c: getattr(a, name) for c, a in added.items()})
-        for name in ("count", "input_tokens", "output_tokens", "total_tokens", "cost")
+        for name in ("count", *TOKENS, "cost")
     }
-    tokens = {
-        Conversation.input_tokens: amounts["input_tokens"],
-        Conversation.output_tokens: amounts["output_tokens"],
-        Conversation.total_tokens: amounts["total_tokens"],
-    }
+    tokens = {name: amounts[name] for name in TOKENS}
     result = await session.exec(
         update(Conversation)
-        .where(col(Conversation.id).in_(added), *room_for(tokens))
+        .where(
+            col(Conversation.id).in_(added),
+            *room_for({getattr(Conversation, name): v for name, v in tokens.items()}),
+        )
         .values(
-            last_message_seq=col(Conversation.last_message_seq) + amounts["count"],
-            message_count=col(Conversation.message_count) + amounts["count"],
-            input_tokens=col(Conversation.input_tokens) + amounts["input_tokens"],
-            output_tokens=col(Conversation.output_tokens) + amounts["output_tokens"],
-            total_tokens=col(Conversation.total_tokens) + amounts["total_tokens"],
-            cost=col(Conversation.cost) + amounts["cost"],
+            **_counter_updates(amounts["count"], tokens, amounts["cost"]),
             last_activity_at=now,
             updated_at=now,
         )
