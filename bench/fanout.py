@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 
 import httpx
 
@@ -29,7 +28,7 @@ from bench.harness import (
     wait_healthy,
     write_results,
 )
-from tests.ws_client import GraphQLWebSocket, connect
+from bench.subscribers import latency_ms, results, subscribe_many
 
 BASELINE = "relay"
 SERVERS = {"threadline": ("main.py", "serve"), BASELINE: ("-m", "bench.relay_baseline")}
@@ -64,48 +63,50 @@ async def send(http: httpx.AsyncClient, conversation_id: str, text: str) -> None
     assert not response.json().get("errors"), response.text
 
 
-async def receive(client: GraphQLWebSocket, op: str, count: int, latencies: list[float]) -> int:
-    got = 0
-    for _ in range(count):
-        try:
-            data = await client.next(op, wait=15)
-        except (TimeoutError, AssertionError):
-            break
-        created = datetime.fromisoformat(data["conversationEvents"]["createdAt"])
-        latencies.append((time.time() - created.timestamp()) * 1000)
-        got += 1
-    return got
+async def until(done: Callable[[], bool], seconds: float) -> bool:
+    """Wait (polling) until `done()`, for at most `seconds`; whether it came true."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
 
 
 async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float) -> Figures:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         conv = (await http.post("/graphql", json={"query": CREATE})).json()["data"]
         conversation_id = conv["createConversation"]["id"]
-        async with contextlib.AsyncExitStack() as stack:
-            clients = []
-            for _ in range(subscribers):
-                ws = await stack.enter_async_context(
-                    connect(base.replace("http", "ws") + "/graphql")
-                )
-                clients.append((ws, await ws.subscribe(SUBSCRIPTION, {"c": conversation_id})))
-            # Measure only once every subscription is live: one warm-up event, which
-            # every subscriber must have received before the timed events start.
-            await send(http, conversation_id, "warm-up")
-            await asyncio.gather(*(ws.next(op, wait=120) for ws, op in clients))
+        clients = await subscribe_many(base, subscribers, SUBSCRIPTION, {"c": conversation_id})
+        try:
+            # Measure only once every subscription is live: warm-up events until each
+            # subscriber has had one, then a pause for the last of them to arrive.
+            while not await until(lambda: all(c.received for c in clients), 1.0):
+                await send(http, conversation_id, "warm-up")
+            await asyncio.sleep(0.5)
+            marks = [len(c.received) for c in clients]
             sent = int(rate * seconds)
-            latencies: list[float] = []
-            receivers = [
-                asyncio.create_task(receive(ws, op, sent, latencies)) for ws, op in clients
-            ]
             peak_rss = rss_mib(pid)
             start = time.monotonic()
             for n in range(sent):
                 await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
                 await send(http, conversation_id, f"event {n}")
                 peak_rss = max(peak_rss, rss_mib(pid))
-            delivered = sum(await asyncio.gather(*receivers))
+            everything = lambda: all(  # noqa: E731
+                len(c.received) - mark >= sent for c, mark in zip(clients, marks, strict=True)
+            )
+            await until(everything, 15)
             peak_rss = max(peak_rss, rss_mib(pid))
-    ordered = sorted(latencies) or [0.0]
+        finally:
+            for client in clients:
+                client.close()
+    latencies = sorted(
+        latency_ms(arrived, data["conversationEvents"]["createdAt"])
+        for client, mark in zip(clients, marks, strict=True)
+        for arrived, data in results(client)[mark:]
+    )
+    delivered = len(latencies)
+    latencies = latencies or [0.0]
     return Figures(
         server="",
         subscribers=subscribers,
@@ -114,9 +115,9 @@ async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float
         delivered=delivered,
         expected=sent * subscribers,
         delivered_ratio=round(delivered / (sent * subscribers), 4),
-        latency_p50_ms=round(percentile(ordered, 0.5), 1),
-        latency_p99_ms=round(percentile(ordered, 0.99), 1),
-        latency_max_ms=round(ordered[-1], 1),
+        latency_p50_ms=round(percentile(latencies, 0.5), 1),
+        latency_p99_ms=round(percentile(latencies, 0.99), 1),
+        latency_max_ms=round(latencies[-1], 1),
         server_rss_mib=round(peak_rss, 1),
     )
 
