@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import CTE, ColumnElement, Select, and_, exists, func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from models import ApiKey, Component, ComponentVersion, Conversation, Message, Participant, Trace
@@ -198,17 +199,34 @@ LATEST_MESSAGE = and_(
 )
 
 
+def path_to_root(start: Select[Any, Any], *, nesting: bool = False) -> CTE:
+    """The messages on the paths from those `start` selects (id, parent_message_id) up to
+    their roots, as a recursive CTE of the same two columns.
+
+    Each step looks the parent up by its primary key. As a join of messages to the path,
+    the planner, which expects a short path, may hash the whole messages table on every
+    step: 50 steps over 1,000 messages took 4.8 ms instead of 0.1.
+    """
+    path = start.cte("branch_path", recursive=True, nesting=nesting)
+    parent = aliased(Message, name="parent")
+    grandparent = (
+        select(col(parent.parent_message_id))
+        .where(col(parent.id) == path.c.parent_message_id)
+        .correlate(path)
+        .scalar_subquery()
+    )
+    step = select(path.c.parent_message_id, grandparent).where(
+        path.c.parent_message_id.is_not(None)
+    )
+    return path.union_all(step)
+
+
 def branch_ids(leaf_ids: Any) -> Any:
     """Ids of every message on the paths from the given leaves up to their roots."""
-    path = select(col(Message.id), col(Message.parent_message_id)).where(
+    leaves = select(col(Message.id), col(Message.parent_message_id)).where(
         col(Message.id).in_(leaf_ids)
     )
-    path_cte = path.cte("branch_path", recursive=True)
-    step = select(col(Message.id), col(Message.parent_message_id)).join(
-        path_cte, col(Message.id) == path_cte.c.parent_message_id
-    )
-    path_cte = path_cte.union_all(step)
-    return select(path_cte.c.id)
+    return select(path_to_root(leaves).c.id)
 
 
 def leaves_for(conversation_ids: Sequence[uuid.UUID], leaf_id: uuid.UUID | None) -> Any:

@@ -18,6 +18,7 @@ from models import Message
 from resolvers.access import visible
 from resolvers.pagination import Relation
 from resolvers.principal import Principal
+from resolvers.reads import path_to_root
 
 MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
 
@@ -85,8 +86,7 @@ def on_latest_branch(conversation: Any) -> ColumnElement[bool]:
     reads.branch_ids from reads.leaves_for(..., None), for the conversation of the
     `conversation` row. The path's own selects read aliases, so that nothing in them
     correlates to the messages table the condition is applied to."""
-    messages = MESSAGES
-    leaf = messages.alias()
+    leaf = MESSAGES.alias()
     start = (
         select(leaf.c.id, leaf.c.parent_message_id)
         .where(
@@ -95,14 +95,7 @@ def on_latest_branch(conversation: Any) -> ColumnElement[bool]:
         )
         .correlate(conversation)
     )
-    path = start.cte(recursive=True, nesting=True)
-    step = messages.alias()
-    path = path.union_all(
-        select(step.c.id, step.c.parent_message_id).join(
-            path, step.c.id == path.c.parent_message_id
-        )
-    )
-    return messages.c.id.in_(select(path.c.id))
+    return MESSAGES.c.id.in_(select(path_to_root(start, nesting=True).c.id))
 
 
 def latest_message(conversation: Any) -> Any:
