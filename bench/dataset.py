@@ -1,6 +1,7 @@
 """A large dataset for the analysis benchmarks: by default 1,000 conversations with 10
-messages each (10,000 messages) and 2,000 traces of 50 spans (100,000 spans), with
-component versions linked to the LLM spans and scores on messages and spans.
+messages each (10,000 messages, one in four with a tool call) and 2,000 traces of 50
+spans (100,000 spans), with component versions linked to the LLM spans and scores on
+messages and spans. The deep-read benchmark adds a smaller one around its own data.
 
 Rows go in through bulk INSERTs on a migrated database (the search index fills itself
 through its triggers); the content is drawn from a small vocabulary with a fixed seed,
@@ -32,9 +33,18 @@ from models import (
     Score,
     Span,
     SpanComponentVersion,
+    ToolCall,
     Trace,
 )
-from models.enums import ComponentType, MessageRole, ScoreKind, ScoreTarget, SpanKind, SpanStatus
+from models.enums import (
+    ComponentType,
+    MessageRole,
+    ScoreKind,
+    ScoreTarget,
+    SpanKind,
+    SpanStatus,
+    ToolCallStatus,
+)
 from resolvers.db import Database
 
 WORDS = [
@@ -60,6 +70,7 @@ WORDS = [
     "exchange",
 ]
 MODELS = [("gpt-4o", "openai"), ("claude-3", "anthropic"), ("llama-3", "meta")]
+TOOLS = ["web_search", "calculator", "lookup_order"]
 KINDS = [SpanKind.LLM, SpanKind.TOOL, SpanKind.RETRIEVER, SpanKind.CHAIN]
 START = datetime(2024, 5, 1, tzinfo=UTC)
 BATCH = 5000
@@ -85,7 +96,10 @@ async def insert_all(database: Database, model: Any, rows: list[dict[str, Any]])
 def conversations(
     rng: random.Random, count: int, messages_each: int
 ) -> tuple[list[dict[str, Any]], ...]:
-    convs, participants, messages = [], [], []
+    convs: list[dict[str, Any]] = []
+    participants: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    tool_calls: list[dict[str, Any]] = []
     for c in range(count):
         conversation_id = uuid.uuid4()
         created = START + timedelta(minutes=c)
@@ -127,8 +141,19 @@ def conversations(
                     "updated_at": created + timedelta(seconds=seq),
                 }
             )
+            if seq % 4 == 2:
+                tool_calls.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "message_id": message_id,
+                        "call_id": f"call-{seq}",
+                        "tool_name": rng.choice(TOOLS),
+                        "arguments": {"q": sentence(rng, 3)},
+                        "status": ToolCallStatus.COMPLETED,
+                    }
+                )
             parent = message_id
-    return convs, participants, messages
+    return convs, participants, messages, tool_calls
 
 
 def traces(
@@ -183,7 +208,7 @@ def traces(
 
 async def build(database: Database, conversation_count: int, trace_count: int) -> None:
     rng = random.Random(5)
-    convs, participants, messages = conversations(rng, conversation_count, 10)
+    convs, participants, messages, tool_calls = conversations(rng, conversation_count, 10)
     trace_rows, span_rows = traces(rng, convs, trace_count, 50)
     component_id = uuid.uuid4()
     versions = [
@@ -225,6 +250,7 @@ async def build(database: Database, conversation_count: int, trace_count: int) -
         (Conversation, convs),
         (Participant, participants),
         (Message, messages),
+        (ToolCall, tool_calls),
         (Trace, trace_rows),
         (Span, span_rows),
         (Component, [component]),

@@ -2,7 +2,10 @@
 
 Seeds a PostgreSQL database through the API (50 conversations; one of them with 50
 messages carrying tool calls, a plan of 10 steps and a trace of 200 spans linked to
-component versions), checks that GraphQL and the baseline (bench/read_baseline.py:
+component versions), around them older conversations and traces written in bulk
+(bench.dataset; a database in use is not 50 conversations, and PostgreSQL plans for
+tiny tables differently), gathers planner statistics, checks that GraphQL and the
+baseline (bench/read_baseline.py:
 asyncpg, one query per level, json.dumps) produce the same JSON, then measures:
 
 - in process: schema execution + JSON encoding vs the baseline functions, ms p50/p99;
@@ -30,6 +33,7 @@ import asyncpg
 import httpx
 from starlette.applications import Starlette
 
+from bench import dataset
 from bench.harness import (
     parser_on_postgres,
     percentile,
@@ -363,6 +367,16 @@ async def over_http(
     ]
 
 
+async def analyze(database_url: str) -> None:
+    """Planner statistics for the seeded tables, as autovacuum would gather them: now,
+    rather than at some moment during the measurements."""
+    db = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await db.execute("ANALYZE")
+    finally:
+        await db.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     async with fresh_database(args.database_url, prefix="threadline_bench") as url:
         settings = Settings(database_url=url, auto_migrate=True, max_page_size=500)
@@ -370,6 +384,8 @@ async def main(args: argparse.Namespace) -> None:
         async with app.router.lifespan_context(app):
             started = time.perf_counter()
             page_id = await seed(app)
+            await dataset.build(app.state.database, args.background, args.background)
+            await analyze(url)
             print(f"seeded in {time.perf_counter() - started:.1f} s")
             timings = await in_process(app, page_id, asyncpg_dsn(url), args.repeat)
         loads = await over_http(url, page_id, args.seconds, args.concurrency)
@@ -404,4 +420,10 @@ if __name__ == "__main__":
         "--seconds", type=float, default=10.0, help="HTTP load per server and query"
     )
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--background",
+        type=int,
+        default=1000,
+        help="older conversations around the measured ones (bench.dataset), as many traces",
+    )
     asyncio.run(main(parser.parse_args()))
