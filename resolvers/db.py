@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,6 +33,10 @@ CLOCK = "threadline_statement_clock"
 # SQLite instructions run between two looks at the clock: tens of microseconds, and a
 # few per cent of the time of a statement that runs long enough to be looked at.
 PROGRESS_STEPS = 1000
+# Where a pooled connection notes when it was last returned (in its record's info), and
+# how long it may idle before it is checked again before use.
+IDLE_SINCE = "threadline_idle_since"
+PING_AFTER_IDLE_S = 1.0
 # PostgreSQL's query_canceled: the statement timeout (or a pg_cancel_backend).
 QUERY_CANCELED = "57014"
 
@@ -49,7 +53,6 @@ def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> Asy
     else:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
-        kwargs.setdefault("pool_pre_ping", True)
         if statement_timeout_ms > 0:
             # asyncpg sends it when connecting: no round trip per connection or query.
             connect_args = dict(kwargs.get("connect_args", {}))
@@ -57,12 +60,41 @@ def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> Asy
             server_settings["statement_timeout"] = str(statement_timeout_ms)
             kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
     engine = create_async_engine(url, **kwargs)
+    if not is_sqlite(url):
+        _ping_after_idle(engine)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         if statement_timeout_ms > 0:
             _time_sqlite_statements(engine, statement_timeout_ms / 1000)
     return engine
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """Check a pooled connection before use when it has been idle PING_AFTER_IDLE_S or
+    longer (the server may have closed it meanwhile), and replace it if it is dead.
+
+    SQLAlchemy's pool_pre_ping checks on every checkout: on asyncpg three round trips
+    (BEGIN, an empty query, ROLLBACK), 0.37 ms of a 2 ms read. A connection returned
+    to the pool a moment ago was working then: it is used without a check.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a new one).
+            raise DisconnectionError(f"a pooled connection was closed: {exc}") from exc
+
+    event.listen(engine.sync_engine.pool, "checkin", checked_in)
+    event.listen(engine.sync_engine.pool, "checkout", checked_out)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
