@@ -11,11 +11,18 @@ import json
 from collections import OrderedDict
 from typing import Any
 
+import orjson
+
 RECENT = 16  # results in flight at once; a miss only costs one more encoding
 
 
 def compact(data: object) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:
+        # What orjson refuses and json writes: integers past 64 bits (a JSON scalar may
+        # hold any), keys that are not strings.
+        return json.dumps(data, separators=(",", ":"))
 
 
 class MessageEncoder:

@@ -1,17 +1,13 @@
-"""Shared results are encoded once, and every message reads as plain json.dumps would."""
+"""Shared results are encoded once, and every message reads back as it was sent."""
 
 from __future__ import annotations
 
 import json
 
-from web.encoding import MessageEncoder
+from web.encoding import MessageEncoder, compact
 
 
-def plain(message: object) -> str:
-    return json.dumps(message, separators=(",", ":"))
-
-
-def test_messages_read_as_json_dumps_would_write_them() -> None:
+def test_messages_read_back_as_sent() -> None:
     encoder = MessageEncoder()
     shared = {"conversationEvents": {"seq": 7, "text": 'é \u2028 "quoted"'}}
     messages = [
@@ -22,7 +18,14 @@ def test_messages_read_as_json_dumps_would_write_them() -> None:
         {"type": "connection_ack"},
     ]
     for message in messages:
-        assert encoder.encode(message) == plain(message)
+        assert json.loads(encoder.encode(message)) == message
+
+
+def test_what_orjson_refuses_is_written_by_json() -> None:
+    # A JSON scalar may hold integers of any size; orjson writes 64 bits at most.
+    for data in [{"n": 10**20, "m": [-(2**64)]}, {"scores": {1: "a"}}]:
+        assert compact(data) == json.dumps(data, separators=(",", ":"))
+    assert json.loads(compact({"n": 10**20})) == {"n": 10**20}
 
 
 def test_a_new_result_is_not_mistaken_for_an_older_one() -> None:
