@@ -148,18 +148,16 @@ async def _start_tool_span(
 
 async def _next_position(session: AsyncSession, message_id: uuid.UUID, call_id: str) -> int:
     """The position after the message's last tool call; its call ids must stay unique."""
-    taken = await session.exec(
-        select(col(ToolCall.id)).where(
-            col(ToolCall.message_id) == message_id, col(ToolCall.call_id) == call_id
-        )
+    found = await session.exec(
+        select(
+            func.max(col(ToolCall.position)),
+            func.count().filter(col(ToolCall.call_id) == call_id),
+        ).where(col(ToolCall.message_id) == message_id)
     )
-    if taken.first() is not None:
+    last, taken = found.one()
+    if taken:
         raise Conflict(f"the message already has a tool call '{call_id}'")
-    last = await session.exec(
-        select(func.max(col(ToolCall.position))).where(col(ToolCall.message_id) == message_id)
-    )
-    found = last.one()
-    return 0 if found is None else found + 1
+    return 0 if last is None else last + 1
 
 
 async def _trace_for(session: AsyncSession, message: Message, trace_id: uuid.UUID | None) -> Trace:
@@ -182,6 +180,9 @@ async def _trace_for(session: AsyncSession, message: Message, trace_id: uuid.UUI
         conversation_id=message.conversation_id, message_id=message.id, name=AGENT_TRACE_NAME
     )
     session.add(trace)
+    # Written now: a flush does not order rows of models without relationships by their
+    # foreign keys, and the span comes next.
+    await session.flush()
     return trace
 
 

@@ -100,6 +100,8 @@ async def _check_step(session: AsyncSession, step_id: uuid.UUID, trace: Trace) -
 
 
 async def _check_versions(session: AsyncSession, version_ids: list[uuid.UUID]) -> None:
+    if not version_ids:
+        return
     found = set(
         (
             await session.exec(
