@@ -18,7 +18,7 @@ from tests.databases import fresh_database
 
 # (module, arguments for a full run, arguments for a quick one)
 SUITE: list[tuple[str, list[str], list[str]]] = [
-    ("deep_read", [], ["--repeat", "30", "--seconds", "3"]),
+    ("deep_read", [], ["--repeat", "30", "--seconds", "3", "--background", "100"]),
     ("writes", [], ["--count", "100"]),
     ("fanout", [], ["--subscribers", "100", "--seconds", "5"]),
     ("memory", [], ["--requests", "3000"]),
