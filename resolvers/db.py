@@ -218,8 +218,9 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
 class Database:
     """An engine and its two kinds of session; nothing connects until first use.
 
-    Writes use SQLModel sessions (`exec`); the loaders use plain SQLAlchemy
-    sessions, whose `execute` always yields row tuples, whatever is selected.
+    Writes use SQLModel sessions (`exec`); reads (the loaders, the compiled path) use
+    plain SQLAlchemy sessions, whose `execute` always yields row tuples, whatever is
+    selected.
     """
 
     engine: AsyncEngine
@@ -230,8 +231,13 @@ class Database:
     def from_url(cls, url: str, statement_timeout_ms: int = 0) -> Database:
         """`statement_timeout_ms` bounds every statement (0: no limit)."""
         engine = create_engine(url, statement_timeout_ms)
+        # PostgreSQL reads run outside a transaction: under READ COMMITTED each statement
+        # takes its own snapshot either way, and BEGIN and ROLLBACK were two more round
+        # trips per read. SQLite's reads keep theirs: in WAL mode a read transaction
+        # holds one snapshot for all of its statements.
+        reads = engine if is_sqlite(url) else engine.execution_options(isolation_level="AUTOCOMMIT")
         return cls(
             engine=engine,
             sessions=create_session_factory(engine),
-            row_sessions=async_sessionmaker(engine, class_=RowSession, expire_on_commit=False),
+            row_sessions=async_sessionmaker(reads, class_=RowSession, expire_on_commit=False),
         )
