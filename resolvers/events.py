@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,7 +59,7 @@ async def record(
     Taking the sequence number locks the conversation row until commit, so a
     conversation's events are numbered without gaps and in commit order.
     """
-    seq = await _take_seqs(session, conversation_id, 1)
+    seq = await _take_seq(session, conversation_id)
     return append(session, conversation_id, seq, kind, data, **refs)
 
 
@@ -86,17 +86,21 @@ def append(
     return event
 
 
-async def _take_seqs(session: AsyncSession, conversation_id: uuid.UUID, count: int) -> int:
-    """Reserve `count` sequence numbers of the conversation's events; the last one."""
-    result = await session.exec(
-        update(Conversation)
-        .where(col(Conversation.id) == conversation_id)
-        .values(last_event_seq=col(Conversation.last_event_seq) + count)
-        .returning(col(Conversation.last_event_seq))
-        .execution_options(synchronize_session=False)
-    )
-    last: int = result.scalar_one()
-    return last
+# Built once: every mutation records events, most of them one or two.
+_TAKE_ONE_SEQ = (
+    update(Conversation)
+    .where(col(Conversation.id) == bindparam("c"))
+    .values(last_event_seq=col(Conversation.last_event_seq) + 1)
+    .returning(col(Conversation.last_event_seq))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def _take_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
+    """Reserve the conversation's next event sequence number."""
+    result = await session.exec(_TAKE_ONE_SEQ, params={"c": conversation_id})
+    taken: int = result.scalar_one()
+    return taken
 
 
 class Published(Protocol):
