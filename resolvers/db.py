@@ -224,6 +224,8 @@ class Database:
     """
 
     engine: AsyncEngine
+    # The engine of reads: on PostgreSQL, with AUTOCOMMIT (see from_url).
+    reads: AsyncEngine
     sessions: SessionFactory
     row_sessions: RowSessionFactory
 
@@ -238,6 +240,7 @@ class Database:
         reads = engine if is_sqlite(url) else engine.execution_options(isolation_level="AUTOCOMMIT")
         return cls(
             engine=engine,
+            reads=reads,
             sessions=create_session_factory(engine),
             row_sessions=async_sessionmaker(reads, class_=RowSession, expire_on_commit=False),
         )

@@ -582,8 +582,9 @@ async def compiled_data(
         except BadInput:
             return None
     try:
-        async with ctx.database.row_sessions() as session:
-            text = (await session.execute(plan.statement, parameters)).scalar_one()
+        # One statement: a bare connection, without a session around it.
+        async with ctx.database.reads.connect() as connection:
+            text = (await connection.execute(plan.statement, parameters)).scalar_one()
     except DBAPIError as exc:
         # The normal path reads in smaller statements: let it try, and report.
         log.warning("compiled read failed, running the normal path: %s", exc)
