@@ -1,4 +1,5 @@
-"""The write path against hand-written SQL: sendMessage, reportToolStart, reportToolEnd.
+"""The write path against hand-written SQL: sendMessage, reportToolStart, reportToolEnd,
+appendAnswerChunk.
 
 Each mutation runs in process (schema execution, its transaction, publishing the event
 after commit), one at a time, on PostgreSQL. The baseline writes the same rows with
@@ -45,6 +46,8 @@ TOOL_START = """mutation($m: ID!, $call: String!) { reportToolStart(input: {mess
   callId: $call, toolName: "web_search", arguments: {q: "battery recycling"}}) { id status } }"""
 TOOL_END = """mutation($t: ID!) { reportToolEnd(input: {toolCallId: $t,
   result: {hits: 3}}) { id status } }"""
+CHUNK = """mutation($m: ID!, $text: String!) {
+  appendAnswerChunk(input: {messageId: $m, text: $text}) { id } }"""
 
 
 @dataclass
@@ -76,7 +79,7 @@ async def timed(pending: Awaitable[T]) -> tuple[float, T]:
 
 
 def no_times() -> dict[str, list[float]]:
-    return {"sendMessage": [], "reportToolStart": [], "reportToolEnd": []}
+    return {"sendMessage": [], "reportToolStart": [], "reportToolEnd": [], "appendAnswerChunk": []}
 
 
 class GraphQLWriter:
@@ -98,11 +101,7 @@ class GraphQLWriter:
 
     async def measure(self, count: int) -> dict[str, list[float]]:
         conversation = (await self.run(CREATE, {}))["createConversation"]["id"]
-        times: dict[str, list[float]] = {
-            "sendMessage": [],
-            "reportToolStart": [],
-            "reportToolEnd": [],
-        }
+        times = no_times()
         for n in range(count):
             took, sent = await timed(self.run(SEND, {"c": conversation, "text": f"answer {n}"}))
             times["sendMessage"].append(took)
@@ -113,6 +112,8 @@ class GraphQLWriter:
             tool = started["reportToolStart"]["id"]
             took, _ = await timed(self.run(TOOL_END, {"t": tool}))
             times["reportToolEnd"].append(took)
+            took, _ = await timed(self.run(CHUNK, {"m": message, "text": " and more"}))
+            times["appendAnswerChunk"].append(took)
         return times
 
 
@@ -255,6 +256,17 @@ class BaselineWriter:
                 ("TOOL_END", {"tool_call": tool, "span": span}),
             )
 
+    async def chunk(self, conversation: uuid.UUID, message: uuid.UUID, text: str) -> None:
+        async with self.db.transaction():
+            await self.db.execute(
+                "UPDATE messages SET content = content || $2, updated_at = $3"
+                " WHERE id = $1 AND status = 'STREAMING'",
+                message,
+                text,
+                datetime.now(UTC),
+            )
+            await self.events(conversation, ("ANSWER_CHUNK", {"message": message}))
+
     async def measure(self, count: int) -> dict[str, list[float]]:
         conversation = uuid.uuid4()
         await self.db.execute(
@@ -265,11 +277,7 @@ class BaselineWriter:
             " 0, 0, 0, 0, 0, 0, 0)",
             conversation,
         )
-        times: dict[str, list[float]] = {
-            "sendMessage": [],
-            "reportToolStart": [],
-            "reportToolEnd": [],
-        }
+        times = no_times()
         for n in range(count):
             took, message = await timed(self.send(conversation, f"answer {n}"))
             times["sendMessage"].append(took)
@@ -277,6 +285,8 @@ class BaselineWriter:
             times["reportToolStart"].append(took)
             took, _ = await timed(self.tool_end(conversation, tool))
             times["reportToolEnd"].append(took)
+            took, _ = await timed(self.chunk(conversation, message, " and more"))
+            times["appendAnswerChunk"].append(took)
         return times
 
 
