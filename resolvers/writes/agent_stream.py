@@ -8,21 +8,35 @@ from datetime import datetime
 from typing import Protocol
 
 import strawberry
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import AgentSession, Message, Span, ToolCall, Trace
+from models import AgentSession, Conversation, Message, Span, ToolCall, Trace
 from models.base import utcnow
-from models.enums import EventKind, MessageStatus, SpanKind, SpanStatus, ToolCallStatus
+from models.enums import (
+    ConversationStatus,
+    EventKind,
+    MessageStatus,
+    SpanKind,
+    SpanStatus,
+    ToolCallStatus,
+)
+from models.event import OPEN_SESSION_STATUSES
 from resolvers import events, validation
+from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.writes import traces
-from resolvers.writes.agents import find_open_session
 from resolvers.writes.conversations import lock_conversation, open_conversation
-from resolvers.writes.transaction import existing_client_row, get_or_404, transaction, when
+from resolvers.writes.transaction import (
+    existing_client_row,
+    get_or_404,
+    transaction,
+    when,
+    writer,
+)
 from schema.agent_inputs import (
     AppendAnswerChunkInput,
     ReportThoughtInput,
@@ -49,18 +63,31 @@ async def _locked_message(session: AsyncSession, message_id: uuid.UUID) -> Messa
 
 def _require_streaming(message: Message) -> None:
     if message.status != MessageStatus.STREAMING:
-        raise Conflict(f"the message is {message.status}: only a STREAMING message can grow")
+        raise _not_streaming(message)
+
+
+def _not_streaming(message: Message) -> Conflict:
+    return Conflict(f"the message is {message.status}: only a STREAMING message can grow")
 
 
 async def _touch(
     session: AsyncSession, conversation_id: uuid.UUID, producing: uuid.UUID | None = None
-) -> AgentSession | None:
-    """The open session, marked as just heard from (and as producing `producing`)."""
-    agent = await find_open_session(session, conversation_id)
-    if agent is not None:
-        agent.last_interaction_at = utcnow()
-        agent.message_id = producing or agent.message_id
-    return agent
+) -> uuid.UUID | None:
+    """Mark the open session (if any) as just heard from, and as producing `producing`;
+    its id. Callers hold the conversation lock, which every write to sessions takes."""
+    message = col(AgentSession.message_id) if producing is None else producing
+    touched = await session.exec(
+        update(AgentSession)
+        .where(
+            col(AgentSession.conversation_id) == conversation_id,
+            col(AgentSession.status).in_(OPEN_SESSION_STATUSES),
+        )
+        .values(last_interaction_at=utcnow(), message_id=message)
+        .returning(col(AgentSession.id))
+        .execution_options(synchronize_session=False)
+    )
+    found: uuid.UUID | None = touched.scalar()
+    return found
 
 
 async def append_answer_chunk(ctx: Context, data: AppendAnswerChunkInput) -> Message:
@@ -77,21 +104,56 @@ async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKin
         raise BadInput("`text` cannot be empty")
     message_id = parse_id(data.message_id, "Message")
     async with transaction(ctx) as session:
-        message = await _locked_message(session, message_id)
-        _require_streaming(message)
-        # Appended to the row read under the lock: concurrent chunks take turns, none is lost.
-        setattr(message, attribute, (getattr(message, attribute) or "") + data.text)
-        message.updated_at = utcnow()
-        agent = await _touch(session, message.conversation_id, message.id)
-        await events.record(
+        conversation_id, seq = await _lock_for_event(session, message_id)
+        # Appended in SQL under the conversation lock: concurrent chunks take turns,
+        # none is lost.
+        column = getattr(Message, attribute)
+        appended = await session.exec(
+            update(Message)
+            .where(col(Message.id) == message_id, col(Message.status) == MessageStatus.STREAMING)
+            .values({column: func.coalesce(column, "") + data.text, "updated_at": utcnow()})
+            .returning(Message)
+            .execution_options(synchronize_session=False)
+        )
+        message: Message | None = appended.scalar()
+        if message is None:
+            # It exists (its conversation was found through it): it is not STREAMING.
+            raise _not_streaming(await get_or_404(session, Message, message_id))
+        agent_id = await _touch(session, conversation_id, message_id)
+        events.append(
             session,
-            message.conversation_id,
+            conversation_id,
+            seq,
             kind,
             {"text": data.text},
-            message_id=message.id,
-            agent_session_id=agent.id if agent is not None else None,
+            message_id=message_id,
+            agent_session_id=agent_id,
         )
     return message
+
+
+async def _lock_for_event(session: AsyncSession, message_id: uuid.UUID) -> tuple[uuid.UUID, int]:
+    """Lock the message's conversation, which must be open and the writer's to write, and
+    take the number of one event in it: one UPDATE, as _locked_message's checks would
+    have it. When it matches nothing, _locked_message says why (NOT_FOUND, FORBIDDEN,
+    CONFLICT); once it holds the lock, the UPDATE cannot miss a second time."""
+    in_conversation = select(col(Message.conversation_id)).where(col(Message.id) == message_id)
+    statement = (
+        update(Conversation)
+        .where(
+            col(Conversation.id) == in_conversation.scalar_subquery(),
+            col(Conversation.status) != ConversationStatus.CLOSED,
+            *visible(Conversation, writer(session), writing=True),
+        )
+        .values(last_event_seq=col(Conversation.last_event_seq) + 1)
+        .returning(col(Conversation.id), col(Conversation.last_event_seq))
+        .execution_options(synchronize_session=False)
+    )
+    taken = (await session.exec(statement)).first()
+    if taken is None:
+        await _locked_message(session, message_id)
+        taken = (await session.exec(statement)).one()
+    return taken[0], int(taken[1])
 
 
 async def report_tool_start(ctx: Context, data: ReportToolStartInput) -> ToolCall:
@@ -193,7 +255,7 @@ async def _add_and_record(
     await session.flush()
     # A call starting shows which message the agent produces; one ending may be late.
     producing = message.id if kind == EventKind.TOOL_START else None
-    agent = await _touch(session, message.conversation_id, producing)
+    agent_id = await _touch(session, message.conversation_id, producing)
     await events.record(
         session,
         message.conversation_id,
@@ -201,7 +263,7 @@ async def _add_and_record(
         tool_call_id=call.id,
         span_id=call.span_id,
         message_id=message.id,
-        agent_session_id=agent.id if agent is not None else None,
+        agent_session_id=agent_id,
     )
 
 

@@ -150,6 +150,26 @@ async def test_an_observer_reads_but_may_not_write(world: World) -> None:
     assert code == "FORBIDDEN"
 
 
+CHUNK = 'mutation($id: ID!) { appendAnswerChunk(input: {messageId: $id, text: " more"}) { id } }'
+STREAMING = """mutation($c: ID!) { sendMessage(input: {conversationId: $c, senderId: "agent-a",
+  senderType: AGENT, role: ASSISTANT, status: STREAMING, content: "Hello"}) { id } }"""
+CONTENT = "query($id: ID!) { node(id: $id) { ... on Message { content } } }"
+
+
+async def test_who_asks_is_checked_before_the_message_a_chunk_goes_to(world: World) -> None:
+    # The message is COMPLETE: a writer of its conversation hears CONFLICT; a stranger
+    # does not learn it exists, an observer may not write.
+    variables = {"id": world.ids["Message"]}
+    assert await world.carol.error_code(CHUNK, variables) == "NOT_FOUND"
+    assert await world.observer.error_code(CHUNK, variables) == "FORBIDDEN"
+    assert await world.agent.error_code(CHUNK, variables) == "CONFLICT"
+    streaming = (await world.agent.data(STREAMING, {"c": world.ids["Conversation"]}))["sendMessage"]
+    assert await world.carol.error_code(CHUNK, {"id": streaming["id"]}) == "NOT_FOUND"
+    await world.agent.data(CHUNK, {"id": streaming["id"]})
+    read = await world.alice.data(CONTENT, {"id": streaming["id"]})
+    assert read["node"]["content"] == "Hello more"
+
+
 MUTATIONS_ON_ROWS = {
     "Message": 'editMessage(input: {messageId: $id, content: "x"}) { id }',
     "PlanStep": "updateStepStatus(input: {stepId: $id, status: RUNNING}) { id }",
