@@ -22,6 +22,20 @@ async def admin_connection(url: str) -> asyncpg.Connection:
     )
 
 
+async def terminate_connections(url: str, application_name: str) -> int:
+    """Have the server of `url` close every connection of `application_name`; how many."""
+    admin = await admin_connection(url)
+    try:
+        killed: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1",
+            application_name,
+        )
+        return killed
+    finally:
+        await admin.close()
+
+
 @asynccontextmanager
 async def fresh_database(url: str, prefix: str = "threadline_test") -> AsyncIterator[str]:
     """A new, empty database on the server of `url` (an SQLAlchemy URL), dropped afterwards."""

@@ -13,25 +13,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import db
-from tests.databases import admin_connection
+from tests.databases import terminate_connections
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(POSTGRES_URL is None, reason="TEST_DATABASE_URL is not set")
 
 
 async def terminate(application_name: str) -> int:
-    """Have the server close every connection of `application_name`; how many."""
     assert POSTGRES_URL is not None
-    admin = await admin_connection(POSTGRES_URL)
-    try:
-        killed: int = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = $1",
-            application_name,
-        )
-        return killed
-    finally:
-        await admin.close()
+    return await terminate_connections(POSTGRES_URL, application_name)
 
 
 async def backend_pid(engine: AsyncEngine) -> int:

@@ -27,7 +27,7 @@ from subscriptions.bus import EventBus
 from subscriptions.channels import RECONNECTED, Notice, conversation_channel
 from subscriptions.postgres_backend import PostgresBackend
 from subscriptions.redis_backend import RedisBackend
-from tests.databases import admin_connection
+from tests.databases import terminate_connections
 from tests.subscriptions.processes import (
     REDIS_SERVER,
     RedisServer,
@@ -257,16 +257,7 @@ async def test_redis_silent_connection_is_replaced(tmp_path: Path) -> None:
 
 async def terminate(application_name: str) -> int:
     assert POSTGRES_URL is not None
-    admin = await admin_connection(POSTGRES_URL)
-    try:
-        killed: int = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = $1",
-            application_name,
-        )
-        return killed
-    finally:
-        await admin.close()
+    return await terminate_connections(POSTGRES_URL, application_name)
 
 
 @needs_postgres
