@@ -72,7 +72,7 @@ def append(
     **refs: uuid.UUID | None,
 ) -> Event:
     """`record`, for a caller that took the event's number itself, in an update of the
-    conversation row that locked it just the same (sendMessage's)."""
+    conversation row that locked it just the same (sendMessage's, an answer chunk's)."""
     values: dict[str, Any] = {
         "conversation_id": conversation_id,
         "seq": seq,

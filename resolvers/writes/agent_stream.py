@@ -113,7 +113,8 @@ async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKin
             .where(col(Message.id) == message_id, col(Message.status) == MessageStatus.STREAMING)
             .values({column: func.coalesce(column, "") + data.text, "updated_at": utcnow()})
             .returning(Message)
-            .execution_options(synchronize_session=False)
+            # The session may hold the message already (a bulk ingest's earlier chunk).
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
         message: Message | None = appended.scalar()
         if message is None:

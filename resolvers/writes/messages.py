@@ -81,11 +81,12 @@ async def write_message(
     """
     explicit_parent = data.parent_message_id is not strawberry.UNSET
     parent_id = None
+    seq, event_seq = await _next_seqs(session, conversation_id, data)
+    # Checked under the conversation's lock, which a deletion of the parent also takes.
     if explicit_parent and data.parent_message_id is not None:
         parent_id = parse_id(data.parent_message_id, "Message")
         await message_in(session, parent_id, conversation_id, "the parent message")
-    seq, event_seq = await _next_seqs(session, conversation_id, data)
-    if not explicit_parent:
+    elif not explicit_parent:
         latest = await session.exec(_LATEST_BEFORE, params={"c": conversation_id, "seq": seq})
         parent_id = latest.first()
     message = _message(client_id, conversation_id, seq, parent_id, data)
@@ -95,6 +96,9 @@ async def write_message(
         data.role,
     )
     await _add_with_tool_calls(session, message, data.tool_calls)
+    # Written before the event that points at it: a flush does not order the rows of
+    # models without relationships by their foreign keys.
+    await session.flush()
     events.append(
         session, conversation_id, event_seq, EventKind.MESSAGE_CREATED, message_id=message.id
     )
@@ -124,6 +128,7 @@ async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
         )
         message.meta = {**data.metadata, "editedFrom": to_global_id("Message", original.id)}
         await _add_with_tool_calls(session, message, data.tool_calls)
+        await session.flush()  # before its event, as in write_message
         events.append(
             session,
             message.conversation_id,
@@ -194,7 +199,8 @@ def _counter_updates(count: Any, tokens: Mapping[str, Any], cost: Any) -> dict[s
 
 TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 _ONE_MESSAGE_TOKENS = {name: bindparam(name, type_=Integer) for name in TOKENS}
-# One message and its event, in one statement built once: this is the hottest write.
+# One message and its event, in one statement built once (a restricted principal adds
+# its visibility conditions to it): this is the hottest write.
 _TAKE_ONE_MESSAGE = (
     update(Conversation)
     .where(
