@@ -53,6 +53,10 @@ def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> Asy
     else:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
+        # The most recently returned connection first: under light load the others stay
+        # idle (and are pinged when needed, see _ping_after_idle) rather than all of
+        # them idling past the ping threshold in turn.
+        kwargs.setdefault("pool_use_lifo", True)
         if statement_timeout_ms > 0:
             # asyncpg sends it when connecting: no round trip per connection or query.
             connect_args = dict(kwargs.get("connect_args", {}))
