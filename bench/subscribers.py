@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
+ACK_WAIT = 30.0  # seconds for a connection to be acknowledged
 
 
 def frame(opcode: int, payload: bytes) -> bytes:
@@ -43,13 +44,14 @@ def text(message: dict[str, Any]) -> bytes:
 class Subscriber(asyncio.Protocol):
     """One connection with one subscription; `received` holds (arrival time, message)."""
 
-    def __init__(self, host: str, path: str, subscribe: dict[str, Any]) -> None:
-        self.host, self.path, self.subscribe = host, path, subscribe
+    def __init__(self, host: str, path: str, subscribe: dict[str, Any], marker: bytes) -> None:
+        self.host, self.path, self.subscribe, self.marker = host, path, subscribe, marker
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.upgraded = False
         self.acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.received: list[tuple[float, bytes]] = []
+        self.marked = 0  # messages holding `marker`: those the run counts
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -106,6 +108,7 @@ class Subscriber(asyncio.Protocol):
     def _on_text(self, arrived: float, payload: bytes) -> None:
         if self.acknowledged.done():
             self.received.append((arrived, payload))
+            self.marked += self.marker in payload
             return
         if json.loads(payload).get("type") != "connection_ack":
             self._fail(f"expected connection_ack, got {payload!r}")
@@ -133,18 +136,19 @@ class Subscriber(asyncio.Protocol):
 
 
 async def subscribe_many(
-    base: str, count: int, query: str, variables: dict[str, Any]
+    base: str, count: int, query: str, variables: dict[str, Any], marker: bytes
 ) -> list[Subscriber]:
-    """`count` connections to `base`'s /graphql, each with the subscription sent."""
+    """`count` connections to `base`'s /graphql, each with the subscription sent; each
+    counts the messages that hold `marker`."""
     url = urlsplit(base)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     payload = {"query": query, "variables": variables}
     loop = asyncio.get_running_loop()
-    factory = functools.partial(Subscriber, f"{host}:{port}", "/graphql", payload)
+    factory = functools.partial(Subscriber, f"{host}:{port}", "/graphql", payload, marker)
     subscribers = []
     for _ in range(count):
         _, subscriber = await loop.create_connection(factory, host, port)
-        await subscriber.acknowledged
+        await asyncio.wait_for(subscriber.acknowledged, ACK_WAIT)
         subscribers.append(subscriber)
     return subscribers
 

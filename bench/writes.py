@@ -123,8 +123,13 @@ class BaselineWriter:
     def __init__(self, db: asyncpg.Connection) -> None:
         self.db = db
 
-    async def events(self, conversation: uuid.UUID, *events: tuple[str, dict[str, Any]]) -> None:
-        """Append events (kind, foreign keys) to the conversation's log."""
+    async def events(
+        self,
+        conversation: uuid.UUID,
+        *events: tuple[str, dict[str, Any]],
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append events (kind, foreign keys), each with `data`, to the conversation's log."""
         last = await self.db.fetchval(
             "UPDATE conversations SET last_event_seq = last_event_seq + $2 WHERE id = $1"
             " RETURNING last_event_seq",
@@ -135,7 +140,7 @@ class BaselineWriter:
         now = datetime.now(UTC)
         await self.db.executemany(
             "INSERT INTO events (conversation_id, seq, kind, created_at, message_id,"
-            " tool_call_id, trace_id, span_id, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '{}')",
+            " tool_call_id, trace_id, span_id, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             [
                 (
                     conversation,
@@ -146,6 +151,7 @@ class BaselineWriter:
                     keys.get("tool_call"),
                     keys.get("trace"),
                     keys.get("span"),
+                    json.dumps(data or {}),
                 )
                 for i, (kind, keys) in enumerate(events)
             ],
@@ -258,14 +264,17 @@ class BaselineWriter:
 
     async def chunk(self, conversation: uuid.UUID, message: uuid.UUID, text: str) -> None:
         async with self.db.transaction():
-            await self.db.execute(
+            appended = await self.db.execute(
                 "UPDATE messages SET content = content || $2, updated_at = $3"
                 " WHERE id = $1 AND status = 'STREAMING'",
                 message,
                 text,
                 datetime.now(UTC),
             )
-            await self.events(conversation, ("ANSWER_CHUNK", {"message": message}))
+            assert appended == "UPDATE 1", appended
+            await self.events(
+                conversation, ("ANSWER_CHUNK", {"message": message}), data={"text": text}
+            )
 
     async def measure(self, count: int) -> dict[str, list[float]]:
         conversation = uuid.uuid4()
