@@ -33,6 +33,7 @@ from schema import schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.app import create_app
+from web.process import tune_garbage_collector
 
 log = logging.getLogger("threadline")
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
@@ -78,6 +79,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     url = f"http://{settings.host}:{settings.port}/"
     where = settings.database_url.split("@")[-1]
     print(f"Threadline on {where}; live viewer at {url}, GraphiQL at {url}graphql", flush=True)
+    tune_garbage_collector()
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -30,6 +30,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from web.process import tune_garbage_collector
+
 CHANNEL = "events"
 
 
@@ -99,6 +101,7 @@ def create_relay() -> Starlette:
 
 
 if __name__ == "__main__":
+    tune_garbage_collector()  # as `main.py serve` does: like for like
     uvicorn.run(
         create_relay(),
         host="127.0.0.1",
