@@ -59,7 +59,7 @@ async def record(
     Taking the sequence number locks the conversation row until commit, so a
     conversation's events are numbered without gaps and in commit order.
     """
-    seq = await _take_seq(session, conversation_id)
+    seq = await take_seq(session, conversation_id)
     return append(session, conversation_id, seq, kind, data, **refs)
 
 
@@ -96,8 +96,9 @@ _TAKE_ONE_SEQ = (
 )
 
 
-async def _take_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
-    """Reserve the conversation's next event sequence number."""
+async def take_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
+    """Reserve the conversation's next event sequence number (locking the conversation
+    until commit), for `append`."""
     result = await session.exec(_TAKE_ONE_SEQ, params={"c": conversation_id})
     taken: int = result.scalar_one()
     return taken

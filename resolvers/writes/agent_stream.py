@@ -4,6 +4,7 @@ tool calls (each tool call with its TOOL span in the message's trace)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -11,6 +12,7 @@ import strawberry
 from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from models import AgentSession, Conversation, Message, Span, ToolCall, Trace
 from models.base import utcnow
@@ -104,7 +106,11 @@ async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKin
         raise BadInput("`text` cannot be empty")
     message_id = parse_id(data.message_id, "Message")
     async with transaction(ctx) as session:
-        conversation_id, seq = await _lock_for_event(session, message_id)
+        conversation_id, seq = await _lock_for_event(
+            session,
+            select(col(Message.conversation_id)).where(col(Message.id) == message_id),
+            lambda: _locked_message(session, message_id),
+        )
         # Appended in SQL under the conversation lock: concurrent chunks take turns,
         # none is lost.
         column = getattr(Message, attribute)
@@ -133,17 +139,24 @@ async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKin
     return message
 
 
-async def _lock_for_event(session: AsyncSession, message_id: uuid.UUID) -> tuple[uuid.UUID, int]:
-    """Lock the message's conversation, which must be open and the writer's to write, and
-    take the number of one event in it: one UPDATE, as _locked_message's checks would
-    have it. When it matches nothing, _locked_message says why (NOT_FOUND, FORBIDDEN,
-    CONFLICT); once it holds the lock, the UPDATE cannot miss a second time."""
-    in_conversation = select(col(Message.conversation_id)).where(col(Message.id) == message_id)
+async def _lock_for_event(
+    session: AsyncSession,
+    conversation_of: SelectOfScalar[uuid.UUID],
+    explain: Callable[[], Awaitable[object]],
+    *,
+    open_only: bool = True,
+) -> tuple[uuid.UUID, int]:
+    """Lock the conversation `conversation_of` selects, which must be the writer's to
+    write (and, `open_only`, not CLOSED), and take the number of one event in it: one
+    UPDATE. When it matches nothing, `explain` runs the lookups that say why
+    (NOT_FOUND, FORBIDDEN, CONFLICT); once they hold the lock, the UPDATE cannot miss a
+    second time."""
+    still_open = [col(Conversation.status) != ConversationStatus.CLOSED]
     statement = (
         update(Conversation)
         .where(
-            col(Conversation.id) == in_conversation.scalar_subquery(),
-            col(Conversation.status) != ConversationStatus.CLOSED,
+            col(Conversation.id) == conversation_of.scalar_subquery(),
+            *(still_open if open_only else []),
             *visible(Conversation, writer(session), writing=True),
         )
         .values(last_event_seq=col(Conversation.last_event_seq) + 1)
@@ -152,7 +165,7 @@ async def _lock_for_event(session: AsyncSession, message_id: uuid.UUID) -> tuple
     )
     taken = (await session.exec(statement)).first()
     if taken is None:
-        await _locked_message(session, message_id)
+        await explain()
         taken = (await session.exec(statement)).one()
     return taken[0], int(taken[1])
 
@@ -254,16 +267,25 @@ async def _add_and_record(
 ) -> None:
     session.add(call)
     await session.flush()
-    # A call starting shows which message the agent produces; one ending may be late.
-    producing = message.id if kind == EventKind.TOOL_START else None
-    agent_id = await _touch(session, message.conversation_id, producing)
-    await events.record(
+    seq = await events.take_seq(session, message.conversation_id)
+    await _record_call_event(session, message.conversation_id, call, kind, seq)
+
+
+async def _record_call_event(
+    session: AsyncSession, conversation_id: uuid.UUID, call: ToolCall, kind: EventKind, seq: int
+) -> None:
+    """The call's event (numbered `seq`), once the open agent session is touched: a call
+    starting shows which message the agent produces; one ending may be late."""
+    producing = call.message_id if kind == EventKind.TOOL_START else None
+    agent_id = await _touch(session, conversation_id, producing)
+    events.append(
         session,
-        message.conversation_id,
+        conversation_id,
+        seq,
         kind,
         tool_call_id=call.id,
         span_id=call.span_id,
-        message_id=message.id,
+        message_id=call.message_id,
         agent_session_id=agent_id,
     )
 
@@ -272,11 +294,16 @@ async def report_tool_end(ctx: Context, data: ReportToolEndInput) -> ToolCall:
     validation.not_blank("error", data.error)
     call_id = parse_id(data.tool_call_id, "ToolCall")
     async with transaction(ctx) as session:
-        message = await get_or_404(
-            session, Message, (await get_or_404(session, ToolCall, call_id)).message_id
+        # Running work may finish after its conversation closed: locked, not open (as
+        # endSpan).
+        conversation_id, seq = await _lock_for_event(
+            session,
+            select(col(Message.conversation_id))
+            .join(ToolCall, col(ToolCall.message_id) == col(Message.id))
+            .where(col(ToolCall.id) == call_id),
+            lambda: _locked_call(session, call_id),
+            open_only=False,
         )
-        # Running work may finish after its conversation closed: lock, not open (as endSpan).
-        await lock_conversation(session, message.conversation_id)
         call = await get_or_404(session, ToolCall, call_id, lock=True)
         if call.ended_at is not None or call.status in DONE:
             raise Conflict(f"the tool call already ended ({call.status})")
@@ -286,10 +313,18 @@ async def report_tool_end(ctx: Context, data: ReportToolEndInput) -> ToolCall:
         failed = data.error is not None
         call.status = ToolCallStatus.FAILED if failed else ToolCallStatus.COMPLETED
         call.result, call.error, call.ended_at = data.result, data.error, ended
-        await _add_and_record(session, message, call, EventKind.TOOL_END)
+        await session.flush()
+        await _record_call_event(session, conversation_id, call, EventKind.TOOL_END, seq)
         if call.span_id is not None:
             await _end_tool_span(session, call.span_id, data, ended)
     return call
+
+
+async def _locked_call(session: AsyncSession, call_id: uuid.UUID) -> None:
+    """The lookups that tell why a tool call's conversation could not be locked."""
+    call = await get_or_404(session, ToolCall, call_id)
+    message = await get_or_404(session, Message, call.message_id)
+    await lock_conversation(session, message.conversation_id)
 
 
 async def _end_tool_span(

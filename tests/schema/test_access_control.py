@@ -170,6 +170,19 @@ async def test_who_asks_is_checked_before_the_message_a_chunk_goes_to(world: Wor
     assert read["node"]["content"] == "Hello more"
 
 
+TOOL_END = "mutation($id: ID!) { reportToolEnd(input: {toolCallId: $id}) { status } }"
+
+
+async def test_who_asks_is_checked_before_the_tool_call_that_ends(world: World) -> None:
+    variables = {"id": world.ids["ToolCall"]}
+    assert await world.carol.error_code(TOOL_END, variables) == "NOT_FOUND"
+    assert await world.observer.error_code(TOOL_END, variables) == "FORBIDDEN"
+    ended = await world.agent.data(TOOL_END, variables)
+    assert ended["reportToolEnd"]["status"] == "COMPLETED"
+    assert await world.agent.error_code(TOOL_END, variables) == "CONFLICT"
+    assert await world.carol.error_code(TOOL_END, variables) == "NOT_FOUND"
+
+
 MUTATIONS_ON_ROWS = {
     "Message": 'editMessage(input: {messageId: $id, content: "x"}) { id }',
     "PlanStep": "updateStepStatus(input: {stepId: $id, status: RUNNING}) { id }",
