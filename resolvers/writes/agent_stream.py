@@ -199,7 +199,10 @@ async def report_tool_start(ctx: Context, data: ReportToolStartInput) -> ToolCal
             started_at=span.started_at,  # the same instant as its span
             span_id=span.id,
         )
-        await _add_and_record(session, message, call, EventKind.TOOL_START)
+        session.add(call)
+        await session.flush()
+        seq = await events.take_seq(session, message.conversation_id)
+        await _record_call_event(session, message.conversation_id, call, EventKind.TOOL_START, seq)
     return call
 
 
@@ -260,15 +263,6 @@ async def _trace_for(session: AsyncSession, message: Message, trace_id: uuid.UUI
     # foreign keys, and the span comes next.
     await session.flush()
     return trace
-
-
-async def _add_and_record(
-    session: AsyncSession, message: Message, call: ToolCall, kind: EventKind
-) -> None:
-    session.add(call)
-    await session.flush()
-    seq = await events.take_seq(session, message.conversation_id)
-    await _record_call_event(session, message.conversation_id, call, kind, seq)
 
 
 async def _record_call_event(
