@@ -64,13 +64,13 @@ def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> Asy
             server_settings["statement_timeout"] = str(statement_timeout_ms)
             kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
     engine = create_async_engine(url, **kwargs)
-    if not is_sqlite(url):
-        _ping_after_idle(engine)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         if statement_timeout_ms > 0:
             _time_sqlite_statements(engine, statement_timeout_ms / 1000)
+    else:
+        _ping_after_idle(engine)
     return engine
 
 
