@@ -1,5 +1,5 @@
 """A large dataset for the analysis benchmarks: by default 1,000 conversations with 10
-messages each (10,000 messages, one in four with a tool call) and 2,000 traces of 50
+messages each (10,000 messages, three in ten with a tool call) and 2,000 traces of 50
 spans (100,000 spans), with component versions linked to the LLM spans and scores on
 messages and spans. The deep-read benchmark adds a smaller one around its own data.
 
