@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from models.auth import ApiKey
+from models.auth import Agent, ApiKey
 from models.component import Component, ComponentVersion
 from models.conversation import Conversation, Message, Participant, ToolCall
 from models.event import AgentSession, Event
@@ -16,6 +16,7 @@ from models.trace import Span, SpanComponentVersion, Trace
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Agent",
     "AgentSession",
     "ApiKey",
     "ChatSettings",

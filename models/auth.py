@@ -1,4 +1,4 @@
-"""API keys: how agents and ingestion clients authenticate (users bring JWTs)."""
+"""Agents and API keys: who programs speak as, and how they authenticate (users bring JWTs)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,19 @@ from sqlmodel import Field, SQLModel
 from models.base import json_field, utcnow, uuid_pk
 
 
+class Agent(SQLModel, table=True):
+    """An agent identity, registered once by the user who owns it: only that user's keys
+    may speak as it, so nobody else can claim its conversations."""
+
+    __tablename__ = "agents"
+
+    # The id the agent has as a participant, unique across the installation.
+    id: str = Field(primary_key=True)
+    owner_id: str = Field(index=True)
+    name: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
 
@@ -17,7 +30,7 @@ class ApiKey(SQLModel, table=True):
     # The user who created the key; the key acts on their behalf, within its scopes.
     owner_id: str = Field(index=True)
     name: str
-    # The participant id the key speaks as in conversations (an agent), if any.
+    # The agent (models.Agent, owned by `owner_id`) the key speaks as, if any.
     agent_id: str | None = None
     # What the key is shown as once its secret is gone ("tl_AbCd1234").
     prefix: str

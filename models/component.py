@@ -21,6 +21,11 @@ class Component(SQLModel, table=True):
     key: str = Field(unique=True)
     type: ComponentType = enum_field(ComponentType, ComponentType.OTHER)
     name: str
+    # The user who registered it: only they add versions. None for components made
+    # before owners were recorded, which nobody but development mode may extend.
+    owner_id: str | None = Field(default=None, index=True)
+    # A private component (and its versions) is seen by its owner alone.
+    private: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow)
     version_count: int = 0
 

@@ -54,7 +54,9 @@ class Conversation(SQLModel, table=True):
     )
     tags: list[str] = json_field(default=list)
     meta: dict[str, Any] = json_field("metadata")
+    # The owner is a user or an agent, as its OWNER participant row says.
     owner_id: str = Field(index=True)
+    owner_type: ParticipantType = enum_field(ParticipantType, ParticipantType.USER)
     model_name: str | None = None
     system_prompt: str | None = Field(default=None, sa_type=sa.Text)
     temperature: float | None = None

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import enum_field, fk, utcnow, uuid_pk
-from models.enums import ScoreKind, ScoreSource, ScoreTarget
+from models.enums import ParticipantType, ScoreKind, ScoreSource, ScoreTarget
 
 
 class Score(SQLModel, table=True):
@@ -33,5 +33,7 @@ class Score(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_type=sa.Text)
     source: ScoreSource = enum_field(ScoreSource, ScoreSource.HUMAN)
     author_id: str
+    # A user or an agent: the author is one of the scorer's own identities.
+    author_type: ParticipantType = enum_field(ParticipantType, ParticipantType.USER)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

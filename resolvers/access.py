@@ -2,20 +2,27 @@
 
 Visibility is decided in the database, so counts, pages and totals never include
 a row the caller cannot see. Everything in a conversation is visible to whoever
-may see the conversation; component versions are shared, read-only; API keys are
-their owner's alone.
+may see the conversation; component versions are shared unless their component is
+private; API keys and agents are their owner's alone.
+
+Identities are typed: a participant row matches a principal only when both its type
+(USER or AGENT) and its id are one of the principal's identities.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_
+from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from models import (
+    Agent,
     AgentSession,
     ApiKey,
+    Component,
+    ComponentVersion,
     Conversation,
     Event,
     Message,
@@ -28,7 +35,7 @@ from models import (
     ToolCall,
     Trace,
 )
-from models.enums import ParticipantRole
+from resolvers.permissions import Access, roles_with
 from resolvers.principal import Principal
 
 # Tables that hold their conversation's id.
@@ -41,55 +48,88 @@ THROUGH_PARENT: dict[Any, tuple[Any, Any]] = {
     PlanStep: (Plan, PlanStep.plan_id),
     Span: (Trace, Span.trace_id),
 }
+# Rows of a user's own: the column holding the user's id.
+OWN_ROWS: dict[Any, Any] = {ApiKey: ApiKey.owner_id, Agent: Agent.owner_id}
 
 
-def _participates(principal: Principal, conversation_id: Any, writing: bool) -> Any:
-    found = exists().where(
-        col(Participant.conversation_id) == conversation_id,
-        col(Participant.participant_id).in_(principal.identities),
-        col(Participant.active).is_(True),
+def is_identity(principal: Principal, type_column: Any, id_column: Any) -> ColumnElement[bool]:
+    """The (type, id) pair held by two columns is one of the principal's identities."""
+    return or_(
+        *(
+            and_(type_column == identity.type, id_column == identity.id)
+            for identity in principal.identities
+        )
     )
-    # Observers may read a conversation but not write to it.
-    return found.where(col(Participant.role) != ParticipantRole.OBSERVER) if writing else found
 
 
-def conversation_rows(principal: Principal, *, writing: bool = False) -> list[ColumnElement[bool]]:
+def _participates(principal: Principal, conversation_id: Any, access: Access) -> Any:
+    # An alias: the caller's column may itself be `participants.conversation_id`.
+    member = aliased(Participant)
+    found = exists().where(
+        col(member.conversation_id) == conversation_id,
+        is_identity(principal, member.participant_type, member.participant_id),
+        col(member.active).is_(True),
+    )
+    if access > Access.READ:
+        found = found.where(col(member.role).in_(roles_with(access)))
+    return found
+
+
+def _owns(principal: Principal, conversation: Any) -> ColumnElement[bool]:
+    return is_identity(principal, conversation.owner_type, conversation.owner_id)
+
+
+def conversation_rows(
+    principal: Principal, access: Access = Access.READ
+) -> list[ColumnElement[bool]]:
     """Conditions on the conversations table itself."""
     if principal.unrestricted:
         return []
-    owned = col(Conversation.owner_id) == principal.user_id
-    return [or_(owned, _participates(principal, col(Conversation.id), writing))]
+    return [
+        or_(_owns(principal, Conversation), _participates(principal, col(Conversation.id), access))
+    ]
 
 
 def conversation_id_visible(
-    principal: Principal, conversation_id: Any, *, writing: bool = False
+    principal: Principal, conversation_id: Any, access: Access = Access.READ
 ) -> ColumnElement[bool]:
     """A correlated condition on any column holding a conversation id."""
-    owned = exists().where(
-        col(Conversation.id) == conversation_id,
-        col(Conversation.owner_id) == principal.user_id,
-    )
-    return or_(owned, _participates(principal, conversation_id, writing))
+    owner = aliased(Conversation)
+    owned = exists().where(col(owner.id) == conversation_id, _owns(principal, owner))
+    return or_(owned, _participates(principal, conversation_id, access))
+
+
+def _components(principal: Principal) -> ColumnElement[bool]:
+    return or_(col(Component.private).is_(False), col(Component.owner_id) == principal.user_id)
 
 
 def visible(
-    model: Any, principal: Principal, *, writing: bool = False
+    model: Any, principal: Principal, access: Access = Access.READ
 ) -> list[ColumnElement[bool]]:
-    """The conditions under which rows of `model` are the principal's to see (or,
-    `writing`, to change); none for a principal who sees everything, or for shared rows."""
+    """The conditions under which rows of `model` are the principal's to see (or, with
+    more `access`, to change); none for a principal who sees everything, or for shared rows."""
     if principal.unrestricted:
         return []
+    if access > Access.MANAGE:
+        return [false()]
     if model is Conversation:
-        return conversation_rows(principal, writing=writing)
-    if model is ApiKey:
-        return [col(ApiKey.owner_id) == principal.user_id]
+        return conversation_rows(principal, access)
+    if model in OWN_ROWS:
+        return [OWN_ROWS[model] == principal.user_id]
     if model in IN_A_CONVERSATION:
-        return [conversation_id_visible(principal, model.conversation_id, writing=writing)]
+        return [conversation_id_visible(principal, model.conversation_id, access)]
     if model in THROUGH_PARENT:
         parent, key = THROUGH_PARENT[model]
         in_visible_parent = exists().where(
             col(parent.id) == key,
-            conversation_id_visible(principal, parent.conversation_id, writing=writing),
+            conversation_id_visible(principal, parent.conversation_id, access),
         )
         return [in_visible_parent]
+    if model is Component:
+        return [_components(principal)] if access == Access.READ else [false()]
+    if model is ComponentVersion:
+        shared = exists().where(
+            col(Component.id) == ComponentVersion.component_id, _components(principal)
+        )
+        return [shared] if access == Access.READ else [false()]
     return []

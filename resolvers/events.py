@@ -29,6 +29,7 @@ from models.base import utcnow
 from models.enums import EventKind
 from resolvers.db import RowSessionFactory
 from resolvers.ingest.rows import write_numbered_rows
+from resolvers.principal import Identity
 
 PENDING = "threadline.events"  # session.info key: events to publish after commit
 
@@ -202,7 +203,7 @@ class LoadedEvent:
     event: Event
     rows: dict[str, Any] = field(default_factory=dict)
     # The conversation's active participants, where asked for: who may see the event.
-    members: frozenset[str] = frozenset()
+    members: frozenset[Identity] = frozenset()
 
     @property
     def seq(self) -> int:
@@ -240,15 +241,20 @@ async def load_events(
 
 
 async def _add_members(session: Any, loaded: list[LoadedEvent]) -> None:
-    members: dict[uuid.UUID, set[str]] = {}
+    members: dict[uuid.UUID, set[Identity]] = {}
+    columns = (
+        Participant.conversation_id,
+        Participant.participant_type,
+        Participant.participant_id,
+    )
     rows = await session.execute(
-        select(col(Participant.conversation_id), col(Participant.participant_id)).where(
+        select(*map(col, columns)).where(
             col(Participant.conversation_id).in_({item.event.conversation_id for item in loaded}),
             col(Participant.active).is_(True),
         )
     )
-    for conversation_id, participant_id in rows:
-        members.setdefault(conversation_id, set()).add(participant_id)
+    for conversation_id, kind, participant_id in rows:
+        members.setdefault(conversation_id, set()).add(Identity(kind, participant_id))
     for item in loaded:
         item.members = frozenset(members.get(item.event.conversation_id, ()))
 

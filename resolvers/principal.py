@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from models.enums import ApiKeyScope
+from models.enums import ApiKeyScope, ParticipantType
 from resolvers.errors import Forbidden
 
 ALL_SCOPES = frozenset(ApiKeyScope)
 DEVELOPMENT_USER = "dev"
+
+
+@dataclass(frozen=True, order=True)
+class Identity:
+    """Who a participant is: a user or an agent, never a bare id that could be either
+    (a user "alice" and an agent "alice" are two different parties)."""
+
+    type: ParticipantType
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.type.value} {self.id}"
 
 
 @dataclass(frozen=True)
@@ -17,8 +30,8 @@ class Principal:
     """A user (JWT), an API key acting for the user who made it, or the single user of
     development mode, who may see and do everything.
 
-    A restricted principal sees conversations owned by `user_id` and those in which one
-    of its `identities` (the user, and a key's agent) is an active participant.
+    A restricted principal sees conversations owned by one of its `identities` (the
+    user, and a key's agent) and those in which one of them is an active participant.
     """
 
     user_id: str
@@ -26,10 +39,12 @@ class Principal:
     agent_id: str | None = None
     key_id: uuid.UUID | None = None
     unrestricted: bool = False
+    # When the credential stops being valid (a JWT's `exp`); None: it does not expire.
+    expires_at: datetime | None = None
 
     @classmethod
-    def user(cls, user_id: str) -> Principal:
-        return cls(user_id)
+    def user(cls, user_id: str, expires_at: datetime | None = None) -> Principal:
+        return cls(user_id, expires_at=expires_at)
 
     @classmethod
     def development(cls) -> Principal:
@@ -41,11 +56,15 @@ class Principal:
         return cls("", scopes=frozenset())
 
     @property
-    def identities(self) -> tuple[str, ...]:
-        """The participant ids this principal speaks as."""
-        if self.agent_id is None or self.agent_id == self.user_id:
-            return (self.user_id,)
-        return (self.user_id, self.agent_id)
+    def identities(self) -> tuple[Identity, ...]:
+        """The participants this principal is: its user, and a key's agent."""
+        user = Identity(ParticipantType.USER, self.user_id)
+        if self.agent_id is None:
+            return (user,)
+        return (user, Identity(ParticipantType.AGENT, self.agent_id))
+
+    def is_one_of_mine(self, identity: Identity) -> bool:
+        return self.unrestricted or identity in self.identities
 
     @property
     def is_key(self) -> bool:
@@ -60,10 +79,11 @@ class Principal:
         if self.is_key:
             raise Forbidden(f"an API key cannot {action}; sign in as a user")
 
-    def require_identity(self, participant_id: str, role: str) -> None:
-        """Nobody makes someone else the `role` of what they create."""
-        if not self.unrestricted and participant_id not in self.identities:
-            raise Forbidden(f"the {role} must be you ({', '.join(self.identities)})")
+    def require_identity(self, identity: Identity, role: str) -> None:
+        """Nobody makes someone else the `role` of what they create or say."""
+        if not self.is_one_of_mine(identity):
+            yours = " or ".join(map(str, self.identities))
+            raise Forbidden(f"the {role} must be you ({yours}), not {identity}")
 
     def require_self(self, user_id: str, what: str) -> None:
         """A user acts only on their own `what` (settings, keys)."""

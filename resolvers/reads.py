@@ -11,7 +11,16 @@ from sqlalchemy import CTE, ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from models import ApiKey, Component, ComponentVersion, Conversation, Message, Participant, Trace
+from models import (
+    Agent,
+    ApiKey,
+    Component,
+    ComponentVersion,
+    Conversation,
+    Message,
+    Participant,
+    Trace,
+)
 from models.enums import ComponentType, ConversationKind, ConversationStatus, TraceStatus
 from resolvers.access import visible
 from resolvers.context import Context
@@ -142,7 +151,7 @@ async def components(
     key_contains: str | None,
     request: PageRequest,
 ) -> RootPage:
-    where: list[ColumnElement[bool]] = []
+    where = visible(Component, ctx.principal)
     if types:
         where.append(col(Component.type).in_(types))
     if key_contains:
@@ -150,6 +159,13 @@ async def components(
     return await root_page(
         ctx, Component, where, request, Ordering(col(Component.key), col(Component.id))
     )
+
+
+async def agents(ctx: Context) -> list[Agent]:
+    """The caller's user's agents."""
+    where = [col(Agent.owner_id) == ctx.principal.user_id]
+    rows = await ctx.loaders.fetch(select(Agent).where(*where).order_by(col(Agent.id)))
+    return [row[0] for row in rows]
 
 
 async def api_keys(ctx: Context, include_revoked: bool) -> list[ApiKey]:
@@ -164,7 +180,8 @@ async def api_keys(ctx: Context, include_revoked: bool) -> list[ApiKey]:
 
 
 async def component_by_key(ctx: Context, key: str) -> Component | None:
-    rows = await ctx.loaders.fetch(select(Component).where(col(Component.key) == key))
+    where = [col(Component.key) == key, *visible(Component, ctx.principal)]
+    rows = await ctx.loaders.fetch(select(Component).where(*where))
     return rows[0][0] if rows else None
 
 
@@ -184,7 +201,11 @@ async def component_version(
     rows = await ctx.loaders.fetch(
         select(ComponentVersion)
         .join(Component, col(Component.id) == col(ComponentVersion.component_id))
-        .where(component, col(ComponentVersion.content_hash) == content_hash)
+        .where(
+            component,
+            col(ComponentVersion.content_hash) == content_hash,
+            *visible(Component, ctx.principal),
+        )
     )
     return rows[0][0] if rows else None
 
@@ -330,6 +351,13 @@ async def conversation_matches(
 ) -> bool:
     """Whether one conversation passes a list filter (the same SQL as the list)."""
     where = [col(Conversation.id) == conversation_id, *conversation_conditions(q)]
+    rows = await ctx.loaders.fetch(select(func.count()).select_from(Conversation).where(*where))
+    return bool(rows[0][0])
+
+
+async def may_read_conversation(ctx: Context, conversation_id: uuid.UUID) -> bool:
+    """Whether the caller may see the conversation now (a live stream asks again)."""
+    where = [col(Conversation.id) == conversation_id, *visible(Conversation, ctx.principal)]
     rows = await ctx.loaders.fetch(select(func.count()).select_from(Conversation).where(*where))
     return bool(rows[0][0])
 

@@ -1,4 +1,4 @@
-"""Who is calling (`viewer`) and their API keys."""
+"""Who is calling (`viewer`), their agents and their API keys."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ from models.enums import ApiKeyScope
 from resolvers.ids import to_global_id
 from resolvers.principal import Principal
 from schema.node import Node
+
+
+@strawberry.type(
+    description="An agent identity: registered once, by the user who owns it; only that "
+    "user's keys speak as it."
+)
+class Agent:
+    agent_id: str
+    name: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.Agent) -> Agent:
+        return cls(agent_id=row.id, name=row.name, created_at=row.created_at)
 
 
 @strawberry.type(description="A key for an agent or an ingestion client; its secret is not kept.")
@@ -54,8 +68,8 @@ class CreateApiKeyInput:
     scopes: list[ApiKeyScope]
     agent_id: str | None = strawberry.field(
         default=None,
-        description="Speak as this participant (an agent): it sees the conversations it "
-        "participates in, besides yours.",
+        description="Speak as this agent of yours (registered for you now if nobody has "
+        "it): the key sees the conversations it participates in, besides yours.",
     )
     expires_at: datetime | None = None
 

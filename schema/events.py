@@ -143,7 +143,7 @@ class TraceEvent(ConversationEvent):
         return self._row("trace_id", Trace)
 
 
-@strawberry.type(description="PARTICIPANT_JOINED, PARTICIPANT_LEFT.")
+@strawberry.type(description="PARTICIPANT_JOINED, PARTICIPANT_LEFT, PARTICIPANT_ROLE_CHANGED.")
 class ParticipantEvent(ConversationEvent):
     @strawberry.field
     def participant(self) -> Participant | None:
@@ -195,6 +195,7 @@ TYPE_OF_KIND: dict[EventKind, type[ConversationEvent]] = {
     EventKind.SPAN_ENDED: SpanEvent,
     EventKind.PARTICIPANT_JOINED: ParticipantEvent,
     EventKind.PARTICIPANT_LEFT: ParticipantEvent,
+    EventKind.PARTICIPANT_ROLE_CHANGED: ParticipantEvent,
     EventKind.CONVERSATION_CREATED: ConversationChangeEvent,
     EventKind.CONVERSATION_UPDATED: ConversationChangeEvent,
     EventKind.CONVERSATION_STATUS: ConversationChangeEvent,

@@ -243,6 +243,10 @@ class RegisterComponentVersionInput:
     type: ComponentType
     definition: JSONValue
     name: str | None = strawberry.field(default=None, description="Defaults to the key.")
+    private: bool = strawberry.field(
+        default=False,
+        description="On first registration: seen by you alone (else every user reads it).",
+    )
 
 
 @strawberry.input

@@ -5,10 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from models.enums import ConversationStatus, PlanStatus
+from models.enums import ConversationStatus, ParticipantRole, PlanStatus
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.writes import (
+    agent_identities,
     agent_stream,
     agents,
     api_keys,
@@ -31,7 +32,7 @@ from schema.agent_inputs import (
     ReportToolStartInput,
     StartAgentSessionInput,
 )
-from schema.auth import ApiKey, CreateApiKeyInput, CreatedApiKey
+from schema.auth import Agent, ApiKey, CreateApiKeyInput, CreatedApiKey
 from schema.component import ComponentVersion
 from schema.context_window import MemoryMutations
 from schema.conversation import Conversation, Participant
@@ -106,7 +107,21 @@ class Mutation(ScoreMutations, MemoryMutations, LifecycleMutations, IngestMutati
         )
         return from_row(Participant, row)
 
-    @strawberry.mutation(description="Marks the participant inactive; history is kept.")
+    @strawberry.mutation(
+        description="Promote or demote a participant (MEMBER or OBSERVER); the owner's only."
+    )
+    async def set_participant_role(
+        self, info: Ctx, conversation_id: strawberry.ID, participant_id: str, role: ParticipantRole
+    ) -> Participant:
+        row = await conversations.set_participant_role(
+            info.context, parse_id(conversation_id, "Conversation"), participant_id, role
+        )
+        return from_row(Participant, row)
+
+    @strawberry.mutation(
+        description="Marks the participant inactive; history is kept. The owner removes "
+        "others; anyone may remove themselves."
+    )
     async def remove_participant(
         self, info: Ctx, conversation_id: strawberry.ID, participant_id: str
     ) -> Participant:
@@ -185,6 +200,13 @@ class Mutation(ScoreMutations, MemoryMutations, LifecycleMutations, IngestMutati
             info.context, input.name, input.scopes, input.agent_id, input.expires_at
         )
         return CreatedApiKey(api_key=from_row(ApiKey, key), secret=secret)
+
+    @strawberry.mutation(
+        description="Claim an agent id for yourself (unique across the installation), "
+        "or rename one of yours."
+    )
+    async def register_agent(self, info: Ctx, agent_id: str, name: str | None = None) -> Agent:
+        return Agent.of(await agent_identities.register_agent(info.context, agent_id, name))
 
     @strawberry.mutation(description="The key stops working at once, subscriptions included.")
     async def revoke_api_key(self, info: Ctx, id: strawberry.ID) -> ApiKey:

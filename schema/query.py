@@ -17,7 +17,7 @@ from resolvers.ids import from_global_id, parse_id
 from resolvers.writes import chat_settings
 from schema.agent import AgentSession
 from schema.analytics import AnalyticsQueries
-from schema.auth import ApiKey, Viewer
+from schema.auth import Agent, ApiKey, Viewer
 from schema.component import Component, ComponentVersion
 from schema.context_window import ContextQueries
 from schema.conversation import Conversation, Participant
@@ -112,6 +112,10 @@ class Query(
     @strawberry.field(description="Who this request is authenticated as.")
     def viewer(self, info: Info[Context, None]) -> Viewer:
         return Viewer.of(info.context.principal)
+
+    @strawberry.field(description="The agents you registered, by id.")
+    async def agents(self, info: Info[Context, None]) -> list[Agent]:
+        return [Agent.of(row) for row in await reads.agents(info.context)]
 
     @strawberry.field(description="Your API keys, newest first; revoked ones when asked for.")
     async def api_keys(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from models.enums import ScoreKind, ScoreSource, ScoreTarget
+from models.enums import ParticipantType, ScoreKind, ScoreSource, ScoreTarget
 
 
 @strawberry.input
@@ -23,7 +23,12 @@ class AddScoreInput:
     comment: str | None = None
     source: ScoreSource = ScoreSource.HUMAN
     author: str | None = strawberry.field(
-        default=None, description="Who scored (a user, an evaluator model); by default you."
+        default=None,
+        description="Who scored: one of your own identities (you, your key's agent, an "
+        "agent you own); by default you.",
+    )
+    author_type: ParticipantType = strawberry.field(
+        default=ParticipantType.USER, description="Whether `author` is a user or an agent."
     )
 
 

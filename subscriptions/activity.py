@@ -8,7 +8,7 @@ from models import Conversation
 from resolvers.context import Context
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent
-from resolvers.principal import Principal
+from resolvers.principal import Identity, Principal
 from resolvers.reads import ConversationQuery, conversation_matches, matches_row
 from subscriptions.channels import ACTIVITY
 from subscriptions.hub import Signal
@@ -36,12 +36,10 @@ async def conversations_activity(
                 yield got
 
 
-def _may_see(principal: Principal, row: Conversation, members: frozenset[str]) -> bool:
+def _may_see(principal: Principal, row: Conversation, members: frozenset[Identity]) -> bool:
     """Visibility (resolvers.access) evaluated on rows the hub loaded once for everybody."""
-    return (
-        principal.unrestricted
-        or row.owner_id == principal.user_id
-        or not members.isdisjoint(principal.identities)
+    return principal.is_one_of_mine(Identity(row.owner_type, row.owner_id)) or not (
+        members.isdisjoint(principal.identities)
     )
 
 

@@ -31,6 +31,7 @@ ACTIVITY_KINDS = frozenset(
         EventKind.MESSAGE_CREATED,
         EventKind.PARTICIPANT_JOINED,
         EventKind.PARTICIPANT_LEFT,
+        EventKind.PARTICIPANT_ROLE_CHANGED,
     }
 )
 

@@ -28,14 +28,18 @@ from graphql import (
     GraphQLError,
     NullValueNode,
     OperationType,
+    StringValueNode,
     VariableNode,
     get_operation_ast,
 )
 from strawberry.types import ExecutionResult
 
 from resolvers.context import Context
-from resolvers.errors import ResumeRequired
+from resolvers.credentials import ensure_may_listen
+from resolvers.errors import NotFound, ResumeRequired, ThreadlineError
+from resolvers.ids import parse_id
 from resolvers.principal import Principal
+from resolvers.reads import may_read_conversation
 from schema.errors import classify
 from schema.parsing import parsed
 from subscriptions.streams import encode_cursor
@@ -57,6 +61,8 @@ class StreamKey:
     operation_name: str | None
     principal: Principal
     field: str
+    # The conversation the stream follows (its `conversationId` argument), if any.
+    conversation: str | None = None
 
 
 def stream_key(
@@ -93,7 +99,32 @@ def stream_key(
         encoded = json.dumps(variables or {}, sort_keys=True)
     except (TypeError, ValueError):
         return None
-    return StreamKey(query, encoded, operation_name, context.principal, root.name.value)
+    conversation = _argument(root, "conversationId", variables or {})
+    if conversation is not None and not isinstance(conversation, str):
+        return None  # refused by the normal path, with its own words
+    return StreamKey(
+        query, encoded, operation_name, context.principal, root.name.value, conversation
+    )
+
+
+def _argument(field: FieldNode, name: str, variables: dict[str, Any]) -> object:
+    for argument in field.arguments or ():
+        if argument.name.value == name:
+            value = argument.value
+            if isinstance(value, VariableNode):
+                return variables.get(value.name.value)
+            return value.value if isinstance(value, StringValueNode) else value
+    return None
+
+
+async def admit(key: StreamKey, context: Context) -> None:
+    """What starting the stream would check, for a subscriber joining it running: the
+    credential still works, and the conversation is visible to it now."""
+    await ensure_may_listen(context.principal, context.database)
+    if key.conversation is not None:
+        conversation_id = parse_id(key.conversation, "Conversation")
+        if not await may_read_conversation(context, conversation_id):
+            raise NotFound(f"Conversation '{key.conversation}' does not exist")
 
 
 END = object()
@@ -127,6 +158,10 @@ def fell_behind(cursor: str | None) -> ExecutionResult:
         + (" with `after` to continue" if cursor else ""),
         **({"cursor": cursor} if cursor else {}),
     )
+    return failed(reason)
+
+
+def failed(reason: ThreadlineError) -> ExecutionResult:
     return ExecutionResult(
         data=None, errors=[classify(GraphQLError(reason.message, original_error=reason), None)]
     )
@@ -203,9 +238,30 @@ class SharedStreams:
     ) -> AsyncGenerator[Result, None]:
         stream = self.running.get(key)
         if stream is None:
-            stream = self.running[key] = SharedStream(key, context, self)
-            stream.start(source)
-        return stream.follow(context.settings.subscriber_queue_size)
+            # Its own execution checks access as it starts.
+            return self._start(key, context, source).follow(context.settings.subscriber_queue_size)
+        return self._join(key, context, source)
+
+    def _start(self, key: StreamKey, context: Context, source: Source) -> SharedStream:
+        stream = self.running[key] = SharedStream(key, context, self)
+        stream.start(source)
+        return stream
+
+    async def _join(
+        self, key: StreamKey, context: Context, source: Source
+    ) -> AsyncGenerator[Result, None]:
+        """Follow a running stream once the same checks as starting one have passed; it
+        starts anew if it ended meanwhile."""
+        try:
+            await admit(key, context)
+        except ThreadlineError as exc:
+            yield failed(exc)
+            return
+        stream = self.running.get(key) or self._start(key, context, source)
+        results = stream.follow(context.settings.subscriber_queue_size)
+        async with contextlib.aclosing(results):
+            async for result in results:
+                yield result
 
     def forget(self, stream: SharedStream) -> None:
         if self.running.get(stream.key) is stream:

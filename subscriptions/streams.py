@@ -13,14 +13,19 @@ from typing import Any
 from models import Event
 from models.enums import EventKind
 from resolvers.context import Context
-from resolvers.errors import BadInput, ResumeRequired
+from resolvers.errors import BadInput, Forbidden, ResumeRequired
 from resolvers.events import LoadedEvent, in_conversation_after, latest_seq, load_events
+from resolvers.reads import may_read_conversation
 from subscriptions.bus import EventBus
 from subscriptions.channels import conversation_channel
 from subscriptions.hub import Signal
 
 PAGE = 200
+# Events after which a subscriber may have lost access (on whichever process wrote them):
+# access is checked again before anything more is delivered.
+ACCESS_CHANGES = frozenset({EventKind.PARTICIPANT_LEFT, EventKind.PARTICIPANT_ROLE_CHANGED})
 CURSOR_PREFIX = "event:"
+MAX_SEQ = 2**31 - 1
 
 
 def encode_cursor(conversation_id: uuid.UUID, seq: int) -> str:
@@ -36,8 +41,11 @@ def decode_cursor(cursor: str, conversation_id: uuid.UUID) -> int:
         if not raw.startswith(CURSOR_PREFIX):
             raise ValueError(raw)
         owner, _, number = raw.removeprefix(CURSOR_PREFIX).rpartition(":")
+        if not number.isascii() or not number.isdigit():
+            raise ValueError(raw)
         seq = int(number)
-        if uuid.UUID(owner) != conversation_id or seq < 0:
+        # Sequence numbers are 32-bit columns: a larger one would fail in the database.
+        if uuid.UUID(owner) != conversation_id or seq > MAX_SEQ:
             raise ValueError(raw)
         return seq
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -53,6 +61,12 @@ class Selection:
     accepts: Callable[[Event], bool] = field(default=lambda _event: True)
     # Ends the stream after an accepted event for which this is true.
     last: Callable[[Event], bool] = field(default=lambda _event: False)
+
+
+async def require_access(ctx: Context, conversation_id: uuid.UUID) -> None:
+    """End the stream of a subscriber who may no longer see the conversation."""
+    if not await may_read_conversation(ctx, conversation_id):
+        raise Forbidden("you no longer have access to this conversation; the stream has ended")
 
 
 def require_bus(ctx: Context) -> EventBus:
@@ -116,12 +130,16 @@ async def conversation_events(
                 # Missed while disconnected, or skipped by the backend: read it from the log.
                 async for item in read_log(ctx, conversation_id, last, got_up_to, selection):
                     last = item.seq
+                    if item.event.kind in ACCESS_CHANGES:
+                        await require_access(ctx, conversation_id)
                     yield item
                     if selection.last(item.event):
                         return
             if isinstance(got, Signal):
                 continue
             last = got.seq
+            if got.event.kind in ACCESS_CHANGES:
+                await require_access(ctx, conversation_id)
             if got.event.kind == EventKind.CONVERSATION_DELETED:
                 # Nothing follows a deletion, whatever the subscriber selected.
                 yield got

@@ -44,3 +44,9 @@ async def new_key(
     input: dict[str, Any] = {"name": "test key", "scopes": scopes, "agentId": agent_id}
     created = (await owner.data(CREATE_KEY, {"input": input}))["createApiKey"]
     return created["secret"], created["apiKey"]["id"]
+
+
+async def register_agent(owner: GraphQLClient, agent_id: str) -> None:
+    """The owner claims the agent id (before anybody else names it)."""
+    document = "mutation($a: String!) { registerAgent(agentId: $a) { agentId } }"
+    await owner.data(document, {"a": agent_id})

@@ -30,6 +30,7 @@ from resolvers.access import visible
 from resolvers.ingest.batch import Mapped, Outcome, TraceBatch
 from resolvers.ingest.ids import conversation_row
 from resolvers.ingest.rows import insert_rows, write_rows
+from resolvers.permissions import Access
 from resolvers.principal import Principal
 from resolvers.writes.totals import MAX_TOTAL, room_for, totals_full
 from resolvers.writes.traces import duration_ms
@@ -67,7 +68,8 @@ async def _writable(
 ) -> set[uuid.UUID]:
     if not ids or principal.unrestricted:
         return set(ids)
-    conditions = visible(model, principal, writing=True)
+    # Telemetry writes in anybody's name: only into conversations the principal owns.
+    conditions = visible(model, principal, Access.MANAGE)
     found = await session.exec(select(col(model.id)).where(col(model.id).in_(ids), *conditions))
     return set(found)
 
@@ -142,7 +144,7 @@ async def _create_conversations(
                 conversation_id, principal.user_id, ParticipantType.USER, ParticipantRole.OWNER
             )
         )
-        if principal.agent_id and principal.agent_id != principal.user_id:
+        if principal.agent_id:
             participants.append(
                 _participant(
                     conversation_id,

@@ -30,6 +30,7 @@ from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
 from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.permissions import Action
 from resolvers.writes import traces
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.transaction import (
@@ -157,7 +158,7 @@ async def _lock_for_event(
         .where(
             col(Conversation.id) == conversation_of.scalar_subquery(),
             *(still_open if open_only else []),
-            *visible(Conversation, writer(session), writing=True),
+            *visible(Conversation, writer(session), Action.RUN_AGENT.access),
         )
         .values(last_event_seq=col(Conversation.last_event_seq) + 1)
         .returning(col(Conversation.id), col(Conversation.last_event_seq))

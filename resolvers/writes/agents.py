@@ -27,6 +27,9 @@ from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import Conflict
 from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.permissions import Action
+from resolvers.principal import Identity
+from resolvers.writes import agent_identities
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.messages import write_message
 from resolvers.writes.stale import stale_refusal
@@ -75,7 +78,10 @@ async def start_agent_session(ctx: Context, data: StartAgentSessionInput) -> Age
     message_id = parse_id(data.message_id, "Message") if data.message_id is not None else None
     client_id = parse_client_id(data.id, "AgentSession")
     async with transaction(ctx) as session:
-        await open_conversation(session, conversation_id)
+        await open_conversation(session, conversation_id, Action.RUN_AGENT)
+        # The session's questions are said in the agent's name.
+        agent_identity = Identity(ParticipantType.AGENT, data.profile_name)
+        await agent_identities.require_speaker(session, ctx.principal, agent_identity)
         found = await existing_client_row(
             session,
             AgentSession,
@@ -139,7 +145,7 @@ async def answer_agent(ctx: Context, data: AnswerAgentInput) -> Message:
     validation.not_blank("senderId", data.sender_id)
     conversation_id = parse_id(data.conversation_id, "Conversation")
     async with transaction(ctx) as session:
-        await open_conversation(session, conversation_id)
+        await open_conversation(session, conversation_id, Action.POST)
         agent = await _open_session_in(session, conversation_id, AgentSessionStatus.AWAITING_USER)
         question_id = await _question_message_id(session, agent)
         # Without the question's message (never expected), the default: the latest message.

@@ -16,6 +16,7 @@ from resolvers import validation
 from resolvers.context import Context
 from resolvers.credentials import new_secret, secret_hash, shown_prefix
 from resolvers.errors import BadInput, Conflict
+from resolvers.writes import agent_identities
 from resolvers.writes.transaction import get_or_404, transaction
 
 # Keys are for programs; a person with hundreds of live keys has lost track of them.
@@ -47,6 +48,8 @@ async def create_api_key(
         )
         if active.one() >= MAX_ACTIVE_KEYS:
             raise Conflict(f"you have {MAX_ACTIVE_KEYS} active keys; revoke one first")
+        if agent_id is not None:
+            await agent_identities.require_own_agent(session, ctx.principal, agent_id)
         key = ApiKey(
             owner_id=ctx.principal.user_id,
             name=name,

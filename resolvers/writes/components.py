@@ -15,8 +15,8 @@ from models import Component, ComponentVersion
 from models.base import utcnow
 from resolvers import validation
 from resolvers.context import Context
-from resolvers.errors import BadInput, Conflict
-from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
+from resolvers.errors import BadInput, Conflict, Forbidden, NotFound
+from resolvers.writes.transaction import insert_ignoring_duplicates, transaction, writer
 from schema.inputs import RegisterComponentVersionInput
 
 
@@ -51,7 +51,8 @@ def content_hash(definition: Any) -> str:
 
 
 async def _component(session: AsyncSession, data: RegisterComponentVersionInput) -> Component:
-    """The component for this key, created on first use, locked for this transaction."""
+    """The component for this key, created on first use (the writer's), locked for this
+    transaction."""
     await session.exec(
         insert_ignoring_duplicates(
             session,
@@ -60,6 +61,8 @@ async def _component(session: AsyncSession, data: RegisterComponentVersionInput)
             key=data.component_key,
             type=data.type,
             name=data.name or data.component_key,
+            owner_id=writer(session).user_id,
+            private=data.private,
             version_count=0,
             created_at=utcnow(),
         )
@@ -95,6 +98,10 @@ async def register_in(
 ) -> ComponentVersion:
     """The version with this content hash, registered in the session's transaction if new."""
     component = await _component(session, data)
+    principal = writer(session)
+    mine = principal.unrestricted or component.owner_id == principal.user_id
+    if not mine and component.private:
+        raise NotFound(f"component '{data.component_key}' does not exist")
     result = await session.exec(
         select(ComponentVersion).where(
             col(ComponentVersion.component_id) == component.id,
@@ -104,6 +111,9 @@ async def register_in(
     found = result.first()
     if found is not None:
         return found
+    if not mine:
+        # Else anybody could make their version the latest of somebody else's prompt.
+        raise Forbidden(f"component '{data.component_key}' belongs to another user")
     component.version_count += 1
     version = ComponentVersion(
         component_id=component.id,

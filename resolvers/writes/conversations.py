@@ -11,12 +11,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Participant
 from models.base import utcnow
-from models.enums import ConversationKind, ConversationStatus, EventKind, ParticipantRole
+from models.enums import (
+    ConversationKind,
+    ConversationStatus,
+    EventKind,
+    ParticipantRole,
+    ParticipantType,
+)
 from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, Forbidden, NotFound
 from resolvers.ids import parse_client_id
+from resolvers.permissions import Access, Action
+from resolvers.principal import Identity
+from resolvers.writes import agent_identities
 from resolvers.writes.transaction import existing_client_row, get_or_404, transaction, writer
 from schema.inputs import CreateConversationInput, ParticipantInput, UpdateConversationInput
 
@@ -39,14 +48,19 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
         validation.not_blank("participants.participantId", p.participant_id)
         if p.role == ParticipantRole.OWNER:
             raise BadInput("only `owner` can have the OWNER role")
-    ctx.principal.require_identity(data.owner.participant_id, "owner")
+    ctx.principal.require_identity(_identity(data.owner), "owner")
     client_id = parse_client_id(data.id, "Conversation")
     async with transaction(ctx) as session:
         found = await existing_client_row(
-            session, Conversation, client_id, owner_id=data.owner.participant_id
+            session,
+            Conversation,
+            client_id,
+            owner_id=data.owner.participant_id,
+            owner_type=data.owner.participant_type,
         )
         if found is not None:
             return found
+        await agent_identities.claim(session, ctx.principal, _agents(everyone))
         kind = ConversationKind.MULTI_PARTY if len(everyone) >= MULTI_PARTY_FROM else data.kind
         conversation = Conversation(
             id=client_id or uuid.uuid4(),
@@ -56,6 +70,7 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
             tags=list(dict.fromkeys(data.tags)),
             meta=data.metadata,
             owner_id=data.owner.participant_id,
+            owner_type=data.owner.participant_type,
             model_name=data.model_name,
             system_prompt=data.system_prompt,
             temperature=data.temperature,
@@ -69,6 +84,15 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
     return conversation
 
 
+def _identity(data: ParticipantInput) -> Identity:
+    return Identity(data.participant_type, data.participant_id)
+
+
+def _agents(participants: list[ParticipantInput]) -> list[str]:
+    """The agents among them: ids nobody registered yet become the caller's."""
+    return [p.participant_id for p in participants if p.participant_type == ParticipantType.AGENT]
+
+
 def _participant(
     conversation_id: uuid.UUID, data: ParticipantInput, role: ParticipantRole
 ) -> Participant:
@@ -80,32 +104,45 @@ def _participant(
     )
 
 
-async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
-    """The conversation, locked until commit.
+async def lock_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID, action: Action = Action.POST
+) -> Conversation:
+    """The conversation, locked until commit, if the writer's role allows `action`.
 
     Every write in a conversation locks it first, so writes in one conversation
     take turns (checks such as "how many participants are active" cannot race)
     and always lock rows in the same order (no deadlocks).
     """
     conversation = await get_or_404(session, Conversation, conversation_id, lock=True)
-    principal = writer(session)
-    if not principal.unrestricted:
-        may_write = await session.exec(
-            select(func.count())
-            .select_from(Conversation)
-            .where(
-                col(Conversation.id) == conversation_id,
-                *visible(Conversation, principal, writing=True),
-            )
-        )
-        if not may_write.one():
-            raise Forbidden("you may read this conversation but not write to it")
+    await require_action(session, conversation_id, action)
     return conversation
 
 
-async def open_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+async def require_action(session: AsyncSession, conversation_id: uuid.UUID, action: Action) -> None:
+    """FORBIDDEN unless the writer's role in the (visible) conversation allows `action`."""
+    principal = writer(session)
+    if principal.unrestricted or action.access == Access.READ:
+        return
+    allowed = await session.exec(
+        select(func.count())
+        .select_from(Conversation)
+        .where(
+            col(Conversation.id) == conversation_id,
+            *visible(Conversation, principal, action.access),
+        )
+    )
+    if not allowed.one():
+        raise Forbidden(
+            f"your role in this conversation does not let you {action.description}",
+            needs=action.access.name,
+        )
+
+
+async def open_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID, action: Action = Action.POST
+) -> Conversation:
     """The conversation, locked, which must not be CLOSED: closed ones are read-only."""
-    conversation = await lock_conversation(session, conversation_id)
+    conversation = await lock_conversation(session, conversation_id, action)
     if conversation.status == ConversationStatus.CLOSED:
         raise Conflict("the conversation is closed and cannot change")
     return conversation
@@ -124,7 +161,7 @@ async def update_conversation(
         changes["tags"] = list(dict.fromkeys(changes["tags"]))
     _check_settings(changes.get("temperature"), changes.get("max_tokens"))
     async with transaction(ctx) as session:
-        conversation = await open_conversation(session, conversation_id)
+        conversation = await open_conversation(session, conversation_id, Action.UPDATE)
         # What live lists filter on, as it was: a list can drop a row that left its filter.
         before = {
             name: getattr(conversation, name) for name in ("title", "tags") if name in changes
@@ -149,7 +186,7 @@ async def set_status(
 ) -> Conversation:
     """Archive, restore or close; closing is final."""
     async with transaction(ctx) as session:
-        conversation = await lock_conversation(session, conversation_id)
+        conversation = await lock_conversation(session, conversation_id, Action.SET_STATUS)
         if conversation.status not in TRANSITIONS[status]:
             raise Conflict(f"a {conversation.status} conversation cannot become {status}")
         data = {"status": status.value, "before": {"status": conversation.status.value}}
@@ -169,7 +206,8 @@ async def add_participant(
     if data.role == ParticipantRole.OWNER:
         raise BadInput("a conversation has one OWNER, its creator")
     async with transaction(ctx) as session:
-        conversation = await open_conversation(session, conversation_id)
+        conversation = await open_conversation(session, conversation_id, Action.INVITE)
+        await agent_identities.claim(session, ctx.principal, _agents([data]))
         participant = await _find_participant(session, conversation_id, data.participant_id)
         if participant is not None and participant.active:
             raise Conflict(f"'{data.participant_id}' is already a participant")
@@ -198,13 +236,12 @@ async def add_participant(
 async def remove_participant(
     ctx: Context, conversation_id: uuid.UUID, participant_id: str
 ) -> Participant:
+    """The owner removes anyone but themselves; any participant may leave."""
     async with transaction(ctx) as session:
-        conversation = await open_conversation(session, conversation_id)
-        participant = await _find_participant(session, conversation_id, participant_id)
-        if participant is None:
-            raise NotFound(f"'{participant_id}' is not a participant of this conversation")
-        if participant.role == ParticipantRole.OWNER:
-            raise BadInput("the owner cannot leave their conversation")
+        conversation = await open_conversation(session, conversation_id, Action.LEAVE)
+        participant = await _other_participant(session, conversation_id, participant_id)
+        if not _is_self(ctx, participant):
+            await require_action(session, conversation_id, Action.REMOVE_OTHERS)
         if not participant.active:
             raise Conflict(f"'{participant_id}' already left this conversation")
         participant.active, participant.left_at = False, utcnow()
@@ -212,6 +249,48 @@ async def remove_participant(
         await events.record(
             session, conversation_id, EventKind.PARTICIPANT_LEFT, participant_id=participant.id
         )
+    return participant
+
+
+async def set_participant_role(
+    ctx: Context, conversation_id: uuid.UUID, participant_id: str, role: ParticipantRole
+) -> Participant:
+    """Promote or demote an active participant (the owner's own role stays OWNER)."""
+    if role == ParticipantRole.OWNER:
+        raise BadInput("a conversation has one OWNER, its creator")
+    async with transaction(ctx) as session:
+        await open_conversation(session, conversation_id, Action.REMOVE_OTHERS)
+        participant = await _other_participant(session, conversation_id, participant_id)
+        if not participant.active:
+            raise Conflict(f"'{participant_id}' left this conversation")
+        if participant.role == role:
+            return participant
+        before = {"role": participant.role.value}
+        participant.role = role
+        await events.record(
+            session,
+            conversation_id,
+            EventKind.PARTICIPANT_ROLE_CHANGED,
+            {"role": role.value, "before": before},
+            participant_id=participant.id,
+        )
+    return participant
+
+
+def _is_self(ctx: Context, participant: Participant) -> bool:
+    identity = Identity(participant.participant_type, participant.participant_id)
+    return identity in ctx.principal.identities
+
+
+async def _other_participant(
+    session: AsyncSession, conversation_id: uuid.UUID, participant_id: str
+) -> Participant:
+    """A participant who is not the owner (whose role and place are fixed)."""
+    participant = await _find_participant(session, conversation_id, participant_id)
+    if participant is None:
+        raise NotFound(f"'{participant_id}' is not a participant of this conversation")
+    if participant.role == ParticipantRole.OWNER:
+        raise BadInput("the owner cannot leave their conversation or change role")
     return participant
 
 

@@ -24,8 +24,9 @@ from resolvers.errors import BadInput, Conflict
 from resolvers.export import FORMAT, VERSION, exported_tables, model_of
 from resolvers.ids import to_global_id
 from resolvers.ownership import ROOT, owned_tables
+from resolvers.principal import Identity
 from resolvers.writes.components import content_hash, register_in
-from resolvers.writes.transaction import transaction
+from resolvers.writes.transaction import existing_client_row, transaction
 from schema.inputs import RegisterComponentVersionInput
 
 Rows = dict[Table, list[SQLModel]]
@@ -133,7 +134,8 @@ async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> C
     parsed = _parse(document)
     conversation = parsed[ROOT][0]
     assert isinstance(conversation, Conversation)
-    ctx.principal.require_identity(conversation.owner_id, "owner")
+    owner = Identity(conversation.owner_type, conversation.owner_id)
+    ctx.principal.require_identity(owner, "owner")
     _check_references(parsed)
     source_id = conversation.id
     mapping: dict[uuid.UUID, uuid.UUID] = {}
@@ -141,7 +143,8 @@ async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> C
         tables = exported_tables()
         mapping = {row.id: uuid.uuid4() for t in tables for row in parsed[t] if hasattr(row, "id")}
     async with transaction(ctx) as session:
-        if not remap_ids and await session.get(Conversation, source_id) is not None:
+        taken = None if remap_ids else await existing_client_row(session, Conversation, source_id)
+        if taken is not None:
             raise Conflict(
                 f"conversation '{to_global_id('Conversation', source_id)}' exists here already; "
                 "import with remapIds: true for a copy"

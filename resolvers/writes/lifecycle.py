@@ -16,8 +16,10 @@ from resolvers import events
 from resolvers.context import Context
 from resolvers.ids import to_global_id
 from resolvers.ownership import delete_conversations
+from resolvers.permissions import Action
+from resolvers.principal import Identity
 from resolvers.reads import branch_ids
-from resolvers.writes.conversations import lock_conversation, open_conversation
+from resolvers.writes.conversations import lock_conversation, open_conversation, require_action
 from resolvers.writes.transaction import get_or_404, transaction
 from subscriptions.channels import Farewell, conversation_channel
 
@@ -37,7 +39,7 @@ async def delete_conversation(ctx: Context, conversation_id: uuid.UUID) -> Conve
     """Delete the conversation and all it owns in one transaction; its subscribers then
     get CONVERSATION_DELETED and their subscriptions end. Returns the row as it was."""
     async with transaction(ctx) as session:
-        conversation = await lock_conversation(session, conversation_id)
+        conversation = await lock_conversation(session, conversation_id, Action.DELETE)
         farewell = Farewell.of(conversation, conversation.last_event_seq + 1, utcnow())
         await delete_conversations(session, [conversation_id])
     if ctx.bus is not None:
@@ -62,7 +64,9 @@ async def delete_message(
     and the ids deleted."""
     async with transaction(ctx) as session:
         message = await get_or_404(session, Message, message_id)
-        conversation = await open_conversation(session, message.conversation_id)
+        conversation = await open_conversation(session, message.conversation_id, Action.EDIT_OWN)
+        if not ctx.principal.is_one_of_mine(Identity(message.sender_type, message.sender_id)):
+            await require_action(session, conversation.id, Action.MODERATE)
         rows = (await session.exec(_subtree(message_id))).all()
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), CHUNK):
@@ -105,7 +109,7 @@ async def fork_conversation(
     tool calls included, their spans left with the source); the source is not changed."""
     async with transaction(ctx) as session:
         leaf = await get_or_404(session, Message, from_message_id)
-        source = await lock_conversation(session, leaf.conversation_id)
+        source = await lock_conversation(session, leaf.conversation_id, Action.READ)
         branch = await _branch(session, leaf.id)
         fork = Conversation(
             **source.model_dump(exclude=set(NOT_FORKED)),

@@ -20,6 +20,9 @@ from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.permissions import Action
+from resolvers.principal import Identity
+from resolvers.writes import agent_identities
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.totals import room_for, totals_full
 from resolvers.writes.transaction import (
@@ -82,6 +85,9 @@ async def write_message(
     explicit_parent = data.parent_message_id is not strawberry.UNSET
     parent_id = None
     seq, event_seq = await _next_seqs(session, conversation_id, data)
+    # Once the conversation is known to be visible: who may not see it hears NOT_FOUND.
+    sender = Identity(data.sender_type, data.sender_id)
+    await agent_identities.require_speaker(session, writer(session), sender)
     # Checked under the conversation's lock, which a deletion of the parent also takes.
     if explicit_parent and data.parent_message_id is not None:
         parent_id = parse_id(data.parent_message_id, "Message")
@@ -112,6 +118,9 @@ async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
     client_id = parse_client_id(data.id, "Message")
     async with transaction(ctx) as session:
         original = await get_or_404(session, Message, original_id)
+        # An edit speaks in the original's name: only its sender may make one.
+        sender = Identity(original.sender_type, original.sender_id)
+        await agent_identities.require_speaker(session, ctx.principal, sender)
         found = await existing_client_row(
             session, Message, client_id, conversation_id=original.conversation_id
         )
@@ -235,7 +244,7 @@ async def _next_seqs(
     When it matches no row, open_conversation tells why (NOT_FOUND, FORBIDDEN, CONFLICT);
     once it holds the lock, nothing but full totals can stop the UPDATE a second time.
     """
-    conditions = visible(Conversation, writer(session), writing=True)
+    conditions = visible(Conversation, writer(session), Action.POST.access)
     statement = _TAKE_ONE_MESSAGE.where(*conditions) if conditions else _TAKE_ONE_MESSAGE
     params = {
         "c": conversation_id,

@@ -16,9 +16,12 @@ from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import from_global_id
+from resolvers.permissions import Action
+from resolvers.principal import Identity
 from resolvers.scores import TARGET_KEYS
-from resolvers.writes.conversations import lock_conversation
-from resolvers.writes.transaction import get_or_404, transaction
+from resolvers.writes import agent_identities
+from resolvers.writes.conversations import lock_conversation, require_action
+from resolvers.writes.transaction import get_or_404, transaction, writer
 from schema.score_inputs import AddScoreInput, UpdateScoreInput
 
 # What a score may be about, by the type name inside the target's global id.
@@ -60,7 +63,9 @@ async def add_score(ctx: Context, data: AddScoreInput) -> Score:
         row = await get_or_404(session, model, target_id)
         conversation_id = await _conversation_of(session, target, row)
         # Scoring is writing: observers may not, and scores of a conversation queue.
-        await lock_conversation(session, conversation_id)
+        await lock_conversation(session, conversation_id, Action.SCORE)
+        author = Identity(data.author_type, data.author or ctx.principal.user_id)
+        await agent_identities.require_speaker(session, ctx.principal, author)
         score = Score(
             conversation_id=conversation_id,
             target=target,
@@ -70,7 +75,8 @@ async def add_score(ctx: Context, data: AddScoreInput) -> Score:
             label=data.label,
             comment=data.comment,
             source=data.source,
-            author_id=data.author if data.author is not None else ctx.principal.user_id,
+            author_id=author.id,
+            author_type=author.type,
         )
         # The target's key; a conversation score's is conversation_id itself.
         setattr(score, TARGET_KEYS[target][1], target_id)
@@ -78,16 +84,20 @@ async def add_score(ctx: Context, data: AddScoreInput) -> Score:
     return score
 
 
-async def _locked_score(session: AsyncSession, score_id: uuid.UUID) -> Score:
+async def _locked_score(session: AsyncSession, score_id: uuid.UUID, others: Action) -> Score:
+    """The score, its conversation locked; a score of somebody else's needs `others`."""
     score = await get_or_404(session, Score, score_id)
-    await lock_conversation(session, score.conversation_id)
+    await lock_conversation(session, score.conversation_id, Action.EDIT_OWN)
+    if not writer(session).is_one_of_mine(Identity(score.author_type, score.author_id)):
+        await require_action(session, score.conversation_id, others)
     return score
 
 
 async def update_score(ctx: Context, score_id: uuid.UUID, data: UpdateScoreInput) -> Score:
     changes = {k: v for k, v in vars(data).items() if v is not strawberry.UNSET}
     async with transaction(ctx) as session:
-        score = await _locked_score(session, score_id)
+        # Nobody changes what somebody else said, owners included.
+        score = await _locked_score(session, score_id, Action.NOBODY)
         value = changes.get("value", score.value)
         label = changes.get("label", score.label)
         check_value(score.kind, value, label)
@@ -100,6 +110,6 @@ async def update_score(ctx: Context, score_id: uuid.UUID, data: UpdateScoreInput
 
 async def delete_score(ctx: Context, score_id: uuid.UUID) -> Score:
     async with transaction(ctx) as session:
-        score = await _locked_score(session, score_id)
+        score = await _locked_score(session, score_id, Action.MODERATE)
         await session.delete(score)
     return score

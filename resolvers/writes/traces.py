@@ -13,6 +13,7 @@ from models import ComponentVersion, Plan, PlanStep, Span, SpanComponentVersion,
 from models.base import utcnow
 from models.enums import EventKind, TraceStatus
 from resolvers import events, validation
+from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import parse_client_id, parse_id, to_global_id
@@ -25,6 +26,7 @@ from resolvers.writes.transaction import (
     message_in,
     transaction,
     when,
+    writer,
 )
 from schema.inputs import EndSpanInput, EndTraceInput, StartSpanInput, StartTraceInput
 
@@ -105,7 +107,10 @@ async def _check_versions(session: AsyncSession, version_ids: list[uuid.UUID]) -
     found = set(
         (
             await session.exec(
-                select(col(ComponentVersion.id)).where(col(ComponentVersion.id).in_(version_ids))
+                select(col(ComponentVersion.id)).where(
+                    col(ComponentVersion.id).in_(version_ids),
+                    *visible(ComponentVersion, writer(session)),
+                )
             )
         ).all()
     )

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import and_, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -102,14 +103,20 @@ async def existing_client_row(
 ) -> RowT | None:
     """The row a retried create already wrote, or None for a new id.
 
-    The same id under another parent is somebody else's row: CONFLICT.
+    The same id under another parent is somebody else's row: CONFLICT. An id taken by
+    a row the writer cannot see is NOT_FOUND, as any reference to that row would be:
+    a CONFLICT would tell them the row exists.
     """
     if row_id is None:
         return None
     conditions = visible(model, writer(session))
-    row = (await session.exec(select(model).where(model.id == row_id, *conditions))).first()  # type: ignore[attr-defined]
+    seen = and_(true(), *conditions)
+    found = await session.exec(select(model, seen).where(model.id == row_id))  # type: ignore[attr-defined]
+    row, visible_to_writer = found.first() or (None, False)
     if row is None:
         return None
+    if not visible_to_writer:
+        raise NotFound(f"{model.__name__} '{to_global_id(model.__name__, row_id)}' does not exist")
     for attribute, value in same.items():
         if getattr(row, attribute) != value:
             raise Conflict(f"id '{row_id}' is already used by another {model.__name__}")

@@ -18,13 +18,13 @@ import pytest
 from resolvers.ids import to_global_id
 from tests import factories
 from tests.graphql_client import GraphQLClient
-from tests.identities import as_key, as_user, bearer, new_key, token
+from tests.identities import as_key, as_user, bearer, new_key, register_agent, token
 
 REVOKE = "mutation($id: ID!) { revokeApiKey(id: $id) { id active revokedAt } }"
 SEND = """
-mutation($c: ID!) {
-  sendMessage(input: {conversationId: $c, senderId: "agent-a", role: ASSISTANT, content: "hi",
-    toolCalls: [{callId: "c1", toolName: "search"}]}) { id }
+mutation($c: ID!, $s: String! = "agent-a", $t: ParticipantType! = AGENT) {
+  sendMessage(input: {conversationId: $c, senderId: $s, senderType: $t, role: ASSISTANT,
+    content: "hi", toolCalls: [{callId: "c1", toolName: "search"}]}) { id }
 }"""
 NODE = "query($id: ID!) { node(id: $id) { id } }"
 CONVERSATION = "query($id: ID!) { conversation(id: $id) { id title } }"
@@ -53,6 +53,7 @@ class World:
 async def world(secured_http: httpx.AsyncClient) -> World:
     http = secured_http
     alice, carol, dave = (as_user(http, name) for name in ("alice", "carol", "dave"))
+    await register_agent(dave, "agent-a")
     conversation = await factories.conversation(
         alice,
         fields="id",
@@ -137,7 +138,8 @@ async def test_shared_component_versions_show_only_the_spans_one_may_see(world: 
 
 async def test_owner_and_participant_agent_write_a_stranger_gets_not_found(world: World) -> None:
     variables = {"c": world.ids["Conversation"]}
-    assert (await world.alice.data(SEND, variables))["sendMessage"]["id"]
+    as_alice = {**variables, "s": "alice", "t": "USER"}
+    assert (await world.alice.data(SEND, as_alice))["sendMessage"]["id"]
     assert (await world.agent.data(SEND, variables))["sendMessage"]["id"]
     error = await world.carol.error(SEND, variables)
     assert error["extensions"]["code"] == "NOT_FOUND"

@@ -111,7 +111,7 @@ async def test_an_agents_key_creates_and_writes_its_own_conversations(
     created = await factories.conversation(
         agent, owner={"participantId": "bot", "participantType": "AGENT"}, participants=[]
     )
-    await factories.message(agent, created["id"], senderId="bot")
+    await factories.message(agent, created["id"], senderId="bot", senderType="AGENT")
     read = "query($id: ID!) { conversation(id: $id) { messageCount } }"
     assert await agent.data(read, {"id": created["id"]}) == {"conversation": {"messageCount": 1}}
     # The agent's conversations are the agent's: dave made the key but does not take part.

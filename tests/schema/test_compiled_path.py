@@ -21,7 +21,7 @@ from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import StatementCounter
 from tests.graphql_client import GraphQLClient
-from tests.identities import as_key, as_user, bearer, new_key, token
+from tests.identities import as_key, as_user, bearer, new_key, register_agent, token
 
 
 class Spy:
@@ -316,6 +316,7 @@ async def test_a_restricted_principal_sees_what_the_normal_path_shows_it(
 ) -> None:
     http = secured_http
     alice, carol = as_user(http, "alice"), as_user(http, "carol")
+    await register_agent(as_user(http, "dave"), "agent-a")
     c = await factories.conversation(
         alice,
         owner={"participantId": "alice"},

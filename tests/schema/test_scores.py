@@ -48,14 +48,18 @@ class Fixture:
 
 
 async def build(gql: GraphQLClient, owner: str = "user-1") -> Fixture:
-    conv = await factories.conversation(gql, owner={"participantId": owner})
+    # Each owner's own agent and prompt: agent ids and component keys have one owner.
+    agent = {"participantId": f"{owner}-agent", "participantType": "AGENT"}
+    conv = await factories.conversation(gql, owner={"participantId": owner}, participants=[agent])
     m1 = await factories.message(gql, conv["id"], senderId=owner)
-    m2 = await factories.message(gql, conv["id"], senderId="agent-1", role="ASSISTANT")
+    m2 = await factories.message(
+        gql, conv["id"], senderId=f"{owner}-agent", senderType="AGENT", role="ASSISTANT"
+    )
     trace = await factories.trace(gql, conv["id"], messageId=m2["id"])
     s1 = await factories.span(gql, trace["id"])
     s2 = await factories.span(gql, trace["id"], parentSpanId=s1["id"])
-    v1 = await factories.component_version(gql, "answer-prompt", {"text": "one"})
-    v2 = await factories.component_version(gql, "answer-prompt", {"text": "two"})
+    v1 = await factories.component_version(gql, f"{owner}-prompt", {"text": "one"})
+    v2 = await factories.component_version(gql, f"{owner}-prompt", {"text": "two"})
     await gql.data(LINK, {"s": s1["id"], "v": [v1["id"]]})
     await gql.data(LINK, {"s": s2["id"], "v": [v1["id"], v2["id"]]})
     return Fixture(conv["id"], m1["id"], m2["id"], trace["id"], s1["id"], s2["id"])

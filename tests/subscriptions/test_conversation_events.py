@@ -144,3 +144,17 @@ async def test_last_event_cursor_joins_a_query_to_its_subscription(
     op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": cursor})
     first = (await ws.next(op))["conversationEvents"]
     assert first["message"]["content"] == "between query and subscription"
+
+
+async def test_a_huge_cursor_of_a_finished_message_is_bad_input(
+    gql: GraphQLClient, ws: GraphQLWebSocket
+) -> None:
+    """A finished message's story is read from the log straight away: the cursor must
+    be checked before it reaches a 32-bit column."""
+    conv = await factories.conversation(gql)
+    message = await factories.message(gql, conv["id"])
+    stream = "subscription($m: ID!, $a: String) { messageStream(messageId: $m, after: $a) { seq } }"
+    for seq in (2**31, 10**30):
+        huge = encode_cursor(raw_id(conv["id"]), seq)
+        op = await ws.subscribe(stream, {"m": message["id"], "a": huge})
+        assert await error_codes(ws, op) == ["BAD_USER_INPUT"]

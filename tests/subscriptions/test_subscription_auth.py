@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests import factories
 from tests.graphql_client import GraphQLClient
-from tests.identities import as_user, bearer, new_key, token
+from tests.identities import as_user, bearer, new_key, register_agent, token
 from tests.ws_client import PROTOCOL, WAIT, GraphQLWebSocket, connect
 
 EVENTS = """subscription($c: ID!) {
@@ -56,6 +56,7 @@ async def test_owner_and_participant_agent_hear_a_stranger_is_refused(
     secured_server_url: str, secured_http: httpx.AsyncClient
 ) -> None:
     alice = as_user(secured_http, "alice")
+    await register_agent(as_user(secured_http, "dave"), "agent-1")
     conversation = await factories.conversation(alice, owner={"participantId": "alice"})
     c = conversation["id"]
     secret, _ = await new_key(as_user(secured_http, "dave"), ["READ"], agent_id="agent-1")
@@ -81,6 +82,7 @@ async def test_a_revoked_key_ends_its_running_subscription(
     secured_server_url: str, secured_http: httpx.AsyncClient
 ) -> None:
     alice = as_user(secured_http, "alice")
+    await register_agent(as_user(secured_http, "dave"), "agent-1")
     conversation = await factories.conversation(alice, owner={"participantId": "alice"})
     dave = as_user(secured_http, "dave")
     secret, key_id = await new_key(dave, ["READ"], agent_id="agent-1")
@@ -127,6 +129,7 @@ async def test_live_lists_carry_only_conversations_one_may_see(
     secured_server_url: str, secured_http: httpx.AsyncClient
 ) -> None:
     alice, carol = as_user(secured_http, "alice"), as_user(secured_http, "carol")
+    await register_agent(as_user(secured_http, "dave"), "agent-1")
     secret, _ = await new_key(as_user(secured_http, "dave"), ["READ"], agent_id="agent-1")
     async with (
         connect(secured_server_url, bearer(token("carol"))) as carol_ws,
