@@ -62,6 +62,11 @@ class Settings:
     max_aliases: int = 50
     max_query_tokens: int = 5000
     max_body_bytes: int = 1_048_576
+    # Every JSON value that comes in (GraphQL inputs, OTLP attributes): levels of
+    # nesting and bytes as compact JSON. Keep the depth well below 255, past which
+    # pydantic and orjson refuse to serialise.
+    max_json_depth: int = 64
+    max_json_bytes: int = 1_048_576
     # Production switches: introspection and the GraphiQL page.
     introspection: bool = True
     graphiql: bool = True
@@ -111,6 +116,8 @@ class Settings:
             max_aliases=int(env.get("MAX_ALIASES", "50")),
             max_query_tokens=int(env.get("MAX_QUERY_TOKENS", "5000")),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
+            max_json_depth=int(env.get("MAX_JSON_DEPTH", "64")),
+            max_json_bytes=int(env.get("MAX_JSON_BYTES", "1048576")),
             introspection=_flag(env.get("INTROSPECTION", "1")),
             graphiql=_flag(env.get("GRAPHIQL", "1")),
             statement_timeout_ms=int(env.get("STATEMENT_TIMEOUT_MS", "10000")),

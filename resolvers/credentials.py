@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -19,8 +19,9 @@ from config import Settings
 from models import ApiKey
 from models.base import utcnow
 from models.enums import ApiKeyScope
+from resolvers import validation
 from resolvers.db import Database
-from resolvers.errors import Unauthenticated
+from resolvers.errors import BadInput, Unauthenticated
 from resolvers.principal import Principal
 
 KEY_PREFIX = "tl_"
@@ -75,6 +76,7 @@ async def _key_principal(secret: str, database: Database) -> Principal:
         scopes=frozenset(ApiKeyScope(s) for s in key.scopes),
         agent_id=key.agent_id,
         key_id=key.id,
+        expires_at=None if key.expires_at is None else _aware(key.expires_at),
     )
 
 
@@ -133,7 +135,18 @@ def _user_principal(token: str, settings: Settings) -> Principal:
         raise Unauthenticated("the token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated(f"invalid token: {exc}") from None
-    subject = claims["sub"]
+    return Principal.user(_subject(claims["sub"]), datetime.fromtimestamp(claims["exp"], UTC))
+
+
+def _subject(subject: object) -> str:
+    """The user a token names: an identifier that both databases can store (PostgreSQL
+    refuses NUL in text, an index entry past a few kilobytes...), as any user id."""
+    what = "the token's subject (`sub`)"
     if not isinstance(subject, str) or not subject.strip():
-        raise Unauthenticated("the token's subject (`sub`) must name the user")
-    return Principal.user(subject)
+        raise Unauthenticated(f"{what} must name the user")
+    try:
+        validation.storable_text(what, subject)
+        validation.identifier(what, subject)
+    except BadInput as exc:
+        raise Unauthenticated(exc.message) from None
+    return subject

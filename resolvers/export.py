@@ -5,6 +5,10 @@ resolvers.ownership) and the shared component versions its spans used, each row
 as its model dumps it to JSON. Not exported: the event log (an import starts a
 log of its own) and derived tables (the search index, rebuilt by triggers).
 `importConversation` (resolvers.writes.imports) reads it back.
+
+A JSON value stored before MAX_JSON_DEPTH existed may nest deeper than it (pydantic
+refuses to serialise one past 255 levels, and importConversation would refuse it):
+each is exported cut at the limit (resolvers.json_limits.truncated).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from sqlmodel import SQLModel, col
 
 from models import Component, ComponentVersion, Conversation, Event, SpanComponentVersion
 from resolvers.context import Context
+from resolvers.json_limits import truncated
 from resolvers.ownership import ROOT, owned_tables
 
 FORMAT = "threadline.conversation"
 VERSION = 1
 # Owned, but not exported: the event log, and rows derived from others by the database.
 NOT_EXPORTED = frozenset({Event.__tablename__, "search_documents"})
+# Where a row's values sit in the document: document -> tables -> a table's rows -> a row.
+ROW_VALUES_DOWN = 4
 
 
 def model_of(table: Table) -> type[SQLModel]:
@@ -39,8 +46,20 @@ def exported_tables() -> list[Table]:
     return [ROOT, *owned]
 
 
-def _json_rows(rows: Any) -> list[dict[str, Any]]:
-    return [row.model_dump(mode="json") for row in rows]
+def _json_rows(rows: Any, depth: int) -> list[dict[str, Any]]:
+    return [_json_row(row, depth) for row in rows]
+
+
+def _json_row(row: SQLModel, depth: int) -> dict[str, Any]:
+    """The row as its model dumps it to JSON, its JSON values (objects and arrays,
+    JSON already) cut at `depth` levels and not dumped: pydantic might refuse them."""
+    values = {name: getattr(row, name) for name in type(row).model_fields}
+    nested = {name for name, value in values.items() if isinstance(value, dict | list)}
+    dumped = row.model_dump(mode="json", exclude=nested)
+    return {
+        name: truncated(value, depth) if name in nested else dumped[name]
+        for name, value in values.items()
+    }
 
 
 async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str, Any] | None:
@@ -48,6 +67,7 @@ async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str,
     if await ctx.loaders.by_id(Conversation).load(conversation_id) is None:
         return None
     tables: dict[str, list[dict[str, Any]]] = {}
+    depth = ctx.settings.max_json_depth
     async with ctx.database.row_sessions() as session:
         for table in exported_tables():
             model = model_of(table)
@@ -55,7 +75,7 @@ async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str,
             where = owned.within([conversation_id]) if owned else table.c.id == conversation_id
             order = list(table.primary_key.columns)
             found = await session.execute(select(model).where(where).order_by(*order))
-            tables[table.name] = _json_rows(found.scalars())
+            tables[table.name] = _json_rows(found.scalars(), depth)
         # The shared rows the subgraph points at: its spans' versions, and their components.
         for model, rows, key in (
             (ComponentVersion, SpanComponentVersion.__tablename__, "component_version_id"),
@@ -63,7 +83,8 @@ async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str,
         ):
             ids = {uuid.UUID(row[key]) for row in tables.get(rows, [])}
             shared = select(model).where(col(model.id).in_(ids)).order_by(col(model.id))
-            tables[model.__tablename__] = _json_rows((await session.execute(shared)).scalars())
+            found = await session.execute(shared)
+            tables[model.__tablename__] = _json_rows(found.scalars(), depth)
     return {
         "format": FORMAT,
         "version": VERSION,

@@ -33,6 +33,7 @@ from strawberry.schema.config import StrawberryConfig
 # Registers the stored enumerations with Strawberry before any type uses them.
 import schema.enums as _enums  # noqa: F401
 from config import Settings
+from resolvers.json_limits import JsonLimits
 from schema.agent import AgentSession
 from schema.errors import ErrorCodes
 from schema.events import EVENT_TYPES
@@ -160,11 +161,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # page sends one): parse and validate each once. The limits set the parser's
         # token limit and add their rules before these run.
         extensions=[
-            ErrorCodes,
+            # Suggestions ("Did you mean 'messages'?") would tell the schema all the same.
+            partial(ErrorCodes, suggestions=settings.introspection),
             *limit_extensions(settings),
             ParseCache,
             ValidationCache,
-            InputGuard,
+            partial(InputGuard, JsonLimits.of(settings)),
             ScopeGuard,
         ],
         config=StrawberryConfig(auto_camel_case=True),

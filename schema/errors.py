@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.execution import StreamExecutionResult
 
 from resolvers.db import is_statement_timeout
@@ -31,6 +32,9 @@ VARIABLE_VALUE = re.compile(
     r"|of required type .* was not provided"
     r"|of non-null type .* must not be null)"
 )
+# graphql-core's suggestions of names the schema has: " Did you mean 'a', 'b', or 'c'?",
+# " Did you mean the enum value 'A'?" (names hold no question mark).
+SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 
 
 def request_error_code(message: str) -> str:
@@ -45,7 +49,11 @@ def request_error_code(message: str) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
-def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
+def classify(
+    error: GraphQLError, request_id: str | None, *, suggestions: bool = True
+) -> GraphQLError:
+    """The error with its code; without `suggestions` (introspection off), without the
+    names of the schema graphql-core suggests for a misspelt one."""
     original = error.original_error
     extensions = dict(error.extensions or {})
     if isinstance(original, ThreadlineError):
@@ -60,6 +68,8 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
         message = error.message
         if TOO_BIG.match(message):
             message = message.removeprefix("Syntax Error: ")
+        if not suggestions:
+            message = SUGGESTION.sub("", message)
         return _with(error, message, extensions)
     if is_statement_timeout(original):
         log.warning("statement timeout (request %s) at %s: %s", request_id, error.path, original)
@@ -90,6 +100,12 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> G
 
 
 class ErrorCodes(SchemaExtension):
+    def __init__(
+        self, *, suggestions: bool = True, execution_context: ExecutionContext | None = None
+    ) -> None:
+        super().__init__(execution_context=execution_context)
+        self.suggestions = suggestions
+
     def on_operation(self) -> Iterator[None]:
         yield
         self._classify(self.execution_context.result)
@@ -104,4 +120,6 @@ class ErrorCodes(SchemaExtension):
         if not errors:
             return
         request_id = getattr(self.execution_context.context, "request_id", None)
-        result.errors = [classify(e, request_id) for e in errors]  # type: ignore[attr-defined]
+        result.errors = [  # type: ignore[attr-defined]
+            classify(e, request_id, suggestions=self.suggestions) for e in errors
+        ]

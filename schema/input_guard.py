@@ -11,6 +11,10 @@ So it is with identifiers (String arguments and input fields named `...Id`, or a
 key, tool or profile name): their columns are indexed, and PostgreSQL refuses an
 index entry past a few kilobytes, which SQLite keeps. They are found by type, the
 document walked with the schema, so a JSON value's key of the same name is not one.
+
+And with JSON values (resolvers/json_limits.py), found by type too: each JSON argument
+or input field, a list of them taken whole as it is stored whole, whether it is given
+in a variable, written in the document, or written with variables inside it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from graphql import (
     ListValueNode,
     Node,
     ObjectFieldNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     StringValueNode,
     TypeInfo,
@@ -47,9 +52,12 @@ from graphql import (
     visit,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from resolvers import validation
 from resolvers.errors import BadInput
+from resolvers.export import ROW_VALUES_DOWN
+from resolvers.json_limits import JsonLimits
 
 
 class _Literals(Visitor):
@@ -98,16 +106,72 @@ def identifier_values(value: Any) -> Iterator[str]:
             yield item
 
 
-def check_variable(name: str, value: Any, type_: GraphQLInputType) -> None:
-    """Check the identifiers inside a variable's value, walked along its input type."""
-    pending = [(name, value, type_)]
+# --- JSON values ---------------------------------------------------------------------
+
+# JSON arguments holding stored values further down: importConversation's document
+# holds rows, whose values are each one stored value.
+STORED_VALUES_DOWN = {"document": ROW_VALUES_DOWN}
+
+
+def is_json(type_: GraphQLInputType) -> bool:
+    return get_named_type(type_).name == "JSON"
+
+
+def check_json(limits: JsonLimits, path: str, name: str, value: Any) -> None:
+    limits.check(path, value, STORED_VALUES_DOWN.get(name, 0))
+
+
+def literal_shape(node: ValueNode) -> tuple[int, frozenset[str]]:
+    """Levels of objects and lists a value written in the document nests, and the
+    variables written inside it; walked without recursion, as the parser lets a
+    literal nest a few hundred levels."""
+    deepest = 0
+    variables: set[str] = set()
+    pending = [(node, 1)]
     while pending:
-        path, item, item_type = pending.pop()
+        item, level = pending.pop()
+        if isinstance(item, VariableNode):
+            variables.add(item.name.value)
+        elif isinstance(item, ObjectValueNode | ListValueNode):
+            deepest = max(deepest, level)
+            if isinstance(item, ListValueNode):
+                children = list(item.values)
+            else:
+                children = [object_field.value for object_field in item.fields]
+            pending.extend((child, level + 1) for child in children)
+    return deepest, frozenset(variables)
+
+
+@dataclass(frozen=True)
+class JsonLiteral:
+    """A JSON value the document writes with variables inside (`metadata: {run: $run}`),
+    checked once they are known."""
+
+    name: str
+    node: ValueNode
+    variables: frozenset[str]
+
+    def check(self, limits: JsonLimits, given: dict[str, Any]) -> None:
+        # A variable left out is null (or refused by validation, after this).
+        value = value_from_ast_untyped(self.node, {v: given.get(v) for v in self.variables})
+        check_json(limits, self.name, self.name, value)
+
+
+def check_variable(
+    path: str, name: str, value: Any, type_: GraphQLInputType, limits: JsonLimits
+) -> None:
+    """Check the identifiers and JSON values inside a variable's value, walked along its
+    input type; it is passed as the argument or input field `name`."""
+    pending = [(path, name, value, type_)]
+    while pending:
+        path, name, item, item_type = pending.pop()
         nullable = get_nullable_type(item_type)
-        if isinstance(nullable, GraphQLList):
+        if is_json(item_type):
+            check_json(limits, path, name, item)
+        elif isinstance(nullable, GraphQLList):
             # A single value stands for a list of one.
             items = item if isinstance(item, list) else [item]
-            pending.extend((f"{path}[{i}]", v, nullable.of_type) for i, v in enumerate(items))
+            pending.extend((f"{path}[{i}]", name, v, nullable.of_type) for i, v in enumerate(items))
         elif isinstance(nullable, GraphQLInputObjectType) and isinstance(item, dict):
             for field_name, field in nullable.fields.items():
                 if field_name not in item:
@@ -117,7 +181,7 @@ def check_variable(name: str, value: Any, type_: GraphQLInputType) -> None:
                     for text in identifier_values(item[field_name]):
                         validation.identifier(f"`{field_path}`", text)
                 else:
-                    pending.append((field_path, item[field_name], field.type))
+                    pending.append((field_path, field_name, item[field_name], field.type))
 
 
 @dataclass(frozen=True)
@@ -137,10 +201,13 @@ class DocumentInputs:
 
     problem: GraphQLError | None  # in a value the document itself writes
     uses: tuple[VariableUse, ...] = ()
+    json_literals: tuple[JsonLiteral, ...] = ()
     # Variables left out take their default, written in the document.
     defaults: dict[str, Any] = field(default_factory=dict)
 
-    def variables_problem(self, variables: dict[str, Any] | None) -> GraphQLError | None:
+    def variables_problem(
+        self, variables: dict[str, Any] | None, limits: JsonLimits
+    ) -> GraphQLError | None:
         try:
             validation.storable("variables", variables or {})
         except BadInput as error:
@@ -155,19 +222,27 @@ class DocumentInputs:
                     for text in identifier_values(found):
                         validation.identifier(f"`{use.name}`", text)
                 else:
-                    check_variable(f"${use.variable}", found, use.type_)
+                    check_variable(f"${use.variable}", use.name, found, use.type_, limits)
             except BadInput as error:
                 return GraphQLError(error.message, use.node, original_error=error)
+        for literal in self.json_literals:
+            try:
+                literal.check(limits, given)
+            except BadInput as error:
+                return GraphQLError(error.message, literal.node, original_error=error)
         return None
 
 
-class _Identifiers(Visitor):
-    """Checks every identifier a document writes; notes where it passes variables."""
+class _Arguments(Visitor):
+    """Checks every identifier and JSON value a document writes as an argument or input
+    field; notes where it passes variables."""
 
-    def __init__(self, type_info: TypeInfo) -> None:
+    def __init__(self, type_info: TypeInfo, limits: JsonLimits) -> None:
         super().__init__()
         self.type_info = type_info
+        self.limits = limits
         self.uses: list[VariableUse] = []
+        self.json_literals: list[JsonLiteral] = []
         self.problem: GraphQLError | None = None
 
     def enter_argument(self, node: ArgumentNode, *_args: Any) -> Any:
@@ -184,20 +259,34 @@ class _Identifiers(Visitor):
         if isinstance(value, VariableNode):
             self.uses.append(VariableUse(name, value.name.value, type_, value))
             return None
-        if not is_identifier(name, type_):
-            return None
-        items = value.values if isinstance(value, ListValueNode) else (value,)
         try:
-            for item in items:
-                if isinstance(item, StringValueNode):
-                    validation.identifier(f"`{name}`", item.value)
+            if is_json(type_):
+                self.check_json(name, value)
+            elif is_identifier(name, type_):
+                items = value.values if isinstance(value, ListValueNode) else (value,)
+                for item in items:
+                    if isinstance(item, StringValueNode):
+                        validation.identifier(f"`{name}`", item.value)
         except BadInput as error:
             self.problem = GraphQLError(error.message, value, original_error=error)
             return BREAK  # one problem is enough
         return None
 
+    def check_json(self, name: str, value: ValueNode) -> None:
+        depth, variables = literal_shape(value)
+        # Variables can only add levels; within the limit, reading the literal's value
+        # recurses no deeper than that.
+        if depth > self.limits.depth:
+            raise self.limits.too_deep(f"`{name}`")
+        if variables:
+            self.json_literals.append(JsonLiteral(name, value, variables))
+        else:
+            check_json(self.limits, name, name, value_from_ast_untyped(value))
 
-def document_inputs(schema: GraphQLSchema, document: DocumentNode) -> DocumentInputs:
+
+def document_inputs(
+    schema: GraphQLSchema, document: DocumentNode, limits: JsonLimits
+) -> DocumentInputs:
     for node, value in literals(document):
         try:
             validation.storable("a value in the document", value)
@@ -211,9 +300,11 @@ def document_inputs(schema: GraphQLSchema, document: DocumentNode) -> DocumentIn
         if variable.default_value is not None
     }
     type_info = TypeInfo(schema)
-    checker = _Identifiers(type_info)
+    checker = _Arguments(type_info, limits)
     visit(document, TypeInfoVisitor(type_info, checker))
-    return DocumentInputs(checker.problem, tuple(checker.uses), defaults)
+    return DocumentInputs(
+        checker.problem, tuple(checker.uses), tuple(checker.json_literals), defaults
+    )
 
 
 class DocumentCache:
@@ -222,13 +313,15 @@ class DocumentCache:
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self.found: OrderedDict[tuple[int, str], DocumentInputs] = OrderedDict()
+        self.found: OrderedDict[tuple[int, JsonLimits, str], DocumentInputs] = OrderedDict()
 
-    def inputs(self, schema: GraphQLSchema, query: str, document: DocumentNode) -> DocumentInputs:
-        key = (id(schema), query)
+    def inputs(
+        self, schema: GraphQLSchema, limits: JsonLimits, query: str, document: DocumentNode
+    ) -> DocumentInputs:
+        key = (id(schema), limits, query)
         found = self.found.get(key)
         if found is None:
-            found = self.found[key] = document_inputs(schema, document)
+            found = self.found[key] = document_inputs(schema, document, limits)
             if len(self.found) > self.size:
                 self.found.popitem(last=False)
         else:
@@ -240,12 +333,19 @@ DOCUMENTS = DocumentCache()
 
 
 class InputGuard(SchemaExtension):
+    def __init__(
+        self, limits: JsonLimits, *, execution_context: ExecutionContext | None = None
+    ) -> None:
+        super().__init__(execution_context=execution_context)
+        self.limits = limits
+
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.query is not None:
-            inputs = DOCUMENTS.inputs(context.schema._schema, context.query, document)
-            problem = inputs.variables_problem(context.variables)
+            schema = context.schema._schema
+            inputs = DOCUMENTS.inputs(schema, self.limits, context.query, document)
+            problem = inputs.variables_problem(context.variables, self.limits)
             if problem is not None:
                 # Set before validation, Strawberry takes these as the validation result
                 # and stops: no resolver runs, nothing is written.

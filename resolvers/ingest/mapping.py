@@ -15,7 +15,9 @@ from typing import Any
 
 from models.enums import MessageRole, SpanKind
 from resolvers import validation
+from resolvers.errors import BadInput
 from resolvers.ingest.otlp import IncomingSpan
+from resolvers.json_limits import JsonLimits
 from resolvers.writes.totals import MAX_TOTAL
 
 OPERATION_KINDS = {
@@ -97,21 +99,35 @@ class SpanFacts:
     tool: ToolRun | None
 
 
-def facts(span: IncomingSpan) -> SpanFacts:
-    """The span's meaning; BadInput when it holds something no database can store."""
+def facts(span: IncomingSpan, limits: JsonLimits) -> SpanFacts:
+    """The span's meaning; BadInput when it holds something no database can store, or
+    JSON past the limits."""
+    where = f"span {span.span_id}"
     attrs = span.attributes
-    validation.storable(f"span {span.span_id}", {"name": span.name, "attributes": attrs})
-    validation.storable(f"span {span.span_id}", {"resource": span.resource})
+    validation.storable(where, {"name": span.name, "attributes": attrs})
+    validation.storable(where, {"resource": span.resource})
+    # As the span stores them (resolvers.ingest.traces).
+    limits.check(f"{where}.attributes", {**span.resource, **attrs})
+    try:
+        return _facts(span, limits)
+    except BadInput as exc:
+        raise BadInput(f"{where}: {exc.message}") from None
+
+
+def _facts(span: IncomingSpan, limits: JsonLimits) -> SpanFacts:
+    attrs = span.attributes
     kind = span_kind(attrs)
     input_tokens = _count(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
     input_tokens = input_tokens or _count(attrs, "llm.token_count.prompt")
     output_tokens = _count(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
     output_tokens = output_tokens or _count(attrs, "llm.token_count.completion")
     total = _count(attrs, "llm.token_count.total") or input_tokens + output_tokens
-    messages_in = _genai_messages(attrs, "gen_ai.input.messages") or _flat_messages(attrs, "input")
-    instructions = _system_instructions(attrs.get("gen_ai.system_instructions"))
-    messages_out = _genai_messages(attrs, "gen_ai.output.messages") or _flat_messages(
-        attrs, "output"
+    messages_in = _genai_messages(attrs, "gen_ai.input.messages", limits) or _flat_messages(
+        attrs, "input", limits
+    )
+    instructions = _system_instructions(attrs.get("gen_ai.system_instructions"), limits)
+    messages_out = _genai_messages(attrs, "gen_ai.output.messages", limits) or _flat_messages(
+        attrs, "output", limits
     )
     return SpanFacts(
         kind=kind,
@@ -130,7 +146,7 @@ def facts(span: IncomingSpan) -> SpanFacts:
         error=_error(span),
         messages_in=instructions + messages_in,
         messages_out=messages_out,
-        tool=_tool_run(attrs) if kind == SpanKind.TOOL else None,
+        tool=_tool_run(attrs, limits) if kind == SpanKind.TOOL else None,
     )
 
 
@@ -171,32 +187,42 @@ def _error(span: IncomingSpan) -> str | None:
     return span.status_message or next((str(m) for m in exceptions if m), None) or "error"
 
 
-def json_value(value: Any) -> Any:
-    """A JSON-encoded attribute decoded (conventions send structures as strings)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+def json_value(value: Any, limits: JsonLimits) -> Any:
+    """A JSON-encoded attribute decoded (conventions send structures as strings).
+
+    What it holds is stored, and encoded again: it must be storable, and within the
+    depth limit (its size is its attribute's, within the size limit).
+    """
+    if not isinstance(value, str):
+        return value
+    where = "a JSON-encoded attribute"
+    try:
+        decoded = json.loads(value)
+    except RecursionError:
+        raise limits.too_deep(where) from None
+    except ValueError:
+        return value
+    limits.check_depth(where, decoded)
+    validation.storable(where, decoded)
+    return decoded
 
 
-def _arguments(value: Any) -> dict[str, Any]:
-    decoded = json_value(value)
+def _arguments(value: Any, limits: JsonLimits) -> dict[str, Any]:
+    decoded = json_value(value, limits)
     if decoded is None:
         return {}
     return decoded if isinstance(decoded, dict) else {"value": decoded}
 
 
-def _genai_messages(attrs: dict[str, Any], key: str) -> list[ChatMessage]:
+def _genai_messages(attrs: dict[str, Any], key: str, limits: JsonLimits) -> list[ChatMessage]:
     """gen_ai.input.messages / gen_ai.output.messages: [{role, parts: [{type, ...}]}]."""
-    raw = json_value(attrs.get(key))
+    raw = json_value(attrs.get(key), limits)
     if not isinstance(raw, list):
         return []
-    return [_genai_message(item) for item in raw if isinstance(item, dict)]
+    return [_genai_message(item, limits) for item in raw if isinstance(item, dict)]
 
 
-def _genai_message(item: dict[str, Any]) -> ChatMessage:
+def _genai_message(item: dict[str, Any], limits: JsonLimits) -> ChatMessage:
     message = ChatMessage(ROLES.get(str(item.get("role", "")).lower(), MessageRole.USER))
     texts: list[str] = []
     parts = item.get("parts")
@@ -211,7 +237,7 @@ def _genai_message(item: dict[str, Any]) -> ChatMessage:
                 ToolRequest(
                     str(part.get("id") or ""),
                     str(part.get("name") or ""),
-                    _arguments(part.get("arguments")),
+                    _arguments(part.get("arguments"), limits),
                 )
             )
         elif kind == "tool_call_response":
@@ -221,8 +247,8 @@ def _genai_message(item: dict[str, Any]) -> ChatMessage:
     return message
 
 
-def _system_instructions(value: Any) -> list[ChatMessage]:
-    raw = json_value(value)
+def _system_instructions(value: Any, limits: JsonLimits) -> list[ChatMessage]:
+    raw = json_value(value, limits)
     if isinstance(raw, str):
         return [ChatMessage(MessageRole.SYSTEM, raw)]
     if not isinstance(raw, list):
@@ -237,17 +263,17 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def _flat_messages(attrs: dict[str, Any], direction: str) -> list[ChatMessage]:
+def _flat_messages(attrs: dict[str, Any], direction: str, limits: JsonLimits) -> list[ChatMessage]:
     """OpenInference's flattened form: llm.input_messages.N.message.{role,content,...}."""
     fields: dict[int, dict[str, Any]] = {}
     for key, value in attrs.items():
         match = FLAT_MESSAGE.match(key)
         if match and match.group(1) == direction:
             fields.setdefault(int(match.group(2)), {})[match.group(3)] = value
-    return [_flat_message(fields[index]) for index in sorted(fields)]
+    return [_flat_message(fields[index], limits) for index in sorted(fields)]
 
 
-def _flat_message(values: dict[str, Any]) -> ChatMessage:
+def _flat_message(values: dict[str, Any], limits: JsonLimits) -> ChatMessage:
     message = ChatMessage(
         ROLES.get(str(values.get("role", "")).lower(), MessageRole.USER),
         _as_text(values.get("content")),
@@ -264,7 +290,7 @@ def _flat_message(values: dict[str, Any]) -> ChatMessage:
             ToolRequest(
                 str(call.get("id") or ""),
                 str(call.get("function.name") or ""),
-                _arguments(call.get("function.arguments")),
+                _arguments(call.get("function.arguments"), limits),
             )
         )
     return message
@@ -274,7 +300,7 @@ def _optional(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _tool_run(attrs: dict[str, Any]) -> ToolRun:
+def _tool_run(attrs: dict[str, Any], limits: JsonLimits) -> ToolRun:
     name = _text(attrs, "gen_ai.tool.name", "tool.name", "tool_call.function.name") or "tool"
     arguments = attrs.get("gen_ai.tool.call.arguments", attrs.get("tool_call.function.arguments"))
     if arguments is None:
@@ -283,8 +309,8 @@ def _tool_run(attrs: dict[str, Any]) -> ToolRun:
     return ToolRun(
         name=name,
         call_id=_text(attrs, "gen_ai.tool.call.id", "tool_call.id"),
-        arguments=_arguments(arguments),
-        result=json_value(result),
+        arguments=_arguments(arguments, limits),
+        result=json_value(result, limits),
     )
 
 

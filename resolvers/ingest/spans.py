@@ -13,17 +13,20 @@ from resolvers.ingest.batch import Mapped, Outcome
 from resolvers.ingest.ids import owner_namespace, span_row, trace_row
 from resolvers.ingest.mapping import facts
 from resolvers.ingest.otlp import IncomingSpan
+from resolvers.json_limits import JsonLimits
 from resolvers.writes.transaction import transaction
 
 
-def mapped(incoming: list[IncomingSpan], owner: str, outcome: Outcome) -> list[Mapped]:
+def mapped(
+    incoming: list[IncomingSpan], owner: str, limits: JsonLimits, outcome: Outcome
+) -> list[Mapped]:
     """The spans that can be stored, once each (the last copy of a span sent twice wins)."""
     namespace = owner_namespace(owner)
     found: dict[tuple[str, str], Mapped] = {}
     trace_ids: dict[str, uuid.UUID] = {}
     for span in incoming:
         try:
-            meaning = facts(span)
+            meaning = facts(span, limits)
         except BadInput as exc:
             outcome.refuse(1, exc.message)
             continue
@@ -45,7 +48,7 @@ async def ingest_spans(ctx: Context, incoming: list[IncomingSpan], outcome: Outc
     """
     principal = ctx.principal
     principal.require(ApiKeyScope.INGEST)
-    spans = mapped(incoming, principal.user_id, outcome)
+    spans = mapped(incoming, principal.user_id, JsonLimits.of(ctx.settings), outcome)
     if not spans:
         return
     namespace = owner_namespace(principal.user_id)
