@@ -78,6 +78,10 @@ def parse_float(value: Any) -> float:
     return float(value)
 
 
+def parse_uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(parse_str(value))
+
+
 def nullable(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else parse(value)
 
@@ -97,6 +101,27 @@ def value_parser(column: Any) -> Callable[[Any], Any]:
         if isinstance(sql_type, kind):
             return nullable(parser) if column.nullable else parser
     raise TypeError(f"no cursor values for {column} of type {sql_type}")
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def decode_cursor(cursor: str, *parsers: Callable[[Any], Any], of: str) -> list[Any]:
+    """The values of a cursor made by encode_cursor, each read by its parser.
+
+    Cursors come from clients: a forged one must be refused here, as BAD_USER_INPUT,
+    never reach the database as a value of the wrong type or beyond its column's range.
+    """
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(decoded, list) or len(decoded) != len(parsers):
+            raise ValueError(f"not a list of {len(parsers)} values")
+        return [parse(value) for parse, value in zip(parsers, decoded, strict=True)]
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        # binascii.Error and UnicodeDecodeError are ValueErrors too; OverflowError is an
+        # integer no double can hold; RecursionError, JSON nested deeper than Python goes.
+        raise BadInput(f"'{cursor}' is not a valid cursor for {of}") from None
 
 
 @dataclass(frozen=True)
@@ -119,24 +144,12 @@ class Ordering:
         value = getattr(row, self.column.key)
         if isinstance(value, datetime):
             value = value.isoformat()
-        raw = json.dumps([value, str(getattr(row, self.key.key))])
-        return base64.urlsafe_b64encode(raw.encode()).decode()
+        return encode_cursor(value, str(getattr(row, self.key.key)))
 
     def decode(self, cursor: str) -> tuple[Any, uuid.UUID]:
-        """The sort value and row id of a cursor, each checked against its column.
-
-        Cursors come from clients: a forged one must be refused here, never
-        reach the database as a value of the wrong type.
-        """
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            if not isinstance(decoded, list) or len(decoded) != 2:
-                raise ValueError("not a [value, id] pair")
-            value, raw_id = decoded
-            return self.parse(value), uuid.UUID(parse_str(raw_id))
-        except (ValueError, TypeError, RecursionError):
-            # binascii.Error and UnicodeDecodeError are ValueErrors too.
-            raise BadInput(f"'{cursor}' is not a valid cursor for this list") from None
+        """The sort value and row id of a cursor, each checked against its column."""
+        value, row_id = decode_cursor(cursor, self.parse, parse_uuid, of="this list")
+        return value, row_id
 
     def order_by(self, reverse: bool) -> list[Any]:
         descending = self.descending != reverse

@@ -3,16 +3,18 @@
 The documents (models/search.py) are kept in sync by triggers; this module only
 reads them, through each database's own index: PostgreSQL's to_tsvector @@
 plainto_tsquery on a GIN index (ranked by ts_rank_cd, highlighted by ts_headline),
-SQLite's FTS5 MATCH (ranked by bm25, highlighted by snippet). Both stem English
-words (Porter), so "searching" finds "searched" on either. A page is keyset
-paginated on (rank descending, document id).
+SQLite's FTS5 MATCH (ranked by the density of matches, highlighted by snippet). Both
+stem English words (Porter), so "searching" finds "searched" on either. A page is
+keyset paginated on (rank descending, document id).
+
+A rank depends on its document alone, never on statistics of the whole index: the
+index holds documents the caller cannot see, and ranks that moved with them would
+tell whether a word occurs in other people's conversations.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import re
 import uuid
 from abc import ABC, abstractmethod
@@ -42,13 +44,21 @@ from models.search import FTS_TABLE, TS_CONFIG
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput
-from resolvers.pagination import PageRequest
+from resolvers.pagination import (
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    parse_float,
+    value_parser,
+)
 
 # Highlight marks no text contains: the snippet is HTML-escaped, then they become <mark>.
 OPEN, CLOSE = "\x02", "\x03"
 SNIPPET_WORDS = 16
 WORD = re.compile(r"\w+")
-FTS = table(FTS_TABLE, column("rowid"))
+FTS = table(FTS_TABLE, column("rowid"), column("content"))
+# Document ids in cursors are checked against the column's integer range.
+parse_document_id = value_parser(col(SearchDocument.id))
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,8 @@ class PostgreSQL(Dialect):
 
     def hits(self) -> Any:
         vector, query = self._parts()
-        # float8: the rank goes into cursors, and must compare equal when it comes back.
+        # ts_rank_cd reads this document and the query only. float8: the rank goes into
+        # cursors, and must compare equal when it comes back.
         rank = cast(func.ts_rank_cd(vector, query), Float(precision=53))
         return select(col(SearchDocument.id).label("doc_id"), rank.label("rank")).where(
             vector.op("@@")(query)
@@ -130,8 +141,13 @@ class SQLite(Dialect):
         return literal_column(FTS_TABLE).op("MATCH")(quoted)
 
     def hits(self) -> Any:
-        # bm25 is lower for better matches.
-        rank = -func.bm25(literal_column(FTS_TABLE))
+        # Not bm25(): it weighs words by their frequency across the whole index, whose
+        # other documents are not the caller's. The document's matches per character
+        # instead: with a one-character opening mark and no closing one, highlight()
+        # lengthens the text by one character per match.
+        length = func.length(FTS.c.content)
+        marked = func.highlight(literal_column(FTS_TABLE), 0, OPEN, "")
+        rank = cast(func.length(marked) - length, Float) / length
         return select(FTS.c.rowid.label("doc_id"), rank.label("rank")).where(self._match())
 
     def snippets(self, document_ids: list[int]) -> Any:
@@ -163,20 +179,6 @@ def _conditions(ctx: Context, q: SearchQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-def encode_cursor(rank: float, document_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([rank, document_id]).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[float, int]:
-    try:
-        rank, document_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if type(document_id) is not int or not isinstance(rank, int | float):
-            raise ValueError(cursor)
-        return float(rank), document_id
-    except (ValueError, TypeError):
-        raise BadInput(f"'{cursor}' is not a valid cursor for this search") from None
-
-
 async def search(ctx: Context, q: SearchQuery, request: PageRequest) -> SearchPage:
     if request.backward or request.before is not None:
         raise BadInput("search pages go forward only: use `first` and `after`")
@@ -189,7 +191,9 @@ async def search(ctx: Context, q: SearchQuery, request: PageRequest) -> SearchPa
         .where(*_conditions(ctx, q))
     )
     if request.after is not None:
-        rank, document_id = decode_cursor(request.after)
+        rank, document_id = decode_cursor(
+            request.after, parse_float, parse_document_id, of="this search"
+        )
         statement = statement.where(
             or_(hits.c.rank < rank, and_(hits.c.rank == rank, col(SearchDocument.id) > document_id))
         )
