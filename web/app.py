@@ -40,12 +40,16 @@ from web.encoding import MessageEncoder
 from web.limits import Limits, operation_type
 from web.otlp import otlp_route
 from web.pages import graphiql_page, page_routes
+from web.socket_expiry import ExpiringSocketHandler
 
 log = logging.getLogger("threadline")
 
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app with our typed context (a fresh one, and loaders, per request)."""
+
+    # A socket ends when the credential its connection_init carried expires.
+    graphql_transport_ws_handler_class = ExpiringSocketHandler
 
     def __init__(self, database: Database, settings: Settings, bus: EventBus) -> None:
         # Only graphql-transport-ws: the legacy graphql-ws protocol has had auth bypasses.
