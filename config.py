@@ -87,6 +87,14 @@ class Settings:
     retention_batch_size: int = 1000
     sweep_interval_seconds: float = 60.0
     agent_wait_timeout_seconds: float = 3600.0
+    # Slow clients: seconds a connection may take to send a request's head (from its
+    # opening, or from the previous response), and a request's body (from its head);
+    # seconds an idle keep-alive connection stays open; connections open at once before
+    # further HTTP requests are answered 503.
+    request_header_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 30.0
+    keep_alive_timeout_seconds: int = 5
+    max_connections: int = 2048
 
     @property
     def auth_enabled(self) -> bool:
@@ -130,6 +138,10 @@ class Settings:
             retention_batch_size=int(env.get("RETENTION_BATCH_SIZE", "1000")),
             sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "60")),
             agent_wait_timeout_seconds=float(env.get("AGENT_WAIT_TIMEOUT_SECONDS", "3600")),
+            request_header_timeout_seconds=float(env.get("REQUEST_HEADER_TIMEOUT_SECONDS", "10")),
+            request_body_timeout_seconds=float(env.get("REQUEST_BODY_TIMEOUT_SECONDS", "30")),
+            keep_alive_timeout_seconds=int(env.get("KEEP_ALIVE_TIMEOUT_SECONDS", "5")),
+            max_connections=int(env.get("MAX_CONNECTIONS", "2048")),
         )
 
 

@@ -33,7 +33,7 @@ from schema import schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.app import create_app
-from web.process import tune_garbage_collector
+from web.process import server_options, tune_garbage_collector
 
 log = logging.getLogger("threadline")
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
@@ -85,11 +85,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        # Per-message deflate costs a zlib context (~300 KiB) per WebSocket and CPU per
-        # message per subscriber; event payloads are small.
-        ws_per_message_deflate=False,
-        # A WebSocket message is held to the same limit as an HTTP body.
-        ws_max_size=settings.max_body_bytes,
+        **server_options(settings),
     )
 
 

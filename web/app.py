@@ -14,6 +14,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import OperationType
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -36,6 +37,7 @@ from schema import build_schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.authentication import Authenticate, principal_of, websocket_principal
+from web.body_timeout import RequestBodyTimeout
 from web.encoding import MessageEncoder
 from web.limits import Limits, operation_type
 from web.otlp import otlp_route
@@ -182,6 +184,8 @@ def create_app(settings: Settings) -> Starlette:
             otlp_route(settings, database, bus),
             *page_routes(settings),
         ],
+        # Every HTTP route (GraphQL, OTLP): a body must arrive in time; WebSockets pass.
+        middleware=[Middleware(RequestBodyTimeout, seconds=settings.request_body_timeout_seconds)],
         lifespan=lifespan,
     )
     app.state.engine = engine
