@@ -20,6 +20,7 @@ from sqlalchemy import Table, select
 from sqlmodel import SQLModel, col
 
 from models import Component, ComponentVersion, Conversation, Event, SpanComponentVersion
+from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.json_limits import truncated
 from resolvers.ownership import ROOT, owned_tables
@@ -76,15 +77,18 @@ async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str,
             order = list(table.primary_key.columns)
             found = await session.execute(select(model).where(where).order_by(*order))
             tables[table.name] = _json_rows(found.scalars(), depth)
-        # The shared rows the subgraph points at: its spans' versions, and their components.
+        # The shared rows the subgraph points at: its spans' versions, and their components,
+        # those the caller may see (another user's private versions stay out, links too).
         for model, rows, key in (
             (ComponentVersion, SpanComponentVersion.__tablename__, "component_version_id"),
             (Component, ComponentVersion.__tablename__, "component_id"),
         ):
             ids = {uuid.UUID(row[key]) for row in tables.get(rows, [])}
-            shared = select(model).where(col(model.id).in_(ids)).order_by(col(model.id))
-            found = await session.execute(shared)
+            seen = [col(model.id).in_(ids), *visible(model, ctx.principal)]
+            found = await session.execute(select(model).where(*seen).order_by(col(model.id)))
             tables[model.__tablename__] = _json_rows(found.scalars(), depth)
+            kept = {row["id"] for row in tables[model.__tablename__]}
+            tables[rows] = [row for row in tables.get(rows, []) if row[key] in kept]
     return {
         "format": FORMAT,
         "version": VERSION,

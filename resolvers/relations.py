@@ -82,6 +82,8 @@ VERSIONS_OF_SPAN = Relation(
     joins=(
         (SpanComponentVersion, SpanComponentVersion.component_version_id == ComponentVersion.id),
     ),
+    # Another user's private versions are not shared.
+    checks_access=True,
 )
 SPANS_OF_VERSION = Relation(
     Span,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -102,9 +103,10 @@ def stream_key(
     conversation = _argument(root, "conversationId", variables or {})
     if conversation is not None and not isinstance(conversation, str):
         return None  # refused by the normal path, with its own words
-    return StreamKey(
-        query, encoded, operation_name, context.principal, root.name.value, conversation
-    )
+    # Two tokens of one user see the same rows, whenever each expires: each socket ends
+    # its own operations at its credential's expiry (web.socket_expiry).
+    sees_as = dataclasses.replace(context.principal, expires_at=None)
+    return StreamKey(query, encoded, operation_name, sees_as, root.name.value, conversation)
 
 
 def _argument(field: FieldNode, name: str, variables: dict[str, Any]) -> object:

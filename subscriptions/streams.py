@@ -127,11 +127,12 @@ async def conversation_events(
             else:
                 got_up_to = got.seq - 1
             if got_up_to is None or got_up_to > last:
-                # Missed while disconnected, or skipped by the backend: read it from the log.
+                # Missed while disconnected, or skipped by the backend: read it from the
+                # log, once access is checked again (the selection may leave out the
+                # event that took it away).
+                await require_access(ctx, conversation_id)
                 async for item in read_log(ctx, conversation_id, last, got_up_to, selection):
                     last = item.seq
-                    if item.event.kind in ACCESS_CHANGES:
-                        await require_access(ctx, conversation_id)
                     yield item
                     if selection.last(item.event):
                         return

@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Agent
+from models import Agent, Message
 from models.base import utcnow
 from models.enums import ParticipantType
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import Forbidden
 from resolvers.principal import Identity, Principal
-from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
+from resolvers.writes.transaction import PRINCIPAL, insert_ignoring_duplicates, transaction
 
 
 async def register_agent(ctx: Context, agent_id: str, name: str | None) -> Agent:
@@ -61,6 +61,21 @@ async def require_own_agent(session: AsyncSession, principal: Principal, agent_i
     owner = (await owners(session, [agent_id]))[agent_id]
     if owner != principal.user_id:
         raise Forbidden(f"the agent '{agent_id}' is registered by another user")
+
+
+async def require_author(session: AsyncSession, message: Message) -> None:
+    """Whatever grows or ends a message speaks in its sender's name (who writes: the
+    session's principal): nobody changes what somebody else said."""
+    sender = Identity(message.sender_type, message.sender_id)
+    await require_speaker(session, session.info[PRINCIPAL], sender)
+
+
+async def may_speak_as(session: AsyncSession, principal: Principal, speaker: Identity) -> bool:
+    try:
+        await require_speaker(session, principal, speaker)
+    except Forbidden:
+        return False
+    return True
 
 
 async def require_speaker(session: AsyncSession, principal: Principal, speaker: Identity) -> None:

@@ -31,7 +31,7 @@ from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
 from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.permissions import Action
-from resolvers.writes import traces
+from resolvers.writes import agent_identities, traces
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.transaction import (
     existing_client_row,
@@ -127,6 +127,8 @@ async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKin
         if message is None:
             # It exists (its conversation was found through it): it is not STREAMING.
             raise _not_streaming(await get_or_404(session, Message, message_id))
+        # Checked on the row the UPDATE returned (a refusal rolls the append back).
+        await agent_identities.require_author(session, message)
         agent_id = await _touch(session, conversation_id, message_id)
         events.append(
             session,
@@ -182,6 +184,7 @@ async def report_tool_start(ctx: Context, data: ReportToolStartInput) -> ToolCal
     client_id = parse_client_id(data.id, "ToolCall")
     async with transaction(ctx) as session:
         message = await _locked_message(session, message_id)
+        await agent_identities.require_author(session, message)
         found = await existing_client_row(session, ToolCall, client_id, message_id=message_id)
         if found is not None:
             return found
@@ -300,6 +303,10 @@ async def report_tool_end(ctx: Context, data: ReportToolEndInput) -> ToolCall:
             open_only=False,
         )
         call = await get_or_404(session, ToolCall, call_id, lock=True)
+        if not writer(session).unrestricted:
+            await agent_identities.require_author(
+                session, await get_or_404(session, Message, call.message_id)
+            )
         if call.ended_at is not None or call.status in DONE:
             raise Conflict(f"the tool call already ended ({call.status})")
         ended = when(data.ended_at, utcnow())

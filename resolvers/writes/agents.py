@@ -235,6 +235,12 @@ async def _end_run(
         if message_id is not None:
             message = await message_in(session, message_id, conversation_id, "the run's message")
         streaming = message is not None and message.status == MessageStatus.STREAMING
+        # Ending a run speaks for its agent and its message's sender.
+        if agent is not None:
+            profile = Identity(ParticipantType.AGENT, agent.profile_name)
+            await agent_identities.require_speaker(session, ctx.principal, profile)
+        if message is not None:
+            await agent_identities.require_author(session, message)
         if agent is None and not streaming:
             raise Conflict(
                 "nothing is running in this conversation: no open agent session "

@@ -78,8 +78,6 @@ async def _component(session: AsyncSession, data: RegisterComponentVersionInput)
     component_id = locked.scalar_one()
     component = await session.get(Component, component_id, populate_existing=True)
     assert component is not None
-    if component.type != data.type:
-        raise Conflict(f"component '{data.component_key}' is a {component.type}, not a {data.type}")
     return component
 
 
@@ -102,6 +100,8 @@ async def register_in(
     mine = principal.unrestricted or component.owner_id == principal.user_id
     if not mine and component.private:
         raise NotFound(f"component '{data.component_key}' does not exist")
+    if component.type != data.type:
+        raise Conflict(f"component '{data.component_key}' is a {component.type}, not a {data.type}")
     result = await session.exec(
         select(ComponentVersion).where(
             col(ComponentVersion.component_id) == component.id,

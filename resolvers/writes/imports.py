@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Table, inspect
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Component, ComponentVersion, Conversation
+from models import Component, ComponentVersion, Conversation, Participant
+from models.base import utcnow
 from models.enums import EventKind
 from resolvers import events
 from resolvers.context import Context
@@ -130,6 +132,34 @@ def _remap(table: Table, rows: list[SQLModel], mapping: dict[uuid.UUID, uuid.UUI
                 setattr(row, attribute, mapping[value])
 
 
+async def _require_free_ids(session: AsyncSession, parsed: Rows) -> None:
+    """Kept ids must be free: CONFLICT for an id the importer can see in use, NOT_FOUND for
+    one taken by a row they cannot see (which must not tell them it exists)."""
+    for table in exported_tables():
+        ids = [row.id for row in parsed[table] if hasattr(row, "id")]
+        if not ids or "id" not in table.c:
+            continue
+        model = model_of(table)
+        for row_id in await session.exec(select(table.c.id).where(table.c.id.in_(ids))):
+            if await existing_client_row(session, model, row_id) is not None:
+                raise Conflict(
+                    f"{model.__name__} '{to_global_id(model.__name__, row_id)}' exists here "
+                    "already; import with remapIds: true for a copy"
+                )
+
+
+def _keep_only_importer(ctx: Context, parsed: Rows) -> None:
+    """An import is the importer's record: the other participants it names come in as
+    having left, so it shows in nobody else's list and grants nobody access (nor an
+    agent id that somebody could register later) until its owner invites them."""
+    now = utcnow()
+    for participant in parsed[Participant.__table__]:  # type: ignore[attr-defined]
+        assert isinstance(participant, Participant)
+        identity = Identity(participant.participant_type, participant.participant_id)
+        if not ctx.principal.is_one_of_mine(identity):
+            participant.active, participant.left_at = False, participant.left_at or now
+
+
 async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> Conversation:
     parsed = _parse(document)
     conversation = parsed[ROOT][0]
@@ -143,12 +173,9 @@ async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> C
         tables = exported_tables()
         mapping = {row.id: uuid.uuid4() for t in tables for row in parsed[t] if hasattr(row, "id")}
     async with transaction(ctx) as session:
-        taken = None if remap_ids else await existing_client_row(session, Conversation, source_id)
-        if taken is not None:
-            raise Conflict(
-                f"conversation '{to_global_id('Conversation', source_id)}' exists here already; "
-                "import with remapIds: true for a copy"
-            )
+        if not remap_ids:
+            await _require_free_ids(session, parsed)
+        _keep_only_importer(ctx, parsed)
         mapping.update(await _register_versions(session, parsed))
         self_keys = {o.table: o.self_key for o in owned_tables()}
         # Nothing of the source's event log comes along: the copy's log starts here.

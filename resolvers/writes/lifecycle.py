@@ -19,6 +19,7 @@ from resolvers.ownership import delete_conversations
 from resolvers.permissions import Action
 from resolvers.principal import Identity
 from resolvers.reads import branch_ids
+from resolvers.writes import agent_identities
 from resolvers.writes.conversations import lock_conversation, open_conversation, require_action
 from resolvers.writes.transaction import get_or_404, transaction
 from subscriptions.channels import Farewell, conversation_channel
@@ -48,8 +49,14 @@ async def delete_conversation(ctx: Context, conversation_id: uuid.UUID) -> Conve
 
 
 def _subtree(root_id: uuid.UUID) -> Any:
-    """A message and every reply below it, on every branch, with what they add to totals."""
-    columns = (col(Message.id), *(col(getattr(Message, name)) for name in ROLL_UPS))
+    """A message and every reply below it, on every branch, with what they add to totals
+    and who sent them."""
+    columns = (
+        col(Message.id),
+        *(col(getattr(Message, name)) for name in ROLL_UPS),
+        col(Message.sender_type),
+        col(Message.sender_id),
+    )
     tree = select(*columns).where(col(Message.id) == root_id).cte("tree", recursive=True)
     replies = select(*columns).where(col(Message.parent_message_id) == tree.c.id)
     subtree = tree.union_all(replies)
@@ -65,9 +72,12 @@ async def delete_message(
     async with transaction(ctx) as session:
         message = await get_or_404(session, Message, message_id)
         conversation = await open_conversation(session, message.conversation_id, Action.EDIT_OWN)
-        if not ctx.principal.is_one_of_mine(Identity(message.sender_type, message.sender_id)):
-            await require_action(session, conversation.id, Action.MODERATE)
         rows = (await session.exec(_subtree(message_id))).all()
+        # The replies go too: unless all of them are the writer's own, it is moderation.
+        for sender in {Identity(row[-2], row[-1]) for row in rows}:
+            if not await agent_identities.may_speak_as(session, ctx.principal, sender):
+                await require_action(session, conversation.id, Action.MODERATE)
+                break
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), CHUNK):
             chunk = col(Message.id).in_(ids[start : start + CHUNK])

@@ -88,7 +88,8 @@ async def _locked_score(session: AsyncSession, score_id: uuid.UUID, others: Acti
     """The score, its conversation locked; a score of somebody else's needs `others`."""
     score = await get_or_404(session, Score, score_id)
     await lock_conversation(session, score.conversation_id, Action.EDIT_OWN)
-    if not writer(session).is_one_of_mine(Identity(score.author_type, score.author_id)):
+    author = Identity(score.author_type, score.author_id)
+    if not await agent_identities.may_speak_as(session, writer(session), author):
         await require_action(session, score.conversation_id, others)
     return score
 

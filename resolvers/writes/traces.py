@@ -257,6 +257,9 @@ async def link_span_versions(
         raise BadInput("give at least one component version")
     async with transaction(ctx) as session:
         span = await get_or_404(session, Span, span_id)
+        # Linking is writing to the span's conversation: observers may not.
+        trace = await get_or_404(session, Trace, span.trace_id)
+        await lock_conversation(session, trace.conversation_id)
         await _check_versions(session, version_ids)
         await _link(session, span_id, version_ids)
     return span

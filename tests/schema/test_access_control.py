@@ -179,9 +179,11 @@ async def test_who_asks_is_checked_before_the_tool_call_that_ends(world: World) 
     variables = {"id": world.ids["ToolCall"]}
     assert await world.carol.error_code(TOOL_END, variables) == "NOT_FOUND"
     assert await world.observer.error_code(TOOL_END, variables) == "FORBIDDEN"
-    ended = await world.agent.data(TOOL_END, variables)
+    # The call is part of alice's message: the agent may not end it in her name.
+    assert await world.agent.error_code(TOOL_END, variables) == "FORBIDDEN"
+    ended = await world.alice.data(TOOL_END, variables)
     assert ended["reportToolEnd"]["status"] == "COMPLETED"
-    assert await world.agent.error_code(TOOL_END, variables) == "CONFLICT"
+    assert await world.alice.error_code(TOOL_END, variables) == "CONFLICT"
     assert await world.carol.error_code(TOOL_END, variables) == "NOT_FOUND"
 
 

@@ -8,14 +8,13 @@ stranger gets NOT_FOUND (the conversation does not exist for them).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
 
 from models.enums import ParticipantRole
 from resolvers.permissions import Action, may
-from tests.security.world import SET_ROLE, World, build, code_of
+from tests.security.world import SET_ROLE, World, build, code_of, owner_view
 
 # Which user plays each role in the world; the stranger has none.
 PLAYERS = {"OWNER": "alice", "MEMBER": "bob", "OBSERVER": "erin", "STRANGER": "carol"}
@@ -128,24 +127,11 @@ def test_every_action_with_a_role_is_tried() -> None:
     assert set(ATTEMPTS) | {Action.NOBODY} == set(Action)
 
 
-async def _state(world: World) -> Any:
-    """What the owner sees of the conversation: a forbidden attempt must leave it as is."""
-    query = """
-    query($c: ID!) {
-      conversation(id: $c) {
-        status systemPrompt
-        participants { participantId role active }
-        messages { totalCount } plans { totalCount }
-      }
-    }"""
-    return (await world["alice"].data(query, {"c": world.conversation}))["conversation"]
-
-
 @pytest.mark.parametrize("role", list(PLAYERS))
 @pytest.mark.parametrize("action", list(ATTEMPTS), ids=lambda a: a.name)
 async def test_role_table_cell(secured_http: httpx.AsyncClient, action: Action, role: str) -> None:
     world = await build(secured_http)
-    before = await _state(world)
+    before = await owner_view(world)
     code = await ATTEMPTS[action](world, PLAYERS[role])
     if role == "STRANGER":
         assert code == "NOT_FOUND"
@@ -154,4 +140,4 @@ async def test_role_table_cell(secured_http: httpx.AsyncClient, action: Action, 
     else:
         assert code == "FORBIDDEN", (action, role, code)
     if code is not None:
-        assert await _state(world) == before
+        assert await owner_view(world) == before

@@ -33,6 +33,8 @@ class World:
     conversation: str
     # Each participant's own message in the conversation, by user id.
     messages: dict[str, str] = field(default_factory=dict)
+    # The conversation as conversationExport gave it to alice, where a test asks.
+    export: Any = None
 
     def __getitem__(self, user: str) -> GraphQLClient:
         return self.users[user]
@@ -61,6 +63,19 @@ async def build(http: httpx.AsyncClient) -> World:
         world.messages[name] = said["id"]
     await alice.data(SET_ROLE, {"c": c, "p": "erin", "role": "OBSERVER"})
     return world
+
+
+async def owner_view(world: World) -> Any:
+    """What the owner sees of the conversation: a refused attempt must leave it as is."""
+    query = """
+    query($c: ID!) {
+      conversation(id: $c) {
+        title summary status systemPrompt
+        participants { participantId role active }
+        messages { totalCount } plans { totalCount }
+      }
+    }"""
+    return (await world["alice"].data(query, {"c": world.conversation}))["conversation"]
 
 
 async def code_of(client: GraphQLClient, query: str, variables: dict[str, Any]) -> str | None:
