@@ -10,7 +10,7 @@ from models.ingest import IngestReceipt
 from models.plan import Plan, PlanStep, StepDependency
 from models.score import Score
 from models.search import SearchDocument
-from models.settings import ChatSettings
+from models.settings import ChatSettings, InstallationSecret
 from models.trace import Span, SpanComponentVersion, Trace
 
 metadata = SQLModel.metadata
@@ -25,6 +25,7 @@ __all__ = [
     "Conversation",
     "Event",
     "IngestReceipt",
+    "InstallationSecret",
     "Message",
     "Participant",
     "Plan",

@@ -1,4 +1,4 @@
-"""Per-user chat settings."""
+"""Per-user chat settings, and the installation's own secrets."""
 
 from __future__ import annotations
 
@@ -19,3 +19,13 @@ class ChatSettings(SQLModel, table=True):
     temperature: float | None = None
     max_tokens: int | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class InstallationSecret(SQLModel, table=True):
+    """A random value made once per installation (the key of ingested ids, which must not
+    be computable from a user's id and a session's name)."""
+
+    __tablename__ = "installation_secrets"
+
+    name: str = Field(primary_key=True)
+    value: str

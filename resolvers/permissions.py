@@ -33,10 +33,12 @@ ROLE_ACCESS = {
 class Action(Enum):
     """Everything a caller can do to a conversation, with the access it needs."""
 
-    READ = ("read it, export it, fork it, subscribe to it", Access.READ)
+    READ = ("read it, export it, subscribe to it", Access.READ)
     LEAVE = ("leave it (remove yourself)", Access.READ)
     POST = ("send messages and answer the agent as yourself", Access.WRITE)
     EDIT_OWN = ("edit or delete your own messages and scores", Access.WRITE)
+    # The copy belongs to the conversation's owner, with the same participants.
+    FORK = ("fork it", Access.WRITE)
     RUN_AGENT = ("run agents' work: sessions, chunks, tools, plans, traces, memory", Access.WRITE)
     SCORE = ("score messages, spans and traces as yourself", Access.WRITE)
     UPDATE = ("change its title, system prompt, settings, tags", Access.MANAGE)

@@ -14,9 +14,10 @@ from sqlmodel import col
 from models import ComponentVersion, Score, Span, SpanComponentVersion, Trace
 from models.enums import ScoreSource, ScoreTarget
 from resolvers.access import visible
-from resolvers.analytics.usage import versions_of
+from resolvers.analytics.usage import shown_links, versions_of
 from resolvers.context import Context
 from resolvers.pagination import Ordering, Relation
+from resolvers.principal import Principal
 
 # Each target kind: the global id type name of the scored object, and its score column.
 TARGET_KEYS = {
@@ -80,7 +81,9 @@ def _conditions(ctx: Context, q: ScoreQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-def score_versions(scores: Any, component_ids: Sequence[uuid.UUID] | None) -> Any:
+def score_versions(
+    scores: Any, component_ids: Sequence[uuid.UUID] | None, principal: Principal
+) -> Any:
     """(score id, name, value, label, component version id) for every version a score's
     target used: a span's own versions; for a trace, message or conversation, those of
     its spans. Each pair once, however many spans used the version.
@@ -120,7 +123,7 @@ def score_versions(scores: Any, component_ids: Sequence[uuid.UUID] | None) -> An
         branch = branch.where(scores.c.target == target)
         if component_ids is not None:
             branch = branch.where(version.in_(versions_of(component_ids)))
-        branches.append(branch)
+        branches.append(branch.where(*shown_links(principal)))
     return select(union_all(*branches).subquery()).distinct().subquery("score_versions")
 
 
@@ -133,7 +136,7 @@ def _grouped(
     if not by_version:
         statement = select(scores.c.name, *measures(scores)).select_from(scores)
         return statement.group_by(scores.c.name).order_by(scores.c.name)
-    links = score_versions(scores, q.component_ids)
+    links = score_versions(scores, q.component_ids, ctx.principal)
     # Versions in a stable order: by component, then by version number.
     version_order = (col(ComponentVersion.component_id), col(ComponentVersion.version_number))
     return (

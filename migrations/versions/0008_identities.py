@@ -11,6 +11,7 @@ first, loses it, and this migration logs each one.
 """
 
 import logging
+import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -90,6 +91,19 @@ def upgrade() -> None:
         sa.Column("private", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.create_index(op.f("ix_components_owner_id"), "components", ["owner_id"], unique=False)
+    # The key of ingested ids (resolvers.ingest.namespace): telemetry sent from now on is
+    # numbered anew, so a session that goes on across the upgrade goes on in a new
+    # conversation.
+    op.create_table(
+        "installation_secrets",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("value", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.execute(
+        sa.text("INSERT INTO installation_secrets (name, value) VALUES ('ingest-namespace', :v)")
+        .bindparams(v=secrets.token_hex(32))
+    )
     _register_agents_of_keys()
     op.execute(COMPONENT_OWNERS)
     bind = op.get_bind()
@@ -142,5 +156,6 @@ def downgrade() -> None:
     op.drop_column("components", "owner_id")
     op.drop_column("scores", "author_type")
     op.drop_column("conversations", "owner_type")
+    op.drop_table("installation_secrets")
     op.drop_index(op.f("ix_agents_owner_id"), table_name="agents")
     op.drop_table("agents")

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlmodel import col
 
 from models import ComponentVersion, Span, SpanComponentVersion, Trace
@@ -18,6 +18,7 @@ from resolvers.access import visible
 from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
 from resolvers.context import Context
 from resolvers.errors import BadInput
+from resolvers.principal import Principal
 
 
 class UsageGroupBy(StrEnum):
@@ -104,6 +105,19 @@ def versions_of(component_ids: Sequence[uuid.UUID]) -> Any:
     )
 
 
+def shown_links(principal: Principal) -> list[ColumnElement[bool]]:
+    """Links of spans to versions the principal may see: another user's private versions
+    are no group of theirs (their spans count as using none)."""
+    shown = visible(ComponentVersion, principal)
+    if not shown:
+        return []
+    return [
+        col(SpanComponentVersion.component_version_id).in_(
+            select(col(ComponentVersion.id)).where(*shown)
+        )
+    ]
+
+
 def usage_statement(ctx: Context, q: UsageQuery) -> Any:
     if len(set(q.group_by)) != len(q.group_by):
         raise BadInput("`groupBy` lists a grouping twice")
@@ -125,7 +139,7 @@ def usage_statement(ctx: Context, q: UsageQuery) -> Any:
     ).join(Trace, col(Trace.id) == col(Span.trace_id))
     if UsageGroupBy.COMPONENT_VERSION in q.group_by:
         # A span counts once for each version it used; a span that used none, under null.
-        link = col(SpanComponentVersion.span_id) == col(Span.id)
+        link = and_(col(SpanComponentVersion.span_id) == col(Span.id), *shown_links(ctx.principal))
         spans = spans.outerjoin(SpanComponentVersion, link)
         if q.component_ids is not None:
             spans = spans.where(

@@ -10,18 +10,18 @@ from resolvers.errors import BadInput
 from resolvers.events import record_many
 from resolvers.ingest import messages, traces
 from resolvers.ingest.batch import Mapped, Outcome
-from resolvers.ingest.ids import owner_namespace, span_row, trace_row
+from resolvers.ingest.ids import span_row, trace_row
 from resolvers.ingest.mapping import facts
+from resolvers.ingest.namespace import owner_namespace
 from resolvers.ingest.otlp import IncomingSpan
 from resolvers.json_limits import JsonLimits
 from resolvers.writes.transaction import transaction
 
 
 def mapped(
-    incoming: list[IncomingSpan], owner: str, limits: JsonLimits, outcome: Outcome
+    incoming: list[IncomingSpan], namespace: uuid.UUID, limits: JsonLimits, outcome: Outcome
 ) -> list[Mapped]:
     """The spans that can be stored, once each (the last copy of a span sent twice wins)."""
-    namespace = owner_namespace(owner)
     found: dict[tuple[str, str], Mapped] = {}
     trace_ids: dict[str, uuid.UUID] = {}
     for span in incoming:
@@ -48,10 +48,10 @@ async def ingest_spans(ctx: Context, incoming: list[IncomingSpan], outcome: Outc
     """
     principal = ctx.principal
     principal.require(ApiKeyScope.INGEST)
-    spans = mapped(incoming, principal.user_id, JsonLimits.of(ctx.settings), outcome)
+    namespace = await owner_namespace(ctx.database, principal.user_id)
+    spans = mapped(incoming, namespace, JsonLimits.of(ctx.settings), outcome)
     if not spans:
         return
-    namespace = owner_namespace(principal.user_id)
     async with transaction(ctx, ApiKeyScope.INGEST) as session:
         batches = await traces.place_traces(
             session, principal, namespace, traces.by_trace(spans), outcome

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import ApiKey
 from models.base import utcnow
@@ -41,6 +42,7 @@ async def create_api_key(
         raise BadInput("`expiresAt` must be in the future")
     secret = new_secret()
     async with transaction(ctx) as session:
+        await _one_at_a_time(session, ctx.principal.user_id)
         active = await session.exec(
             select(func.count()).where(
                 col(ApiKey.owner_id) == ctx.principal.user_id, col(ApiKey.revoked_at).is_(None)
@@ -61,6 +63,14 @@ async def create_api_key(
         )
         session.add(key)
     return key, secret
+
+
+async def _one_at_a_time(session: AsyncSession, user_id: str) -> None:
+    """A user's key creations take turns, so that concurrent ones cannot all count the
+    same active keys and pass the limit together. (On SQLite a writer whose read is stale
+    is refused by the database.)"""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(user_id))))
 
 
 async def revoke_api_key(ctx: Context, key_id: uuid.UUID) -> ApiKey:

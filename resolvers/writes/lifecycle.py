@@ -119,7 +119,7 @@ async def fork_conversation(
     tool calls included, their spans left with the source); the source is not changed."""
     async with transaction(ctx) as session:
         leaf = await get_or_404(session, Message, from_message_id)
-        source = await lock_conversation(session, leaf.conversation_id, Action.READ)
+        source = await lock_conversation(session, leaf.conversation_id, Action.FORK)
         branch = await _branch(session, leaf.id)
         fork = Conversation(
             **source.model_dump(exclude=set(NOT_FORKED)),

@@ -276,7 +276,7 @@ async def test_otlp_json_encoded_attributes_nested_deep_refuse_their_span(
     count, reasons = rejected(response)
     assert count == 2
     assert reasons.count("a JSON-encoded attribute is nested deeper than the limit") == 2
-    fine = (await gql.data(CONVERSATION, {"c": conversation_id("fine")}))["conversation"]
+    fine = (await gql.data(CONVERSATION, {"c": await conversation_id(gql, "fine")}))["conversation"]
     assert fine is not None
 
 

@@ -4,6 +4,7 @@ or tell which ids exist, private component versions seen through spans and expor
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from resolvers.writes.api_keys import MAX_ACTIVE_KEYS
 from tests import factories
 from tests.security.world import World, build, code_of
 
@@ -137,3 +139,44 @@ async def test_a_private_components_type_does_not_leak(world: World) -> None:
     mutation { registerComponentVersion(input: {componentKey: "alice-hidden", type: PROMPT,
       definition: {prompt: "mine"}}) { id } }"""
     assert await code_of(world["carol"], register, {}) == "NOT_FOUND"
+
+
+SCORE_SPAN = """
+mutation($s: ID!, $v: Float!) {
+  addScore(input: {targetId: $s, name: "quality", kind: NUMERIC, value: $v}) { id }
+}"""
+
+
+async def test_private_versions_are_no_group_in_aggregates(world: World) -> None:
+    """bob sees alice's spans and their scores, but not her private version: it is no
+    group of his in scoreSummary or usage (its spans count as using no version)."""
+    alice, bob = world["alice"], world["bob"]
+    version = (await alice.data(PRIVATE, {"key": "alice-secret", "type": "PROMPT"}))[
+        "registerComponentVersion"
+    ]["id"]
+    trace = await factories.trace(alice, world.conversation)
+    used = (await factories.span(alice, trace["id"]))["id"]
+    plain = (await factories.span(alice, trace["id"]))["id"]
+    await alice.data(LINK, {"s": used, "v": version})
+    await alice.data(SCORE_SPAN, {"s": used, "v": 0.9})
+    await alice.data(SCORE_SPAN, {"s": plain, "v": 0.1})
+    summary = "{ scoreSummary(byComponentVersion: true) { count componentVersion { id } } }"
+    usage = "{ usage(groupBy: [COMPONENT_VERSION]) { count componentVersion { id } } }"
+    assert (await bob.data(summary))["scoreSummary"] == []
+    assert (await bob.data(usage))["usage"] == [{"count": 2, "componentVersion": None}]
+    mine = (await alice.data(usage))["usage"]
+    assert {"count": 1, "componentVersion": {"id": version}} in mine
+
+
+async def test_concurrent_key_creations_keep_to_the_limit(world: World) -> None:
+    carol = world["carol"]
+    create = 'mutation { createApiKey(input: {name: "k", scopes: [READ]}) { secret } }'
+    answers = await asyncio.gather(*(carol.execute(create) for _ in range(MAX_ACTIVE_KEYS + 15)))
+    codes = {_first_code(answer) for answer in answers}
+    assert codes <= {None, "CONFLICT"}, codes
+    keys = await carol.data("{ apiKeys { id } }")
+    assert len(keys["apiKeys"]) == MAX_ACTIVE_KEYS
+
+
+def _first_code(body: dict[str, Any]) -> str | None:
+    return body["errors"][0]["extensions"]["code"] if body.get("errors") else None

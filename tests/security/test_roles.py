@@ -70,6 +70,11 @@ async def _edit_own(world: World, user: str) -> str | None:
     return await code_of(world[user], EDIT, {"m": message})
 
 
+async def _fork(world: World, user: str) -> str | None:
+    fork = "mutation($m: ID!) { forkConversation(fromMessageId: $m) { id } }"
+    return await code_of(world[user], fork, {"m": world.messages["alice"]})
+
+
 async def _run_agent(world: World, user: str) -> str | None:
     return await code_of(world[user], PLAN, {"c": world.conversation})
 
@@ -110,6 +115,7 @@ ATTEMPTS: dict[Action, Attempt] = {
     Action.LEAVE: _leave,
     Action.POST: _post,
     Action.EDIT_OWN: _edit_own,
+    Action.FORK: _fork,
     Action.RUN_AGENT: _run_agent,
     Action.SCORE: _score,
     Action.UPDATE: _update,

@@ -136,12 +136,13 @@ MUTATIONS: dict[str, Attack] = {
         "NOT_FOUND",
         "FORBIDDEN",
     ),
-    # A fork is a copy in a conversation of its own: reading is enough.
+    # A fork is the owner's (with the same participants): observers may not add to
+    # their list.
     "forkConversation": Attack(
         "mutation($m: ID!) { forkConversation(fromMessageId: $m) { id } }",
         lambda w, r: {"m": w.messages["alice"]},
         "NOT_FOUND",
-        None,
+        "FORBIDDEN",
     ),
     # A document claiming alice as its owner is not the caller's to import.
     "importConversation": Attack(

@@ -30,8 +30,8 @@ from bench.otel_runs import (
     run_openinference,
 )
 from config import Settings
-from resolvers.ids import to_global_id
-from resolvers.ingest.ids import conversation_row, owner_namespace
+from resolvers.ids import from_global_id, to_global_id
+from resolvers.ingest.ids import NAMESPACE, conversation_row, owner_namespace
 from subscriptions.streams import encode_cursor
 from tests.conftest import served
 from tests.graphql_client import GraphQLClient
@@ -54,8 +54,17 @@ CONVERSATION = """query($id: ID!) { conversation(id: $id) {
 } }"""
 
 
-def conversation_id(key: str, owner: str = "dev") -> str:
-    return to_global_id("Conversation", conversation_row(owner_namespace(owner), key, ""))
+async def conversation_id(reader: GraphQLClient, key: str) -> str:
+    """The id of the conversation ingestion made for `key` (its title), as `reader` finds it."""
+    found = await reader.data(
+        "query($k: String!) {"
+        " conversations(filter: {titleContains: $k}) { edges { node { id title } } } }",
+        {"k": key},
+    )
+    [conversation_gid] = [
+        e["node"]["id"] for e in found["conversations"]["edges"] if e["node"]["title"] == key
+    ]
+    return str(conversation_gid)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +88,9 @@ async def test_a_genai_run_becomes_a_conversation(
     recorder = Recorder()
     run_genai(recorder.tracer, "weather-1")
     assert await export(base_url, recorder.take()) == SpanExportResult.SUCCESS
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("weather-1")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "weather-1")}))[
+        "conversation"
+    ]
     assert (found["ownerId"], found["messageCount"], found["totalTokens"]) == ("dev", 4, 152)
     messages = found["messages"]["nodes"]
     assert [(m["role"], m["content"]) for m in messages] == [
@@ -125,7 +136,9 @@ async def test_an_openinference_run_gzipped(base_url: str, gql: GraphQLClient) -
     run_openinference(recorder.tracer, "session-7")
     result = await export(base_url, recorder.take(), compression=Compression.Gzip)
     assert result == SpanExportResult.SUCCESS
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("session-7")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "session-7")}))[
+        "conversation"
+    ]
     messages = found["messages"]["nodes"]
     assert [(m["role"], m["content"], m["senderId"]) for m in messages] == [
         ("USER", QUESTION, "ada"),
@@ -148,7 +161,9 @@ async def test_a_failed_tool_fails_its_call(http: httpx.AsyncClient, gql: GraphQ
         "/v1/traces", content=protobuf_body(recorder.take()), headers=PROTOBUF
     )
     assert response.status_code == 200, response.text
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("broken")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "broken")}))[
+        "conversation"
+    ]
     call = found["messages"]["nodes"][1]["toolCalls"][0]
     assert (call["status"], call["error"]) == ("FAILED", "weather service down")
 
@@ -171,7 +186,9 @@ async def test_ingested_messages_are_searchable(
     # The tool's result and the answer both say it.
     found = {edge["node"]["message"]["content"] for edge in edges}
     assert found == {RESULT, ANSWER}
-    assert {edge["node"]["conversation"]["id"] for edge in edges} == {conversation_id("searched")}
+    assert {edge["node"]["conversation"]["id"] for edge in edges} == {
+        await conversation_id(gql, "searched")
+    }
 
 
 async def test_spans_sent_again_are_stored_once(
@@ -183,7 +200,9 @@ async def test_spans_sent_again_are_stored_once(
     for _ in range(2):
         response = await http.post("/v1/traces", content=body, headers=PROTOBUF)
         assert response.status_code == 200, response.text
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("twice")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "twice")}))[
+        "conversation"
+    ]
     assert (found["messageCount"], found["totalTokens"]) == (4, 152)
     assert len(found["traces"]["nodes"][0]["rootSpans"][0]["children"]) == 3
 
@@ -196,13 +215,17 @@ async def test_children_before_their_parent(http: httpx.AsyncClient, gql: GraphQ
     for part in ([children[2]], children[:2]):
         response = await http.post("/v1/traces", content=protobuf_body(part), headers=PROTOBUF)
         assert response.status_code == 200, response.text
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("late-root")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "late-root")}))[
+        "conversation"
+    ]
     (trace,) = found["traces"]["nodes"]
     # Until the root arrives its children stand alone, and the trace runs.
     assert (trace["status"], len(trace["rootSpans"]), trace["totalTokens"]) == ("RUNNING", 3, 152)
     response = await http.post("/v1/traces", content=protobuf_body(root), headers=PROTOBUF)
     assert response.status_code == 200, response.text
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("late-root")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "late-root")}))[
+        "conversation"
+    ]
     (trace,) = found["traces"]["nodes"]
     assert (trace["status"], trace["name"], trace["totalTokens"]) == (
         "OK",
@@ -241,7 +264,9 @@ async def test_json_with_hex_ids_and_a_partial_success(
     assert partial["rejectedSpans"] == "2"
     assert "spanId must be 8 bytes" in partial["errorMessage"]
     assert "NUL" in partial["errorMessage"]
-    found = (await gql.data(CONVERSATION, {"id": conversation_id("as-json")}))["conversation"]
+    found = (await gql.data(CONVERSATION, {"id": await conversation_id(gql, "as-json")}))[
+        "conversation"
+    ]
     assert found["messageCount"] == 4
 
 
@@ -300,7 +325,7 @@ async def test_ingestion_publishes_the_mutations_events(
         "/v1/traces", content=protobuf_body(recorder.take()), headers=PROTOBUF
     )
     assert response.status_code == 200
-    raw = conversation_row(owner_namespace("dev"), "live", "")
+    raw = from_global_id(await conversation_id(GraphQLClient(http), "live"))[1]
     query = """subscription($c: ID!, $a: String) {
       conversationEvents(conversationId: $c, after: $a) { kind } }"""
     op = await ws.subscribe(
@@ -333,7 +358,7 @@ async def test_with_authentication_ingest_needs_the_ingest_scope(
         for headers in ({}, {"X-API-Key": writer}, {"X-API-Key": ingester})
     ]
     assert [a.status_code for a in answers] == [401, 403, 200]
-    found = await ada.data(CONVERSATION, {"id": conversation_id("secured", "ada")})
+    found = await ada.data(CONVERSATION, {"id": await conversation_id(ada, "secured")})
     conversation = found["conversation"]
     assert conversation["ownerId"] == "ada"
     assert {(p["participantId"], p["role"]) for p in conversation["participants"]} == {
@@ -343,14 +368,39 @@ async def test_with_authentication_ingest_needs_the_ingest_scope(
     assert conversation["messages"]["nodes"][3]["senderId"] == "weather-bot"
     # Somebody else neither sees it nor learns it exists.
     bob = as_user(secured_http, "bob")
-    assert (await bob.data(CONVERSATION, {"id": conversation_id("secured", "ada")}))[
+    assert (await bob.data(CONVERSATION, {"id": await conversation_id(ada, "secured")}))[
         "conversation"
     ] is None
 
 
-def test_ids_are_derived_per_owner() -> None:
-    assert conversation_row(owner_namespace("ada"), "k", "") != conversation_row(
-        owner_namespace("bob"), "k", ""
+async def test_nobody_takes_a_users_telemetry_ids_first(secured_http: httpx.AsyncClient) -> None:
+    """carol knows ada's user id and the session her agent will send: the conversation
+    id that derives from them alone is no use to her, as the installation's secret keys
+    the real one; ada's telemetry lands, and carol's conversation stays hers."""
+    ada, carol = as_user(secured_http, "ada"), as_user(secured_http, "carol")
+    create = """mutation($id: ID!) {
+      createConversation(input: {id: $id, owner: {participantId: "carol"}}) { id } }"""
+    # The namespace as it was derived before (from ada's id alone), and guesses at a key.
+    for namespace in (uuid.uuid5(NAMESPACE, "ada"), owner_namespace("", "ada")):
+        guessed = conversation_row(namespace, "chat-1", "")
+        await carol.data(create, {"id": str(guessed)})
+    recorder = Recorder()
+    run_genai(recorder.tracer, "chat-1")
+    ingester, _ = await new_key(ada, ["INGEST"])
+    answer = await secured_http.post(
+        "/v1/traces",
+        content=protobuf_body(recorder.take()),
+        headers={**PROTOBUF, "X-API-Key": ingester},
     )
-    assert isinstance(conversation_row(owner_namespace("ada"), None, "ab"), uuid.UUID)
+    assert answer.status_code == 200, answer.text
+    found = await ada.data(CONVERSATION, {"id": await conversation_id(ada, "chat-1")})
+    assert found["conversation"]["messageCount"] == 4
+
+
+def test_ids_are_derived_per_owner_and_installation() -> None:
+    ada, bob = owner_namespace("s1", "ada"), owner_namespace("s1", "bob")
+    assert conversation_row(ada, "k", "") != conversation_row(bob, "k", "")
+    # Without the installation's secret, nobody can tell ada's ids in advance.
+    assert conversation_row(ada, "k", "") != conversation_row(owner_namespace("s2", "ada"), "k", "")
+    assert isinstance(conversation_row(ada, None, "ab"), uuid.UUID)
     assert json.dumps(replace(Settings(), ingest_queue_size=3).ingest_queue_size) == "3"
