@@ -8,6 +8,8 @@ python main.py export ID      # a conversation as JSON (--format markdown: a tra
 python main.py sweep          # retention and stale agent sessions, once (for cron)
 python main.py create-api-key --owner alice --name my-agent --scopes READ,WRITE
 python main.py simulate       # a simulated agent run against a running server
+
+Installed (pip install .), the `threadline` command runs the same verbs: threadline serve.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from models.enums import ApiKeyScope
 from resolvers.context import Context
 from resolvers.db import Database
 from resolvers.principal import Principal
-from schema import schema
+from schema import build_schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.app import create_app
@@ -176,9 +178,17 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(_migrated(settings, work)))
 
 
+def default_schema_file() -> Path:
+    """The checkout's schema.graphql; installed (no checkout around main.py), the current
+    directory's rather than one inside site-packages."""
+    in_checkout = (SCHEMA_FILE.parent / "pyproject.toml").is_file()
+    return SCHEMA_FILE if in_checkout else Path("schema.graphql").resolve()
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
-    SCHEMA_FILE.write_text(schema.as_str() + "\n")
-    print(f"wrote {SCHEMA_FILE}")
+    path = args.output or default_schema_file()
+    path.write_text(build_schema(settings).as_str() + "\n")
+    print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -188,7 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--demo", action="store_true", help="load the sample data first")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo", help="load the sample data (idempotent)")
-    commands.add_parser("export-schema", help="write schema.graphql")
+    export_schema = commands.add_parser("export-schema", help="write schema.graphql")
+    export_schema.add_argument(
+        "--output", type=Path, help="default: the checkout's, or ./schema.graphql if installed"
+    )
     export = commands.add_parser("export", help="print a conversation as JSON or Markdown")
     export.add_argument("conversation_id", help="the conversation's id (global or UUID)")
     export.add_argument("--format", choices=["json", "markdown"], default="json")

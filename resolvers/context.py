@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from resolvers.events import LoadedEvent
-    from subscriptions.bus import EventBus
+    from resolvers.publisher import Publisher
 
 
 @dataclass
@@ -24,8 +24,9 @@ class Context:
     database: Database
     settings: Settings
     loaders: Loaders
-    # Publishes committed events and feeds subscriptions; None where nobody listens (CLI).
-    bus: EventBus | None = None
+    # Publishes committed events (subscriptions.bus.EventBus, which also feeds
+    # subscriptions); None where nobody listens (CLI).
+    bus: Publisher | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # graphql-transport-ws's connection_init payload, where a WebSocket brings its credential.
     connection_params: dict[str, object] | None = None
@@ -40,7 +41,7 @@ class Context:
         cls,
         database: Database,
         settings: Settings,
-        bus: EventBus | None = None,
+        bus: Publisher | None = None,
         principal: Principal | None = None,
     ) -> Context:
         # The command line is trusted: it acts as the development user.

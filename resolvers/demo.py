@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import strawberry
-
 from models import Message
 from models.base import utcnow
 from models.enums import SpanStatus, ToolCallStatus
@@ -40,21 +38,21 @@ from resolvers.errors import Conflict
 from resolvers.ids import to_global_id
 from resolvers.relations import STEPS_OF_PLAN
 from resolvers.writes import chat_settings, components, conversations, messages, plans, traces
-from schema.inputs import (
-    ChatSettingsInput,
-    CreateConversationInput,
-    CreatePlanInput,
-    EditMessageInput,
-    EndSpanInput,
-    EndTraceInput,
-    ParticipantInput,
-    PlanStepInput,
-    RegisterComponentVersionInput,
-    SendMessageInput,
-    StartSpanInput,
-    StartTraceInput,
-    ToolCallInput,
-    UpdateStepStatusInput,
+from resolvers.writes.commands import (
+    ChangeChatSettings,
+    CreateConversation,
+    CreatePlan,
+    EditMessage,
+    EndSpan,
+    EndTrace,
+    NewParticipant,
+    NewStep,
+    NewToolCall,
+    RegisterComponentVersion,
+    SendMessage,
+    StartSpan,
+    StartTrace,
+    UpdateStepStatus,
 )
 
 T = TypeVar("T")
@@ -65,10 +63,9 @@ def demo_id(type_name: str, key: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"demo/{type_name}/{key}")
 
 
-def gid(type_name: str, key: str | uuid.UUID) -> strawberry.ID:
-    """The global id of a demo row, by its key (or of any row, by its UUID)."""
-    raw = key if isinstance(key, uuid.UUID) else demo_id(type_name, key)
-    return strawberry.ID(to_global_id(type_name, raw))
+def gid(type_name: str, key: str) -> str:
+    """The global id of a demo row, by its key."""
+    return to_global_id(type_name, demo_id(type_name, key))
 
 
 async def _once(write: Awaitable[object]) -> None:
@@ -122,15 +119,13 @@ class Demo:
         return self.anchor - timedelta(minutes=trace.minutes_ago) + timedelta(milliseconds=ms)
 
     async def conversation(self, spec: ConversationSpec) -> None:
-        others = [ParticipantInput(participant_id=p, participant_type=t) for p, t in spec.others]
+        others = [NewParticipant(participant_id=p, participant_type=t) for p, t in spec.others]
         await conversations.create_conversation(
             self.ctx,
-            CreateConversationInput(
-                owner=ParticipantInput(
-                    participant_id=spec.owner[0], participant_type=spec.owner[1]
-                ),
+            CreateConversation(
+                owner=NewParticipant(participant_id=spec.owner[0], participant_type=spec.owner[1]),
                 participants=others,
-                id=gid("Conversation", spec.key),
+                id=demo_id("Conversation", spec.key),
                 kind=spec.kind,
                 title=spec.title,
                 tags=list(spec.tags),
@@ -150,7 +145,7 @@ class Demo:
 
     async def send(self, conversation: str, m: Send) -> None:
         content: dict[str, Any] = {
-            "id": gid("Message", m.key),
+            "id": demo_id("Message", m.key),
             "content": m.content,
             "parts": _parts(m),
             "thinking": m.reasoning,
@@ -165,14 +160,14 @@ class Demo:
         }
         if m.edits is not None:
             await messages.edit_message(
-                self.ctx, EditMessageInput(message_id=gid("Message", m.edits), **content)
+                self.ctx, EditMessage(message_id=demo_id("Message", m.edits), **content)
             )
             return
-        parent = gid("Message", m.parent) if m.parent else None
+        parent = demo_id("Message", m.parent) if m.parent else None
         await messages.send_message(
             self.ctx,
-            SendMessageInput(
-                conversation_id=gid("Conversation", conversation),
+            SendMessage(
+                conversation_id=demo_id("Conversation", conversation),
                 sender_id=m.sender,
                 sender_type=m.sender_type,
                 role=m.role,
@@ -181,11 +176,11 @@ class Demo:
             ),
         )
 
-    def tool_call(self, m: Send, c: ToolCallSpec) -> ToolCallInput:
+    def tool_call(self, m: Send, c: ToolCallSpec) -> NewToolCall:
         trace, span = SPANS[c.span]
         ended = self.at(trace, span.end_ms) if span.end_ms is not None else None
-        return ToolCallInput(
-            id=gid("ToolCall", f"{m.key}/{c.call_id}"),
+        return NewToolCall(
+            id=demo_id("ToolCall", f"{m.key}/{c.call_id}"),
             call_id=c.call_id,
             tool_name=c.tool,
             arguments=c.arguments,
@@ -194,16 +189,16 @@ class Demo:
             status=ToolCallStatus.FAILED if c.error else ToolCallStatus.COMPLETED,
             started_at=self.at(trace, span.start_ms),
             ended_at=ended,
-            span_id=gid("Span", c.span),
+            span_id=demo_id("Span", c.span),
         )
 
     async def trace(self, conversation: str, t: TraceSpec) -> None:
         """Spans start before the answer (its tool calls point at them) and end after it."""
         await traces.start_trace(
             self.ctx,
-            StartTraceInput(
-                conversation_id=gid("Conversation", conversation),
-                id=gid("Trace", t.key),
+            StartTrace(
+                conversation_id=demo_id("Conversation", conversation),
+                id=demo_id("Trace", t.key),
                 name=t.name,
                 user_input=t.user_input,
                 user_id=t.user_id,
@@ -224,34 +219,32 @@ class Demo:
             await _once(
                 traces.end_trace(
                     self.ctx,
-                    EndTraceInput(
-                        trace_id=gid("Trace", t.key),
+                    EndTrace(
+                        trace_id=demo_id("Trace", t.key),
                         final_output=answer.content if answer else None,
-                        message_id=gid("Message", answer.key) if answer else None,
+                        message_id=demo_id("Message", answer.key) if answer else None,
                         ended_at=self.at(t, root.end_ms),
                     ),
                 )
             )
 
     async def start_span(self, t: TraceSpec, s: SpanSpec) -> None:
-        step = gid("PlanStep", self.steps[s.step[0]][s.step[1]]) if s.step else None
+        step = self.steps[s.step[0]][s.step[1]] if s.step else None
         await traces.start_span(
             self.ctx,
-            StartSpanInput(
-                trace_id=gid("Trace", t.key),
+            StartSpan(
+                trace_id=demo_id("Trace", t.key),
                 name=s.name,
                 kind=s.kind,
-                id=gid("Span", s.key),
-                parent_span_id=gid("Span", s.parent) if s.parent else None,
+                id=demo_id("Span", s.key),
+                parent_span_id=demo_id("Span", s.parent) if s.parent else None,
                 plan_step_id=step,
                 started_at=self.at(t, s.start_ms),
                 inputs=s.inputs,
                 model=s.model,
                 provider=PROVIDERS.get(s.model or ""),
                 attributes={"agent.trace": t.name},
-                component_version_ids=[
-                    gid("ComponentVersion", self.versions[v]) for v in s.versions
-                ],
+                component_version_ids=[self.versions[v] for v in s.versions],
             ),
         )
 
@@ -259,8 +252,8 @@ class Demo:
         assert s.end_ms is not None
         await traces.end_span(
             self.ctx,
-            EndSpanInput(
-                span_id=gid("Span", s.key),
+            EndSpan(
+                span_id=demo_id("Span", s.key),
                 status=SpanStatus.ERROR if s.error else SpanStatus.OK,
                 error=s.error,
                 ended_at=self.at(t, s.end_ms),
@@ -274,13 +267,13 @@ class Demo:
     async def plan(self, conversation: str, p: PlanSpec) -> None:
         plan = await plans.create_plan(
             self.ctx,
-            CreatePlanInput(
-                conversation_id=gid("Conversation", conversation),
-                id=gid("Plan", p.key),
+            CreatePlan(
+                conversation_id=demo_id("Conversation", conversation),
+                id=demo_id("Plan", p.key),
                 title=p.title,
                 description=p.description,
-                message_id=gid("Message", p.message),
-                steps=[PlanStepInput(description=d, depends_on=list(on)) for d, on in p.steps],
+                message_id=demo_id("Message", p.message),
+                steps=[NewStep(description=d, depends_on=list(on)) for d, on in p.steps],
                 context={"repo": "acme/search-api", "branch": "feat/rate-limit"},
                 max_retries=1,
             ),
@@ -288,15 +281,15 @@ class Demo:
         rows = await self.ctx.loaders.rows_by(STEPS_OF_PLAN).load(plan.id)
         self.steps[p.key] = [row.id for row in rows]
         for position, status, result in p.moves:
-            step_id = gid("PlanStep", self.steps[p.key][position])
+            step_id = self.steps[p.key][position]
             await _once(
                 plans.update_step_status(
-                    self.ctx, UpdateStepStatusInput(step_id=step_id, status=status, result=result)
+                    self.ctx, UpdateStepStatus(step_id=step_id, status=status, result=result)
                 )
             )
 
     async def join(self, conversation: str, j: Join) -> None:
-        who = ParticipantInput(
+        who = NewParticipant(
             participant_id=j.participant_id, participant_type=j.participant_type, role=j.role
         )
         conversation_id = demo_id("Conversation", conversation)
@@ -310,7 +303,7 @@ async def _register_components(ctx: Context) -> dict[Version, uuid.UUID]:
         for index, definition in enumerate(spec.definitions):
             row = await components.register_version(
                 ctx,
-                RegisterComponentVersionInput(
+                RegisterComponentVersion(
                     component_key=spec.key,
                     type=spec.type,
                     definition=definition,
@@ -344,7 +337,7 @@ async def load_demo(ctx: Context) -> str:
     already = await ctx.loaders.by_id(Message).load(demo_id("Message", MARKER)) is not None
     if not already:
         demo = Demo(ctx, await _register_components(ctx))
-        await chat_settings.upsert(ctx, "ada", ChatSettingsInput(**CHAT_SETTINGS))
+        await chat_settings.upsert(ctx, "ada", ChangeChatSettings(**CHAT_SETTINGS))
         for spec in CONVERSATIONS:  # the marker message is the very last write
             await demo.conversation(spec)
     return _summary(already)

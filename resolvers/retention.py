@@ -26,9 +26,10 @@ from models.enums import ConversationStatus
 from resolvers.context import Context
 from resolvers.db import Database, SessionFactory
 from resolvers.ownership import ROOT, Owned, owned_tables
+from resolvers.writes.stale import mark_stale
 
 if TYPE_CHECKING:
-    from subscriptions.bus import EventBus
+    from resolvers.publisher import Publisher
 
 log = logging.getLogger(__name__)
 # A progress line every this many batches of one table.
@@ -163,10 +164,6 @@ async def apply_retention(ctx: Context) -> SweepReport:
 
 async def sweep(ctx: Context) -> SweepReport:
     """One pass of the sweeper: stale agent sessions, then retention."""
-    # Imported here: the writes import the schema's inputs, and the web app imports
-    # this module before the schema exists.
-    from resolvers.writes.stale import mark_stale
-
     stale = 0
     if ctx.settings.agent_wait_timeout_seconds > 0:
         stale = await mark_stale(ctx, ctx.settings.agent_wait_timeout_seconds)
@@ -175,7 +172,7 @@ async def sweep(ctx: Context) -> SweepReport:
     return report
 
 
-async def run_sweeper(database: Database, settings: Settings, bus: EventBus | None) -> None:
+async def run_sweeper(database: Database, settings: Settings, bus: Publisher | None) -> None:
     """The server's sweeper: a sweep every SWEEP_INTERVAL_SECONDS until cancelled."""
     while True:
         await asyncio.sleep(settings.sweep_interval_seconds)

@@ -6,8 +6,19 @@ from datetime import datetime
 
 import strawberry
 
+from resolvers.writes import agent_commands as cmd
+from schema.commands import to_command
 from schema.inputs import CLIENT_ID
 from schema.scalars import JSONValue
+
+TOOL_START_IDS = {
+    "message_id": "Message",
+    "trace_id": "Trace",
+    "parent_span_id": "Span",
+    "component_version_ids": "ComponentVersion",
+    "id": "ToolCall",
+}
+RUN_IDS = {"conversation_id": "Conversation", "message_id": "Message"}
 
 
 @strawberry.input
@@ -19,17 +30,27 @@ class StartAgentSessionInput:
         default=None, description="The message the agent is producing, if it exists already."
     )
 
+    def to_command(self) -> cmd.StartAgentSession:
+        ids = {"conversation_id": "Conversation", "id": "AgentSession", "message_id": "Message"}
+        return to_command(self, cmd.StartAgentSession, ids)
+
 
 @strawberry.input(description="Text appended to a STREAMING message's content.")
 class AppendAnswerChunkInput:
     message_id: strawberry.ID
     text: str = strawberry.field(description="Not empty; whitespace is kept as sent.")
 
+    def to_command(self) -> cmd.AppendAnswerChunk:
+        return to_command(self, cmd.AppendAnswerChunk, {"message_id": "Message"})
+
 
 @strawberry.input(description="Text appended to a STREAMING message's thinking.")
 class ReportThoughtInput:
     message_id: strawberry.ID
     text: str = strawberry.field(description="Not empty; whitespace is kept as sent.")
+
+    def to_command(self) -> cmd.ReportThought:
+        return to_command(self, cmd.ReportThought, {"message_id": "Message"})
 
 
 @strawberry.input
@@ -46,6 +67,9 @@ class ReportToolStartInput:
     component_version_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
     id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
 
+    def to_command(self) -> cmd.ReportToolStart:
+        return to_command(self, cmd.ReportToolStart, TOOL_START_IDS)
+
 
 @strawberry.input(description="Without `error` the call COMPLETED; with it, it FAILED.")
 class ReportToolEndInput:
@@ -54,11 +78,17 @@ class ReportToolEndInput:
     error: str | None = None
     ended_at: datetime | None = None
 
+    def to_command(self) -> cmd.ReportToolEnd:
+        return to_command(self, cmd.ReportToolEnd, {"tool_call_id": "ToolCall"})
+
 
 @strawberry.input
 class AskUserInput:
     conversation_id: strawberry.ID
     question: str
+
+    def to_command(self) -> cmd.AskUser:
+        return to_command(self, cmd.AskUser, {"conversation_id": "Conversation"})
 
 
 @strawberry.input
@@ -66,6 +96,9 @@ class AnswerAgentInput:
     conversation_id: strawberry.ID
     answer: str
     sender_id: str
+
+    def to_command(self) -> cmd.AnswerAgent:
+        return to_command(self, cmd.AnswerAgent, {"conversation_id": "Conversation"})
 
 
 @strawberry.input
@@ -75,6 +108,9 @@ class CompleteRunInput:
         default=None, description="Defaults to the message the agent was producing."
     )
 
+    def to_command(self) -> cmd.CompleteRun:
+        return to_command(self, cmd.CompleteRun, RUN_IDS)
+
 
 @strawberry.input
 class FailRunInput:
@@ -83,3 +119,6 @@ class FailRunInput:
     message_id: strawberry.ID | None = strawberry.field(
         default=None, description="Defaults to the message the agent was producing."
     )
+
+    def to_command(self) -> cmd.FailRun:
+        return to_command(self, cmd.FailRun, RUN_IDS)

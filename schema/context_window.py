@@ -11,6 +11,8 @@ from resolvers import context_window
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.writes import memory
+from resolvers.writes.commands import SetMemory
+from schema.commands import kept
 from schema.node import from_row, from_rows
 
 if TYPE_CHECKING:
@@ -96,7 +98,8 @@ class MemoryMutations:
     ) -> ConversationT:
         from schema.conversation import Conversation
 
+        changes = SetMemory(summary=kept(summary), pinned_facts=kept(pinned_facts))
         row = await memory.set_memory(
-            info.context, parse_id(conversation_id, "Conversation"), summary, pinned_facts
+            info.context, parse_id(conversation_id, "Conversation"), changes
         )
         return from_row(Conversation, row)

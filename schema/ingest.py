@@ -47,4 +47,5 @@ class IngestMutations:
     async def ingest(
         self, info: Info[Context, None], batch: list[IngestItem]
     ) -> list[IngestItemResult]:
-        return [_result(found) for found in await bulk.ingest(info.context, batch)]
+        items = [bulk.Item(item.client_event_id, item.to_command) for item in batch]
+        return [_result(found) for found in await bulk.ingest(info.context, items)]

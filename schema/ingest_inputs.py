@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import strawberry
 
+from resolvers import validation
 from schema.agent_inputs import (
     AppendAnswerChunkInput,
     ReportThoughtInput,
     ReportToolEndInput,
     ReportToolStartInput,
 )
-from schema.inputs import (
-    CreateConversationInput,
-    EndSpanInput,
-    EndTraceInput,
-    SendMessageInput,
-    StartSpanInput,
-    StartTraceInput,
-    UpdateStepStatusInput,
-)
+from schema.inputs import CreateConversationInput, SendMessageInput, UpdateStepStatusInput
+from schema.trace_inputs import EndSpanInput, EndTraceInput, StartSpanInput, StartTraceInput
+
+
+class _Choice:
+    """A @oneOf input of two writes' inputs."""
+
+    def to_command(self) -> Any:
+        """The command of the one input that was sent (GraphQL checked that one was)."""
+        values = [getattr(self, field.name) for field in dataclasses.fields(self)]  # type: ignore[arg-type]
+        [given] = [v for v in values if v is not None and v is not strawberry.UNSET]
+        return given.to_command()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @strawberry.input(one_of=True, description="As startTrace, or as endTrace.")
-class IngestTraceInput:
+class IngestTraceInput(_Choice):
     start: StartTraceInput | None = strawberry.UNSET
     end: EndTraceInput | None = strawberry.UNSET
 
 
 @strawberry.input(one_of=True, description="As startSpan, or as endSpan.")
-class IngestSpanInput:
+class IngestSpanInput(_Choice):
     start: StartSpanInput | None = strawberry.UNSET
     end: EndSpanInput | None = strawberry.UNSET
 
 
 @strawberry.input(one_of=True, description="As reportToolStart, or as reportToolEnd.")
-class IngestToolCallInput:
+class IngestToolCallInput(_Choice):
     start: ReportToolStartInput | None = strawberry.UNSET
     end: ReportToolEndInput | None = strawberry.UNSET
 
 
 @strawberry.input(one_of=True, description="As appendAnswerChunk, or as reportThought.")
-class IngestEventInput:
+class IngestEventInput(_Choice):
     answer_chunk: AppendAnswerChunkInput | None = strawberry.UNSET
     thought: ReportThoughtInput | None = strawberry.UNSET
 
@@ -61,3 +73,13 @@ class IngestItem:
     span: IngestSpanInput | None = None
     step_status: UpdateStepStatusInput | None = None
     event: IngestEventInput | None = None
+
+    def to_command(self) -> Any:
+        """The command of the one write the item asks for (BadInput unless exactly one)."""
+        choices = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "client_event_id"
+        }
+        validation.exactly_one(**{_camel(name): value for name, value in choices.items()})
+        return next(value for value in choices.values() if value is not None).to_command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -15,15 +16,16 @@ from models.enums import (
     ParticipantRole,
     ParticipantType,
     PlanStatus,
-    SpanKind,
-    SpanStatus,
     StepStatus,
     ToolCallStatus,
     TraceStatus,
 )
+from resolvers.writes import commands as cmd
+from schema.commands import optional_id, to_command
 from schema.enums import ConversationOrderField, OrderDirection
 from schema.scalars import JSONValue
 
+C = TypeVar("C", cmd.SendMessage, cmd.EditMessage)
 CLIENT_ID = "Optional id chosen by the client (a UUID): retrying the same write is safe."
 
 
@@ -32,6 +34,9 @@ class ParticipantInput:
     participant_id: str
     participant_type: ParticipantType = ParticipantType.USER
     role: ParticipantRole = ParticipantRole.MEMBER
+
+    def to_command(self) -> cmd.NewParticipant:
+        return to_command(self, cmd.NewParticipant)
 
 
 @strawberry.input
@@ -51,6 +56,15 @@ class CreateConversationInput:
     temperature: float | None = None
     max_tokens: int | None = None
 
+    def to_command(self) -> cmd.CreateConversation:
+        return to_command(
+            self,
+            cmd.CreateConversation,
+            {"id": "Conversation"},
+            owner=self.owner.to_command(),
+            participants=[p.to_command() for p in self.participants],
+        )
+
 
 @strawberry.input(description="Fields left out are not changed; null clears a nullable field.")
 class UpdateConversationInput:
@@ -62,6 +76,9 @@ class UpdateConversationInput:
     system_prompt: str | None = strawberry.UNSET
     temperature: float | None = strawberry.UNSET
     max_tokens: int | None = strawberry.UNSET
+
+    def to_command(self) -> cmd.UpdateConversation:
+        return to_command(self, cmd.UpdateConversation)
 
 
 @strawberry.input
@@ -99,6 +116,9 @@ class ToolCallInput:
     ended_at: datetime | None = None
     span_id: strawberry.ID | None = None
 
+    def to_command(self) -> cmd.NewToolCall:
+        return to_command(self, cmd.NewToolCall, {"id": "ToolCall", "span_id": "Span"})
+
 
 @strawberry.input
 class MessageContentInput:
@@ -123,6 +143,10 @@ class MessageContentInput:
     metadata: JSONValue = strawberry.field(default_factory=dict)
     tool_calls: list[ToolCallInput] = strawberry.field(default_factory=list)
 
+    def _content(self, target: type[C], ids: dict[str, str], **values: Any) -> C:
+        calls = [call.to_command() for call in self.tool_calls]
+        return to_command(self, target, ids, tool_calls=calls, **values)
+
 
 @strawberry.input
 class SendMessageInput(MessageContentInput):
@@ -136,11 +160,18 @@ class SendMessageInput(MessageContentInput):
         description="Defaults to the conversation's latest message; null starts a new root.",
     )
 
+    def to_command(self) -> cmd.SendMessage:
+        ids = {"conversation_id": "Conversation", "id": "Message", "parent_message_id": "Message"}
+        return self._content(cmd.SendMessage, ids)
+
 
 @strawberry.input(description="The new content; the edit becomes a sibling of the original.")
 class EditMessageInput(MessageContentInput):
     message_id: strawberry.ID
     id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
+
+    def to_command(self) -> cmd.EditMessage:
+        return self._content(cmd.EditMessage, {"message_id": "Message", "id": "Message"})
 
 
 @strawberry.input
@@ -149,6 +180,9 @@ class PlanStepInput:
     depends_on: list[int] = strawberry.field(
         default_factory=list, description="Positions (0-based) of steps of this plan."
     )
+
+    def to_command(self) -> cmd.NewStep:
+        return to_command(self, cmd.NewStep)
 
 
 @strawberry.input
@@ -164,6 +198,15 @@ class CreatePlanInput:
     max_retries: int = 0
     timeout_seconds: int | None = None
 
+    def to_command(self) -> cmd.CreatePlan:
+        return to_command(
+            self,
+            cmd.CreatePlan,
+            {"conversation_id": "Conversation", "id": "Plan"},
+            message_id=optional_id(self.message_id, "Message"),
+            steps=[step.to_command() for step in self.steps],
+        )
+
 
 @strawberry.input
 class UpdateStepStatusInput:
@@ -172,59 +215,8 @@ class UpdateStepStatusInput:
     result: JSONValue | None = None
     error: str | None = None
 
-
-@strawberry.input
-class StartTraceInput:
-    conversation_id: strawberry.ID
-    id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
-    message_id: strawberry.ID | None = None
-    name: str | None = None
-    user_input: str | None = None
-    user_id: str | None = None
-    session_id: str | None = None
-    started_at: datetime | None = None
-
-
-@strawberry.input
-class EndTraceInput:
-    trace_id: strawberry.ID
-    status: TraceStatus = TraceStatus.OK
-    final_output: str | None = None
-    message_id: strawberry.ID | None = None
-    ended_at: datetime | None = None
-
-
-@strawberry.input
-class StartSpanInput:
-    trace_id: strawberry.ID
-    name: str
-    kind: SpanKind = SpanKind.OTHER
-    id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
-    parent_span_id: strawberry.ID | None = None
-    plan_step_id: strawberry.ID | None = None
-    started_at: datetime | None = None
-    inputs: JSONValue = strawberry.field(default_factory=dict)
-    attributes: JSONValue = strawberry.field(default_factory=dict)
-    model: str | None = None
-    provider: str | None = None
-    component_version_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-
-
-@strawberry.input
-class EndSpanInput:
-    span_id: strawberry.ID
-    status: SpanStatus = SpanStatus.OK
-    error: str | None = None
-    ended_at: datetime | None = None
-    outputs: JSONValue = strawberry.field(default_factory=dict)
-    attributes: JSONValue = strawberry.field(
-        default_factory=dict, description="Merged into the attributes given at start."
-    )
-    model: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int | None = None
-    cost: float = 0.0
+    def to_command(self) -> cmd.UpdateStepStatus:
+        return to_command(self, cmd.UpdateStepStatus, {"step_id": "PlanStep"})
 
 
 @strawberry.input
@@ -248,6 +240,9 @@ class RegisterComponentVersionInput:
         description="On first registration: seen by you alone (else every user reads it).",
     )
 
+    def to_command(self) -> cmd.RegisterComponentVersion:
+        return to_command(self, cmd.RegisterComponentVersion)
+
 
 @strawberry.input
 class ComponentFilter:
@@ -264,3 +259,6 @@ class ChatSettingsInput:
     model: str | None = strawberry.UNSET
     temperature: float | None = strawberry.UNSET
     max_tokens: int | None = strawberry.UNSET
+
+    def to_command(self) -> cmd.ChangeChatSettings:
+        return to_command(self, cmd.ChangeChatSettings)

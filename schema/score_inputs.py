@@ -7,6 +7,9 @@ from datetime import datetime
 import strawberry
 
 from models.enums import ParticipantType, ScoreKind, ScoreSource, ScoreTarget
+from resolvers.ids import from_global_id
+from resolvers.writes import commands as cmd
+from schema.commands import to_command
 
 
 @strawberry.input
@@ -31,12 +34,19 @@ class AddScoreInput:
         default=ParticipantType.USER, description="Whether `author` is a user or an agent."
     )
 
+    def to_command(self) -> cmd.AddScore:
+        target_type, target_id = from_global_id(self.target_id)
+        return to_command(self, cmd.AddScore, target_type=target_type, target_id=target_id)
+
 
 @strawberry.input(description="Fields left out are not changed; null clears `comment`.")
 class UpdateScoreInput:
     value: float | None = strawberry.UNSET
     label: str | None = strawberry.UNSET
     comment: str | None = strawberry.UNSET
+
+    def to_command(self) -> cmd.UpdateScore:
+        return to_command(self, cmd.UpdateScore)
 
 
 @strawberry.input

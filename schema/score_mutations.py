@@ -17,13 +17,15 @@ from schema.score_inputs import AddScoreInput, UpdateScoreInput
 class ScoreMutations:
     @strawberry.mutation(description="Score a message, span, trace or conversation.")
     async def add_score(self, info: Info[Context, None], input: AddScoreInput) -> Score:
-        return from_row(Score, await score_writes.add_score(info.context, input))
+        return from_row(Score, await score_writes.add_score(info.context, input.to_command()))
 
     @strawberry.mutation(description="Change a score's value, label or comment.")
     async def update_score(
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateScoreInput
     ) -> Score:
-        row = await score_writes.update_score(info.context, parse_id(id, "Score"), input)
+        row = await score_writes.update_score(
+            info.context, parse_id(id, "Score"), input.to_command()
+        )
         return from_row(Score, row)
 
     @strawberry.mutation(description="Delete a score; returns it as it was.")

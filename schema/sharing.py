@@ -12,17 +12,28 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types.graphql import OperationType
 
 from resolvers.context import Context
-from schema.compiled import CompiledReads
-from subscriptions.shared import SharedStreams, stream_key
+from schema.errors import classify
+from schema.parsing import parsed
+from subscriptions.shared import SharedStreams, Sharing, stream_key
+
+# Root subscriptions (schema.subscription) whose live stream may be shared: the argument
+# that asks for a replay (a stream with it set is the subscriber's own), or None.
+SHAREABLE = {"conversationEvents": "after", "conversationsActivity": None}
+# Of those, the streams that have a cursor to resume from (per conversation).
+RESUMABLE = frozenset({"conversationEvents"})
 
 
 class SharingSchema(strawberry.Schema):
     def __init__(self, *args: Any, max_query_tokens: int, **kwargs: Any) -> None:
-        # The compiled read path goes last: it answers only what every other check let through.
-        kwargs["extensions"] = [*kwargs.get("extensions", ()), CompiledReads]
         super().__init__(*args, **kwargs)
         self.max_query_tokens = max_query_tokens
-        self.shared_streams = SharedStreams()
+        self.sharing = Sharing(
+            shareable=SHAREABLE,
+            resumable=RESUMABLE,
+            parse=lambda query: parsed(query, max_query_tokens),
+            classify=lambda error: classify(error, None),
+        )
+        self.shared_streams = SharedStreams(self.sharing)
 
     async def stream(
         self,
@@ -44,9 +55,7 @@ class SharingSchema(strawberry.Schema):
             operation_extensions,
             allowed_operation_types,
         )
-        key = stream_key(
-            query, variable_values, operation_name, context_value, self.max_query_tokens
-        )
+        key = stream_key(self.sharing, query, variable_values, operation_name, context_value)
         if key is None:
             return await execute()
         return cast(

@@ -22,7 +22,13 @@ from schema.events import ConversationEvent, to_graphql
 from schema.inputs import ConversationFilter
 from schema.query import conversation_query
 from subscriptions.activity import conversations_activity
-from subscriptions.streams import Selection, conversation_events, decode_cursor, read_log
+from subscriptions.streams import (
+    Selection,
+    conversation_events,
+    decode_cursor,
+    read_log,
+    revoked_keys,
+)
 
 Ctx = Info[Context, None]
 RowT = TypeVar("RowT", models.Conversation, models.Message, models.Trace)
@@ -49,7 +55,7 @@ async def _as_graphql(
     info: Ctx, items: AsyncIterator[LoadedEvent]
 ) -> AsyncGenerator[ConversationEvent, None]:
     ctx = info.context
-    revoked = ctx.bus.hub.revoked_keys if ctx.bus is not None else set()
+    revoked = revoked_keys(ctx)
     async for item in items:
         if ctx.principal.key_id in revoked:
             raise Unauthenticated("this API key has been revoked")

@@ -13,7 +13,8 @@ from broadcaster import Broadcast
 
 from resolvers.db import RowSessionFactory
 from resolvers.events import Published
-from subscriptions.channels import REVOKED_KEYS, Notice, channels_for
+from resolvers.publisher import Farewell
+from subscriptions.channels import REVOKED_KEYS, Notice, channels_for, conversation_channel
 from subscriptions.hub import EventHub
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ BACKLOG_LIMIT = 100_000
 
 
 class EventBus:
+    """The Publisher (resolvers.publisher) of a server process, and its hub."""
+
     def __init__(self, broadcast: Broadcast, sessions: RowSessionFactory, feed_size: int) -> None:
         self.broadcast = broadcast
         self.sessions = sessions
@@ -68,6 +71,9 @@ class EventBus:
     async def announce_revoked_key(self, key_id: uuid.UUID) -> None:
         """Tell every server process, this one included, that a key no longer works."""
         await self.announce(REVOKED_KEYS, str(key_id))
+
+    async def announce_deleted(self, farewell: Farewell) -> None:
+        await self.announce(conversation_channel(farewell.conversation_id), farewell.encode())
 
     async def announce(self, channel: str, message: str) -> None:
         """Publish a message that is not an event of the log, after those waiting."""

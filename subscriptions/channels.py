@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from models import Conversation, Event
 from models.enums import EventKind
-from resolvers.events import LoadedEvent, Published
+from resolvers.events import Published
 
 ACTIVITY = "threadline:conversations"
 # Published by a backend after it reconnected: anything may have been missed.
@@ -76,50 +73,3 @@ def channels_for(event: Published) -> list[str]:
     if event.kind in ACTIVITY_KINDS:
         found.append(ACTIVITY)
     return found
-
-
-@dataclass(frozen=True)
-class Farewell:
-    """The last event of a deleted conversation, published on its channel.
-
-    The event log was deleted with the conversation, so the notice carries the event
-    itself, and the conversation as it was (its long texts left out: NOTIFY payloads
-    stay under 8000 bytes).
-    """
-
-    conversation: dict[str, Any]  # the row's fields, as JSON
-    seq: int
-    created_at: datetime
-
-    KEPT = frozenset(
-        {"id", "kind", "status", "title", "owner_id", "created_at", "updated_at"}
-        | {"last_activity_at", "message_count", "total_tokens", "cost"}
-    )
-
-    @classmethod
-    def of(cls, conversation: Conversation, seq: int, at: datetime) -> Farewell:
-        return cls(conversation.model_dump(mode="json", include=set(cls.KEPT)), seq, at)
-
-    def encode(self) -> str:
-        return json.dumps(
-            {"farewell": self.conversation, "s": self.seq, "t": self.created_at.isoformat()}
-        )
-
-    @classmethod
-    def decode(cls, message: str) -> Farewell | None:
-        """The farewell in a message, or None for an event's notice."""
-        raw = json.loads(message)
-        if "farewell" not in raw:
-            return None
-        return cls(raw["farewell"], int(raw["s"]), datetime.fromisoformat(raw["t"]))
-
-    def loaded(self) -> LoadedEvent:
-        conversation = Conversation.model_validate(self.conversation)
-        event = Event(
-            conversation_id=conversation.id,
-            seq=self.seq,
-            kind=EventKind.CONVERSATION_DELETED,
-            created_at=self.created_at,
-            data={},
-        )
-        return LoadedEvent(event, {"conversation_id": conversation})

@@ -24,7 +24,8 @@ from models import Event
 from resolvers.db import RowSessionFactory
 from resolvers.errors import ResumeRequired
 from resolvers.events import LoadedEvent, load_events
-from subscriptions.channels import ACTIVITY, RECONNECTED, REVOKED_KEYS, Farewell, Notice
+from resolvers.publisher import Farewell
+from subscriptions.channels import ACTIVITY, RECONNECTED, REVOKED_KEYS, Notice
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 10.0

@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 from broadcaster import Event
 
-from subscriptions.backends import ReconnectingBackend, ReconnectPolicy
 from subscriptions.channels import RECONNECTED
+from subscriptions.reconnecting import ReconnectingBackend, ReconnectPolicy
 
 MAX_CHANNEL_BYTES = 63  # longer identifiers are truncated by LISTEN, refused by pg_notify
 MAX_PAYLOAD_BYTES = 7999

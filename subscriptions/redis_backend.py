@@ -22,8 +22,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from subscriptions.backends import ReconnectingBackend, ReconnectPolicy
 from subscriptions.channels import RECONNECTED
+from subscriptions.reconnecting import ReconnectingBackend, ReconnectPolicy
 
 
 def _text(value: Any) -> str:

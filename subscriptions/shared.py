@@ -12,6 +12,9 @@ as its own subscription from now would. One that falls `queue_size` results behi
 is dropped with RESUME_REQUIRED (and, on a conversation's events, the cursor of
 the last event it received), as the hub drops a slow feed. The execution ends when
 its stream ends or its last subscriber leaves.
+
+The schema says which streams may be shared and how it parses documents and reports
+errors (`Sharing`): this module knows no root field by name.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     GraphQLError,
     NullValueNode,
@@ -41,18 +45,37 @@ from resolvers.errors import NotFound, ResumeRequired, ThreadlineError
 from resolvers.ids import parse_id
 from resolvers.principal import Principal
 from resolvers.reads import may_read_conversation
-from schema.errors import classify
-from schema.parsing import parsed
 from subscriptions.streams import encode_cursor
-
-# Root fields whose live stream may be shared: the argument that asks for a replay
-# (a stream with it set is the subscriber's own), or None (nothing to replay).
-SHAREABLE = {"conversationEvents": "after", "conversationsActivity": None}
-# Streams that have a cursor to resume from (per conversation).
-RESUMABLE = frozenset({"conversationEvents"})
 
 Result = Any  # what Schema.stream yields: ExecutionResult, or a PreExecutionError first
 Source = Callable[[], Awaitable[AsyncGenerator[Result, None]]]
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """What the schema tells shared streams."""
+
+    # Root fields whose live stream may be shared: the argument that asks for a replay
+    # (a stream with it set is the subscriber's own), or None (nothing to replay).
+    shareable: Mapping[str, str | None]
+    # Of those, the streams that have a cursor to resume from (per conversation).
+    resumable: frozenset[str]
+    # The document of a query; raises GraphQLError where it does not parse.
+    parse: Callable[[str], DocumentNode]
+    # An error as the schema reports it (with its `extensions.code`).
+    classify: Callable[[GraphQLError], GraphQLError]
+
+    def failed(self, reason: ThreadlineError) -> ExecutionResult:
+        error = GraphQLError(reason.message, original_error=reason)
+        return ExecutionResult(data=None, errors=[self.classify(error)])
+
+    def fell_behind(self, cursor: str | None) -> ExecutionResult:
+        reason = ResumeRequired(
+            "live updates stopped (the subscriber fell behind); subscribe again"
+            + (" with `after` to continue" if cursor else ""),
+            **({"cursor": cursor} if cursor else {}),
+        )
+        return self.failed(reason)
 
 
 @dataclass(frozen=True)
@@ -67,17 +90,17 @@ class StreamKey:
 
 
 def stream_key(
+    sharing: Sharing,
     query: str | None,
     variables: dict[str, Any] | None,
     operation_name: str | None,
     context: object,
-    max_tokens: int,
 ) -> StreamKey | None:
     """The key under which this operation may share its execution; None if it may not."""
     if query is None or not isinstance(context, Context):
         return None
     try:
-        document = parsed(query, max_tokens)
+        document = sharing.parse(query)
     except GraphQLError:
         return None  # refused by the normal path, with its own words
     operation = get_operation_ast(document, operation_name)
@@ -87,9 +110,9 @@ def stream_key(
     if len(selections) != 1 or not isinstance(selections[0], FieldNode):
         return None
     root = selections[0]
-    if root.name.value not in SHAREABLE:
+    if root.name.value not in sharing.shareable:
         return None
-    replay = SHAREABLE[root.name.value]
+    replay = sharing.shareable[root.name.value]
     for argument in root.arguments or ():
         if argument.name.value != replay or isinstance(argument.value, NullValueNode):
             continue
@@ -135,9 +158,10 @@ END = object()
 class Member:
     """One subscriber of a shared stream: its own bounded queue of results."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, fell_behind: Callable[[str | None], Result]) -> None:
         self.queue: asyncio.Queue[tuple[Result, str | None] | object] = asyncio.Queue()
         self.size = size
+        self.fell_behind = fell_behind
         self.delivered: str | None = None  # the cursor of the last event it was given
         self.dropped = False
 
@@ -148,25 +172,10 @@ class Member:
             self.dropped = True
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait((fell_behind(self.delivered if resumable else None), None))
+            self.queue.put_nowait((self.fell_behind(self.delivered if resumable else None), None))
             self.queue.put_nowait(END)
             return
         self.queue.put_nowait((result, cursor))
-
-
-def fell_behind(cursor: str | None) -> ExecutionResult:
-    reason = ResumeRequired(
-        "live updates stopped (the subscriber fell behind); subscribe again"
-        + (" with `after` to continue" if cursor else ""),
-        **({"cursor": cursor} if cursor else {}),
-    )
-    return failed(reason)
-
-
-def failed(reason: ThreadlineError) -> ExecutionResult:
-    return ExecutionResult(
-        data=None, errors=[classify(GraphQLError(reason.message, original_error=reason), None)]
-    )
 
 
 @dataclass
@@ -189,7 +198,7 @@ class SharedStream:
 
     async def _pump(self, source: Source) -> None:
         failure: BaseException | None = None
-        resumable = self.key.field in RESUMABLE
+        resumable = self.key.field in self.streams.sharing.resumable
         try:
             results = await source()
             async with contextlib.aclosing(results):
@@ -207,7 +216,7 @@ class SharedStream:
     def follow(self, size: int) -> AsyncGenerator[Result, None]:
         # A member from now, not from when its generator first runs: nothing produced
         # meanwhile is lost to it.
-        member = Member(size)
+        member = Member(size, self.streams.sharing.fell_behind)
         self.members.add(member)
         return self._deliver(member)
 
@@ -232,7 +241,8 @@ class SharedStream:
 class SharedStreams:
     """The shared executions running in this process, by key."""
 
-    def __init__(self) -> None:
+    def __init__(self, sharing: Sharing) -> None:
+        self.sharing = sharing
         self.running: dict[StreamKey, SharedStream] = {}
 
     def follow(
@@ -257,7 +267,7 @@ class SharedStreams:
         try:
             await admit(key, context)
         except ThreadlineError as exc:
-            yield failed(exc)
+            yield self.sharing.failed(exc)
             return
         stream = self.running.get(key) or self._start(key, context, source)
         results = stream.follow(context.settings.subscriber_queue_size)

@@ -70,9 +70,15 @@ async def require_access(ctx: Context, conversation_id: uuid.UUID) -> None:
 
 
 def require_bus(ctx: Context) -> EventBus:
-    if ctx.bus is None:
+    """The context's bus, whose hub live streams follow."""
+    if not isinstance(ctx.bus, EventBus):
         raise ResumeRequired("live events are not available on this connection")
     return ctx.bus
+
+
+def revoked_keys(ctx: Context) -> set[uuid.UUID]:
+    """The API keys this process heard were revoked."""
+    return ctx.bus.hub.revoked_keys if isinstance(ctx.bus, EventBus) else set()
 
 
 async def read_log(

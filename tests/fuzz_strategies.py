@@ -43,12 +43,14 @@ from graphql import (
 from hypothesis import strategies as st
 from hypothesis_graphql import strategies as gql_st
 
-from schema import schema
+from schema import build_schema
 from schema.scalars import json_literal
+
+SCHEMA = build_schema()
 
 T = TypeVar("T")
 
-SDL = schema.as_str()
+SDL = SCHEMA.as_str()
 GRAPHQL_SCHEMA = graphql.build_schema(SDL)
 NODE_TYPES = sorted(
     name

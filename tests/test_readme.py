@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from graphql import parse, validate
 
-from schema import schema
+from schema import build_schema
+
+SCHEMA = build_schema()
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text(), flags=re.S)
@@ -21,5 +23,5 @@ def test_readme_has_a_query_a_mutation_and_a_subscription() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.split("{")[0].strip())
 def test_readme_example_is_valid(example: str) -> None:
-    errors = validate(schema._schema, parse(example))
+    errors = validate(SCHEMA._schema, parse(example))
     assert errors == [], errors

@@ -2,7 +2,8 @@
 
 The batch is one transaction and each item a savepoint in it: an item that fails is
 rolled back alone (its events unpublished), the others commit together. Each item
-calls the write function of its mutation, so rules, checks and events are theirs.
+calls the write function of its mutation with the same command, so rules, checks and
+events are theirs.
 A receipt per successful item (IngestReceipt) makes a re-sent item return its first
 result; a failed item leaves none, so sending it again tries it again.
 """
@@ -14,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import strawberry
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -27,26 +27,35 @@ from resolvers.context import Context
 from resolvers.errors import BadInput, ThreadlineError
 from resolvers.events import kept_on_success
 from resolvers.ids import to_global_id
+from resolvers.writes import agent_commands as agent
 from resolvers.writes import agent_stream, conversations, messages, plans, traces
+from resolvers.writes import commands as cmd
 from resolvers.writes.transaction import conflict, transaction
-from schema.ingest_inputs import IngestItem
 
 Write = Callable[[Context, Any], Awaitable[Any]]
-# Per item field (and, for a choice, its own field): the mutation's write function and
-# the GraphQL type of the row it returns.
-WRITES: dict[str, tuple[Write, str]] = {
-    "conversation": (conversations.create_conversation, "Conversation"),
-    "message": (messages.send_message, "Message"),
-    "tool_call.start": (agent_stream.report_tool_start, "ToolCall"),
-    "tool_call.end": (agent_stream.report_tool_end, "ToolCall"),
-    "trace.start": (traces.start_trace, "Trace"),
-    "trace.end": (traces.end_trace, "Trace"),
-    "span.start": (traces.start_span, "Span"),
-    "span.end": (traces.end_span, "Span"),
-    "step_status": (plans.update_step_status, "PlanStep"),
-    "event.answer_chunk": (agent_stream.append_answer_chunk, "Message"),
-    "event.thought": (agent_stream.report_thought, "Message"),
+# Per command: the write function of its mutation and the type of the row it returns.
+WRITES: dict[type, tuple[Write, str]] = {
+    cmd.CreateConversation: (conversations.create_conversation, "Conversation"),
+    cmd.SendMessage: (messages.send_message, "Message"),
+    agent.ReportToolStart: (agent_stream.report_tool_start, "ToolCall"),
+    agent.ReportToolEnd: (agent_stream.report_tool_end, "ToolCall"),
+    cmd.StartTrace: (traces.start_trace, "Trace"),
+    cmd.EndTrace: (traces.end_trace, "Trace"),
+    cmd.StartSpan: (traces.start_span, "Span"),
+    cmd.EndSpan: (traces.end_span, "Span"),
+    cmd.UpdateStepStatus: (plans.update_step_status, "PlanStep"),
+    agent.AppendAnswerChunk: (agent_stream.append_answer_chunk, "Message"),
+    agent.ReportThought: (agent_stream.report_thought, "Message"),
 }
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of a batch: its client event id, and its command (one of WRITES'), decoded
+    only when the item is applied: an item that does not decode (BadInput) fails alone."""
+
+    client_event_id: str
+    command: Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class ItemResult:
     error: ThreadlineError | None = None
 
 
-async def ingest(ctx: Context, items: list[IngestItem]) -> list[ItemResult]:
+async def ingest(ctx: Context, items: list[Item]) -> list[ItemResult]:
     limit = ctx.settings.ingest_max_items
     if len(items) > limit:
         raise BadInput(f"a batch holds at most {limit} items (INGEST_MAX_ITEMS), not {len(items)}")
@@ -92,14 +101,15 @@ async def _apply(
     session: AsyncSession,
     owner: str,
     index: int,
-    item: IngestItem,
+    item: Item,
     done: dict[str, str],
 ) -> ItemResult:
     client_id = item.client_event_id
     if client_id in done:
         return ItemResult(index, client_id, node_id=done[client_id])
     try:
-        write, type_name, data = _write_of(item)
+        data = item.command()
+        write, type_name = WRITES[type(data)]
         with kept_on_success(session):
             async with session.begin_nested():
                 row = await write(ctx, data)
@@ -116,31 +126,3 @@ async def _apply(
         return ItemResult(index, client_id, error=exc)
     done[client_id] = node_id
     return ItemResult(index, client_id, node_id=node_id)
-
-
-def _write_of(item: IngestItem) -> tuple[Write, str, Any]:
-    """The write the item asks for, the type of the row it returns, and its input."""
-    choices = {
-        field.name: getattr(item, field.name)
-        for field in dataclasses.fields(item)
-        if field.name != "client_event_id"
-    }
-    validation.exactly_one(**{_camel(name): value for name, value in choices.items()})
-    name, data = next((name, value) for name, value in choices.items() if value is not None)
-    if name not in WRITES:
-        # A choice between two inputs (start or end...): GraphQL's @oneOf set one.
-        [(inner, data)] = _given(data).items()
-        name = f"{name}.{inner}"
-    write, type_name = WRITES[name]
-    return write, type_name, data
-
-
-def _given(choice: Any) -> dict[str, Any]:
-    """The fields of an input object that were sent and are not null."""
-    values = {field.name: getattr(choice, field.name) for field in dataclasses.fields(choice)}
-    return {name: v for name, v in values.items() if v is not None and v is not strawberry.UNSET}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol
 
-import strawberry
 from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,9 +27,16 @@ from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
-from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.permissions import Action
 from resolvers.writes import agent_identities, traces
+from resolvers.writes.agent_commands import (
+    AppendAnswerChunk,
+    AppendText,
+    ReportThought,
+    ReportToolEnd,
+    ReportToolStart,
+)
+from resolvers.writes.commands import EndSpan
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.transaction import (
     existing_client_row,
@@ -40,21 +45,9 @@ from resolvers.writes.transaction import (
     when,
     writer,
 )
-from schema.agent_inputs import (
-    AppendAnswerChunkInput,
-    ReportThoughtInput,
-    ReportToolEndInput,
-    ReportToolStartInput,
-)
-from schema.inputs import EndSpanInput
 
 AGENT_TRACE_NAME = "agent run"
 DONE = frozenset({ToolCallStatus.COMPLETED, ToolCallStatus.FAILED})
-
-
-class _TextInput(Protocol):
-    message_id: strawberry.ID
-    text: str
 
 
 async def _locked_message(session: AsyncSession, message_id: uuid.UUID) -> Message:
@@ -93,19 +86,19 @@ async def _touch(
     return found
 
 
-async def append_answer_chunk(ctx: Context, data: AppendAnswerChunkInput) -> Message:
+async def append_answer_chunk(ctx: Context, data: AppendAnswerChunk) -> Message:
     return await _append(ctx, data, "content", EventKind.ANSWER_CHUNK)
 
 
-async def report_thought(ctx: Context, data: ReportThoughtInput) -> Message:
+async def report_thought(ctx: Context, data: ReportThought) -> Message:
     return await _append(ctx, data, "thinking", EventKind.THOUGHT)
 
 
-async def _append(ctx: Context, data: _TextInput, attribute: str, kind: EventKind) -> Message:
+async def _append(ctx: Context, data: AppendText, attribute: str, kind: EventKind) -> Message:
     # Not `not_blank`: a chunk of only a space or a newline is part of the answer.
     if not data.text:
         raise BadInput("`text` cannot be empty")
-    message_id = parse_id(data.message_id, "Message")
+    message_id = data.message_id
     async with transaction(ctx) as session:
         conversation_id, seq = await _lock_for_event(
             session,
@@ -173,27 +166,23 @@ async def _lock_for_event(
     return taken[0], int(taken[1])
 
 
-async def report_tool_start(ctx: Context, data: ReportToolStartInput) -> ToolCall:
+async def report_tool_start(ctx: Context, data: ReportToolStart) -> ToolCall:
     validation.not_blank("callId", data.call_id)
     validation.not_blank("toolName", data.tool_name)
     validation.json_object("arguments", data.arguments)
-    message_id = parse_id(data.message_id, "Message")
-    trace_id = parse_id(data.trace_id, "Trace") if data.trace_id is not None else None
-    parent_id = parse_id(data.parent_span_id, "Span") if data.parent_span_id is not None else None
-    version_ids = [parse_id(v, "ComponentVersion") for v in data.component_version_ids]
-    client_id = parse_client_id(data.id, "ToolCall")
+    message_id = data.message_id
     async with transaction(ctx) as session:
         message = await _locked_message(session, message_id)
         await agent_identities.require_author(session, message)
-        found = await existing_client_row(session, ToolCall, client_id, message_id=message_id)
+        found = await existing_client_row(session, ToolCall, data.id, message_id=message_id)
         if found is not None:
             return found
         _require_streaming(message)
         position = await _next_position(session, message.id, data.call_id)
-        trace = await _trace_for(session, message, trace_id)
-        span = await _start_tool_span(session, trace, data, parent_id, version_ids)
+        trace = await _trace_for(session, message, data.trace_id)
+        span = await _start_tool_span(session, trace, data)
         call = ToolCall(
-            id=client_id or uuid.uuid4(),
+            id=data.id or uuid.uuid4(),
             message_id=message.id,
             position=position,
             call_id=data.call_id,
@@ -210,23 +199,17 @@ async def report_tool_start(ctx: Context, data: ReportToolStartInput) -> ToolCal
     return call
 
 
-async def _start_tool_span(
-    session: AsyncSession,
-    trace: Trace,
-    data: ReportToolStartInput,
-    parent_id: uuid.UUID | None,
-    version_ids: list[uuid.UUID],
-) -> Span:
+async def _start_tool_span(session: AsyncSession, trace: Trace, data: ReportToolStart) -> Span:
     """The call's TOOL span, through startSpan's path: the same checks, links, SPAN_STARTED."""
     span = Span(
         trace_id=trace.id,
-        parent_span_id=parent_id,
+        parent_span_id=data.parent_span_id,
         kind=SpanKind.TOOL,
         name=data.tool_name,
         inputs=data.arguments,
         attributes={"callId": data.call_id},
     )
-    return await traces.add_span(session, trace, span, version_ids)
+    return await traces.add_span(session, trace, span, data.component_version_ids)
 
 
 async def _next_position(session: AsyncSession, message_id: uuid.UUID, call_id: str) -> int:
@@ -288,9 +271,9 @@ async def _record_call_event(
     )
 
 
-async def report_tool_end(ctx: Context, data: ReportToolEndInput) -> ToolCall:
+async def report_tool_end(ctx: Context, data: ReportToolEnd) -> ToolCall:
     validation.not_blank("error", data.error)
-    call_id = parse_id(data.tool_call_id, "ToolCall")
+    call_id = data.tool_call_id
     async with transaction(ctx) as session:
         # Running work may finish after its conversation closed: locked, not open (as
         # endSpan).
@@ -330,15 +313,15 @@ async def _locked_call(session: AsyncSession, call_id: uuid.UUID) -> None:
 
 
 async def _end_tool_span(
-    session: AsyncSession, span_id: uuid.UUID, data: ReportToolEndInput, ended: datetime
+    session: AsyncSession, span_id: uuid.UUID, data: ReportToolEnd, ended: datetime
 ) -> None:
     span = await get_or_404(session, Span, span_id, lock=True)
     if span.ended_at is not None:
         # Ended on its own (endSpan): the tool call still ends, the span keeps its record.
         return
     trace = await get_or_404(session, Trace, span.trace_id)
-    end = EndSpanInput(
-        span_id=strawberry.ID(to_global_id("Span", span.id)),
+    end = EndSpan(
+        span_id=span.id,
         status=SpanStatus.OK if data.error is None else SpanStatus.ERROR,
         error=data.error,
         ended_at=ended,

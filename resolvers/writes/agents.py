@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import strawberry
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,22 +25,21 @@ from models.event import OPEN_SESSION_STATUSES
 from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import Conflict
-from resolvers.ids import parse_client_id, parse_id, to_global_id
 from resolvers.permissions import Action
 from resolvers.principal import Identity
 from resolvers.writes import agent_identities
+from resolvers.writes.agent_commands import (
+    AnswerAgent,
+    AskUser,
+    CompleteRun,
+    FailRun,
+    StartAgentSession,
+)
+from resolvers.writes.commands import KEEP, SendMessage
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.messages import write_message
 from resolvers.writes.stale import stale_refusal
 from resolvers.writes.transaction import existing_client_row, message_in, transaction
-from schema.agent_inputs import (
-    AnswerAgentInput,
-    AskUserInput,
-    CompleteRunInput,
-    FailRunInput,
-    StartAgentSessionInput,
-)
-from schema.inputs import SendMessageInput
 
 
 async def find_open_session(
@@ -72,11 +70,9 @@ async def _open_session_in(
     return agent
 
 
-async def start_agent_session(ctx: Context, data: StartAgentSessionInput) -> AgentSession:
+async def start_agent_session(ctx: Context, data: StartAgentSession) -> AgentSession:
     validation.not_blank("profileName", data.profile_name)
-    conversation_id = parse_id(data.conversation_id, "Conversation")
-    message_id = parse_id(data.message_id, "Message") if data.message_id is not None else None
-    client_id = parse_client_id(data.id, "AgentSession")
+    conversation_id, message_id, client_id = data.conversation_id, data.message_id, data.id
     async with transaction(ctx) as session:
         await open_conversation(session, conversation_id, Action.RUN_AGENT)
         # The session's questions are said in the agent's name.
@@ -119,46 +115,43 @@ async def start_agent_session(ctx: Context, data: StartAgentSessionInput) -> Age
     return agent
 
 
-async def ask_user(ctx: Context, data: AskUserInput) -> AgentSession:
+async def ask_user(ctx: Context, data: AskUser) -> AgentSession:
     """The agent's question becomes its message in the conversation; the session waits."""
     validation.not_blank("question", data.question)
-    conversation_id = parse_id(data.conversation_id, "Conversation")
+    conversation_id = data.conversation_id
     async with transaction(ctx) as session:
         await open_conversation(session, conversation_id)
         agent = await _open_session_in(session, conversation_id, AgentSessionStatus.ACTIVE)
-        question = SendMessageInput(
-            conversation_id=data.conversation_id,
+        question = SendMessage(
+            conversation_id=conversation_id,
             sender_id=agent.profile_name,
             sender_type=ParticipantType.AGENT,
             role=MessageRole.ASSISTANT,
             content=data.question,
             metadata={"askUser": True},
         )
-        message = await write_message(session, conversation_id, None, question)
+        message = await write_message(session, question)
         await _exchange(session, agent, message, EventKind.ASK_USER, data.question)
     return agent
 
 
-async def answer_agent(ctx: Context, data: AnswerAgentInput) -> Message:
+async def answer_agent(ctx: Context, data: AnswerAgent) -> Message:
     """The user's answer, a reply to the question; the session is ACTIVE again."""
     validation.not_blank("answer", data.answer)
     validation.not_blank("senderId", data.sender_id)
-    conversation_id = parse_id(data.conversation_id, "Conversation")
+    conversation_id = data.conversation_id
     async with transaction(ctx) as session:
         await open_conversation(session, conversation_id, Action.POST)
         agent = await _open_session_in(session, conversation_id, AgentSessionStatus.AWAITING_USER)
         question_id = await _question_message_id(session, agent)
         # Without the question's message (never expected), the default: the latest message.
-        parent = strawberry.UNSET
-        if question_id is not None:
-            parent = strawberry.ID(to_global_id("Message", question_id))
-        reply = SendMessageInput(
-            conversation_id=data.conversation_id,
+        reply = SendMessage(
+            conversation_id=conversation_id,
             sender_id=data.sender_id,
             content=data.answer,
-            parent_message_id=parent,
+            parent_message_id=KEEP if question_id is None else question_id,
         )
-        message = await write_message(session, conversation_id, None, reply)
+        message = await write_message(session, reply)
         await _exchange(session, agent, message, EventKind.USER_ANSWER, data.answer)
     return message
 
@@ -207,12 +200,12 @@ class _Outcome:
     error: str | None = None
 
 
-async def complete_run(ctx: Context, data: CompleteRunInput) -> AgentSession | None:
+async def complete_run(ctx: Context, data: CompleteRun) -> AgentSession | None:
     done = _Outcome(AgentSessionStatus.COMPLETED, MessageStatus.COMPLETE, EventKind.COMPLETE)
     return await _end_run(ctx, data.conversation_id, data.message_id, done)
 
 
-async def fail_run(ctx: Context, data: FailRunInput) -> AgentSession | None:
+async def fail_run(ctx: Context, data: FailRun) -> AgentSession | None:
     validation.not_blank("error", data.error)
     failed = _Outcome(
         AgentSessionStatus.FAILED, MessageStatus.ERROR, EventKind.ERROR, error=data.error
@@ -221,11 +214,9 @@ async def fail_run(ctx: Context, data: FailRunInput) -> AgentSession | None:
 
 
 async def _end_run(
-    ctx: Context, conversation_gid: str, message_gid: str | None, outcome: _Outcome
+    ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID | None, outcome: _Outcome
 ) -> AgentSession | None:
     """End the open session and the STREAMING message (given, or the session's)."""
-    conversation_id = parse_id(conversation_gid, "Conversation")
-    message_id = parse_id(message_gid, "Message") if message_gid is not None else None
     async with transaction(ctx) as session:
         # A run may end after its conversation was closed: lock, not open (as endSpan).
         await lock_conversation(session, conversation_id)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import strawberry
-
 from models import ChatSettings
 from models.base import utcnow
 from resolvers import validation
 from resolvers.context import Context
+from resolvers.writes.commands import ChangeChatSettings, given
 from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
-from schema.inputs import ChatSettingsInput
 
 MAX_TOKENS_RANGE = (1, 32000)
 SETTINGS_FIELDS = ("enabled_tools", "enabled_agents", "model", "temperature", "max_tokens")
@@ -34,7 +32,7 @@ async def read(ctx: Context, user_id: str) -> ChatSettings | None:
         return await session.get(ChatSettings, user_id)
 
 
-async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSettings:
+async def upsert(ctx: Context, user_id: str, data: ChangeChatSettings) -> ChatSettings:
     validation.not_blank("userId", user_id)
     ctx.principal.require_self(user_id, "chat settings")
     initial = defaults(user_id)
@@ -42,8 +40,7 @@ async def upsert(ctx: Context, user_id: str, data: ChatSettingsInput) -> ChatSet
     # a null temperature or token limit has no meaning to store.
     changes = {
         name: getattr(initial, name) if value is None else value
-        for name, value in vars(data).items()
-        if value is not strawberry.UNSET
+        for name, value in given(data).items()
     }
     for name in ("enabled_tools", "enabled_agents"):
         if name in changes:

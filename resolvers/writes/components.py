@@ -16,8 +16,8 @@ from models.base import utcnow
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, Forbidden, NotFound
+from resolvers.writes.commands import RegisterComponentVersion
 from resolvers.writes.transaction import insert_ignoring_duplicates, transaction, writer
-from schema.inputs import RegisterComponentVersionInput
 
 
 def canonical_numbers(value: Any) -> Any:
@@ -50,7 +50,7 @@ def content_hash(definition: Any) -> str:
     return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
 
 
-async def _component(session: AsyncSession, data: RegisterComponentVersionInput) -> Component:
+async def _component(session: AsyncSession, data: RegisterComponentVersion) -> Component:
     """The component for this key, created on first use (the writer's), locked for this
     transaction."""
     await session.exec(
@@ -81,7 +81,7 @@ async def _component(session: AsyncSession, data: RegisterComponentVersionInput)
     return component
 
 
-async def register_version(ctx: Context, data: RegisterComponentVersionInput) -> ComponentVersion:
+async def register_version(ctx: Context, data: RegisterComponentVersion) -> ComponentVersion:
     validation.not_blank("componentKey", data.component_key)
     try:
         digest = content_hash(data.definition)
@@ -92,7 +92,7 @@ async def register_version(ctx: Context, data: RegisterComponentVersionInput) ->
 
 
 async def register_in(
-    session: AsyncSession, data: RegisterComponentVersionInput, digest: str
+    session: AsyncSession, data: RegisterComponentVersion, digest: str
 ) -> ComponentVersion:
     """The version with this content hash, registered in the session's transaction if new."""
     component = await _component(session, data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import strawberry
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,12 +21,11 @@ from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, Forbidden, NotFound
-from resolvers.ids import parse_client_id
 from resolvers.permissions import Access, Action
 from resolvers.principal import Identity
 from resolvers.writes import agent_identities
+from resolvers.writes.commands import CreateConversation, NewParticipant, UpdateConversation, given
 from resolvers.writes.transaction import existing_client_row, get_or_404, transaction, writer
-from schema.inputs import CreateConversationInput, ParticipantInput, UpdateConversationInput
 
 MULTI_PARTY_FROM = 3
 
@@ -37,7 +35,7 @@ def _check_settings(temperature: float | None, max_tokens: int | None) -> None:
     validation.positive("maxTokens", max_tokens)
 
 
-async def create_conversation(ctx: Context, data: CreateConversationInput) -> Conversation:
+async def create_conversation(ctx: Context, data: CreateConversation) -> Conversation:
     validation.not_blank("owner.participantId", data.owner.participant_id)
     validation.json_object("metadata", data.metadata)
     validation.string_list("tags", data.tags)
@@ -49,12 +47,11 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
         if p.role == ParticipantRole.OWNER:
             raise BadInput("only `owner` can have the OWNER role")
     ctx.principal.require_identity(_identity(data.owner), "owner")
-    client_id = parse_client_id(data.id, "Conversation")
     async with transaction(ctx) as session:
         found = await existing_client_row(
             session,
             Conversation,
-            client_id,
+            data.id,
             owner_id=data.owner.participant_id,
             owner_type=data.owner.participant_type,
         )
@@ -63,7 +60,7 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
         await agent_identities.claim(session, ctx.principal, _agents(everyone))
         kind = ConversationKind.MULTI_PARTY if len(everyone) >= MULTI_PARTY_FROM else data.kind
         conversation = Conversation(
-            id=client_id or uuid.uuid4(),
+            id=data.id or uuid.uuid4(),
             kind=kind,
             title=data.title,
             summary=data.summary,
@@ -84,17 +81,17 @@ async def create_conversation(ctx: Context, data: CreateConversationInput) -> Co
     return conversation
 
 
-def _identity(data: ParticipantInput) -> Identity:
+def _identity(data: NewParticipant) -> Identity:
     return Identity(data.participant_type, data.participant_id)
 
 
-def _agents(participants: list[ParticipantInput]) -> list[str]:
+def _agents(participants: list[NewParticipant]) -> list[str]:
     """The agents among them: ids nobody registered yet become the caller's."""
     return [p.participant_id for p in participants if p.participant_type == ParticipantType.AGENT]
 
 
 def _participant(
-    conversation_id: uuid.UUID, data: ParticipantInput, role: ParticipantRole
+    conversation_id: uuid.UUID, data: NewParticipant, role: ParticipantRole
 ) -> Participant:
     return Participant(
         conversation_id=conversation_id,
@@ -149,9 +146,9 @@ async def open_conversation(
 
 
 async def update_conversation(
-    ctx: Context, conversation_id: uuid.UUID, data: UpdateConversationInput
+    ctx: Context, conversation_id: uuid.UUID, data: UpdateConversation
 ) -> Conversation:
-    changes = {k: v for k, v in vars(data).items() if v is not strawberry.UNSET}
+    changes = given(data)
     if changes.get("metadata", {}) is None or changes.get("tags", []) is None:
         raise BadInput("`metadata` and `tags` cannot be null (send {} or [] to clear them)")
     if "metadata" in changes:
@@ -200,7 +197,7 @@ async def set_status(
 
 
 async def add_participant(
-    ctx: Context, conversation_id: uuid.UUID, data: ParticipantInput
+    ctx: Context, conversation_id: uuid.UUID, data: NewParticipant
 ) -> Participant:
     validation.not_blank("participantId", data.participant_id)
     if data.role == ParticipantRole.OWNER:

@@ -27,9 +27,9 @@ from resolvers.export import FORMAT, VERSION, exported_tables, model_of
 from resolvers.ids import to_global_id
 from resolvers.ownership import ROOT, owned_tables
 from resolvers.principal import Identity
+from resolvers.writes.commands import RegisterComponentVersion
 from resolvers.writes.components import content_hash, register_in
 from resolvers.writes.transaction import existing_client_row, transaction
-from schema.inputs import RegisterComponentVersionInput
 
 Rows = dict[Table, list[SQLModel]]
 SHARED: list[Table] = [ComponentVersion.__table__, Component.__table__]  # type: ignore[attr-defined]
@@ -110,7 +110,7 @@ async def _register_versions(session: Any, parsed: Rows) -> dict[uuid.UUID, uuid
         component = components.get(version.component_id)
         if not isinstance(component, Component):
             raise BadInput(f"component version '{version.id}' has no component in the document")
-        data = RegisterComponentVersionInput(
+        data = RegisterComponentVersion(
             component_key=component.key,
             type=component.type,
             definition=version.definition,

@@ -18,11 +18,11 @@ from resolvers.ids import to_global_id
 from resolvers.ownership import delete_conversations
 from resolvers.permissions import Action
 from resolvers.principal import Identity
+from resolvers.publisher import Farewell
 from resolvers.reads import branch_ids
 from resolvers.writes import agent_identities
 from resolvers.writes.conversations import lock_conversation, open_conversation, require_action
 from resolvers.writes.transaction import get_or_404, transaction
-from subscriptions.channels import Farewell, conversation_channel
 
 # What a fork does not copy from its source: identity, history and roll-ups are its own.
 NOT_FORKED = frozenset(
@@ -44,7 +44,7 @@ async def delete_conversation(ctx: Context, conversation_id: uuid.UUID) -> Conve
         farewell = Farewell.of(conversation, conversation.last_event_seq + 1, utcnow())
         await delete_conversations(session, [conversation_id])
     if ctx.bus is not None:
-        await ctx.bus.announce(conversation_channel(conversation_id), farewell.encode())
+        await ctx.bus.announce_deleted(farewell)
     return conversation
 
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import strawberry
 from sqlalchemy import Float, Integer, bindparam, case, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,10 +18,11 @@ from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput
-from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.ids import to_global_id
 from resolvers.permissions import Action
 from resolvers.principal import Identity
 from resolvers.writes import agent_identities
+from resolvers.writes.commands import KEEP, EditMessage, MessageContent, NewToolCall, SendMessage
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.totals import room_for, totals_full
 from resolvers.writes.transaction import (
@@ -32,10 +32,9 @@ from resolvers.writes.transaction import (
     transaction,
     writer,
 )
-from schema.inputs import EditMessageInput, MessageContentInput, SendMessageInput, ToolCallInput
 
 
-def check_content(data: MessageContentInput) -> None:
+def check_content(data: MessageContent) -> None:
     validation.token_counts(
         inputTokens=data.input_tokens,
         outputTokens=data.output_tokens,
@@ -57,45 +56,37 @@ def check_content(data: MessageContentInput) -> None:
             validation.ordered(call.started_at, call.ended_at, f"tool call '{call.call_id}'")
 
 
-async def send_message(ctx: Context, data: SendMessageInput) -> Message:
+async def send_message(ctx: Context, data: SendMessage) -> Message:
     check_content(data)
     validation.not_blank("senderId", data.sender_id)
-    conversation_id = parse_id(data.conversation_id, "Conversation")
-    client_id = parse_client_id(data.id, "Message")
     async with transaction(ctx) as session:
         found = await existing_client_row(
-            session, Message, client_id, conversation_id=conversation_id
+            session, Message, data.id, conversation_id=data.conversation_id
         )
         if found is not None:
             return found
-        message = await write_message(session, conversation_id, client_id, data)
+        message = await write_message(session, data)
     return message
 
 
-async def write_message(
-    session: AsyncSession,
-    conversation_id: uuid.UUID,
-    client_id: uuid.UUID | None,
-    data: SendMessageInput,
-) -> Message:
+async def write_message(session: AsyncSession, data: SendMessage) -> Message:
     """Write a new message in the open conversation and record MESSAGE_CREATED.
 
     sendMessage's path, shared with the agent's question and the user's answer.
     """
-    explicit_parent = data.parent_message_id is not strawberry.UNSET
-    parent_id = None
+    conversation_id = data.conversation_id
     seq, event_seq = await _next_seqs(session, conversation_id, data)
     # Once the conversation is known to be visible: who may not see it hears NOT_FOUND.
     sender = Identity(data.sender_type, data.sender_id)
     await agent_identities.require_speaker(session, writer(session), sender)
+    parent_id = data.parent_message_id
     # Checked under the conversation's lock, which a deletion of the parent also takes.
-    if explicit_parent and data.parent_message_id is not None:
-        parent_id = parse_id(data.parent_message_id, "Message")
-        await message_in(session, parent_id, conversation_id, "the parent message")
-    elif not explicit_parent:
+    if parent_id is KEEP:
         latest = await session.exec(_LATEST_BEFORE, params={"c": conversation_id, "seq": seq})
         parent_id = latest.first()
-    message = _message(client_id, conversation_id, seq, parent_id, data)
+    elif parent_id is not None:
+        await message_in(session, parent_id, conversation_id, "the parent message")
+    message = _message(data.id, conversation_id, seq, parent_id, data)
     message.sender_id, message.sender_type, message.role = (
         data.sender_id,
         data.sender_type,
@@ -111,13 +102,12 @@ async def write_message(
     return message
 
 
-async def edit_message(ctx: Context, data: EditMessageInput) -> Message:
+async def edit_message(ctx: Context, data: EditMessage) -> Message:
     """Write the edit as a sibling of the original (same parent), leaving the original."""
     check_content(data)
-    original_id = parse_id(data.message_id, "Message")
-    client_id = parse_client_id(data.id, "Message")
+    client_id = data.id
     async with transaction(ctx) as session:
-        original = await get_or_404(session, Message, original_id)
+        original = await get_or_404(session, Message, data.message_id)
         # An edit speaks in the original's name: only its sender may make one.
         sender = Identity(original.sender_type, original.sender_id)
         await agent_identities.require_speaker(session, ctx.principal, sender)
@@ -153,7 +143,7 @@ def _message(
     conversation_id: uuid.UUID,
     seq: int,
     parent_id: uuid.UUID | None,
-    data: MessageContentInput,
+    data: MessageContent,
 ) -> Message:
     return Message(
         id=client_id or uuid.uuid4(),
@@ -179,7 +169,7 @@ def _message(
     )
 
 
-def _total(data: MessageContentInput) -> int:
+def _total(data: MessageContent) -> int:
     return (
         data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
     )
@@ -235,7 +225,7 @@ _LATEST_BEFORE = (
 
 
 async def _next_seqs(
-    session: AsyncSession, conversation_id: uuid.UUID, data: MessageContentInput
+    session: AsyncSession, conversation_id: uuid.UUID, data: MessageContent
 ) -> tuple[int, int]:
     """Lock the conversation, add one message of `data`'s usage to its roll-ups, and take
     the message's sequence number and its MESSAGE_CREATED event's: one UPDATE, whose
@@ -307,7 +297,7 @@ def _per_conversation(values: dict[uuid.UUID, Any]) -> Any:
 
 
 async def _add_with_tool_calls(
-    session: AsyncSession, message: Message, calls: list[ToolCallInput]
+    session: AsyncSession, message: Message, calls: list[NewToolCall]
 ) -> None:
     session.add(message)
     for position, call in enumerate(calls):
@@ -315,17 +305,16 @@ async def _add_with_tool_calls(
 
 
 async def _tool_call(
-    session: AsyncSession, message: Message, position: int, data: ToolCallInput
+    session: AsyncSession, message: Message, position: int, data: NewToolCall
 ) -> ToolCall:
-    span_id = None
-    if data.span_id is not None:
-        span_id = parse_id(data.span_id, "Span")
+    span_id = data.span_id
+    if span_id is not None:
         span = await get_or_404(session, Span, span_id)
         trace = await get_or_404(session, Trace, span.trace_id)
         if trace.conversation_id != message.conversation_id:
             raise BadInput(f"tool call '{data.call_id}': its span belongs to another conversation")
     values: dict[str, Any] = {
-        "id": parse_client_id(data.id, "ToolCall") or uuid.uuid4(),
+        "id": data.id or uuid.uuid4(),
         "message_id": message.id,
         "position": position,
         "call_id": data.call_id,

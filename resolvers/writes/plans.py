@@ -14,10 +14,9 @@ from models.enums import EventKind, PlanStatus, StepStatus
 from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
-from resolvers.ids import parse_client_id, parse_id
+from resolvers.writes.commands import CreatePlan, UpdateStepStatus
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.transaction import existing_client_row, get_or_404, message_in, transaction
-from schema.inputs import CreatePlanInput, UpdateStepStatusInput
 
 DONE = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})
 # Which status a step may move to from each status. FAILED -> RUNNING is a retry.
@@ -54,7 +53,7 @@ def find_cycle(edges: dict[int, set[int]]) -> list[int] | None:
     return None
 
 
-def _check_steps(data: CreatePlanInput) -> dict[int, set[int]]:
+def _check_steps(data: CreatePlan) -> dict[int, set[int]]:
     if not data.steps:
         raise BadInput("a plan needs at least one step")
     edges: dict[int, set[int]] = {}
@@ -74,7 +73,7 @@ def _check_steps(data: CreatePlanInput) -> dict[int, set[int]]:
     return edges
 
 
-async def create_plan(ctx: Context, data: CreatePlanInput) -> Plan:
+async def create_plan(ctx: Context, data: CreatePlan) -> Plan:
     validation.not_blank("title", data.title)
     validation.json_object("context", data.context)
     validation.non_negative(maxRetries=data.max_retries)
@@ -82,18 +81,16 @@ async def create_plan(ctx: Context, data: CreatePlanInput) -> Plan:
     if data.status not in {PlanStatus.DRAFT, PlanStatus.RUNNING}:
         raise BadInput("a new plan is DRAFT or RUNNING")
     edges = _check_steps(data)
-    conversation_id = parse_id(data.conversation_id, "Conversation")
-    message_id = parse_id(data.message_id, "Message") if data.message_id else None
-    client_id = parse_client_id(data.id, "Plan")
+    conversation_id, message_id = data.conversation_id, data.message_id
     async with transaction(ctx) as session:
-        found = await existing_client_row(session, Plan, client_id, conversation_id=conversation_id)
+        found = await existing_client_row(session, Plan, data.id, conversation_id=conversation_id)
         if found is not None:
             return found
         await open_conversation(session, conversation_id)
         if message_id is not None:
             await message_in(session, message_id, conversation_id, "the plan's message")
         plan = Plan(
-            id=client_id or uuid.uuid4(),
+            id=data.id or uuid.uuid4(),
             conversation_id=conversation_id,
             message_id=message_id,
             title=data.title,
@@ -155,10 +152,9 @@ async def _dependency_edges(
     return [(row[0], row[1]) for row in rows]
 
 
-async def update_step_status(ctx: Context, data: UpdateStepStatusInput) -> PlanStep:
-    step_id = parse_id(data.step_id, "PlanStep")
+async def update_step_status(ctx: Context, data: UpdateStepStatus) -> PlanStep:
     async with transaction(ctx) as session:
-        step, plan = await _lock_step(session, step_id)
+        step, plan = await _lock_step(session, data.step_id)
         if plan.status in FINAL_PLAN:
             raise Conflict(f"the plan is {plan.status}; its steps cannot change")
         if data.status not in STEP_TRANSITIONS[step.status]:
@@ -189,7 +185,7 @@ async def update_step_status(ctx: Context, data: UpdateStepStatusInput) -> PlanS
     return step
 
 
-def _apply(step: PlanStep, plan: Plan, data: UpdateStepStatusInput) -> None:
+def _apply(step: PlanStep, plan: Plan, data: UpdateStepStatus) -> None:
     now = utcnow()
     if data.status == StepStatus.RUNNING:
         if step.status == StepStatus.FAILED:

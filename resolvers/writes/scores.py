@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models
@@ -15,14 +14,13 @@ from models.enums import ScoreKind, ScoreTarget
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import BadInput
-from resolvers.ids import from_global_id
 from resolvers.permissions import Action
 from resolvers.principal import Identity
 from resolvers.scores import TARGET_KEYS
 from resolvers.writes import agent_identities
+from resolvers.writes.commands import AddScore, UpdateScore, given
 from resolvers.writes.conversations import lock_conversation, require_action
 from resolvers.writes.transaction import get_or_404, transaction, writer
-from schema.score_inputs import AddScoreInput, UpdateScoreInput
 
 # What a score may be about, by the type name inside the target's global id.
 TARGETS: dict[str, tuple[ScoreTarget, Any]] = {
@@ -51,11 +49,11 @@ async def _conversation_of(session: AsyncSession, target: ScoreTarget, row: Any)
     return uuid.UUID(str(row.conversation_id))
 
 
-async def add_score(ctx: Context, data: AddScoreInput) -> Score:
+async def add_score(ctx: Context, data: AddScore) -> Score:
     validation.not_blank("name", data.name)
     validation.not_blank("author", data.author)
     check_value(data.kind, data.value, data.label)
-    type_name, target_id = from_global_id(data.target_id)
+    type_name, target_id = data.target_type, data.target_id
     if type_name not in TARGETS:
         raise BadInput(f"a {type_name} cannot be scored; score a {', '.join(TARGETS)}")
     target, model = TARGETS[type_name]
@@ -94,8 +92,8 @@ async def _locked_score(session: AsyncSession, score_id: uuid.UUID, others: Acti
     return score
 
 
-async def update_score(ctx: Context, score_id: uuid.UUID, data: UpdateScoreInput) -> Score:
-    changes = {k: v for k, v in vars(data).items() if v is not strawberry.UNSET}
+async def update_score(ctx: Context, score_id: uuid.UUID, data: UpdateScore) -> Score:
+    changes = given(data)
     async with transaction(ctx) as session:
         # Nobody changes what somebody else said, owners included.
         score = await _locked_score(session, score_id, Action.NOBODY)

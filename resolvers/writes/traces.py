@@ -16,7 +16,8 @@ from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
-from resolvers.ids import parse_client_id, parse_id, to_global_id
+from resolvers.ids import to_global_id
+from resolvers.writes.commands import EndSpan, EndTrace, StartSpan, StartTrace
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.totals import room_for, totals_full
 from resolvers.writes.transaction import (
@@ -28,28 +29,23 @@ from resolvers.writes.transaction import (
     when,
     writer,
 )
-from schema.inputs import EndSpanInput, EndTraceInput, StartSpanInput, StartTraceInput
 
 
 def duration_ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
 
 
-async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
-    conversation_id = parse_id(data.conversation_id, "Conversation")
-    message_id = parse_id(data.message_id, "Message") if data.message_id else None
-    client_id = parse_client_id(data.id, "Trace")
+async def start_trace(ctx: Context, data: StartTrace) -> Trace:
+    conversation_id, message_id = data.conversation_id, data.message_id
     async with transaction(ctx) as session:
-        found = await existing_client_row(
-            session, Trace, client_id, conversation_id=conversation_id
-        )
+        found = await existing_client_row(session, Trace, data.id, conversation_id=conversation_id)
         if found is not None:
             return found
         await open_conversation(session, conversation_id)
         if message_id is not None:
             await message_in(session, message_id, conversation_id, "the trace's message")
         trace = Trace(
-            id=client_id or uuid.uuid4(),
+            id=data.id or uuid.uuid4(),
             conversation_id=conversation_id,
             message_id=message_id,
             name=data.name,
@@ -64,10 +60,10 @@ async def start_trace(ctx: Context, data: StartTraceInput) -> Trace:
     return trace
 
 
-async def end_trace(ctx: Context, data: EndTraceInput) -> Trace:
+async def end_trace(ctx: Context, data: EndTrace) -> Trace:
     if data.status == TraceStatus.RUNNING:
         raise BadInput("a trace ends as OK or ERROR")
-    trace_id = parse_id(data.trace_id, "Trace")
+    trace_id = data.trace_id
     async with transaction(ctx) as session:
         found = await get_or_404(session, Trace, trace_id)
         # Work already running may finish after the conversation closed: lock, not open.
@@ -78,9 +74,8 @@ async def end_trace(ctx: Context, data: EndTraceInput) -> Trace:
         ended = when(data.ended_at, utcnow())
         validation.ordered(trace.started_at, ended, "a trace")
         if data.message_id is not None:
-            message_id = parse_id(data.message_id, "Message")
-            await message_in(session, message_id, trace.conversation_id, "the trace's message")
-            trace.message_id = message_id
+            await message_in(session, data.message_id, trace.conversation_id, "the trace's message")
+            trace.message_id = data.message_id
         trace.status, trace.final_output, trace.ended_at = data.status, data.final_output, ended
         trace.duration_ms = duration_ms(trace.started_at, ended)
         await events.record(
@@ -130,26 +125,22 @@ async def _link(session: AsyncSession, span_id: uuid.UUID, version_ids: list[uui
         )
 
 
-async def start_span(ctx: Context, data: StartSpanInput) -> Span:
+async def start_span(ctx: Context, data: StartSpan) -> Span:
     validation.not_blank("name", data.name)
     validation.json_object("inputs", data.inputs)
     validation.json_object("attributes", data.attributes)
-    trace_id = parse_id(data.trace_id, "Trace")
-    parent_id = parse_id(data.parent_span_id, "Span") if data.parent_span_id else None
-    step_id = parse_id(data.plan_step_id, "PlanStep") if data.plan_step_id else None
-    version_ids = [parse_id(v, "ComponentVersion") for v in data.component_version_ids]
-    client_id = parse_client_id(data.id, "Span")
+    trace_id = data.trace_id
     async with transaction(ctx) as session:
-        found = await existing_client_row(session, Span, client_id, trace_id=trace_id)
+        found = await existing_client_row(session, Span, data.id, trace_id=trace_id)
         if found is not None:
             return found
         trace = await get_or_404(session, Trace, trace_id)
         await open_conversation(session, trace.conversation_id)
         span = Span(
-            id=client_id or uuid.uuid4(),
+            id=data.id or uuid.uuid4(),
             trace_id=trace_id,
-            parent_span_id=parent_id,
-            plan_step_id=step_id,
+            parent_span_id=data.parent_span_id,
+            plan_step_id=data.plan_step_id,
             kind=data.kind,
             name=data.name,
             started_at=when(data.started_at, utcnow()),
@@ -158,7 +149,7 @@ async def start_span(ctx: Context, data: StartSpanInput) -> Span:
             model=data.model,
             provider=data.provider,
         )
-        await add_span(session, trace, span, version_ids)
+        await add_span(session, trace, span, data.component_version_ids)
     return span
 
 
@@ -190,7 +181,7 @@ async def add_span(
     return span
 
 
-async def end_span(ctx: Context, data: EndSpanInput) -> Span:
+async def end_span(ctx: Context, data: EndSpan) -> Span:
     validation.token_counts(
         inputTokens=data.input_tokens,
         outputTokens=data.output_tokens,
@@ -199,7 +190,7 @@ async def end_span(ctx: Context, data: EndSpanInput) -> Span:
     validation.cost(data.cost)
     validation.json_object("outputs", data.outputs)
     validation.json_object("attributes", data.attributes)
-    span_id = parse_id(data.span_id, "Span")
+    span_id = data.span_id
     async with transaction(ctx) as session:
         trace = await get_or_404(
             session, Trace, (await get_or_404(session, Span, span_id)).trace_id
@@ -210,7 +201,7 @@ async def end_span(ctx: Context, data: EndSpanInput) -> Span:
     return span
 
 
-async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: EndSpanInput) -> Span:
+async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: EndSpan) -> Span:
     """End a locked span, add its usage to the trace, record SPAN_ENDED.
 
     Shared by endSpan and the agent's tool calls (`data.span_id` is not read here).

@@ -1,4 +1,5 @@
-"""The compiled read path (schema/compiled.py) answers exactly as the normal path does.
+"""The compiled read path (resolvers/compiled, asked by schema/compiled_reads.py) answers
+exactly as the normal path does.
 
 Each query of the corpus is sent twice through /graphql: as the app runs it (compiled
 where it applies) and with the compiled path switched off; the two response bodies must
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-import schema.compiled as compiled
+import schema.compiled_reads as compiled
 from bench.deep_read import CONVERSATION_PAGE, LIST_PAGE
 from resolvers.ids import to_global_id
 from tests import factories

@@ -17,12 +17,14 @@ import pytest
 from graphql import GraphQLObjectType
 
 from resolvers.ids import to_global_id
-from schema import schema
+from schema import build_schema
 from schema.scopes import RECEIPTS
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_key, as_user, new_key
 from tests.ws_client import connect
+
+SCHEMA = build_schema()
 
 STATE = "query($c: ID!) { conversation(id: $c) { title summary status messageCount } }"
 UPDATE = 'updateConversation(id: $c, input: {title: "renamed"})'
@@ -219,6 +221,6 @@ async def test_without_read_nothing_is_read_over_a_websocket(
 def test_every_receipt_field_is_in_the_schema() -> None:
     """A receipt renamed in the schema would silently stop being allowed."""
     for type_name, fields in RECEIPTS.items():
-        found = schema._schema.get_type(type_name)
+        found = SCHEMA._schema.get_type(type_name)
         assert isinstance(found, GraphQLObjectType), type_name
         assert fields <= set(found.fields), type_name

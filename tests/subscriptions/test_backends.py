@@ -22,10 +22,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from models import Event as Event_
 from models.enums import EventKind
-from subscriptions.backends import ReconnectPolicy, create_broadcast
+from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from subscriptions.channels import RECONNECTED, Notice, conversation_channel
 from subscriptions.postgres_backend import PostgresBackend
+from subscriptions.reconnecting import ReconnectPolicy
 from subscriptions.redis_backend import RedisBackend
 from tests.databases import terminate_connections
 from tests.subscriptions.processes import (

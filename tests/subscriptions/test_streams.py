@@ -7,8 +7,9 @@ import asyncio
 from starlette.applications import Starlette
 
 from resolvers.context import Context
+from resolvers.ids import parse_id
 from resolvers.writes import messages
-from schema.inputs import SendMessageInput
+from resolvers.writes.commands import SendMessage
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.ws_client import GraphQLWebSocket
@@ -89,7 +90,8 @@ async def test_an_event_that_was_never_published_is_read_from_the_log(
     await asyncio.sleep(0.2)
     # Written and logged, but never announced: as if the broadcast had dropped it.
     silent = Context.create(app.state.database, app.state.settings, bus=None)
-    lost = SendMessageInput(conversation_id=conv["id"], sender_id="user-1", content="lost")
+    conversation_id = parse_id(conv["id"], "Conversation")
+    lost = SendMessage(conversation_id=conversation_id, sender_id="user-1", content="lost")
     await messages.send_message(silent, lost)
     await factories.message(gql, conv["id"], content="announced")
     events = [e["conversationEvents"] for e in await ws.collect(op, 2)]

@@ -1,0 +1,90 @@
+"""Input types of the trace and span writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from models.enums import SpanKind, SpanStatus, TraceStatus
+from resolvers.writes import commands as cmd
+from schema.commands import optional_id, to_command
+from schema.inputs import CLIENT_ID
+from schema.scalars import JSONValue
+
+
+@strawberry.input
+class StartTraceInput:
+    conversation_id: strawberry.ID
+    id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
+    message_id: strawberry.ID | None = None
+    name: str | None = None
+    user_input: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    started_at: datetime | None = None
+
+    def to_command(self) -> cmd.StartTrace:
+        return to_command(
+            self,
+            cmd.StartTrace,
+            {"conversation_id": "Conversation", "id": "Trace"},
+            message_id=optional_id(self.message_id, "Message"),
+        )
+
+
+@strawberry.input
+class EndTraceInput:
+    trace_id: strawberry.ID
+    status: TraceStatus = TraceStatus.OK
+    final_output: str | None = None
+    message_id: strawberry.ID | None = None
+    ended_at: datetime | None = None
+
+    def to_command(self) -> cmd.EndTrace:
+        return to_command(self, cmd.EndTrace, {"trace_id": "Trace", "message_id": "Message"})
+
+
+@strawberry.input
+class StartSpanInput:
+    trace_id: strawberry.ID
+    name: str
+    kind: SpanKind = SpanKind.OTHER
+    id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
+    parent_span_id: strawberry.ID | None = None
+    plan_step_id: strawberry.ID | None = None
+    started_at: datetime | None = None
+    inputs: JSONValue = strawberry.field(default_factory=dict)
+    attributes: JSONValue = strawberry.field(default_factory=dict)
+    model: str | None = None
+    provider: str | None = None
+    component_version_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+    def to_command(self) -> cmd.StartSpan:
+        return to_command(
+            self,
+            cmd.StartSpan,
+            {"trace_id": "Trace", "id": "Span", "component_version_ids": "ComponentVersion"},
+            parent_span_id=optional_id(self.parent_span_id, "Span"),
+            plan_step_id=optional_id(self.plan_step_id, "PlanStep"),
+        )
+
+
+@strawberry.input
+class EndSpanInput:
+    span_id: strawberry.ID
+    status: SpanStatus = SpanStatus.OK
+    error: str | None = None
+    ended_at: datetime | None = None
+    outputs: JSONValue = strawberry.field(default_factory=dict)
+    attributes: JSONValue = strawberry.field(
+        default_factory=dict, description="Merged into the attributes given at start."
+    )
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int | None = None
+    cost: float = 0.0
+
+    def to_command(self) -> cmd.EndSpan:
+        return to_command(self, cmd.EndSpan, {"span_id": "Span"})
