@@ -1,15 +1,20 @@
-"""Settings, read from the environment in this one place."""
+"""Settings, read from the environment in this one place.
+
+Each setting is declared once: its type, its default, the environment variable that
+overrides it and how that variable's text is parsed. `Settings()` is the defaults;
+`Settings.from_env()` is the defaults with every variable that is set applied.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./threadline.db"
-DEFAULT_BROADCAST_URL = "memory://"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,66 +40,92 @@ def retention_overrides(text: str) -> tuple[RetentionOverride, ...]:
     return tuple(found)
 
 
+def _flag(value: str) -> bool:
+    return value.lower() not in {"0", "false", "no", "off"}
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _optional(value: str) -> str | None:
+    """An empty variable is the same as an unset one."""
+    return value or None
+
+
+def _words(value: str) -> tuple[str, ...]:
+    """A comma-separated list; blanks around and between items are dropped."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _setting(default: T, env: str, parse: Callable[[str], T]) -> T:
+    """A field with its default, and the variable (parsed by `parse`) that overrides it."""
+    return cast(T, field(default=default, metadata={"env": env, "parse": parse}))
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    broadcast_url: str = DEFAULT_BROADCAST_URL
-    host: str = "127.0.0.1"
-    port: int = 8000
+    database_url: str = _setting("sqlite+aiosqlite:///./threadline.db", "DATABASE_URL", _text)
+    broadcast_url: str = _setting("memory://", "BROADCAST_URL", _text)
+    host: str = _setting("127.0.0.1", "HOST", _text)
+    port: int = _setting(8000, "PORT", int)
     # Start-up applies pending Alembic migrations unless told not to (for
     # deployments that migrate in a separate release step).
-    auto_migrate: bool = True
-    default_page_size: int = 50
-    max_page_size: int = 500
-    log_level: str = "info"
+    auto_migrate: bool = _setting(True, "AUTO_MIGRATE", _flag)
+    default_page_size: int = _setting(50, "DEFAULT_PAGE_SIZE", int)
+    max_page_size: int = _setting(500, "MAX_PAGE_SIZE", int)
+    log_level: str = _setting("info", "LOG_LEVEL", _text)
     # Events a WebSocket subscriber may fall behind by before it is told to resume.
-    subscriber_queue_size: int = 1000
+    subscriber_queue_size: int = _setting(1000, "SUBSCRIBER_QUEUE_SIZE", int)
     # Origins whose browsers may open WebSockets (a non-browser client sends none).
-    allowed_origins: tuple[str, ...] = ()
-    # Users' JWTs: HS256 with a shared secret and/or RS256 with a public key (PEM).
+    allowed_origins: tuple[str, ...] = _setting((), "ALLOWED_ORIGINS", _words)
+    # Users' JWTs: HS256 with a shared secret and/or RS256 with a public key (PEM, given
+    # inline, or as a file by AUTH_JWT_PUBLIC_KEY_FILE, which wins when both are set).
     # With neither, the server runs in single-user development mode on loopback only.
-    jwt_secret: str | None = None
-    jwt_public_key: str | None = None
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
+    jwt_secret: str | None = _setting(None, "AUTH_JWT_SECRET", _optional)
+    jwt_public_key: str | None = _setting(None, "AUTH_JWT_PUBLIC_KEY", _optional)
+    jwt_audience: str | None = _setting(None, "AUTH_JWT_AUDIENCE", _optional)
+    jwt_issuer: str | None = _setting(None, "AUTH_JWT_ISSUER", _optional)
     # Limits on what one request may ask for.
-    max_query_depth: int = 15
-    max_aliases: int = 50
-    max_query_tokens: int = 5000
-    max_body_bytes: int = 1_048_576
+    max_query_depth: int = _setting(15, "MAX_QUERY_DEPTH", int)
+    max_aliases: int = _setting(50, "MAX_ALIASES", int)
+    max_query_tokens: int = _setting(5000, "MAX_QUERY_TOKENS", int)
+    max_body_bytes: int = _setting(1_048_576, "MAX_BODY_BYTES", int)
     # Every JSON value that comes in (GraphQL inputs, OTLP attributes): levels of
     # nesting and bytes as compact JSON. Keep the depth well below 255, past which
     # pydantic and orjson refuse to serialise.
-    max_json_depth: int = 64
-    max_json_bytes: int = 1_048_576
+    max_json_depth: int = _setting(64, "MAX_JSON_DEPTH", int)
+    max_json_bytes: int = _setting(1_048_576, "MAX_JSON_BYTES", int)
     # Production switches: introspection and the GraphiQL page.
-    introspection: bool = True
-    graphiql: bool = True
+    introspection: bool = _setting(True, "INTROSPECTION", _flag)
+    graphiql: bool = _setting(True, "GRAPHIQL", _flag)
     # Longest a single SQL statement may run (0: no limit).
-    statement_timeout_ms: int = 10_000
+    statement_timeout_ms: int = _setting(10_000, "STATEMENT_TIMEOUT_MS", int)
     # Ingestion: largest OTLP body (as sent, and gunzipped), OTLP requests written at
     # once before more are refused (503), items in one `ingest` mutation.
-    otlp_max_body_bytes: int = 16_777_216
-    ingest_queue_size: int = 16
-    ingest_max_items: int = 1000
+    otlp_max_body_bytes: int = _setting(16_777_216, "OTLP_MAX_BODY_BYTES", int)
+    ingest_queue_size: int = _setting(16, "INGEST_QUEUE_SIZE", int)
+    ingest_max_items: int = _setting(1000, "INGEST_MAX_ITEMS", int)
     # Data lifecycle: days to keep traces and archived conversations (0: for ever),
     # per-user exceptions, rows deleted per transaction, seconds between two sweeps of
     # the background sweeper (0: none runs), and how long an agent session may wait
     # for the user before it goes STALE (0: for ever).
-    retention_trace_days: int = 0
-    retention_archived_days: int = 0
-    retention_overrides: tuple[RetentionOverride, ...] = ()
-    retention_batch_size: int = 1000
-    sweep_interval_seconds: float = 60.0
-    agent_wait_timeout_seconds: float = 3600.0
+    retention_trace_days: int = _setting(0, "RETENTION_TRACE_DAYS", int)
+    retention_archived_days: int = _setting(0, "RETENTION_ARCHIVED_DAYS", int)
+    retention_overrides: tuple[RetentionOverride, ...] = _setting(
+        (), "RETENTION_OVERRIDES", retention_overrides
+    )
+    retention_batch_size: int = _setting(1000, "RETENTION_BATCH_SIZE", int)
+    sweep_interval_seconds: float = _setting(60.0, "SWEEP_INTERVAL_SECONDS", float)
+    agent_wait_timeout_seconds: float = _setting(3600.0, "AGENT_WAIT_TIMEOUT_SECONDS", float)
     # Slow clients: seconds a connection may take to send a request's head (from its
     # opening, or from the previous response), and a request's body (from its head);
     # seconds an idle keep-alive connection stays open; connections open at once before
     # further HTTP requests are answered 503.
-    request_header_timeout_seconds: float = 10.0
-    request_body_timeout_seconds: float = 30.0
-    keep_alive_timeout_seconds: int = 5
-    max_connections: int = 2048
+    request_header_timeout_seconds: float = _setting(10.0, "REQUEST_HEADER_TIMEOUT_SECONDS", float)
+    request_body_timeout_seconds: float = _setting(30.0, "REQUEST_BODY_TIMEOUT_SECONDS", float)
+    keep_alive_timeout_seconds: int = _setting(5, "KEEP_ALIVE_TIMEOUT_SECONDS", int)
+    max_connections: int = _setting(2048, "MAX_CONNECTIONS", int)
 
     @property
     def auth_enabled(self) -> bool:
@@ -102,56 +133,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults, with each setting whose variable is set (even empty) parsed from it."""
         env = os.environ if env is None else env
-        return cls(
-            database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
-            broadcast_url=env.get("BROADCAST_URL", DEFAULT_BROADCAST_URL),
-            host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8000")),
-            auto_migrate=_flag(env.get("AUTO_MIGRATE", "1")),
-            default_page_size=int(env.get("DEFAULT_PAGE_SIZE", "50")),
-            max_page_size=int(env.get("MAX_PAGE_SIZE", "500")),
-            log_level=env.get("LOG_LEVEL", "info"),
-            subscriber_queue_size=int(env.get("SUBSCRIBER_QUEUE_SIZE", "1000")),
-            allowed_origins=tuple(
-                o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
-            ),
-            jwt_secret=env.get("AUTH_JWT_SECRET") or None,
-            jwt_public_key=_public_key(env),
-            jwt_audience=env.get("AUTH_JWT_AUDIENCE") or None,
-            jwt_issuer=env.get("AUTH_JWT_ISSUER") or None,
-            max_query_depth=int(env.get("MAX_QUERY_DEPTH", "15")),
-            max_aliases=int(env.get("MAX_ALIASES", "50")),
-            max_query_tokens=int(env.get("MAX_QUERY_TOKENS", "5000")),
-            max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
-            max_json_depth=int(env.get("MAX_JSON_DEPTH", "64")),
-            max_json_bytes=int(env.get("MAX_JSON_BYTES", "1048576")),
-            introspection=_flag(env.get("INTROSPECTION", "1")),
-            graphiql=_flag(env.get("GRAPHIQL", "1")),
-            statement_timeout_ms=int(env.get("STATEMENT_TIMEOUT_MS", "10000")),
-            otlp_max_body_bytes=int(env.get("OTLP_MAX_BODY_BYTES", "16777216")),
-            ingest_queue_size=int(env.get("INGEST_QUEUE_SIZE", "16")),
-            ingest_max_items=int(env.get("INGEST_MAX_ITEMS", "1000")),
-            retention_trace_days=int(env.get("RETENTION_TRACE_DAYS", "0")),
-            retention_archived_days=int(env.get("RETENTION_ARCHIVED_DAYS", "0")),
-            retention_overrides=retention_overrides(env.get("RETENTION_OVERRIDES", "")),
-            retention_batch_size=int(env.get("RETENTION_BATCH_SIZE", "1000")),
-            sweep_interval_seconds=float(env.get("SWEEP_INTERVAL_SECONDS", "60")),
-            agent_wait_timeout_seconds=float(env.get("AGENT_WAIT_TIMEOUT_SECONDS", "3600")),
-            request_header_timeout_seconds=float(env.get("REQUEST_HEADER_TIMEOUT_SECONDS", "10")),
-            request_body_timeout_seconds=float(env.get("REQUEST_BODY_TIMEOUT_SECONDS", "30")),
-            keep_alive_timeout_seconds=int(env.get("KEEP_ALIVE_TIMEOUT_SECONDS", "5")),
-            max_connections=int(env.get("MAX_CONNECTIONS", "2048")),
-        )
-
-
-def _flag(value: str) -> bool:
-    return value.lower() not in {"0", "false", "no", "off"}
-
-
-def _public_key(env: Mapping[str, str]) -> str | None:
-    """The RS256 public key, given inline (AUTH_JWT_PUBLIC_KEY) or as a file path."""
-    path = env.get("AUTH_JWT_PUBLIC_KEY_FILE")
-    if path:
-        return Path(path).read_text()
-    return env.get("AUTH_JWT_PUBLIC_KEY") or None
+        given: dict[str, Any] = {
+            f.name: f.metadata["parse"](env[f.metadata["env"]])
+            for f in fields(cls)
+            if f.metadata["env"] in env
+        }
+        key_file = env.get("AUTH_JWT_PUBLIC_KEY_FILE")
+        if key_file:
+            given["jwt_public_key"] = Path(key_file).read_text()
+        return cls(**given)

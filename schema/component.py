@@ -12,9 +12,10 @@ import models
 from models.enums import ComponentType
 from resolvers.analytics.versions import version_comparisons
 from resolvers.context import Context
+from resolvers.pagination import PageArgs
 from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
 from schema.node import Node, from_row, from_rows, required
-from schema.pagination import Connection, nested_connection, page_args
+from schema.pagination import Connection, PageArguments, nested_connection
 from schema.scalars import JSONValue
 from schema.version_comparison import VersionComparison
 
@@ -67,16 +68,14 @@ class ComponentVersion(Node):
     async def component(self, info: Info[Context, None]) -> Component:
         return await required(info, Component, self.row.component_id)
 
-    @strawberry.field(description="Spans that used this version, by start time.")
+    @strawberry.field(
+        description="Spans that used this version, by start time.", extensions=[PageArguments()]
+    )
     async def spans(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[SpanT]:
         from schema.trace import Span
 
-        args = page_args(first, after, last, before)
-        return await nested_connection(info, SPANS_OF_VERSION, self.row.id, args, Span.of)
+        return await nested_connection(info, SPANS_OF_VERSION, self.row.id, page, Span.of)

@@ -14,6 +14,7 @@ from resolvers import reads
 from resolvers.analytics.conversations import conversation_metrics
 from resolvers.context import Context
 from resolvers.ids import parse_id
+from resolvers.pagination import PageArgs
 from resolvers.relations import (
     AGENT_SESSIONS_OF_CONVERSATION,
     MESSAGES_OF_CONVERSATION,
@@ -26,7 +27,7 @@ from resolvers.scores import SCORES_OF_CONVERSATION
 from schema.agent import AgentSession
 from schema.metrics import ConversationMetrics
 from schema.node import Node, from_row, maybe_from_row, related, required
-from schema.pagination import Connection, nested_connection, page_args
+from schema.pagination import Connection, PageArguments, nested_connection
 from schema.scalars import JSONValue
 from schema.score import Score, scores_field
 from subscriptions.streams import encode_cursor
@@ -87,33 +88,30 @@ class Conversation(Node):
 
     @strawberry.field(
         description="One branch, root first: the path to `branch` (a leaf message), by default "
-        "to the latest message. With `allBranches`, every message in sequence order."
+        "to the latest message. With `allBranches`, every message in sequence order.",
+        extensions=[PageArguments()],
     )
     async def messages(
         self,
         info: Info[Context, None],
         branch: strawberry.ID | None = None,
         all_branches: bool = False,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[MessageT]:
         from schema.message import Message
 
-        args = page_args(first, after, last, before)
         if all_branches:
             return await nested_connection(
-                info, MESSAGES_OF_CONVERSATION, self.row.id, args, Message.of
+                info, MESSAGES_OF_CONVERSATION, self.row.id, page, Message.of
             )
         ctx = info.context
         leaf_id = parse_id(branch, "Message") if branch is not None else None
         if leaf_id is not None:
             await reads.require_message_in(ctx, leaf_id, self.row.id)
-        request = ctx.page_request(args)
-        page = await reads.branch_pages(ctx).load((self.row.id, leaf_id, request))
+        request = ctx.page_request(page)
+        found = await reads.branch_pages(ctx).load((self.row.id, leaf_id, request))
         return Connection.of(
-            page, Message.of, lambda: reads.branch_counts(ctx).load((self.row.id, leaf_id))
+            found, Message.of, lambda: reads.branch_counts(ctx).load((self.row.id, leaf_id))
         )
 
     @strawberry.field(description="The most recent message, on any branch.")
@@ -123,33 +121,25 @@ class Conversation(Node):
         row = await reads.latest_messages(info.context).load(self.row.id)
         return maybe_from_row(Message, row)
 
-    @strawberry.field
+    @strawberry.field(extensions=[PageArguments()])
     async def plans(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[PlanT]:
         from schema.plan import Plan
 
-        args = page_args(first, after, last, before)
-        return await nested_connection(info, PLANS_OF_CONVERSATION, self.row.id, args, Plan.of)
+        return await nested_connection(info, PLANS_OF_CONVERSATION, self.row.id, page, Plan.of)
 
-    @strawberry.field
+    @strawberry.field(extensions=[PageArguments()])
     async def traces(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[TraceT]:
         from schema.trace import Trace
 
-        args = page_args(first, after, last, before)
-        return await nested_connection(info, TRACES_OF_CONVERSATION, self.row.id, args, Trace.of)
+        return await nested_connection(info, TRACES_OF_CONVERSATION, self.row.id, page, Trace.of)
 
     @strawberry.field(description="The session running now (ACTIVE or AWAITING_USER), if any.")
     async def agent_session(self, info: Info[Context, None]) -> AgentSession | None:

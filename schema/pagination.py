@@ -7,6 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.field import StrawberryField
 
 from resolvers.pagination import Page, PageArgs, Relation
 
@@ -64,13 +68,48 @@ class Connection(Generic[NodeT]):
         )
 
 
-def page_args(
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> PageArgs:
-    return PageArgs(first=first, after=after, last=last, before=before)
+# The Relay page arguments, in the order every connection field lists them.
+FORWARD: tuple[tuple[str, object], ...] = (("first", int | None), ("after", str | None))
+BACKWARD: tuple[tuple[str, object], ...] = (("last", int | None), ("before", str | None))
+
+
+class PageArguments(FieldExtension):
+    """A connection field's page arguments, declared here once for every field.
+
+    The resolver takes `page: PageArgs`; the schema shows `first, after, last, before`
+    (only `first, after` with `backward=False`) after the resolver's other arguments,
+    and the resolver receives them packed into `page`::
+
+        @strawberry.field(extensions=[PageArguments()])
+        async def plans(self, info: Info[Context, None], page: PageArgs) -> Connection[...]:
+    """
+
+    def __init__(self, *, backward: bool = True) -> None:
+        self.names = FORWARD + BACKWARD if backward else FORWARD
+
+    def apply(self, field: StrawberryField) -> None:
+        # From the resolver's own arguments, not `field.arguments`: a schema may be
+        # built more than once from the same fields, and this runs on every build.
+        declared = field.base_resolver.arguments if field.base_resolver else []
+        kept = [argument for argument in declared if argument.python_name != "page"]
+        if len(kept) == len(declared):
+            raise TypeError(f"{field.python_name}: a paged resolver takes `page: PageArgs`")
+        field.arguments = [
+            *kept,
+            *(
+                StrawberryArgument(
+                    python_name=name,
+                    graphql_name=None,
+                    type_annotation=StrawberryAnnotation(type_),
+                    default=None,
+                )
+                for name, type_ in self.names
+            ),
+        ]
+
+    def map_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        page = PageArgs(**{name: kwargs.pop(name, None) for name, _ in self.names})
+        return {**kwargs, "page": page}
 
 
 async def nested_connection(

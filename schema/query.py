@@ -14,6 +14,7 @@ from resolvers import reads, validation
 from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
 from resolvers.ids import from_global_id, parse_id
+from resolvers.pagination import PageArgs
 from resolvers.writes import chat_settings
 from schema.agent import AgentSession
 from schema.analytics import AnalyticsQueries
@@ -26,7 +27,7 @@ from schema.inputs import ComponentFilter, ConversationFilter, ConversationOrder
 from schema.lifecycle import LifecycleQueries
 from schema.message import Message, ToolCall
 from schema.node import Node, from_rows, maybe_from_row, related
-from schema.pagination import Connection, page_args
+from schema.pagination import Connection, PageArguments
 from schema.plan import Plan, PlanStep
 from schema.score import Score, ScoreQueries
 from schema.search import SearchQueries
@@ -144,19 +145,19 @@ class Query(
     ) -> Conversation | None:
         return await load_one(info, id, Conversation)
 
-    @strawberry.field(description="Most recently active first, unless `orderBy` says otherwise.")
+    @strawberry.field(
+        description="Most recently active first, unless `orderBy` says otherwise.",
+        extensions=[PageArguments()],
+    )
     async def conversations(
         self,
         info: Info[Context, None],
         filter: ConversationFilter | None = None,
         order_by: ConversationOrder | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[Conversation]:
         ctx = info.context
-        request = ctx.page_request(page_args(first, after, last, before))
+        request = ctx.page_request(page)
         found = await reads.conversations(ctx, conversation_query(filter, order_by), request)
         return Connection.of(found.page, Conversation.of, found.count)
 
@@ -172,18 +173,15 @@ class Query(
     async def trace(self, info: Info[Context, None], id: strawberry.ID) -> Trace | None:
         return await load_one(info, id, Trace)
 
-    @strawberry.field(description="Most recent first.")
+    @strawberry.field(description="Most recent first.", extensions=[PageArguments()])
     async def traces(
         self,
         info: Info[Context, None],
         filter: TraceFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[Trace]:
         ctx = info.context
-        request = ctx.page_request(page_args(first, after, last, before))
+        request = ctx.page_request(page)
         found = await reads.traces(ctx, trace_query(filter), request)
         return Connection.of(found.page, Trace.of, found.count)
 
@@ -191,19 +189,16 @@ class Query(
     async def span(self, info: Info[Context, None], id: strawberry.ID) -> Span | None:
         return await load_one(info, id, Span)
 
-    @strawberry.field(description="By key.")
+    @strawberry.field(description="By key.", extensions=[PageArguments()])
     async def components(
         self,
         info: Info[Context, None],
         filter: ComponentFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[Component]:
         ctx = info.context
         f = filter or ComponentFilter()
-        request = ctx.page_request(page_args(first, after, last, before))
+        request = ctx.page_request(page)
         found = await reads.components(ctx, f.types, f.key_contains, request)
         return Connection.of(found.page, Component.of, found.count)
 

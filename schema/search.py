@@ -13,8 +13,9 @@ from models.enums import MessageRole
 from resolvers import search
 from resolvers.context import Context
 from resolvers.ids import parse_id
+from resolvers.pagination import PageArgs
 from schema.node import related
-from schema.pagination import Edge, PageInfo, page_args
+from schema.pagination import Edge, PageArguments, PageInfo
 
 if TYPE_CHECKING:
     from schema.conversation import Conversation
@@ -78,15 +79,15 @@ class SearchResults:
 class SearchQueries:
     @strawberry.field(
         description="Full-text search, best match first: every word of `query` must occur "
-        "(English stemming: 'refunds' finds 'refund'). Forward pages only (`first`, `after`)."
+        "(English stemming: 'refunds' finds 'refund'). Forward pages only (`first`, `after`).",
+        extensions=[PageArguments(backward=False)],
     )
     async def search(
         self,
         info: Info[Context, None],
         query: str,
         filter: SearchFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> SearchResults:
         ctx = info.context
         f = filter or SearchFilter()
@@ -100,7 +101,7 @@ class SearchQueries:
             created_after=f.created_after,
             created_before=f.created_before,
         )
-        page = await search.search(ctx, q, ctx.page_request(page_args(first, after)))
+        found = await search.search(ctx, q, ctx.page_request(page))
         edges = [
             Edge(
                 cursor=hit.cursor,
@@ -112,14 +113,14 @@ class SearchQueries:
                     conversation_id=hit.document.conversation_id,
                 ),
             )
-            for hit in page.hits
+            for hit in found.hits
         ]
         cursors = [edge.cursor for edge in edges]
         return SearchResults(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=after is not None,
+                has_next_page=found.has_next_page,
+                has_previous_page=page.after is not None,
                 start_cursor=cursors[0] if cursors else None,
                 end_cursor=cursors[-1] if cursors else None,
             ),

@@ -15,7 +15,7 @@ from resolvers.analytics.spans import SpanOrderField
 from resolvers.context import Context
 from resolvers.pagination import PageArgs
 from schema.enums import OrderDirection
-from schema.pagination import Connection, page_args
+from schema.pagination import Connection, PageArguments
 
 if TYPE_CHECKING:
     from schema.trace import Span
@@ -104,20 +104,20 @@ async def spans_of_trace(
 
 @strawberry.type
 class SpanQueries:
-    @strawberry.field(description="Spans you can see, by start time unless `orderBy` says.")
+    @strawberry.field(
+        description="Spans you can see, by start time unless `orderBy` says.",
+        extensions=[PageArguments()],
+    )
     async def spans(
         self,
         info: Info[Context, None],
         filter: SpanFilter | None = None,
         order_by: SpanOrder | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[SpanT]:
         from schema.trace import Span
 
         ctx = info.context
-        request = ctx.page_request(page_args(first, after, last, before))
+        request = ctx.page_request(page)
         found = await span_reads.spans(ctx, span_query(filter, order_by), request)
         return Connection.of(found.page, Span.of, found.count)

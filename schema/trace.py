@@ -12,6 +12,7 @@ import models
 from models.enums import SpanKind, SpanStatus, TraceStatus
 from resolvers import reads
 from resolvers.context import Context
+from resolvers.pagination import PageArgs
 from resolvers.relations import (
     CHILDREN_OF_SPAN,
     ROOT_SPANS_OF_TRACE,
@@ -21,7 +22,7 @@ from resolvers.relations import (
 )
 from resolvers.scores import SCORES_OF_SPAN, SCORES_OF_TRACE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
-from schema.pagination import Connection, nested_connection, page_args
+from schema.pagination import Connection, PageArguments, nested_connection
 from schema.scalars import JSONValue
 from schema.score import Score, scores_field
 from schema.span_filters import SpanFilter, SpanOrder, span_query, spans_of_trace
@@ -74,21 +75,20 @@ class Trace(Node):
         rows = await info.context.loaders.rows_by(ROOT_SPANS_OF_TRACE).load(self.row.id)
         return from_rows(Span, rows)
 
-    @strawberry.field(description="The trace's spans, by start time unless `orderBy` says.")
+    @strawberry.field(
+        description="The trace's spans, by start time unless `orderBy` says.",
+        extensions=[PageArguments()],
+    )
     async def spans(
         self,
         info: Info[Context, None],
         filter: SpanFilter | None = None,
         order_by: SpanOrder | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageArgs = PageArgs(),
     ) -> Connection[Span]:
-        args = page_args(first, after, last, before)
         if filter is None and order_by is None:
-            return await nested_connection(info, SPANS_OF_TRACE, self.row.id, args, Span.of)
-        return await spans_of_trace(info, self.row.id, span_query(filter, order_by), args)
+            return await nested_connection(info, SPANS_OF_TRACE, self.row.id, page, Span.of)
+        return await spans_of_trace(info, self.row.id, span_query(filter, order_by), page)
 
     @strawberry.field(description="Duration, critical path, time by kind, errors, totals.")
     def analysis(self) -> TraceAnalysis:

@@ -29,7 +29,3 @@ def span_row(trace_id: uuid.UUID, span_hex: str) -> uuid.UUID:
 def conversation_row(owner: uuid.UUID, key: str | None, trace_hex: str) -> uuid.UUID:
     """The conversation a trace belongs to: the one its spans name, else one of its own."""
     return uuid.uuid5(owner, f"conversation:{key}" if key else f"trace-conversation:{trace_hex}")
-
-
-def client_event_row(owner: uuid.UUID, client_event_id: str) -> uuid.UUID:
-    return uuid.uuid5(owner, f"event:{client_event_id}")

@@ -1,0 +1,68 @@
+"""Settings: each default stated once, each variable parsed by its field's own parser."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from config import RetentionOverride, Settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_an_empty_environment_gives_the_defaults() -> None:
+    assert Settings.from_env({}) == Settings()
+
+
+def test_every_setting_has_its_own_documented_variable() -> None:
+    names = [f.metadata["env"] for f in fields(Settings)]
+    assert len(names) == len(set(names))
+    readme = README.read_text()
+    assert [name for name in names if f"`{name}" not in readme] == []
+
+
+def test_variables_are_parsed_by_type() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+asyncpg://db/threadline",
+            "PORT": "9000",
+            "AUTO_MIGRATE": "off",
+            "GRAPHIQL": "No",
+            "INTROSPECTION": "yes",
+            "ALLOWED_ORIGINS": " https://a.test, ,https://b.test ",
+            "AUTH_JWT_SECRET": "",
+            "AUTH_JWT_AUDIENCE": "threadline",
+            "SWEEP_INTERVAL_SECONDS": "1.5",
+            "RETENTION_OVERRIDES": '{"alice": {"traceDays": 7}}',
+        }
+    )
+    assert settings.database_url == "postgresql+asyncpg://db/threadline"
+    assert settings.port == 9000
+    assert (settings.auto_migrate, settings.graphiql, settings.introspection) == (
+        False,
+        False,
+        True,
+    )
+    assert settings.allowed_origins == ("https://a.test", "https://b.test")
+    assert settings.jwt_secret is None  # set but empty: as if unset
+    assert settings.jwt_audience == "threadline"
+    assert settings.sweep_interval_seconds == 1.5
+    assert settings.retention_overrides == (RetentionOverride("alice", 7, None),)
+    assert settings.max_page_size == Settings().max_page_size
+
+
+def test_a_malformed_number_is_refused() -> None:
+    with pytest.raises(ValueError, match="invalid literal"):
+        Settings.from_env({"PORT": "eighty"})
+
+
+def test_the_public_key_file_wins_over_the_inline_key(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text("FROM FILE")
+    inline = {"AUTH_JWT_PUBLIC_KEY": "INLINE"}
+    assert Settings.from_env(inline).jwt_public_key == "INLINE"
+    both = {**inline, "AUTH_JWT_PUBLIC_KEY_FILE": str(key)}
+    assert Settings.from_env(both).jwt_public_key == "FROM FILE"
+    assert Settings.from_env(both).auth_enabled
