@@ -11,11 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers.db import without_statement_timeout
 
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+# This package holds env.py and versions/, in a checkout and in an installed wheel alike.
+SCRIPT_LOCATION = Path(__file__).resolve().parent
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config(str(ALEMBIC_INI))
+    """Alembic's configuration, built here rather than read from alembic.ini (which stays
+    at the checkout's root for the `alembic` command line), so that an installed package
+    needs no file outside itself."""
+    config = Config()
+    # Option values go through configparser's interpolation: a literal % is written %%.
+    config.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
     config.attributes["connection"] = connection
     return config
 
