@@ -21,7 +21,7 @@ from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import Forbidden
 from resolvers.principal import Identity, Principal
-from resolvers.writes.transaction import PRINCIPAL, insert_ignoring_duplicates, transaction
+from resolvers.writes.transaction import insert_ignoring_duplicates, transaction, writer
 
 
 async def register_agent(ctx: Context, agent_id: str, name: str | None) -> Agent:
@@ -67,7 +67,7 @@ async def require_author(session: AsyncSession, message: Message) -> None:
     """Whatever grows or ends a message speaks in its sender's name (who writes: the
     session's principal): nobody changes what somebody else said."""
     sender = Identity(message.sender_type, message.sender_id)
-    await require_speaker(session, session.info[PRINCIPAL], sender)
+    await require_speaker(session, writer(session), sender)
 
 
 async def may_speak_as(session: AsyncSession, principal: Principal, speaker: Identity) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -133,6 +134,21 @@ async def require_action(session: AsyncSession, conversation_id: uuid.UUID, acti
             f"your role in this conversation does not let you {action.description}",
             needs=action.access.name,
         )
+
+
+async def require_own_words(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    speakers: Iterable[Identity],
+    otherwise: Action,
+) -> None:
+    """Changing what `speakers` said is the writer's own business when the writer may
+    speak as each of them; if one is somebody else, the role must allow `otherwise`."""
+    principal = writer(session)
+    for speaker in set(speakers):
+        if not await agent_identities.may_speak_as(session, principal, speaker):
+            await require_action(session, conversation_id, otherwise)
+            return
 
 
 async def open_conversation(

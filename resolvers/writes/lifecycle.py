@@ -20,8 +20,11 @@ from resolvers.permissions import Action
 from resolvers.principal import Identity
 from resolvers.publisher import Farewell
 from resolvers.reads import branch_ids
-from resolvers.writes import agent_identities
-from resolvers.writes.conversations import lock_conversation, open_conversation, require_action
+from resolvers.writes.conversations import (
+    lock_conversation,
+    open_conversation,
+    require_own_words,
+)
 from resolvers.writes.transaction import get_or_404, transaction
 
 # What a fork does not copy from its source: identity, history and roll-ups are its own.
@@ -74,10 +77,8 @@ async def delete_message(
         conversation = await open_conversation(session, message.conversation_id, Action.EDIT_OWN)
         rows = (await session.exec(_subtree(message_id))).all()
         # The replies go too: unless all of them are the writer's own, it is moderation.
-        for sender in {Identity(row[-2], row[-1]) for row in rows}:
-            if not await agent_identities.may_speak_as(session, ctx.principal, sender):
-                await require_action(session, conversation.id, Action.MODERATE)
-                break
+        senders = (Identity(row[-2], row[-1]) for row in rows)
+        await require_own_words(session, conversation.id, senders, Action.MODERATE)
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), CHUNK):
             chunk = col(Message.id).in_(ids[start : start + CHUNK])

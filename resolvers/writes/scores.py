@@ -19,8 +19,8 @@ from resolvers.principal import Identity
 from resolvers.scores import TARGET_KEYS
 from resolvers.writes import agent_identities
 from resolvers.writes.commands import AddScore, UpdateScore, given
-from resolvers.writes.conversations import lock_conversation, require_action
-from resolvers.writes.transaction import get_or_404, transaction, writer
+from resolvers.writes.conversations import lock_conversation, require_own_words
+from resolvers.writes.transaction import get_or_404, transaction
 
 # What a score may be about, by the type name inside the target's global id.
 TARGETS: dict[str, tuple[ScoreTarget, Any]] = {
@@ -87,8 +87,7 @@ async def _locked_score(session: AsyncSession, score_id: uuid.UUID, others: Acti
     score = await get_or_404(session, Score, score_id)
     await lock_conversation(session, score.conversation_id, Action.EDIT_OWN)
     author = Identity(score.author_type, score.author_id)
-    if not await agent_identities.may_speak_as(session, writer(session), author):
-        await require_action(session, score.conversation_id, others)
+    await require_own_words(session, score.conversation_id, [author], others)
     return score
 
 
