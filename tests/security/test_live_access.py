@@ -22,6 +22,7 @@ from tests import factories
 from tests.databases import fresh_database
 from tests.graphql_client import GraphQLClient
 from tests.identities import JWT_SECRET, as_user, bearer, token
+from tests.security.world import SET_ROLE
 from tests.subscriptions.processes import ServerProcess, serving
 from tests.ws_client import GraphQLWebSocket, connect
 
@@ -75,6 +76,27 @@ async def test_finding2_a_removed_participants_stream_ends(
     secured_server_url: str, secured_http: httpx.AsyncClient
 ) -> None:
     await _removal_ends_bobs_stream(as_user(secured_http, "alice"), secured_server_url)
+
+
+async def test_a_demoted_participant_keeps_reading_live(
+    secured_server_url: str, secured_http: httpx.AsyncClient
+) -> None:
+    """Demoted to OBSERVER, bob may still read: his stream hears the change (and access
+    is checked again) and goes on; his writes are refused."""
+    alice = as_user(secured_http, "alice")
+    c = await _shared_conversation(alice)
+    async with connect(secured_server_url, bearer(token("bob"))) as ws:
+        op = await ws.subscribe(EVENTS, {"c": c})
+        await _watching(ws, op, alice, c)
+        await alice.data(SET_ROLE, {"c": c, "p": "bob", "role": "OBSERVER"})
+        assert (await ws.next(op))["conversationEvents"]["kind"] == "PARTICIPANT_ROLE_CHANGED"
+        await factories.message(alice, c, senderId="alice", content="still heard")
+        heard = await ws.next(op)
+        assert heard["conversationEvents"]["message"] == {"content": "still heard"}
+        bob = as_user(secured_http, "bob")
+        send = factories.mutation_document("sendMessage", "id")
+        message = {"input": {"conversationId": c, "senderId": "bob", "content": "x"}}
+        assert await bob.error_code(send, message) == "FORBIDDEN"
 
 
 async def _removal_ends_bobs_stream(alice: GraphQLClient, ws_url: str) -> None:
