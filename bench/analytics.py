@@ -1,5 +1,7 @@
 """Latency of each aggregate and of search over the bench/dataset.py data, through the
-real /graphql endpoint (in process, single user), run a number of times each.
+real /graphql endpoint (in process), run a number of times each: as the single user of
+development mode, or with --as-user as one signed-in user (AUTH_JWT_SECRET must be set),
+who sees only their own conversations (the dataset's owners are user-0 ... user-49).
 
     DATABASE_URL=postgresql+asyncpg://... python -m bench.analytics --runs 10
 
@@ -19,6 +21,7 @@ from asgi_lifespan import LifespanManager
 from bench.harness import percentile, print_table, write_results
 from config import Settings
 from tests.graphql_client import GraphQLClient
+from tests.identities import bearer, token
 from web.app import create_app
 
 USAGE = """query($g: [UsageGroupBy!]) { usage(groupBy: $g) {
@@ -57,13 +60,19 @@ async def timed(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--as-user", help="a user id: act as this signed-in user")
     args = parser.parse_args()
     settings = Settings.from_env()
+    headers = {}
+    if args.as_user:
+        if not settings.jwt_secret:
+            parser.error("--as-user needs AUTH_JWT_SECRET")
+        headers = bearer(token(args.as_user, key=settings.jwt_secret))
     app = create_app(settings)
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            gql = GraphQLClient(http)
+            gql = GraphQLClient(http, headers)
             conversation = (await gql.data(FIRST_CONVERSATION))["conversations"]["nodes"][0]["id"]
             cases: list[tuple[str, str, dict[str, Any]]] = [
                 ("usage (one group)", USAGE, {"g": []}),
