@@ -1,7 +1,7 @@
 // Threadline's live viewer. It uses the public GraphQL API only: queries and one mutation
 // (answerAgent) as JSON POSTs, which the CSRF guard accepts, and subscriptions over
 // graphql-transport-ws on the same origin, resumed from the last event cursor after a
-// reconnect.
+// reconnect or after an error that ended them.
 "use strict";
 
 const ENDPOINT = new URL("/graphql", window.location.href);
@@ -62,15 +62,54 @@ async function graphql(query, variables = {}) {
   return body.data;
 }
 
-// graphql-transport-ws with reconnection: every subscription is sent again once the new
-// connection is acknowledged, with variables computed then (the latest cursor).
+// Delays between attempts: 0.5 s doubling up to 15 s, each drawn between half and all of
+// that, so that viewers cut off together do not all come back at the same moment.
+class Backoff {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.ceiling = 500;
+  }
+
+  next() {
+    const delay = this.ceiling * (0.5 + Math.random() / 2);
+    this.ceiling = Math.min(this.ceiling * 2, 15000);
+    return delay;
+  }
+}
+
+// Errors that a new attempt would only repeat. Anything else (RESUME_REQUIRED, UNAVAILABLE,
+// INTERNAL_SERVER_ERROR, ...) may pass: the subscription is sent again after a backoff.
+const FINAL = new Set([
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "NOT_FOUND",
+  "BAD_USER_INPUT",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+]);
+// The server closed the socket over its credential: the same one would be refused again.
+const CREDENTIAL_REFUSED = 4403;
+// How long until `time`, as the status shows it.
+const seconds = (time) => `${Math.max(1, Math.ceil((time - Date.now()) / 1000))} s`;
+
+// graphql-transport-ws with recovery. A subscription ended by an error is sent again on
+// the same socket after a backoff, and every subscription once a new connection is
+// acknowledged; each time with variables computed then (the latest cursor) and under a
+// new id (the server may not have forgotten the old one yet). Its `onStart` says when
+// the page has caught up with what it may have missed meanwhile.
 class Live {
   constructor(url, onState) {
     this.url = url;
     this.onState = onState;
-    this.subscriptions = new Map();
+    this.subscriptions = new Set();
+    this.operations = new Map(); // operation id -> its subscription
     this.ids = 0;
-    this.delay = 250;
+    this.backoff = new Backoff();
+    this.reconnectAt = null; // set once a connection was lost
+    this.refused = null; // why the server refused the credential, if it did
     this.connect();
   }
 
@@ -83,46 +122,133 @@ class Live {
       socket.send(JSON.stringify({ type: "connection_init", payload }));
     };
     socket.onmessage = (raw) => this.receive(JSON.parse(raw.data));
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       this.ready = false;
-      this.onState("reconnecting");
-      setTimeout(() => this.connect(), this.delay);
-      this.delay = Math.min(this.delay * 2, 5000);
+      for (const sub of this.subscriptions) this.wait(sub, null);
+      if (event.code === CREDENTIAL_REFUSED) {
+        this.refused = event.reason || "the credential was refused";
+      } else {
+        const delay = this.backoff.next();
+        this.reconnectAt = Date.now() + delay;
+        setTimeout(() => this.connect(), delay);
+      }
+      this.report();
     };
   }
 
   receive(message) {
-    const subscription = this.subscriptions.get(message.id);
+    const sub = this.operations.get(message.id);
     if (message.type === "connection_ack") {
       this.ready = true;
-      this.delay = 250;
-      this.onState("live");
-      for (const [id, sub] of this.subscriptions) this.start(id, sub);
+      this.backoff.reset();
+      for (const each of this.subscriptions) if (!each.failure) this.start(each);
+      this.report();
     } else if (message.type === "ping") {
       this.socket.send(JSON.stringify({ type: "pong" }));
-    } else if (message.type === "next" && subscription) {
-      if (message.payload.errors) subscription.onError(message.payload.errors);
-      else subscription.onData(message.payload.data);
-    } else if (message.type === "error" && subscription) {
-      subscription.onError(message.payload);
+    } else if (sub) {
+      this.follow(sub, message); // else an operation stopped or replaced: nothing is wanted
     }
   }
 
-  start(id, sub) {
-    const payload = { query: sub.query, variables: sub.variables() };
-    this.socket.send(JSON.stringify({ id, type: "subscribe", payload }));
-    sub.onStart();
+  follow(sub, message) {
+    if (message.type === "next" && !message.payload.errors) {
+      sub.backoff.reset();
+      sub.onData(message.payload.data);
+    } else if (message.type === "next" || message.type === "error") {
+      this.failed(sub, message.type === "next" ? message.payload.errors : message.payload);
+    } else if (message.type === "complete") {
+      // The stream ended by itself (its conversation was deleted): nothing more will come.
+      this.operations.delete(message.id);
+      this.subscriptions.delete(sub);
+      this.report();
+    }
   }
 
-  // Returns a function that ends the subscription.
-  subscribe(query, { variables = () => ({}), onData, onError = showError, onStart = () => {} }) {
+  start(sub) {
     const id = String(++this.ids);
-    const sub = { query, variables, onData, onError, onStart };
-    this.subscriptions.set(id, sub);
-    if (this.ready) this.start(id, sub);
+    const payload = { query: sub.query, variables: sub.variables() };
+    this.operations.set(id, sub);
+    Object.assign(sub, { id, catchingUp: true });
+    this.socket.send(JSON.stringify({ id, type: "subscribe", payload }));
+    this.report();
+    Promise.resolve(sub.onStart(sub.starts++ > 0))
+      .catch(showError)
+      .finally(() => {
+        if (sub.id === id) sub.catchingUp = false;
+        this.report();
+      });
+  }
+
+  // Stops the subscription's operation (if the server has not) and any retry waiting;
+  // then, unless `delay` is null, sends it again after that long.
+  wait(sub, delay) {
+    if (sub.id && this.operations.delete(sub.id) && this.ready) {
+      this.socket.send(JSON.stringify({ id: sub.id, type: "complete" }));
+    }
+    clearTimeout(sub.timer);
+    Object.assign(sub, { id: null, timer: null, retryAt: null, catchingUp: false });
+    if (delay === null) return;
+    sub.retryAt = Date.now() + delay;
+    sub.timer = setTimeout(() => {
+      sub.retryAt = null;
+      this.start(sub);
+    }, delay);
+  }
+
+  failed(sub, errors) {
+    const final = errors.find((error) => FINAL.has(error.extensions?.code));
+    if (final) {
+      this.wait(sub, null);
+      sub.failure = final.message;
+      sub.onError(final);
+    } else {
+      // RESUME_REQUIRED says where to resume from; the variables then use it.
+      sub.onResume(errors.find((error) => error.extensions?.cursor)?.extensions.cursor);
+      this.wait(sub, sub.backoff.next());
+    }
+    this.report();
+  }
+
+  report() {
+    this.onState(...this.state());
+  }
+
+  // The page's status, [state, text]: the worst of the connection's and every
+  // subscription's.
+  state() {
+    const subs = [...this.subscriptions];
+    const failure = this.refused || subs.find((sub) => sub.failure)?.failure;
+    const retryAt = Math.min(...subs.map((sub) => sub.retryAt || Infinity));
+    if (failure) return ["stopped", `stopped: ${failure}`];
+    if (!this.ready) {
+      if (!this.reconnectAt) return ["connecting", "connecting…"];
+      return ["reconnecting", `reconnecting in ${seconds(this.reconnectAt)}`];
+    }
+    if (retryAt < Infinity) return ["retrying", `catching up: resuming in ${seconds(retryAt)}`];
+    if (subs.some((sub) => sub.catchingUp)) return ["catching-up", "catching up…"];
+    return ["live", "live"];
+  }
+
+  // Returns a function that ends the subscription. `onStart(again)` runs whenever it is
+  // sent (`again` after the first time) and returns once the page has caught up;
+  // `onResume(cursor)` hears the cursor an error gave to resume from.
+  subscribe(query, options) {
+    const sub = {
+      query,
+      variables: () => ({}),
+      onError: showError,
+      onStart: () => {},
+      onResume: () => {},
+      ...options,
+      backoff: new Backoff(),
+      starts: 0,
+    };
+    this.subscriptions.add(sub);
+    if (this.ready) this.start(sub);
     return () => {
-      this.subscriptions.delete(id);
-      if (this.ready) this.socket.send(JSON.stringify({ id, type: "complete" }));
+      this.wait(sub, null);
+      this.subscriptions.delete(sub);
+      this.report();
     };
   }
 }
@@ -153,16 +279,18 @@ function debounced(work, wait = 60) {
   };
 }
 
-const live = new Live(SOCKET_URL, (state) => {
+const live = new Live(SOCKET_URL, (state, text) => {
   $("status").dataset.state = state;
-  $("status").textContent = state;
+  $("status").textContent = text;
 });
 
 const view = { id: null, data: null, cursor: null, stop: null };
+const arrivals = new EventTarget(); // "cursor": an event of the open conversation arrived
 
 // The conversation list: refetched whenever the activity subscription says something
-// changed, and on every (re)connection, since activity has no cursor to resume from.
-const refreshList = debounced(async () => {
+// changed, and each time that subscription is sent (after an error or a reconnection),
+// since activity has no cursor to resume from.
+async function loadList() {
   const { conversations } = await graphql(LIST);
   $("conversation-count").textContent = `(${conversations.totalCount})`;
   $("conversations").replaceChildren(
@@ -179,8 +307,9 @@ const refreshList = debounced(async () => {
       ),
     ),
   );
-});
-live.subscribe(ACTIVITY, { onData: refreshList, onStart: refreshList });
+}
+const refreshList = debounced(loadList);
+live.subscribe(ACTIVITY, { onData: refreshList, onStart: loadList });
 
 // The open conversation: one query renders it; its events then keep it current.
 
@@ -197,16 +326,38 @@ async function open(id) {
   view.stop = live.subscribe(EVENTS, {
     variables: () => ({ id, after: view.cursor }),
     onData: ({ conversationEvents: event }) => onEvent(event),
+    onResume: (cursor) => {
+      if (cursor) view.cursor = cursor;
+    },
+    onStart: (again) => again && catchUp(id),
   });
 }
 
+// Once the subscription is sent again, the page is catching up until the events up to
+// the conversation's latest, as read then, have arrived (the replay may bring some
+// before that read answers: their cursors are noted from the start).
+async function catchUp(id) {
+  const arrived = new Set([view.cursor]);
+  const note = ({ detail: cursor }) => arrived.add(cursor);
+  arrivals.addEventListener("cursor", note);
+  try {
+    const latest = (await refetch())?.lastEventCursor;
+    while (view.id === id && latest && !arrived.has(latest)) {
+      await new Promise((resolve) => arrivals.addEventListener("cursor", resolve, { once: true }));
+    }
+  } finally {
+    arrivals.removeEventListener("cursor", note);
+  }
+}
+
+// The conversation as read now, rendered; null if it is gone or no longer open.
 async function refetch() {
   const id = view.id;
   const { conversation } = await graphql(CONVERSATION, { id });
-  if (view.id !== id) return;
+  if (view.id !== id) return null;
   if (!conversation) {
     $("title").textContent = "No such conversation";
-    return;
+    return null;
   }
   // A chunk may have reached us after this answer was read: keep the longer text.
   const shown = new Map((view.data?.messages.nodes || []).map((m) => [m.id, m.content]));
@@ -218,11 +369,13 @@ async function refetch() {
   }
   view.data = conversation;
   render(conversation);
+  return conversation;
 }
 const scheduleRefetch = debounced(refetch);
 
 function onEvent(event) {
   view.cursor = event.cursor;
+  arrivals.dispatchEvent(new CustomEvent("cursor", { detail: event.cursor }));
   const message = event.message && view.data?.messages.nodes.find((m) => m.id === event.message.id);
   if (event.kind === "ANSWER_CHUNK" && message) {
     if (event.message.content.length > message.content.length) {
