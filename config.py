@@ -77,6 +77,9 @@ class Settings:
     log_level: str = _setting("info", "LOG_LEVEL", _text)
     # Events a WebSocket subscriber may fall behind by before it is told to resume.
     subscriber_queue_size: int = _setting(1000, "SUBSCRIBER_QUEUE_SIZE", int)
+    # Seconds between two looks at the log for events whose writer committed and died
+    # before announcing them (0: none; such events then wait for the next announced one).
+    live_recheck_seconds: float = _setting(0.5, "LIVE_RECHECK_SECONDS", float)
     # Origins whose browsers may open WebSockets (a non-browser client sends none).
     allowed_origins: tuple[str, ...] = _setting((), "ALLOWED_ORIGINS", _words)
     # Users' JWTs: HS256 with a shared secret and/or RS256 with a public key (PEM, given

@@ -6,6 +6,7 @@ from models.auth import Agent, ApiKey
 from models.component import Component, ComponentVersion
 from models.conversation import Conversation, Message, Participant, ToolCall
 from models.event import AgentSession, Event
+from models.health import ReadinessProbe
 from models.ingest import IngestReceipt
 from models.plan import Plan, PlanStep, StepDependency
 from models.score import Score
@@ -30,6 +31,7 @@ __all__ = [
     "Participant",
     "Plan",
     "PlanStep",
+    "ReadinessProbe",
     "Score",
     "SearchDocument",
     "Span",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -55,6 +56,17 @@ class Context:
     def authenticated_as(self, principal: Principal) -> None:
         """Who a WebSocket turned out to be, once its connection_init was checked."""
         self.loaders = Loaders(self.database.row_sessions, principal)
+
+    def for_operation(self) -> Context:
+        """The context of one operation on a long-lived connection: its principal and
+        connection params, and nothing another operation loaded or failed to load
+        (DataLoader keeps failures too), with its own request id and stream position."""
+        return dataclasses.replace(
+            self,
+            loaders=Loaders(self.database.row_sessions, self.principal),
+            request_id=uuid.uuid4().hex,
+            stream_position=None,
+        )
 
     def refresh_loaders(self) -> None:
         """New, empty loaders: a WebSocket context lives long, each event must read fresh rows."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import gc
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -9,9 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from asyncpg.exceptions import InternalClientError
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -22,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as RowSession
 from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from resolvers.errors import ThreadlineError, Unavailable
 from resolvers.filters import register_sqlite_functions
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -37,8 +44,61 @@ PROGRESS_STEPS = 1000
 # how long it may idle before it is checked again before use.
 IDLE_SINCE = "threadline_idle_since"
 PING_AFTER_IDLE_S = 1.0
+# After a SQLite connection was discarded, a new one waits for those opened before to
+# close, and for the requests that failed with them to end (DISCARD_SETTLE_S, their
+# errors hold the failed statements): at most DISCARD_WAIT_S, looking every
+# DISCARD_POLL_S.
+DISCARD_SETTLE_S = 0.2
+DISCARD_WAIT_S = 5.0
+DISCARD_POLL_S = 0.02
 # PostgreSQL's query_canceled: the statement timeout (or a pg_cancel_backend).
 QUERY_CANCELED = "57014"
+# PostgreSQL errors that say "not now" rather than "not this request". Classes: connection
+# exceptions (08), insufficient resources (53: disk full, out of memory, too many
+# connections). Codes: the server shutting down or starting (57P01-57P03), a read-only
+# transaction (25006: a hot standby, default_transaction_read_only), and a serialization
+# failure or deadlock (40001, 40P01) and a lock not available in time (55P03), which the
+# same request retried gets past, and an I/O error of the server (58030).
+UNAVAILABLE_CLASSES = frozenset({"08", "53"})
+UNAVAILABLE_STATES = frozenset(
+    {"57P01", "57P02", "57P03", "25006", "40001", "40P01", "55P03", "58030"}
+)
+# Connecting to the server failed: refused, reset, timed out, no route.
+UNREACHABLE_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EPIPE,
+        errno.ENOTCONN,
+    }
+)
+# Of those, the ones after which a pooled connection is of no more use: it lost its
+# server, or it is attached to a read-only one (or session) that a new connection may not be.
+DISCARDED_CLASSES = frozenset({"08"})
+READ_ONLY_TRANSACTION = "25006"
+DISCARDED_STATES = frozenset({"57P01", "57P02", "57P03", READ_ONLY_TRANSACTION})
+# SQLite's primary result codes (an extended code adds detail in its high bits) that say
+# the same: locked by another writer past the busy timeout, a read-only file, an I/O
+# error, a full disk, a file that cannot be opened.
+SQLITE_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+# Of those, the ones after which a SQLite connection is discarded: one opened while the
+# file was read-only stays read-only after the file is writable again.
+SQLITE_DISCARDED = frozenset(
+    {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
+)
 
 
 def is_sqlite(url: str) -> bool:
@@ -64,11 +124,14 @@ def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> Asy
             server_settings["statement_timeout"] = str(statement_timeout_ms)
             kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
     engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _discard_unusable_connections)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         if statement_timeout_ms > 0:
             _time_sqlite_statements(engine, statement_timeout_ms / 1000)
+        # Last: it counts the connections that opened, not those whose set-up failed.
+        _close_all_after_discard(engine)
     else:
         _ping_after_idle(engine)
     return engine
@@ -101,16 +164,98 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
     event.listen(engine.sync_engine.pool, "checkout", checked_out)
 
 
+def _discard_unusable_connections(context: ExceptionContext) -> None:
+    """Treat the errors after which a connection is of no more use as disconnects:
+    SQLAlchemy then discards it and the pool's older connections, and the next ones are
+    opened afresh, so the server recovers once the database does, without a restart."""
+    error = context.original_exception
+    state = sqlstate_of(error)
+    if (
+        sqlite_code_of(error) in SQLITE_DISCARDED
+        or (state is not None and (state[:2] in DISCARDED_CLASSES or state in DISCARDED_STATES))
+        or isinstance(error.__cause__, InternalClientError)
+    ):
+        context.is_disconnect = True
+        if state == READ_ONLY_TRANSACTION:
+            # Only the connection that wrote: reads on the others still work, and each
+            # is replaced at its own first failed write.
+            context.invalidate_pool_on_disconnect = False
+
+
+def _close_all_after_discard(engine: AsyncEngine) -> None:
+    """After a SQLite connection was discarded (read-only, full, I/O error), close every
+    connection of the engine before a new one opens: the idle ones at once, the busy ones
+    when they come back, while new connections wait.
+
+    The connections of one process share a file's locks and shared memory: while one
+    opened in the read-only time stays open, every new connection is read-only too, so
+    replacing them one by one (as SQLAlchemy does) never recovers while requests keep
+    coming. And closing is not enough: sqlite3_close_v2 keeps a connection's file open
+    until its prepared statements are finalized, and the failed statement's cursor lives
+    on in the error's traceback, a reference cycle; so garbage is collected once the
+    requests that failed have ended, before the next connection opens.
+    """
+    sync_engine = engine.sync_engine
+    discarded_at = [0.0]
+    collected_at = [0.0]
+    # When each open connection was opened, by id of its driver connection.
+    opened: dict[int, float] = {}
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        opened[id(dbapi_connection)] = time.time()
+
+    def closed(dbapi_connection: Any, *_record: Any) -> None:
+        opened.pop(id(dbapi_connection), None)
+
+    def failed(context: ExceptionContext) -> None:
+        if context.is_disconnect and sqlite_code_of(context.original_exception) is not None:
+            discarded_at[0] = time.time()
+            sync_engine.dispose()
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record.dbapi_connection is not None and record.starttime <= discarded_at[0]:
+            record.invalidate()
+
+    def connecting(*_args: Any) -> None:
+        deadline = time.monotonic() + DISCARD_WAIT_S
+        while any(at <= discarded_at[0] for at in opened.values()) or (
+            time.time() - discarded_at[0] < DISCARD_SETTLE_S
+        ):
+            if time.monotonic() > deadline:
+                break  # open it anyway: it fails as before, and is discarded in turn
+            await_(asyncio.sleep(DISCARD_POLL_S))
+        if collected_at[0] < discarded_at[0]:
+            collected_at[0] = time.time()
+            gc.collect()
+
+    # After _discard_unusable_connections, which decides what is discarded.
+    event.listen(sync_engine, "handle_error", failed)
+    event.listen(sync_engine, "do_connect", connecting)
+    pool = sync_engine.pool
+    event.listen(pool, "connect", connected)
+    event.listen(pool, "close", closed)
+    event.listen(pool, "close_detached", closed)
+    event.listen(pool, "checkin", checked_in)
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # The driver would BEGIN only at the first write, leaving the reads before it
     # outside the transaction; SQLAlchemy's "begin" event starts it instead.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # SQLite ignores foreign keys unless told per connection; WAL lets readers
-    # run while one writer commits.
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    try:
+        # SQLite ignores foreign keys unless told per connection; WAL lets readers
+        # run while one writer commits.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    except Exception:
+        # SQLAlchemy drops a connection whose set-up failed without closing it: left
+        # open, it keeps the file's shared state as it was (unopenable, read-only) for
+        # every connection this process opens after it.
+        cursor.close()
+        dbapi_connection.close()
+        raise
     cursor.close()
     register_sqlite_functions(dbapi_connection)
 
@@ -189,6 +334,62 @@ def is_statement_timeout(error: BaseException | None) -> bool:
         getattr(driver_error, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
         or getattr(driver_error, "sqlstate", None) == QUERY_CANCELED
     )
+
+
+def is_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` says the database cannot serve now, rather than that the request
+    is wrong: unreachable (refused, reset, closed, lost mid-statement, no connection free
+    in the pool), shutting down, read-only, out of space, locked. Retrying later is the
+    remedy. The statement timeout is not one of them (is_statement_timeout)."""
+    seen: set[int] = set()
+    # The error, then what it wraps (SQLAlchemy's error, the driver's, asyncpg's own).
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ThreadlineError):
+            # Raised on purpose, it says what it means (RESUME_REQUIRED after an outage).
+            return isinstance(error, Unavailable)
+        if _says_unavailable(error):
+            return True
+        error = error.__cause__
+    return False
+
+
+def brief(error: BaseException | None) -> str:
+    """An error's first line, for the log: a database error's next lines hold its
+    statement and parameters."""
+    return str(error).partition("\n")[0]
+
+
+def _says_unavailable(error: BaseException) -> bool:
+    # InternalClientError: asyncpg's protocol left in a state it cannot go on from
+    # ("cannot switch to state ...; another operation is in progress"), as a connection
+    # lost mid-statement leaves it.
+    if isinstance(error, PoolTimeout | DisconnectionError | InternalClientError):
+        return True
+    # Only the OSErrors of reaching a server: another (a file not found, a timeout of
+    # ours) is a fault, not an outage.
+    if isinstance(error, ConnectionError | socket.gaierror) or (
+        isinstance(error, OSError) and error.errno in UNREACHABLE_ERRNOS
+    ):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    state = sqlstate_of(error)
+    if state is not None and (state[:2] in UNAVAILABLE_CLASSES or state in UNAVAILABLE_STATES):
+        return True
+    return sqlite_code_of(error) in SQLITE_UNAVAILABLE
+
+
+def sqlstate_of(error: BaseException | None) -> str | None:
+    """A PostgreSQL error's SQLSTATE, None for another error."""
+    state = getattr(error, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def sqlite_code_of(error: BaseException | None) -> int | None:
+    """A SQLite error's primary result code (an extended code keeps it in its low byte)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
 
 
 @asynccontextmanager

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# Seconds a client is asked to wait before retrying what was UNAVAILABLE (HTTP's
+# Retry-After, `extensions.retryAfter`): an outage is either over by then or the
+# client backs off on its own.
+RETRY_AFTER_SECONDS = 1
+
 
 class ThreadlineError(Exception):
     code = "INTERNAL_SERVER_ERROR"
@@ -37,3 +42,10 @@ class ResumeRequired(ThreadlineError):
     """A subscription stopped; subscribing again with `after: cursor` misses nothing."""
 
     code = "RESUME_REQUIRED"
+
+
+class Unavailable(ThreadlineError):
+    """The database cannot serve the request now (unreachable, read-only, full, busy):
+    the same request may succeed in a moment."""
+
+    code = "UNAVAILABLE"

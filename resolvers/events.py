@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from resolvers.ingest.rows import write_numbered_rows
 from resolvers.principal import Identity
 
 PENDING = "threadline.events"  # session.info key: events to publish after commit
+IDS_PER_QUERY = 500  # conversation ids in one IN (...) of latest_seqs
 
 # The rows an event may point at, by the event column holding their id.
 REFERENCES: dict[str, Any] = {
@@ -269,8 +270,21 @@ def in_conversation_after(
 
 
 async def latest_seq(sessions: RowSessionFactory, conversation_id: uuid.UUID) -> int:
+    return (await latest_seqs(sessions, [conversation_id])).get(conversation_id, 0)
+
+
+async def latest_seqs(
+    sessions: RowSessionFactory, conversation_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Each conversation's last event seq; one that does not exist (deleted) is left out."""
+    ids = list(conversation_ids)
+    found: dict[uuid.UUID, int] = {}
     async with sessions() as session:
-        seq = await session.scalar(
-            select(col(Conversation.last_event_seq)).where(col(Conversation.id) == conversation_id)
-        )
-    return int(seq or 0)
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            rows = await session.execute(
+                select(col(Conversation.id), col(Conversation.last_event_seq)).where(
+                    col(Conversation.id).in_(ids[start : start + IDS_PER_QUERY])
+                )
+            )
+            found.update({conversation_id: int(seq) for conversation_id, seq in rows})
+    return found

@@ -38,6 +38,7 @@ from resolvers.compiled.cache import ReadPlans
 from resolvers.compiled.planner import Operation
 from resolvers.compiled.statements import compiled_data
 from resolvers.context import Context
+from resolvers.db import brief, is_statement_timeout, is_unavailable
 from resolvers.reads import ConversationQuery
 from schema.query import conversation_query
 
@@ -101,8 +102,16 @@ class CompiledReads(SchemaExtension):
                 data = await compiled_data(
                     self.plans, StrawberryBinding(context.schema), operation, ctx
                 )
-            except Exception:  # a fault of the optimisation must not fail the request
-                log.exception("compiled read failed, running the normal path")
+            except Exception as exc:  # a fault of the optimisation must not fail the request
+                if is_unavailable(exc):
+                    # Not a fault of the optimisation: the normal path meets the same
+                    # database and reports it with its code.
+                    log.info("compiled read stopped (%s), running the normal path", brief(exc))
+                elif is_statement_timeout(exc):
+                    # The normal path reads in smaller statements: let it try.
+                    log.warning("compiled read timed out, running the normal path")
+                else:
+                    log.exception("compiled read failed, running the normal path")
                 data = None
             if data is not None:
                 context.result = GraphQLExecutionResult(data=data, errors=None)

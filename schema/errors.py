@@ -11,13 +11,14 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import StreamExecutionResult
 
-from resolvers.db import is_statement_timeout
-from resolvers.errors import ThreadlineError
+from resolvers.db import brief, is_statement_timeout, is_unavailable
+from resolvers.errors import RETRY_AFTER_SECONDS, ThreadlineError, Unavailable
 
 log = logging.getLogger("threadline.errors")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
 TIMEOUT = "TIMEOUT"
+UNAVAILABLE = Unavailable.code
 # The parser's limits (max_query_tokens, and nesting deeper than Python's recursion
 # allows) read "Syntax Error: ...", though the document may be well formed: it is
 # too big, as one past the depth or alias limits, and is refused with their code.
@@ -49,6 +50,19 @@ def request_error_code(message: str) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
+def unavailable(request_id: str | None) -> tuple[str, dict[str, object]]:
+    """The message and extensions of an error that a retry in a moment may get past."""
+    return (
+        f"The database is unavailable right now; retry in a moment (request id {request_id})",
+        {"code": UNAVAILABLE, "requestId": request_id, "retryAfter": RETRY_AFTER_SECONDS},
+    )
+
+
+def is_retryable(error: GraphQLError) -> bool:
+    """Whether a classified error asks the client to retry in a moment."""
+    return (error.extensions or {}).get("code") == UNAVAILABLE
+
+
 def classify(
     error: GraphQLError, request_id: str | None, *, suggestions: bool = True
 ) -> GraphQLError:
@@ -56,6 +70,12 @@ def classify(
     names of the schema graphql-core suggests for a misspelt one."""
     original = error.original_error
     extensions = dict(error.extensions or {})
+    if is_unavailable(original):
+        # An outage, not a fault of the request or of the code: no traceback.
+        log.warning(
+            "database unavailable (request %s) at %s: %s", request_id, error.path, brief(original)
+        )
+        return _with(error, *unavailable(request_id))
     if isinstance(original, ThreadlineError):
         extensions.update(original.extensions, code=original.code)
         return _with(error, original.message, extensions)
@@ -105,14 +125,19 @@ class ErrorCodes(SchemaExtension):
     ) -> None:
         super().__init__(execution_context=execution_context)
         self.suggestions = suggestions
+        self.streamed: object = None
 
     def on_operation(self) -> Iterator[None]:
         yield
-        self._classify(self.execution_context.result)
+        result = self.execution_context.result
+        # A stream's last result is the operation's too: classified (and logged) once.
+        if result is not self.streamed:
+            self._classify(result)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         # Subscriptions: each result is sent as it comes, not at the end of the operation.
         self._classify(result)
+        self.streamed = result
         yield
 
     def _classify(self, result: object) -> None:

@@ -3,15 +3,19 @@ execution per event (subscriptions.shared)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncGenerator, Iterable
 from functools import partial
 from typing import Any, cast
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.schema import StreamResult
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from resolvers.context import Context
+from resolvers.db import brief, is_unavailable
 from schema.errors import classify
 from schema.parsing import parsed
 from subscriptions.shared import SharedStreams, Sharing, stream_key
@@ -35,6 +39,13 @@ class SharingSchema(strawberry.Schema):
         )
         self.shared_streams = SharedStreams(self.sharing)
 
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing: ErrorCodes logs each error once, at its level (an outage as a warning,
+        a fault with its traceback). Strawberry would log every error, expected ones
+        included, with a traceback."""
+
     async def stream(
         self,
         query: str | None,
@@ -45,6 +56,9 @@ class SharingSchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Iterable[OperationType] | None = None,
     ) -> StreamResult:
+        # Every operation of a socket gets a context of its own (the socket's is shared).
+        if isinstance(context_value, Context):
+            context_value = context_value.for_operation()
         execute = partial(
             super().stream,
             query,
@@ -58,7 +72,25 @@ class SharingSchema(strawberry.Schema):
         key = stream_key(self.sharing, query, variable_values, operation_name, context_value)
         if key is None:
             return await execute()
+        context = cast("Context", context_value)
         return cast(
             "StreamResult",
-            self.shared_streams.follow(key, cast("Context", context_value), execute),
+            _reported(self.shared_streams.follow(key, context, execute), context.request_id),
         )
+
+
+async def _reported(
+    results: AsyncGenerator[ExecutionResult, None], request_id: str
+) -> AsyncGenerator[ExecutionResult, None]:
+    """A shared stream's results, and the database failing as the subscriber joins it
+    (its access is checked then) as the error a client can act on, UNAVAILABLE: the
+    transport would otherwise end the operation without a word."""
+    async with contextlib.aclosing(results):
+        try:
+            async for result in results:
+                yield result
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            error = GraphQLError(brief(exc), original_error=exc)
+            yield ExecutionResult(data=None, errors=[classify(error, request_id)])

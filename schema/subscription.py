@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import models
 from models.enums import EventKind, MessageStatus, TraceStatus
 from resolvers.context import Context
 from resolvers.credentials import ensure_may_listen
+from resolvers.db import brief, is_unavailable
 from resolvers.errors import NotFound, Unauthenticated
 from resolvers.events import LoadedEvent
 from resolvers.ids import parse_id, to_global_id
@@ -25,11 +27,14 @@ from subscriptions.activity import conversations_activity
 from subscriptions.streams import (
     Selection,
     conversation_events,
+    database_lost,
     decode_cursor,
+    encode_cursor,
     read_log,
     revoked_keys,
 )
 
+log = logging.getLogger(__name__)
 Ctx = Info[Context, None]
 RowT = TypeVar("RowT", models.Conversation, models.Message, models.Trace)
 FINISHING = frozenset({EventKind.COMPLETE, EventKind.ERROR})
@@ -64,6 +69,27 @@ async def _as_graphql(
         yield to_graphql(item)
 
 
+async def _resumable(
+    info: Ctx, items: AsyncIterator[LoadedEvent], after: str | None
+) -> AsyncGenerator[ConversationEvent, None]:
+    """A conversation's events as GraphQL types. When the database fails while they are
+    followed, the stream ends with RESUME_REQUIRED and the cursor to resume from (of the
+    last event delivered, else `after`); with no cursor known, UNAVAILABLE."""
+    ctx = info.context
+    try:
+        async for event in _as_graphql(info, items):
+            yield event
+    except Exception as exc:
+        position = ctx.stream_position
+        cursor = after
+        if position is not None:
+            cursor = encode_cursor(position.event.conversation_id, position.seq)
+        if cursor is None or not is_unavailable(exc):
+            raise
+        log.warning("subscription (request %s) interrupted: %s", ctx.request_id, brief(exc))
+        raise database_lost(cursor) from exc
+
+
 @dataclass(frozen=True)
 class Subject:
     """One row whose story a subscription follows until it ends (a message, a trace)."""
@@ -89,7 +115,7 @@ class Subject:
         else:
             # Finished: its whole story is in the log (finishing meanwhile is, too).
             items = read_log(ctx, self.conversation_id, start, None, selection)
-        return _as_graphql(info, items)
+        return _resumable(info, items, after)
 
 
 @strawberry.type
@@ -104,7 +130,7 @@ class Subscription:
         conversation = await _require(info, models.Conversation, conversation_id)
         start = decode_cursor(after, conversation.id) if after is not None else None
         items = conversation_events(info.context, conversation.id, start, Selection())
-        async for event in _as_graphql(info, items):
+        async for event in _resumable(info, items, after):
             yield event
 
     @strawberry.subscription(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from models import Conversation
 from resolvers.context import Context
-from resolvers.errors import ResumeRequired
+from resolvers.db import brief, is_unavailable
+from resolvers.errors import RETRY_AFTER_SECONDS, ResumeRequired
 from resolvers.events import LoadedEvent
 from resolvers.principal import Identity, Principal
 from resolvers.reads import ConversationQuery, conversation_matches, matches_row
@@ -14,14 +16,18 @@ from subscriptions.channels import ACTIVITY
 from subscriptions.hub import Signal
 from subscriptions.streams import require_bus
 
+log = logging.getLogger(__name__)
+INTERRUPTED = "live updates were interrupted; refetch the list and subscribe again"
+
 
 async def conversations_activity(
     ctx: Context, query: ConversationQuery
 ) -> AsyncIterator[LoadedEvent]:
     """Activity events of the conversations the query matches, live only.
 
-    A list view refetches its first page when told to resume; there is no
-    cursor across conversations to replay from.
+    A list view refetches its first page when told to resume (after a reconnect of the
+    broadcast, or a database failure); there is no cursor across conversations to
+    replay from.
     """
     bus = require_bus(ctx)
     async with bus.hub.listen(ACTIVITY) as feed:
@@ -29,10 +35,15 @@ async def conversations_activity(
             got = await feed.get()
             if isinstance(got, Signal):
                 # Even a reconnect may have hidden changes, and there is no cursor to replay.
-                raise ResumeRequired(
-                    "live updates were interrupted; refetch the list and subscribe again"
-                )
-            if await _concerns(ctx, query, got):
+                raise ResumeRequired(INTERRUPTED)
+            try:
+                concerns = await _concerns(ctx, query, got)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("conversation list feed interrupted: %s", brief(exc))
+                raise ResumeRequired(INTERRUPTED, retryAfter=RETRY_AFTER_SECONDS) from exc
+            if concerns:
                 yield got
 
 

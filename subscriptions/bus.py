@@ -11,11 +11,13 @@ from collections.abc import Sequence
 
 from broadcaster import Broadcast
 
+from config import Settings
 from resolvers.db import RowSessionFactory
 from resolvers.events import Published
 from resolvers.publisher import Farewell
 from subscriptions.channels import REVOKED_KEYS, Notice, channels_for, conversation_channel
 from subscriptions.hub import EventHub
+from subscriptions.reconnecting import ReconnectingBackend
 
 log = logging.getLogger(__name__)
 RETRY_EVERY = 0.5  # seconds between attempts to announce what could not be announced
@@ -25,15 +27,28 @@ BACKLOG_LIMIT = 100_000
 class EventBus:
     """The Publisher (resolvers.publisher) of a server process, and its hub."""
 
-    def __init__(self, broadcast: Broadcast, sessions: RowSessionFactory, feed_size: int) -> None:
+    def __init__(
+        self,
+        broadcast: Broadcast,
+        sessions: RowSessionFactory,
+        feed_size: int,
+        recheck_seconds: float = Settings.live_recheck_seconds,
+    ) -> None:
         self.broadcast = broadcast
         self.sessions = sessions
-        self.hub = EventHub(broadcast, sessions, feed_size)
+        self.hub = EventHub(broadcast, sessions, feed_size, recheck_seconds)
         # (channel, message) pairs a failed publish left; announced again, in order.
         self._backlog: deque[tuple[str, str]] = deque()
         self._retry: asyncio.Task[None] | None = None
         # One drain at a time, or two could publish (and drop) the same head notice.
         self._draining = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the backend's listening connection is up (the memory backend's always
+        is): while it is not, other processes' events reach this one only by re-checks."""
+        backend = self.broadcast._backend  # broadcaster offers no public accessor
+        return not isinstance(backend, ReconnectingBackend) or backend.connected
 
     async def start(self) -> None:
         await self.broadcast.connect()

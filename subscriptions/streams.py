@@ -13,11 +13,11 @@ from typing import Any
 from models import Event
 from models.enums import EventKind
 from resolvers.context import Context
-from resolvers.errors import BadInput, Forbidden, ResumeRequired
+from resolvers.db import is_unavailable
+from resolvers.errors import RETRY_AFTER_SECONDS, BadInput, Forbidden, ResumeRequired
 from resolvers.events import LoadedEvent, in_conversation_after, latest_seq, load_events
 from resolvers.reads import may_read_conversation
 from subscriptions.bus import EventBus
-from subscriptions.channels import conversation_channel
 from subscriptions.hub import Signal
 
 PAGE = 200
@@ -63,6 +63,16 @@ class Selection:
     last: Callable[[Event], bool] = field(default=lambda _event: False)
 
 
+def database_lost(cursor: str) -> ResumeRequired:
+    """How a stream ends when the database fails under it: resume from `cursor` soon."""
+    return ResumeRequired(
+        "live updates stopped: the database is unavailable; subscribe again with `after` "
+        "to continue in a moment",
+        cursor=cursor,
+        retryAfter=RETRY_AFTER_SECONDS,
+    )
+
+
 async def require_access(ctx: Context, conversation_id: uuid.UUID) -> None:
     """End the stream of a subscriber who may no longer see the conversation."""
     if not await may_read_conversation(ctx, conversation_id):
@@ -106,52 +116,58 @@ async def conversation_events(
     """
     bus = require_bus(ctx)
     sessions = ctx.database.row_sessions
-    async with bus.hub.listen(conversation_channel(conversation_id)) as feed:
+    async with bus.hub.listen_conversation(conversation_id) as feed:
         latest = await latest_seq(sessions, conversation_id)
+        feed.caught_up_to(latest)
         if after is not None and after > latest:
             # Would silently skip the next events: the client's cursor is not from here.
             raise BadInput(f"the cursor is ahead of this conversation's events (at {latest})")
         last = after if after is not None else latest
-        if after is not None:
-            async for item in read_log(ctx, conversation_id, last, None, selection):
-                last = item.seq
-                yield item
-                if selection.last(item.event):
-                    return
-        while True:
-            got = await feed.get()
-            if got is Signal.RESYNC:
-                got_up_to = None
-            elif isinstance(got, Signal):
-                raise ResumeRequired(
-                    "live updates stopped (the subscriber fell behind or the broadcast "
-                    "backend failed); subscribe again with `after` to continue",
-                    cursor=encode_cursor(conversation_id, last),
-                )
-            elif got.seq <= last:
-                continue
-            else:
-                got_up_to = got.seq - 1
-            if got_up_to is None or got_up_to > last:
-                # Missed while disconnected, or skipped by the backend: read it from the
-                # log, once access is checked again (the selection may leave out the
-                # event that took it away).
-                await require_access(ctx, conversation_id)
-                async for item in read_log(ctx, conversation_id, last, got_up_to, selection):
+        try:
+            if after is not None:
+                async for item in read_log(ctx, conversation_id, last, None, selection):
                     last = item.seq
                     yield item
                     if selection.last(item.event):
                         return
-            if isinstance(got, Signal):
-                continue
-            last = got.seq
-            if got.event.kind in ACCESS_CHANGES:
-                await require_access(ctx, conversation_id)
-            if got.event.kind == EventKind.CONVERSATION_DELETED:
-                # Nothing follows a deletion, whatever the subscriber selected.
-                yield got
-                return
-            if selection.accepts(got.event):
-                yield got
-                if selection.last(got.event):
+            while True:
+                got = await feed.get()
+                if got is Signal.RESYNC:
+                    got_up_to = None
+                elif isinstance(got, Signal):
+                    raise ResumeRequired(
+                        "live updates stopped (the subscriber fell behind or the broadcast "
+                        "backend failed); subscribe again with `after` to continue",
+                        cursor=encode_cursor(conversation_id, last),
+                    )
+                elif got.seq <= last:
+                    continue
+                else:
+                    got_up_to = got.seq - 1
+                if got_up_to is None or got_up_to > last:
+                    # Missed while disconnected, or skipped by the backend: read it from the
+                    # log, once access is checked again (the selection may leave out the
+                    # event that took it away).
+                    await require_access(ctx, conversation_id)
+                    async for item in read_log(ctx, conversation_id, last, got_up_to, selection):
+                        last = item.seq
+                        yield item
+                        if selection.last(item.event):
+                            return
+                if isinstance(got, Signal):
+                    continue
+                last = got.seq
+                if got.event.kind in ACCESS_CHANGES:
+                    await require_access(ctx, conversation_id)
+                if got.event.kind == EventKind.CONVERSATION_DELETED:
+                    # Nothing follows a deletion, whatever the subscriber selected.
+                    yield got
                     return
+                if selection.accepts(got.event):
+                    yield got
+                    if selection.last(got.event):
+                        return
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            raise database_lost(encode_cursor(conversation_id, last)) from exc

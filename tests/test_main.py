@@ -33,21 +33,7 @@ SCHEMA = build_schema()
 async def test_healthz(http: httpx.AsyncClient) -> None:
     response = await http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
-
-
-async def test_healthz_is_503_while_the_database_is_unreachable() -> None:
-    # Nothing listens on port 1: every connection attempt is refused.
-    settings = Settings(
-        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/threadline", auto_migrate=False
-    )
-    app = create_app(settings)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
-            response = await client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "unreachable"}
+    assert response.json() == {"status": "ok"}
 
 
 async def test_graphiql_is_served_to_browsers(http: httpx.AsyncClient) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import OperationType
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -29,26 +29,31 @@ from strawberry.types.unset import UnsetType
 from config import Settings
 from migrations import upgrade_to_head
 from resolvers.context import Context
-from resolvers.db import Database
-from resolvers.errors import Unauthenticated
+from resolvers.db import Database, brief, is_unavailable
+from resolvers.errors import RETRY_AFTER_SECONDS, Unauthenticated, Unavailable
 from resolvers.principal import Principal
 from resolvers.retention import run_sweeper
 from schema import build_schema
+from schema.errors import is_retryable
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.authentication import Authenticate, principal_of, websocket_principal
 from web.body_timeout import RequestBodyTimeout
 from web.encoding import MessageEncoder
+from web.health import health_routes
 from web.limits import Limits, operation_type
 from web.otlp import otlp_route
 from web.pages import graphiql_page, page_routes
 from web.socket_expiry import ExpiringSocketHandler
 
 log = logging.getLogger("threadline")
+# WebSocket close code 1013, "Try Again Later": a server that cannot serve for now.
+TRY_AGAIN_LATER = 1013
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app with our typed context (a fresh one, and loaders, per request)."""
+    """Strawberry's ASGI app with our typed context: a fresh one per request, and per
+    operation on a socket (schema.sharing)."""
 
     # A socket ends when the credential its connection_init carried expires.
     graphql_transport_ws_handler_class = ExpiringSocketHandler
@@ -115,9 +120,24 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(
                 400, "Subscriptions run over WebSocket (graphql-transport-ws) at /graphql"
             )
-        return await super().execute_single(
+        result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        if retry_later(result, operation):
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return result
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Unavailable as exc:
+            # Raised by on_ws_connect, the socket accepted: graphql-transport-ws clients
+            # reconnect after a close code below 4000, and 1013 says when: later.
+            with contextlib.suppress(OSError):  # the client may have gone meanwhile
+                await send(
+                    {"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": exc.message}
+                )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         try:
@@ -128,8 +148,28 @@ class GraphQLApp(GraphQL[Context, None]):
             # graphql-transport-ws closes the socket with 4403 Forbidden.
             log.info("WebSocket refused: %s", exc.message)
             raise ConnectionRejectionError from None
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("WebSocket asked to retry: the database is unavailable: %s", brief(exc))
+            raise Unavailable("the database is unavailable; reconnect in a moment") from exc
         context.authenticated_as(principal)
         return None
+
+
+def retry_later(result: ExecutionResult, operation: OperationType | None) -> bool:
+    """Whether the response is a 503 that asks for the same request again: an error is
+    UNAVAILABLE and, for a mutation, nothing was written. A mutation field that failed
+    itself rolled its transaction back; one whose payload failed after its commit (an
+    error deeper than the field), or a sibling field that succeeded, wrote: repeating
+    the request (as proxies do on a 503) would write again."""
+    errors = result.errors or ()
+    if not any(is_retryable(error) for error in errors):
+        return False
+    if operation is not OperationType.MUTATION:
+        return True
+    written = any(value is not None for value in (result.data or {}).values())
+    return not written and all(len(error.path or ()) <= 1 for error in errors)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -140,6 +180,7 @@ def create_app(settings: Settings) -> Starlette:
         create_broadcast(settings.broadcast_url),
         database.row_sessions,
         settings.subscriber_queue_size,
+        settings.live_recheck_seconds,
     )
 
     @asynccontextmanager
@@ -160,17 +201,6 @@ def create_app(settings: Settings) -> Starlette:
             await bus.stop()
             await engine.dispose()
 
-    async def healthz(request: Request) -> Response:
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as exc:  # any failure to reach the database means "not healthy"
-            log.warning("health check failed: %s", exc)
-            return JSONResponse(
-                {"status": "unavailable", "database": "unreachable"}, status_code=503
-            )
-        return JSONResponse({"status": "ok", "database": "ok"})
-
     graphql_app = GraphQLApp(database, settings, bus)
     app = Starlette(
         routes=[
@@ -180,7 +210,7 @@ def create_app(settings: Settings) -> Starlette:
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", graphql_app),
-            Route("/healthz", healthz, methods=["GET"]),
+            *health_routes(database, bus),
             otlp_route(settings, database, bus),
             *page_routes(settings),
         ],

@@ -3,6 +3,8 @@ WebSockets when their connection_init arrives."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,10 +14,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config import Settings
 from resolvers.credentials import authenticate, credential_from
-from resolvers.db import Database
-from resolvers.errors import Unauthenticated
+from resolvers.db import Database, brief, is_unavailable
+from resolvers.errors import RETRY_AFTER_SECONDS, Unauthenticated
 from resolvers.principal import Principal
+from schema.errors import unavailable
 
+log = logging.getLogger(__name__)
 PRINCIPAL = "threadline.principal"
 
 
@@ -27,8 +31,22 @@ def principal_of(scope: Scope) -> Principal:
 
 def graphql_error(message: str, code: str, status: int, **headers: str) -> JSONResponse:
     """An error response shaped as GraphQL's, for requests refused before execution."""
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return error_response(message, {"code": code}, status, **headers)
+
+
+def error_response(
+    message: str, extensions: Mapping[str, object], status: int, **headers: str
+) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": dict(extensions)}]}
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def unavailable_response(error: BaseException) -> JSONResponse:
+    """503 for a request whose credential could not be checked: the database is down."""
+    request_id = uuid.uuid4().hex
+    log.warning("database unavailable (request %s) authenticating: %s", request_id, brief(error))
+    message, extensions = unavailable(request_id)
+    return error_response(message, extensions, 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 class Authenticate:
@@ -49,6 +67,11 @@ class Authenticate:
                     exc.message, exc.code, 401, **{"WWW-Authenticate": "Bearer"}
                 )
                 await response(scope, receive, send)
+                return
+            except Exception as exc:  # an API key is looked up in the database
+                if not is_unavailable(exc):
+                    raise
+                await unavailable_response(exc)(scope, receive, send)
                 return
             scope = {**scope, PRINCIPAL: principal}
         await self.app(scope, receive, send)

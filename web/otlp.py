@@ -4,7 +4,8 @@ Answers as OTLP asks: 200 with an ExportTraceServiceResponse (partialSuccess nam
 the spans refused and why), 400 for a body that does not decode, 401/403 without a
 credential with the INGEST scope, 413 past OTLP_MAX_BODY_BYTES (before or after
 gunzip), 415 for another content type, 503 with Retry-After while INGEST_QUEUE_SIZE
-requests are being written already. Error bodies are google.rpc.Status messages.
+requests are being written already, while the database is unavailable (UNAVAILABLE) or
+too slow (TIMEOUT). Error bodies are google.rpc.Status messages.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from config import Settings
 from models.enums import ApiKeyScope
 from resolvers.context import Context
 from resolvers.credentials import authenticate, credential_from
-from resolvers.db import Database, is_statement_timeout
-from resolvers.errors import ThreadlineError
+from resolvers.db import Database, brief, is_statement_timeout, is_unavailable
+from resolvers.errors import RETRY_AFTER_SECONDS, ThreadlineError, Unavailable
 from resolvers.ingest import otlp
 from resolvers.ingest.batch import Outcome
 from resolvers.ingest.spans import ingest_spans
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 # gRPC status codes, which google.rpc.Status carries, by HTTP status.
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 409: 10, 413: 8, 415: 3, 503: 14}
 HTTP_STATUS = {"BAD_USER_INPUT": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403}
-RETRY_AFTER_SECONDS = "1"
 # Reasons named in a partialSuccess message; the count covers every refused span.
 SHOWN_REASONS = 5
 
@@ -42,7 +42,7 @@ def status_response(content_type: str, status: int, code: str, message: str) -> 
     """An OTLP error: a google.rpc.Status in the request's encoding."""
     grpc = GRPC_CODES.get(status, 2)
     text = f"{code}: {message}"
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if content_type == otlp.PROTOBUF:
@@ -105,9 +105,14 @@ class TraceReceiver:
             status = HTTP_STATUS.get(exc.code, 409)
             return status_response(content_type, status, exc.code, exc.message)
         except Exception as exc:
-            if not is_statement_timeout(exc):
+            if is_statement_timeout(exc):
+                return status_response(content_type, 503, "TIMEOUT", "the database is too slow now")
+            if not is_unavailable(exc):
                 raise
-            return status_response(content_type, 503, "TIMEOUT", "the database is too slow now")
+            # The batch's transaction rolled back: sending it again writes it once.
+            log.warning("OTLP export refused, the database is unavailable: %s", brief(exc))
+            message = "the database is unavailable right now; retry in a moment"
+            return status_response(content_type, 503, Unavailable.code, message)
         message = "; ".join(outcome.rejected[:SHOWN_REASONS])
         body = otlp.encode_response(content_type, outcome.rejected_spans, message)
         return Response(body, 200, media_type=content_type)

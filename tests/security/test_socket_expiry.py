@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user, bearer, token
+from tests.polling import until
 from tests.ws_client import PROTOCOL, WAIT, GraphQLWebSocket, connect
 
 EVENTS = """subscription($c: ID!) {
@@ -84,14 +85,6 @@ def contents(received: list[dict[str, Any]]) -> list[str]:
 def members(app: Starlette) -> list[int]:
     """Subscribers of each live stream running on the server."""
     return sorted(len(s.members) for s in app.state.schema.shared_streams.running.values())
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 async def live(

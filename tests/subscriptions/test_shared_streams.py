@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import httpx
 from starlette.applications import Starlette
 
@@ -12,6 +9,7 @@ from subscriptions.shared import SharedStreams
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user, bearer, token
+from tests.polling import until
 from tests.ws_client import GraphQLWebSocket, connect
 
 EVENTS = """subscription($c: ID!, $after: String) {
@@ -24,14 +22,6 @@ ACTIVITY = "subscription { conversationsActivity { kind conversation { id } } }"
 def streams(app: Starlette) -> SharedStreams:
     shared: SharedStreams = app.state.schema.shared_streams
     return shared
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
 
 
 def members(app: Starlette) -> list[int]:
