@@ -36,6 +36,9 @@ class Context:
     stream_position: LoadedEvent | None = None
     # While a bulk `ingest` runs its items: the batch's session, which their writes use.
     batch_session: AsyncSession | None = None
+    # Transactions this operation committed: one that wrote must not be answered as a
+    # request to send again.
+    commits: int = 0
 
     @classmethod
     def create(
@@ -66,6 +69,7 @@ class Context:
             loaders=Loaders(self.database.row_sessions, self.principal),
             request_id=uuid.uuid4().hex,
             stream_position=None,
+            commits=0,
         )
 
     def refresh_loaders(self) -> None:

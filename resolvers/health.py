@@ -62,8 +62,8 @@ async def check_read(database: Database) -> None:
 
 async def check_write(database: Database) -> None:
     """The database commits a change, and has room for more."""
-    await _check_free_space(database)
     try:
+        await _check_free_space(database)
         async with database.engine.execution_options(**{WRITES: True}).begin() as connection:
             if connection.dialect.name == "postgresql":
                 in_recovery, read_only = (await connection.execute(text(POSTGRESQL_WRITABLE))).one()

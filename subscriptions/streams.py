@@ -156,9 +156,10 @@ async def conversation_events(
                             return
                 if isinstance(got, Signal):
                     continue
-                last = got.seq
                 if got.event.kind in ACCESS_CHANGES:
                     await require_access(ctx, conversation_id)
+                # Past it only now: a failed check above resumes from before it.
+                last = got.seq
                 if got.event.kind == EventKind.CONVERSATION_DELETED:
                     # Nothing follows a deletion, whatever the subscriber selected.
                     yield got

@@ -123,7 +123,7 @@ class GraphQLApp(GraphQL[Context, None]):
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        if retry_later(result, operation):
+        if retry_later(result, operation, context.commits):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return result
@@ -157,19 +157,14 @@ class GraphQLApp(GraphQL[Context, None]):
         return None
 
 
-def retry_later(result: ExecutionResult, operation: OperationType | None) -> bool:
+def retry_later(result: ExecutionResult, operation: OperationType | None, commits: int) -> bool:
     """Whether the response is a 503 that asks for the same request again: an error is
-    UNAVAILABLE and, for a mutation, nothing was written. A mutation field that failed
-    itself rolled its transaction back; one whose payload failed after its commit (an
-    error deeper than the field), or a sibling field that succeeded, wrote: repeating
-    the request (as proxies do on a 503) would write again."""
-    errors = result.errors or ()
-    if not any(is_retryable(error) for error in errors):
+    UNAVAILABLE and, for a mutation, none of its transactions committed. (One that
+    committed wrote, though its payload or a later field failed and a non-null field
+    nulled the whole `data`: repeating it, as proxies do on a 503, would write again.)"""
+    if not any(is_retryable(error) for error in result.errors or ()):
         return False
-    if operation is not OperationType.MUTATION:
-        return True
-    written = any(value is not None for value in (result.data or {}).values())
-    return not written and all(len(error.path or ()) <= 1 for error in errors)
+    return operation is not OperationType.MUTATION or commits == 0
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -54,6 +54,7 @@ async def transaction(
     except IntegrityError as exc:
         raise conflict(exc) from None
     # Committed: now, and only now, the events it recorded can be announced.
+    ctx.commits += 1
     committed = pending(session)
     if ctx.bus is not None and committed:
         await ctx.bus.publish(committed)

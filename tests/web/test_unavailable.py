@@ -373,35 +373,20 @@ def unavailable_at(*path: str | int) -> GraphQLError:
 
 
 @pytest.mark.parametrize(
-    ("operation", "data", "errors", "retry"),
+    ("operation", "errors", "commits", "retry"),
     [
-        (OperationType.QUERY, None, [unavailable_at("conversations")], True),
-        # The mutation's own field failed: its transaction rolled back.
-        (OperationType.MUTATION, {"sendMessage": None}, [unavailable_at("sendMessage")], True),
+        (OperationType.QUERY, [unavailable_at("conversations")], 0, True),
+        # The mutation's field failed inside its transaction, which rolled back.
+        (OperationType.MUTATION, [unavailable_at("sendMessage")], 0, True),
         # Committed, then its payload could not be read: a repeat would write again.
-        (
-            OperationType.MUTATION,
-            {"sendMessage": None},
-            [unavailable_at("sendMessage", "conversation", "id")],
-            False,
-        ),
-        # A sibling mutation field went through.
-        (
-            OperationType.MUTATION,
-            {"a": {"id": "1"}, "b": None},
-            [unavailable_at("b")],
-            False,
-        ),
-        (
-            OperationType.MUTATION,
-            None,
-            [GraphQLError("bad", extensions={"code": "CONFLICT"})],
-            False,
-        ),
+        (OperationType.MUTATION, [unavailable_at("sendMessage", "conversation", "id")], 1, False),
+        # `a` committed, then `b` failed: a non-null `b` nulls all of `data`, `a` too.
+        (OperationType.MUTATION, [unavailable_at("b")], 1, False),
+        (OperationType.MUTATION, [GraphQLError("no", extensions={"code": "CONFLICT"})], 0, False),
     ],
-    ids=["query", "rolled-back", "payload-after-commit", "sibling-written", "not-unavailable"],
+    ids=["query", "rolled-back", "payload-after-commit", "sibling-committed", "not-unavailable"],
 )
 def test_a_503_asks_for_a_repeat_only_where_nothing_was_written(
-    operation: OperationType, data: dict[str, Any] | None, errors: list[GraphQLError], retry: bool
+    operation: OperationType, errors: list[GraphQLError], commits: int, retry: bool
 ) -> None:
-    assert retry_later(ExecutionResult(data=data, errors=errors), operation) is retry
+    assert retry_later(ExecutionResult(data=None, errors=errors), operation, commits) is retry
