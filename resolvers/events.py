@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -103,7 +105,17 @@ async def take_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
     until commit), for `append`."""
     result = await session.exec(_TAKE_ONE_SEQ, params={"c": conversation_id})
     taken: int = result.scalar_one()
+    _keep_current(session, conversation_id, taken)
     return taken
+
+
+def _keep_current(session: AsyncSession, conversation_id: uuid.UUID, seq: int) -> None:
+    """The number taken, on the session's conversation object too, if it holds one: the
+    UPDATE bypassed it, and a mutation that returns the conversation would answer with
+    the number before its own events (its lastEventCursor replaying them)."""
+    conversation = session.identity_map.get(identity_key(Conversation, conversation_id))
+    if conversation is not None:
+        set_committed_value(conversation, "last_event_seq", seq)
 
 
 class Published(Protocol):
@@ -165,7 +177,10 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
         .returning(col(Conversation.id), col(Conversation.last_event_seq))
         .execution_options(synchronize_session=False)
     )
-    following = {c: last - counts[c] for c, last in taken.all()}
+    ends = taken.all()
+    following = {c: last - counts[c] for c, last in ends}
+    for conversation_id, last in ends:
+        _keep_current(session, conversation_id, last)
     for row in rows:
         following[row["conversation_id"]] += 1
         row["seq"] = following[row["conversation_id"]]

@@ -146,6 +146,21 @@ async def test_last_event_cursor_joins_a_query_to_its_subscription(
     assert first["message"]["content"] == "between query and subscription"
 
 
+async def test_a_mutations_last_event_cursor_includes_its_own_events(
+    gql: GraphQLClient, ws: GraphQLWebSocket
+) -> None:
+    """The cursor a write answers with is past the events it recorded: resuming from it
+    replays none of them, as from a query's right after."""
+    conv = await factories.conversation(gql, "id lastEventCursor")
+    read = "query($c: ID!) { conversation(id: $c) { lastEventCursor } }"
+    queried = (await gql.data(read, {"c": conv["id"]}))["conversation"]["lastEventCursor"]
+    assert conv["lastEventCursor"] == queried == encode_cursor(raw_id(conv["id"]), 1)
+    op = await ws.subscribe(EVENTS, {"c": conv["id"], "after": conv["lastEventCursor"]})
+    await factories.message(gql, conv["id"], content="after the creation")
+    first = (await ws.next(op))["conversationEvents"]
+    assert first["message"]["content"] == "after the creation"
+
+
 async def test_a_huge_cursor_of_a_finished_message_is_bad_input(
     gql: GraphQLClient, ws: GraphQLWebSocket
 ) -> None:
