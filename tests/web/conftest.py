@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from config import Settings
+from resolvers.errors import RETRY_AFTER_SECONDS
 from web.app import create_app
 
 # Small enough to reach with a few characters; production-like switches.
@@ -67,4 +68,22 @@ def only_error(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     assert len(errors) == 1, errors
     error: dict[str, Any] = errors[0]
     assert set(error) <= {"message", "locations", "path", "extensions"}, error
+    return error
+
+
+def assert_unavailable(response: httpx.Response) -> dict[str, Any]:
+    """The single UNAVAILABLE error of a 503 answer that asks to retry in a second."""
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    [error] = response.json()["errors"]
+    request_id = error["extensions"]["requestId"]
+    assert error["extensions"] == {
+        "code": "UNAVAILABLE",
+        "requestId": request_id,
+        "retryAfter": RETRY_AFTER_SECONDS,
+    }
+    assert len(request_id) == 32
+    assert error["message"] == (
+        f"The database is unavailable right now; retry in a moment (request id {request_id})"
+    )
     return error

@@ -26,12 +26,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from config import Settings
-from resolvers.errors import RETRY_AFTER_SECONDS
 from resolvers.ids import to_global_id
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.subscriptions.processes import ServerProcess, bind_mount, remount, serving, tmpfs
-from tests.web.conftest import client_of
+from tests.web.conftest import assert_unavailable, client_of
 from web.app import create_app
 
 # Writes of each kind (createConversation, sendMessage) attempted during a fault.
@@ -106,13 +105,6 @@ class Writes:
 async def mutate(http: httpx.AsyncClient, name: str, input: dict[str, Any]) -> httpx.Response:
     document = factories.mutation_document(name, "id")
     return await http.post("/graphql", json={"query": document, "variables": {"input": input}})
-
-
-def assert_unavailable(response: httpx.Response) -> None:
-    assert response.status_code == 503, response.text
-    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
-    [error] = response.json()["errors"]
-    assert error["extensions"]["code"] == "UNAVAILABLE", error
 
 
 def assert_answered(response: httpx.Response) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from asgi_lifespan import LifespanManager
@@ -37,6 +36,7 @@ from subscriptions.streams import encode_cursor
 from tests.conftest import served
 from tests.databases import admin_connection, fresh_database
 from tests.identities import JWT_SECRET
+from tests.web.conftest import assert_unavailable as unavailable
 from tests.web.conftest import client_of
 from tests.ws_client import PROTOCOL, GraphQLWebSocket, connect
 from web.app import create_app, retry_later
@@ -72,20 +72,6 @@ OTLP_SPAN = {
 def create(conversation_id: uuid.UUID) -> dict[str, Any]:
     owner = {"participantId": "user-1"}
     return {"query": CREATE, "variables": {"input": {"id": str(conversation_id), "owner": owner}}}
-
-
-def unavailable(response: httpx.Response) -> dict[str, Any]:
-    """The single UNAVAILABLE error of a 503 answer that asks to retry in a second."""
-    assert response.status_code == 503, response.text
-    assert response.headers["Retry-After"] == "1"
-    [error] = response.json()["errors"]
-    request_id = error["extensions"]["requestId"]
-    assert error["extensions"] == {"code": "UNAVAILABLE", "requestId": request_id, "retryAfter": 1}
-    assert len(request_id) == 32
-    assert error["message"] == (
-        f"The database is unavailable right now; retry in a moment (request id {request_id})"
-    )
-    return error
 
 
 @contextlib.asynccontextmanager
