@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from resolvers.pricing.table import PriceEntry, read_price_file
+
 T = TypeVar("T")
 
 
@@ -121,6 +123,9 @@ class Settings:
     retention_batch_size: int = _setting(1000, "RETENTION_BATCH_SIZE", int)
     sweep_interval_seconds: float = _setting(60.0, "SWEEP_INTERVAL_SECONDS", float)
     agent_wait_timeout_seconds: float = _setting(3600.0, "AGENT_WAIT_TIMEOUT_SECONDS", float)
+    # Prices of model calls that extend or replace the built-in table (resolvers.pricing):
+    # PRICES_FILE names a JSON list of entries, read here, so a bad one stops the start.
+    prices: tuple[PriceEntry, ...] = _setting((), "PRICES_FILE", read_price_file)
     # Slow clients: seconds a connection may take to send a request's head (from its
     # opening, or from the previous response), and a request's body (from its head);
     # seconds an idle keep-alive connection stays open; connections open at once before

@@ -201,8 +201,14 @@ class SimulatedAgent:
             await self.pace.wait(0.25)
             await self.mutate(CHUNK, messageId=message, text=chunk)
         self.say(f"streamed {len(ANSWER)} chunks")
+        # The call wrote the answer: the answer shows its usage, counted once.
         await self.mutate(
-            END_SPAN, spanId=llm, model="sim-1", inputTokens=120, outputTokens=len(ANSWER) * 4
+            END_SPAN,
+            spanId=llm,
+            messageId=message,
+            model="sim-1",
+            inputTokens=120,
+            outputTokens=len(ANSWER) * 4,
         )
         await self.mutate(STEP_STATUS, stepId=step, status="COMPLETED")
         return "".join(ANSWER)

@@ -48,11 +48,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(database_url: str, command: Sequence[str] = ("main.py", "serve")) -> Iterator[Server]:
-    """`command` run by this Python on a free port (PORT), on `database_url`."""
+def server(
+    database_url: str, command: Sequence[str] = ("main.py", "serve"), root: Path = ROOT
+) -> Iterator[Server]:
+    """`command` run by this Python on a free port (PORT), on `database_url`, in `root`
+    (this checkout, or another one to compare with)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "LOG_LEVEL": "warning"}
-    process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env)
+    process = subprocess.Popen([sys.executable, *command], cwd=root, env=env)
     try:
         yield Server(process, port)
     finally:

@@ -7,6 +7,10 @@ sustained, request latency (p50/p99), the server's peak RSS and its CPU time per
 1,000 spans, per database, and writes them to bench/results/ingest.json.
 
     python -m bench.ingest --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+With `--baseline DIR` (another checkout, such as `git worktree add /tmp/base HEAD~1`), the
+servers of both checkouts take the same batches in turn, `--rounds` times each, on fresh
+databases, and the figures that matter are the medians' ratios (this one / baseline).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.harness import RESULTS, rss_mib, server, wait_healthy
+from bench.harness import RESULTS, ROOT, rss_mib, server, wait_healthy
 from bench.otel_runs import Recorder, protobuf_body, run_genai, run_openinference
 from tests.databases import fresh_database
 
@@ -83,8 +87,10 @@ async def post_all(base: str, bodies: list[bytes], clients: int, latencies: list
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
-async def measure(name: str, url: str, args: argparse.Namespace, bodies: list[bytes]) -> Figures:
-    with server(url) as running:
+async def measure(
+    name: str, url: str, args: argparse.Namespace, bodies: list[bytes], root: Path = ROOT
+) -> Figures:
+    with server(url, root=root) as running:
         base = f"http://127.0.0.1:{running.port}"
         await wait_healthy(base)
         await post_all(base, bodies[:2], 1, [])  # warm-up: connections, caches
@@ -114,14 +120,58 @@ async def measure(name: str, url: str, args: argparse.Namespace, bodies: list[by
     )
 
 
+async def on_fresh_database(
+    database: str, args: argparse.Namespace, bodies: list[bytes], root: Path = ROOT
+) -> Figures:
+    if database == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/ingest.db"
+            return await measure(database, url, args, bodies, root)
+    async with fresh_database(args.postgres, "threadline_bench") as url:
+        return await measure(database, url, args, bodies, root)
+
+
+async def compare(args: argparse.Namespace, bodies: list[bytes], databases: list[str]) -> None:
+    """This checkout against the baseline checkout, in turns; medians and their ratios."""
+    results = {}
+    for database in databases:
+        runs: dict[str, list[Figures]] = {"baseline": [], "this": []}
+        for _ in range(args.rounds):
+            for which, root in (("baseline", Path(args.baseline)), ("this", ROOT)):
+                runs[which].append(await on_fresh_database(database, args, bodies, root))
+        medians = {
+            which: {
+                "spans_per_s": statistics.median(f.spans_per_s for f in found),
+                "server_cpu_ms_per_1k_spans": statistics.median(
+                    f.server_cpu_ms_per_1k_spans for f in found
+                ),
+            }
+            for which, found in runs.items()
+        }
+        ratio = {k: round(v / medians["baseline"][k], 3) for k, v in medians["this"].items()}
+        results[database] = {
+            **medians,
+            "ratio": ratio,
+            "runs": {k: [asdict(f) for f in v] for k, v in runs.items()},
+        }
+        print(
+            f"{database:>10}: {medians['this']['spans_per_s']:.0f} spans/s against "
+            f"{medians['baseline']['spans_per_s']:.0f} (x{ratio['spans_per_s']}); server CPU "
+            f"{medians['this']['server_cpu_ms_per_1k_spans']} ms per 1,000 spans against "
+            f"{medians['baseline']['server_cpu_ms_per_1k_spans']} "
+            f"(x{ratio['server_cpu_ms_per_1k_spans']}); medians of {args.rounds} runs each"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ingest_comparison.json").write_text(json.dumps(results, indent=2))
+
+
 async def main(args: argparse.Namespace) -> None:
     bodies = batches(args.batches + 2, args.runs_per_batch)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        rows.append(await measure("sqlite", f"sqlite+aiosqlite:///{tmp}/ingest.db", args, bodies))
-    if args.postgres:
-        async with fresh_database(args.postgres, "threadline_bench") as url:
-            rows.append(await measure("postgresql", url, args, bodies))
+    databases = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    if args.baseline:
+        await compare(args, bodies, databases)
+        return
+    rows = [await on_fresh_database(database, args, bodies) for database in databases]
     for r in rows:
         print(
             f"{r.database:>10}: {r.spans_per_s:>6} spans/s ({r.spans} spans in {r.seconds} s, "
@@ -139,4 +189,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs-per-batch", type=int, default=64, help="agent runs per request")
     parser.add_argument("--clients", type=int, default=4, help="concurrent exporters")
     parser.add_argument("--postgres", help="a PostgreSQL URL to run on as well")
+    parser.add_argument("--baseline", help="another checkout to compare with, in turns")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each, with --baseline")
     asyncio.run(main(parser.parse_args()))

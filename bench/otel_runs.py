@@ -8,6 +8,7 @@ the ingestion benchmark, so both send what real instrumentations send.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 GENAI = "genai"
@@ -26,12 +28,25 @@ RESULT = "18°C and sunny"
 ANSWER = "It is 18°C and sunny in Paris."
 
 
+class FreshIds(IdGenerator):
+    """Ids from the operating system: the SDK's come from `random`, which a seeded test
+    (Hypothesis) makes repeat, and a repeated span id is a span sent again."""
+
+    def generate_span_id(self) -> int:
+        return secrets.randbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return secrets.randbits(128) or 1
+
+
 class Recorder:
     """A tracer whose finished spans are kept in memory, to be exported on demand."""
 
     def __init__(self, service: str = "weather-agent") -> None:
         self.memory = InMemorySpanExporter()
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": service}), id_generator=FreshIds()
+        )
         self.provider.add_span_processor(SimpleSpanProcessor(self.memory))
         self.tracer: Tracer = self.provider.get_tracer("threadline-tests")
 

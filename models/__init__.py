@@ -7,8 +7,9 @@ from models.component import Component, ComponentVersion
 from models.conversation import Conversation, Message, Participant, ToolCall
 from models.event import AgentSession, Event
 from models.health import ReadinessProbe
-from models.ingest import IngestReceipt
+from models.ingest import IngestReceipt, PendingLogRecord
 from models.plan import Plan, PlanStep, StepDependency
+from models.pricing import ModelPrice
 from models.score import Score
 from models.search import SearchDocument
 from models.settings import ChatSettings, InstallationSecret
@@ -28,7 +29,9 @@ __all__ = [
     "IngestReceipt",
     "InstallationSecret",
     "Message",
+    "ModelPrice",
     "Participant",
+    "PendingLogRecord",
     "Plan",
     "PlanStep",
     "ReadinessProbe",

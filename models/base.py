@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+from models.enums import CostSource
 
 # Named constraints let Alembic alter them later, SQLite batch mode included.
 SQLModel.metadata.naming_convention = {
@@ -65,4 +68,53 @@ def fk(
         ondelete=ondelete,
         nullable=nullable,
         index=index,
+    )
+
+
+# Money is USD held as a whole number of nano-dollars: sums are exact on every database
+# (SQLite has no exact decimal type) and a price per million tokens with up to three
+# decimals gives every single token an exact cost.
+NANOS_PER_USD = 10**9
+NANO = Decimal(1).scaleb(-9)
+
+
+def to_nanos(usd: Decimal | float | int) -> int:
+    """USD as nano-dollars, rounded half-even; a float is read as the decimal it prints as."""
+    amount = usd if isinstance(usd, Decimal) else Decimal(repr(usd))
+    return int((amount * NANOS_PER_USD).to_integral_value(ROUND_HALF_EVEN))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    return Decimal(nanos).scaleb(-9)
+
+
+class Money(sa.types.TypeDecorator[Decimal]):
+    """USD in Python (a Decimal), nano-dollars in the database (a BIGINT)."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | float | int | None, dialect: Any) -> int | None:
+        return None if value is None else to_nanos(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        # A SUM over BIGINT is NUMERIC on PostgreSQL: still a whole number of nanos.
+        return None if value is None else from_nanos(int(value))
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+
+def money_field(*, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=Money, nullable=True)
+    return Field(default=Decimal(0), sa_type=Money)
+
+
+def cost_source_field() -> Any:
+    return Field(
+        default=CostSource.NONE,
+        sa_type=sa.Enum(CostSource, native_enum=False, length=32, create_constraint=False),
+        sa_column_kwargs={"server_default": CostSource.NONE.value},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,9 +12,11 @@ from sqlmodel import Field, SQLModel
 
 from models.base import (
     JSON_TYPE,
+    cost_source_field,
     enum_field,
     fk,
     json_field,
+    money_field,
     optional_json_field,
     utcnow,
     uuid_pk,
@@ -21,6 +24,7 @@ from models.base import (
 from models.enums import (
     ConversationKind,
     ConversationStatus,
+    CostSource,
     MessageRole,
     MessageStatus,
     ParticipantRole,
@@ -78,7 +82,7 @@ class Conversation(SQLModel, table=True):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
-    cost: float = 0.0
+    cost: Decimal = money_field()
 
 
 class Participant(SQLModel, table=True):
@@ -118,9 +122,14 @@ class Message(SQLModel, table=True):
     provider: str | None = None
     temperature: float | None = None
     input_tokens: int = 0
+    # Of the input tokens, those read from the provider's prompt cache (priced lower).
+    cached_input_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     output_tokens: int = 0
     total_tokens: int = 0
-    cost: float = 0.0
+    cost: Decimal = money_field()
+    cost_source: CostSource = cost_source_field()
+    # The price entry a PRICED cost used (resolvers.pricing).
+    price_id: str | None = None
     latency_ms: int | None = None
     attachments: list[dict[str, Any]] = json_field(default=list)
     meta: dict[str, Any] = json_field("metadata")
@@ -128,6 +137,10 @@ class Message(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     # What ingestion recognises the message by (resolvers.ingest.messages); else None.
     ingest_key: str | None = None
+    # The span (a model call) that produced this message: the call's usage is the span's,
+    # shown on the message but counted once, by the span. Not a foreign key: spans ->
+    # traces -> messages would close a cycle; spans go only with their conversation.
+    span_id: uuid.UUID | None = Field(default=None, index=True)
 
 
 class ToolCall(SQLModel, table=True):

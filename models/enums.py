@@ -47,6 +47,15 @@ class ToolCallStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class CostSource(StrEnum):
+    """Where a stored cost came from: stated by the writer, or priced from the price
+    table when it was written (so a later price change rewrites no history)."""
+
+    REPORTED = "REPORTED"
+    PRICED = "PRICED"
+    NONE = "NONE"
+
+
 class PlanStatus(StrEnum):
     DRAFT = "DRAFT"
     RUNNING = "RUNNING"

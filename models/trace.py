@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import enum_field, fk, json_field, utcnow, uuid_pk
-from models.enums import SpanKind, SpanStatus, TraceStatus
+from models.base import cost_source_field, enum_field, fk, json_field, money_field, utcnow, uuid_pk
+from models.enums import CostSource, SpanKind, SpanStatus, TraceStatus
 
 
 class Trace(SQLModel, table=True):
@@ -32,7 +33,7 @@ class Trace(SQLModel, table=True):
     ended_at: datetime | None = None
     duration_ms: float | None = None
     total_tokens: int = 0
-    cost: float = 0.0
+    cost: Decimal = money_field()
     user_id: str | None = Field(default=None, index=True)
     session_id: str | None = Field(default=None, index=True)
     # The OpenTelemetry trace id (hex) of an ingested trace.
@@ -64,9 +65,14 @@ class Span(SQLModel, table=True):
     model: str | None = None
     provider: str | None = None
     input_tokens: int = 0
+    # Of the input tokens, those read from the provider's prompt cache (priced lower).
+    cached_input_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     output_tokens: int = 0
     total_tokens: int = 0
-    cost: float = 0.0
+    cost: Decimal = money_field()
+    cost_source: CostSource = cost_source_field()
+    # The price entry a PRICED cost used (resolvers.pricing).
+    price_id: str | None = None
     # OpenTelemetry span ids (hex) of an ingested span and of its parent: a span that
     # arrives before its parent keeps parent_span_id null until the parent arrives.
     external_id: str | None = None

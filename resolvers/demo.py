@@ -32,7 +32,6 @@ from resolvers.demo_data import (
     ToolCallSpec,
     TraceSpec,
     Version,
-    cost,
 )
 from resolvers.errors import Conflict
 from resolvers.ids import to_global_id
@@ -153,7 +152,6 @@ class Demo:
             "provider": PROVIDERS.get(m.model or ""),
             "input_tokens": m.tokens[0],
             "output_tokens": m.tokens[1],
-            "cost": cost(m.model, m.tokens),
             "latency_ms": m.latency_ms,
             "attachments": list(m.attachments),
             "tool_calls": [self.tool_call(m, c) for c in m.tool_calls],
@@ -260,7 +258,9 @@ class Demo:
                 outputs=s.outputs,
                 input_tokens=s.tokens[0],
                 output_tokens=s.tokens[1],
-                cost=cost(s.model, s.tokens),
+                message_id=demo_id("Message", t.answer.key)
+                if s.writes_answer and t.answer
+                else None,
             ),
         )
 

@@ -17,16 +17,10 @@ from models.enums import (
 
 JSONObject = dict[str, Any]
 Version = tuple[str, int]  # (component key, index into its definitions)
-# USD per million (input, output) tokens, and who serves each model.
+# Who serves each model (the built-in price table prices their calls).
 EMBEDDER = "text-embedding-3-small"
-PRICES = {"gpt-4o": (2.5, 10.0), "claude-sonnet-4": (3.0, 15.0), EMBEDDER: (0.02, 0)}
 PROVIDERS = {"gpt-4o": "openai", "claude-sonnet-4": "anthropic", EMBEDDER: "openai"}
 AGENT, USER = ParticipantType.AGENT, ParticipantType.USER
-
-
-def cost(model: str | None, tokens: tuple[int, int]) -> float:
-    price_in, price_out = PRICES.get(model or "", (0, 0))
-    return round((tokens[0] * price_in + tokens[1] * price_out) / 1_000_000, 6)
 
 
 @dataclass(frozen=True)
@@ -85,6 +79,8 @@ class SpanSpec:
     inputs: JSONObject = field(default_factory=dict)
     outputs: JSONObject = field(default_factory=dict)
     error: str | None = None
+    # The model call that wrote the trace's answer: the answer shows its usage.
+    writes_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -295,6 +291,7 @@ def research_spans(t: str, model: str, prompt: Version, config: Version) -> tupl
             model,
             answer_tokens,
             llm,
+            writes_answer=True,
         ),
     )
 

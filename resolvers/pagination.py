@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from models.base import Money, from_nanos, to_nanos
 from resolvers.errors import BadInput
 from resolvers.validation import parse_datetime
 
@@ -78,6 +80,10 @@ def parse_float(value: Any) -> float:
     return float(value)
 
 
+def _parse_money(value: Any, bits: int) -> Decimal:
+    return from_nanos(parse_int(value, bits=bits))
+
+
 def parse_uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(parse_str(value))
 
@@ -93,6 +99,9 @@ def value_parser(column: Any) -> Callable[[Any], Any]:
     values; a column of another type fails here, at import, not on a request.
     """
     sql_type = column.type
+    if isinstance(sql_type, Money):
+        # A cost travels as its whole nano-dollars, exact (as it is stored).
+        return partial(_parse_money, bits=64)
     if isinstance(sql_type, TypeDecorator):
         sql_type = sql_type.impl_instance
     if isinstance(sql_type, Integer):
@@ -144,6 +153,8 @@ class Ordering:
         value = getattr(row, self.column.key)
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = to_nanos(value)
         return encode_cursor(value, str(getattr(row, self.key.key)))
 
     def decode(self, cursor: str) -> tuple[Any, uuid.UUID]:

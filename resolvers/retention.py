@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, and_, delete, select, true, tuple_, update
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import Settings
-from models import Conversation, Trace
+from models import Conversation, Message, PendingLogRecord, Span, Trace
 from models.base import utcnow
 from models.enums import ConversationStatus
 from resolvers.context import Context
 from resolvers.db import Database, SessionFactory
+from resolvers.ingest.pending_logs import HELD_FOR
 from resolvers.ownership import ROOT, Owned, owned_tables
 from resolvers.writes.stale import mark_stale
+from resolvers.writes.totals import USAGE, Usage, add_usage
 
 if TYPE_CHECKING:
     from resolvers.publisher import Publisher
@@ -110,10 +115,20 @@ class Purge:
                 lambda rows: update(table).where(rows).values({self_key.name: None}),
                 counted=False,
             )
-        await self._batches(table, where, lambda rows: delete(table).where(rows), counted=True)
+        # Spans carry usage their conversation and trace count: each batch takes it back.
+        before = release_usage if table is SPANS else None
+        await self._batches(
+            table, where, lambda rows: delete(table).where(rows), counted=True, before=before
+        )
 
     async def _batches(
-        self, table: Table, where: ColumnElement[bool], statement: Any, *, counted: bool
+        self,
+        table: Table,
+        where: ColumnElement[bool],
+        statement: Any,
+        *,
+        counted: bool,
+        before: Callable[[AsyncSession, Any], Awaitable[None]] | None = None,
     ) -> None:
         key = list(table.primary_key.columns)
         done = batches = 0
@@ -123,6 +138,8 @@ class Purge:
             batch = select(*key).where(where).limit(self.size).correlate(None)
             rows = tuple_(*key).in_(batch)
             async with self.sessions() as session, session.begin():
+                if before is not None:
+                    await before(session, rows)
                 result = await session.exec(statement(rows))
             if not result.rowcount:
                 break
@@ -138,8 +155,47 @@ class Purge:
             log.info("retention: %d %s deleted in %d batch(es)", done, table.name, batches)
 
 
+SPANS: Table = Span.__table__  # type: ignore[attr-defined]
+
+
+async def release_usage(session: AsyncSession, rows: ColumnElement[bool]) -> None:
+    """The spans `rows` selects are about to go: their traces and conversations stop
+    counting their usage, and a message one of them produced counts its own again (the
+    model call happened; the message still shows it). In the deleting transaction."""
+    usage = [col(getattr(Span, name)) for name in USAGE]
+    spans_usage: Any = (
+        select(col(Span.trace_id), col(Trace.conversation_id), *usage)
+        .join(Trace, col(Trace.id) == col(Span.trace_id))
+        .where(rows)
+    )
+    spans = await session.exec(spans_usage)
+    by_trace: dict[uuid.UUID, Usage] = defaultdict(Usage)
+    by_conversation: dict[uuid.UUID, Usage] = defaultdict(Usage)
+    for trace_id, conversation_id, *used in spans.all():
+        by_trace[trace_id] += -Usage(*used)
+        by_conversation[conversation_id] += -Usage(*used)
+    if not by_trace:
+        return
+    ids = select(col(Span.id)).where(rows)
+    produced_usage: Any = select(
+        col(Message.conversation_id), *(col(getattr(Message, n)) for n in USAGE)
+    ).where(col(Message.span_id).in_(ids))
+    produced = await session.exec(produced_usage)
+    for conversation_id, *used in produced.all():
+        by_conversation[conversation_id] += Usage(*used)
+    await session.exec(
+        update(Message)
+        .where(col(Message.span_id).in_(ids))
+        .values(span_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await add_usage(session, Trace, by_trace, "trace")
+    await add_usage(session, Conversation, by_conversation, "conversation")
+
+
 async def apply_retention(ctx: Context) -> SweepReport:
-    """Delete the traces and archived conversations the policy no longer keeps."""
+    """Delete the traces and archived conversations the policy no longer keeps, and log
+    records held for spans longer than they are (resolvers.ingest.pending_logs)."""
     settings = ctx.settings
     report = SweepReport()
     purge = Purge(ctx.session_factory, settings.retention_batch_size, report)
@@ -159,6 +215,9 @@ async def apply_retention(ctx: Context) -> SweepReport:
                 col(Trace.conversation_id).in_(owned_by),
             )
             await purge.tree(Trace.__table__, old)  # type: ignore[attr-defined]
+    # Log records whose span never arrived: nothing will take them any more.
+    held = col(PendingLogRecord.received_at) < now - HELD_FOR
+    await purge.table(PendingLogRecord.__table__, held, None)  # type: ignore[attr-defined]
     return report
 
 

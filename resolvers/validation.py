@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from resolvers.errors import BadInput
@@ -173,9 +174,20 @@ def storable(where: str, value: Any) -> None:
             pending.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
 
 
-# Per message or span, in currency units: more is a client bug, and sums must stay finite.
-MAX_COST_PER_ITEM = 1_000_000.0
+# Per message or span, in USD: more is a client bug, and sums must stay within a BIGINT
+# of nano-dollars (models.base.Money).
+MAX_COST_PER_ITEM = Decimal(1_000_000)
 
 
-def cost(value: float | None, name: str = "cost") -> None:
-    in_range(name, value, 0.0, MAX_COST_PER_ITEM)
+def cost(value: Decimal | None, name: str = "cost") -> None:
+    """A stated cost (None: none stated)."""
+    if value is not None and not 0 <= value <= MAX_COST_PER_ITEM:
+        raise BadInput(f"`{name}` must be between 0 and {MAX_COST_PER_ITEM} USD (got {value})")
+
+
+def cached_input(cached: int, input_tokens: int) -> None:
+    """Cached input tokens are some of the input tokens."""
+    if cached > input_tokens:
+        raise BadInput(
+            f"`cachedInputTokens` ({cached}) cannot be more than `inputTokens` ({input_tokens})"
+        )

@@ -32,16 +32,35 @@ strawberry.enum(
 
 @strawberry.input
 class UsageFilter:
-    conversation_id: strawberry.ID | None = None
+    conversation_id: strawberry.ID | None = strawberry.field(
+        default=None, description="One conversation (as `conversationIds` with one id)."
+    )
+    conversation_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="These conversations: a conversation's totals are exactly its usage.",
+    )
     kinds: list[SpanKind] | None = None
     models: list[str] | None = None
     providers: list[str] | None = None
-    user_id: str | None = strawberry.field(default=None, description="The trace's user.")
+    user_id: str | None = strawberry.field(
+        default=None, description="The trace's user (messages counted alone have none)."
+    )
+
+    def conversations(self) -> list[uuid.UUID] | None:
+        """Both conversation filters, as one list (they must both hold)."""
+        if self.conversation_ids is None and self.conversation_id is None:
+            return None
+        ids = [parse_id(i, "Conversation") for i in self.conversation_ids or []]
+        if self.conversation_id is None:
+            return ids
+        one = parse_id(self.conversation_id, "Conversation")
+        return [one] if self.conversation_ids is None or one in ids else []
 
 
 @strawberry.type(
-    description="One group's spans. Latency percentiles are nearest-rank (the smallest "
-    "duration that at least p% of the spans' durations do not exceed), over ended spans."
+    description="One group's spans and model-call messages. Latency percentiles are "
+    "nearest-rank (the smallest duration that at least p% of the durations do not exceed), "
+    "over ended spans and messages that reported a latency."
 )
 class UsageGroup:
     model: str | None
@@ -89,7 +108,7 @@ class UsageGroup:
             input_tokens=group.input_tokens,
             output_tokens=group.output_tokens,
             total_tokens=group.total_tokens,
-            cost=group.cost,
+            cost=float(group.cost),
             latency_p50_ms=group.latency_p50,
             latency_p95_ms=group.latency_p95,
             latency_p99_ms=group.latency_p99,
@@ -104,8 +123,12 @@ class UsageGroup:
 @strawberry.type
 class AnalyticsQueries:
     @strawberry.field(
-        description="Spans you can see, started in [from, to), aggregated per group (one "
-        "group of everything without `groupBy`), groups in key order."
+        description="Model calls and other spans you can see, started in [from, to), "
+        "aggregated per group (one group of everything without `groupBy`), groups in key "
+        "order. Counted: every span, and every message that carries usage and was not "
+        "produced by a span (a message an LLM span produced shows the span's usage, counted "
+        "once, by the span); such messages group as LLM, with no user or component version. "
+        "Conversation and trace totals and Conversation.metrics read this same model."
     )
     async def usage(
         self,
@@ -120,9 +143,7 @@ class AnalyticsQueries:
             group_by=list(group_by or []),
             started_from=from_,
             started_to=to,
-            conversation_id=parse_id(f.conversation_id, "Conversation")
-            if f.conversation_id
-            else None,
+            conversation_ids=f.conversations(),
             kinds=f.kinds,
             models=f.models,
             providers=f.providers,

@@ -24,6 +24,7 @@ from resolvers.relations import (
     TRACES_OF_CONVERSATION,
 )
 from resolvers.scores import SCORES_OF_CONVERSATION
+from resolvers.writes.totals import Usage
 from schema.agent import AgentSession
 from schema.metrics import ConversationMetrics
 from schema.node import Node, from_row, maybe_from_row, related, required
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
     from schema.trace import Trace
 
 MessageT = Annotated["Message", strawberry.lazy("schema.message")]
+TOTALS = (
+    "Every model call in the conversation counted once: its spans' usage and that of "
+    "messages no span produced (equal to `usage(filter: {conversationIds: [id]})`)."
+)
 PlanT = Annotated["Plan", strawberry.lazy("schema.plan")]
 TraceT = Annotated["Trace", strawberry.lazy("schema.trace")]
 
@@ -63,10 +68,10 @@ class Conversation(Node):
     updated_at: datetime
     last_activity_at: datetime
     message_count: int = strawberry.field(description="Messages on every branch.")
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost: float
+    input_tokens: int = strawberry.field(description=TOTALS)
+    output_tokens: int = strawberry.field(description=TOTALS)
+    total_tokens: int = strawberry.field(description=TOTALS)
+    cost: float = strawberry.field(description=TOTALS + " USD.")
     scores: list[Score] = scores_field(
         SCORES_OF_CONVERSATION, "conversation itself (not of what is in it)"
     )
@@ -171,7 +176,8 @@ class Conversation(Node):
 
     @strawberry.field(description="Turns, messages, tokens, latency, tools, plans, waits.")
     async def metrics(self, info: Info[Context, None]) -> ConversationMetrics:
-        return ConversationMetrics.of(await conversation_metrics(info.context).load(self.row.id))
+        figures = await conversation_metrics(info.context).load(self.row.id)
+        return ConversationMetrics.of(figures, Usage.of(self.row))
 
     @classmethod
     def of(cls, row: models.Conversation) -> Conversation:

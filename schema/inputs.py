@@ -23,6 +23,7 @@ from models.enums import (
 from resolvers.writes import commands as cmd
 from schema.commands import optional_id, to_command
 from schema.enums import ConversationOrderField, OrderDirection
+from schema.pricing import CACHED_INPUT_TOKENS, STATED_COST, usd
 from schema.scalars import JSONValue
 
 C = TypeVar("C", cmd.SendMessage, cmd.EditMessage)
@@ -133,11 +134,12 @@ class MessageContentInput:
     provider: str | None = None
     temperature: float | None = None
     input_tokens: int = 0
+    cached_input_tokens: int = strawberry.field(default=0, description=CACHED_INPUT_TOKENS)
     output_tokens: int = 0
     total_tokens: int | None = strawberry.field(
         default=None, description="Defaults to inputTokens + outputTokens."
     )
-    cost: float = 0.0
+    cost: float | None = strawberry.field(default=None, description=STATED_COST)
     latency_ms: int | None = None
     attachments: list[JSONValue] = strawberry.field(default_factory=list)
     metadata: JSONValue = strawberry.field(default_factory=dict)
@@ -145,7 +147,7 @@ class MessageContentInput:
 
     def _content(self, target: type[C], ids: dict[str, str], **values: Any) -> C:
         calls = [call.to_command() for call in self.tool_calls]
-        return to_command(self, target, ids, tool_calls=calls, **values)
+        return to_command(self, target, ids, tool_calls=calls, cost=usd(self.cost), **values)
 
 
 @strawberry.input

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
-from models.enums import MessageRole, MessageStatus, ParticipantType, ToolCallStatus
+from models.enums import CostSource, MessageRole, MessageStatus, ParticipantType, ToolCallStatus
 from resolvers import reads
 from resolvers.context import Context
 from resolvers.relations import (
@@ -20,6 +20,7 @@ from resolvers.relations import (
 )
 from resolvers.scores import SCORES_OF_MESSAGE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
+from schema.pricing import CACHED_INPUT_TOKENS, COST_SOURCE, PRICE_ID
 from schema.scalars import JSONValue
 from schema.score import Score, scores_field
 
@@ -47,9 +48,12 @@ class Message(Node):
     provider: str | None
     temperature: float | None
     input_tokens: int
+    cached_input_tokens: int = strawberry.field(description=CACHED_INPUT_TOKENS)
     output_tokens: int
     total_tokens: int
     cost: float
+    cost_source: CostSource = strawberry.field(description=COST_SOURCE)
+    price_id: str | None = strawberry.field(description=PRICE_ID)
     latency_ms: int | None
     attachments: list[JSONValue]
     metadata: JSONValue

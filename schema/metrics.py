@@ -6,9 +6,13 @@ import strawberry
 
 from models.enums import MessageRole
 from resolvers.analytics import conversations as figures
+from resolvers.writes.totals import Usage
 
 
-@strawberry.type(description="Messages of one role, on every branch.")
+@strawberry.type(
+    description="Messages of one role, on every branch, with the usage they show (a message "
+    "a span produced shows the span's)."
+)
 class RoleMetrics:
     role: MessageRole
     count: int
@@ -38,7 +42,7 @@ class ConversationMetrics:
     messages_by_role: list[RoleMetrics] = strawberry.field(
         description="Every role, in enumeration order, zeros included."
     )
-    input_tokens: int
+    input_tokens: int = strawberry.field(description="The conversation's totals (as its own).")
     output_tokens: int
     total_tokens: int
     cost: float
@@ -59,7 +63,7 @@ class ConversationMetrics:
     )
 
     @classmethod
-    def of(cls, m: figures.ConversationMetrics) -> ConversationMetrics:
+    def of(cls, m: figures.ConversationMetrics, totals: Usage) -> ConversationMetrics:
         roles = [
             RoleMetrics(
                 role=r.role,
@@ -67,7 +71,7 @@ class ConversationMetrics:
                 input_tokens=r.input_tokens,
                 output_tokens=r.output_tokens,
                 total_tokens=r.total_tokens,
-                cost=r.cost,
+                cost=float(r.cost),
             )
             for r in m.by_role
         ]
@@ -84,10 +88,10 @@ class ConversationMetrics:
             turns=m.turns,
             message_count=sum(r.count for r in roles),
             messages_by_role=roles,
-            input_tokens=sum(r.input_tokens for r in roles),
-            output_tokens=sum(r.output_tokens for r in roles),
-            total_tokens=sum(r.total_tokens for r in roles),
-            cost=sum(r.cost for r in roles),
+            input_tokens=totals.input_tokens,
+            output_tokens=totals.output_tokens,
+            total_tokens=totals.total_tokens,
+            cost=float(totals.cost),
             answer_latency_avg_ms=m.answer_latency_avg,
             answer_latency_p95_ms=m.answer_latency_p95,
             tool_call_count=sum(t.count for t in tools),

@@ -14,6 +14,7 @@ from schema.ingest import IngestMutations
 from schema.lifecycle import LifecycleMutations
 from schema.message_mutations import MessageMutations
 from schema.plan_mutations import PlanMutations
+from schema.pricing import PricingMutations
 from schema.score_mutations import ScoreMutations
 from schema.trace_mutations import TraceMutations
 
@@ -31,5 +32,6 @@ class Mutation(
     ComponentMutations,
     AccountMutations,
     AgentMutations,
+    PricingMutations,
 ):
     pass

@@ -29,6 +29,7 @@ from schema.message import Message, ToolCall
 from schema.node import Node, from_rows, maybe_from_row, related
 from schema.pagination import Connection, PageArguments
 from schema.plan import Plan, PlanStep
+from schema.pricing import PricingQueries
 from schema.score import Score, ScoreQueries
 from schema.search import SearchQueries
 from schema.settings import ChatSettings
@@ -109,6 +110,7 @@ class Query(
     AnalyticsQueries,
     LifecycleQueries,
     SpanQueries,
+    PricingQueries,
 ):
     @strawberry.field(description="Who this request is authenticated as.")
     def viewer(self, info: Info[Context, None]) -> Viewer:

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
-from models.enums import SpanKind, SpanStatus, TraceStatus
+from models.enums import CostSource, SpanKind, SpanStatus, TraceStatus
 from resolvers import reads
 from resolvers.context import Context
 from resolvers.pagination import PageArgs
@@ -23,6 +23,7 @@ from resolvers.relations import (
 from resolvers.scores import SCORES_OF_SPAN, SCORES_OF_TRACE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.pagination import Connection, PageArguments, nested_connection
+from schema.pricing import CACHED_INPUT_TOKENS, COST_SOURCE, PRICE_ID
 from schema.scalars import JSONValue
 from schema.score import Score, scores_field
 from schema.span_filters import SpanFilter, SpanOrder, span_query, spans_of_trace
@@ -115,9 +116,12 @@ class Span(Node):
     model: str | None
     provider: str | None
     input_tokens: int
+    cached_input_tokens: int = strawberry.field(description=CACHED_INPUT_TOKENS)
     output_tokens: int
     total_tokens: int
     cost: float
+    cost_source: CostSource = strawberry.field(description=COST_SOURCE)
+    price_id: str | None = strawberry.field(description=PRICE_ID)
     scores: list[Score] = scores_field(SCORES_OF_SPAN, "span")
     row: strawberry.Private[models.Span]
 

@@ -10,6 +10,7 @@ from models.enums import SpanKind, SpanStatus, TraceStatus
 from resolvers.writes import commands as cmd
 from schema.commands import optional_id, to_command
 from schema.inputs import CLIENT_ID
+from schema.pricing import CACHED_INPUT_TOKENS, STATED_COST, usd
 from schema.scalars import JSONValue
 
 
@@ -80,11 +81,22 @@ class EndSpanInput:
     attributes: JSONValue = strawberry.field(
         default_factory=dict, description="Merged into the attributes given at start."
     )
+    message_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The message this model call produced (in the same conversation): it "
+        "shows the span's usage, counted once, by the span.",
+    )
     model: str | None = None
     input_tokens: int = 0
+    cached_input_tokens: int = strawberry.field(default=0, description=CACHED_INPUT_TOKENS)
     output_tokens: int = 0
     total_tokens: int | None = None
-    cost: float = 0.0
+    cost: float | None = strawberry.field(default=None, description=STATED_COST)
 
     def to_command(self) -> cmd.EndSpan:
-        return to_command(self, cmd.EndSpan, {"span_id": "Span"})
+        return to_command(
+            self,
+            cmd.EndSpan,
+            {"span_id": "Span", "message_id": "Message"},
+            cost=usd(self.cost),
+        )

@@ -48,7 +48,7 @@ class VersionComparison:
             input_tokens=spans.input_tokens if spans else 0,
             output_tokens=spans.output_tokens if spans else 0,
             total_tokens=spans.total_tokens if spans else 0,
-            cost=spans.cost if spans else 0.0,
+            cost=float(spans.cost) if spans else 0.0,
             latency_p50_ms=spans.latency_p50 if spans else None,
             latency_p95_ms=spans.latency_p95 if spans else None,
             error_count=spans.error_count if spans else 0,

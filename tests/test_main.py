@@ -176,6 +176,33 @@ def test_cli_demo_loads_once(tmp_path: Path) -> None:
         assert loaded[table] > 0, table
     assert run_cli("demo", database).startswith("The demo was already loaded: 3 conversations")
     assert row_counts(database) == loaded
+    assert_one_usage_model(database)
+
+
+# Per conversation: its totals, and what the usage model counts (its traces' spans and
+# the messages no span produced), in tokens and nano-dollars.
+TOTALS_AND_COUNTED = """
+SELECT c.total_tokens, c.cost,
+  (SELECT coalesce(sum(s.total_tokens), 0) FROM spans s JOIN traces t ON t.id = s.trace_id
+    WHERE t.conversation_id = c.id)
+  + (SELECT coalesce(sum(m.total_tokens), 0) FROM messages m
+    WHERE m.conversation_id = c.id AND m.span_id IS NULL),
+  (SELECT coalesce(sum(s.cost), 0) FROM spans s JOIN traces t ON t.id = s.trace_id
+    WHERE t.conversation_id = c.id)
+  + (SELECT coalesce(sum(m.cost), 0) FROM messages m
+    WHERE m.conversation_id = c.id AND m.span_id IS NULL),
+  (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.span_id IS NOT NULL)
+FROM conversations c"""
+
+
+def assert_one_usage_model(database: Path) -> None:
+    """The demo counts each model call once: an answer a span wrote is the span's."""
+    with closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute(TOTALS_AND_COUNTED).fetchall()
+    assert rows
+    for tokens, cost, counted_tokens, counted_cost, _ in rows:
+        assert (tokens, cost) == (counted_tokens, counted_cost)
+    assert sum(row[-1] for row in rows) >= 2  # the research answers are their spans'
 
 
 def test_cli_migrate_brings_a_new_database_to_head(tmp_path: Path) -> None:

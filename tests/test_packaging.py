@@ -168,6 +168,7 @@ def test_the_wheel_holds_every_package_and_data_file_and_nothing_else(
         "migrations/env.py",
         "migrations/versions/0001_initial_graph.py",
         "migrations/script.py.mako",
+        "resolvers/pricing/prices.json",
     } <= names
     for path in (ROOT / "web" / "static").iterdir():
         assert f"web/static/{path.name}" in names

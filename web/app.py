@@ -42,7 +42,7 @@ from web.body_timeout import RequestBodyTimeout
 from web.encoding import MessageEncoder
 from web.health import health_routes
 from web.limits import Limits, operation_type
-from web.otlp import otlp_route
+from web.otlp import otlp_routes
 from web.pages import graphiql_page, page_routes
 from web.socket_expiry import ExpiringSocketHandler
 
@@ -206,7 +206,7 @@ def create_app(settings: Settings) -> Starlette:
             ),
             WebSocketRoute("/graphql", graphql_app),
             *health_routes(database, bus),
-            otlp_route(settings, database, bus),
+            *otlp_routes(settings, database, bus),
             *page_routes(settings),
         ],
         # Every HTTP route (GraphQL, OTLP): a body must arrive in time; WebSockets pass.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -29,7 +30,7 @@ class RoleFigures:
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
-    cost: float = 0.0
+    cost: Decimal = Decimal(0)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`usage`: spans counted, summed and timed per group, in one statement."""
+"""`usage`: model calls and spans counted, summed and timed per group, in one statement."""
 
 from __future__ import annotations
 
@@ -6,14 +6,27 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlmodel import col
 
-from models import ComponentVersion, Span, SpanComponentVersion, Trace
-from models.enums import SpanKind, SpanStatus
+from models import ComponentVersion, Message, Span, SpanComponentVersion, Trace
+from models.enums import MessageStatus, SpanKind, SpanStatus
 from resolvers.access import visible
 from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
 from resolvers.context import Context
@@ -50,7 +63,7 @@ class UsageQuery:
     group_by: Sequence[UsageGroupBy] = ()
     started_from: datetime | None = None
     started_to: datetime | None = None
-    conversation_id: uuid.UUID | None = None
+    conversation_ids: Sequence[uuid.UUID] | None = None
     kinds: Sequence[SpanKind] | None = None
     models: Sequence[str] | None = None
     providers: Sequence[str] | None = None
@@ -66,7 +79,7 @@ class UsageGroup:
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost: float
+    cost: Decimal
     latency_p50: float | None
     latency_p95: float | None
     latency_p99: float | None
@@ -78,24 +91,27 @@ class UsageGroup:
         return self.error_count / self.count if self.count else 0.0
 
 
-def _conditions(ctx: Context, q: UsageQuery) -> list[ColumnElement[bool]]:
+def _span_conditions(ctx: Context, q: UsageQuery) -> list[ColumnElement[bool]]:
     # The trace is joined anyway: its visibility is the span's.
     found = visible(Trace, ctx.principal)
-    if q.conversation_id is not None:
-        found.append(col(Trace.conversation_id) == q.conversation_id)
+    if q.conversation_ids is not None:
+        found.append(col(Trace.conversation_id).in_(q.conversation_ids))
     if q.user_id is not None:
         found.append(col(Trace.user_id) == q.user_id)
-    for values, column in (
-        (q.kinds, Span.kind),
-        (q.models, Span.model),
-        (q.providers, Span.provider),
-    ):
-        if values:
-            found.append(col(column).in_(values))
+    if q.kinds:
+        found.append(col(Span.kind).in_(q.kinds))
+    return found + _common(q, Span.model, Span.provider, Span.started_at)
+
+
+def _common(q: UsageQuery, model: Any, provider: Any, started: Any) -> list[ColumnElement[bool]]:
+    """The conditions spans and model-call messages share, on their own columns."""
+    found: list[ColumnElement[bool]] = [
+        col(c).in_(values) for values, c in ((q.models, model), (q.providers, provider)) if values
+    ]
     if q.started_from is not None:
-        found.append(col(Span.started_at) >= q.started_from)
+        found.append(col(started) >= q.started_from)
     if q.started_to is not None:
-        found.append(col(Span.started_at) < q.started_to)
+        found.append(col(started) < q.started_to)
     return found
 
 
@@ -118,24 +134,31 @@ def shown_links(principal: Principal) -> list[ColumnElement[bool]]:
     ]
 
 
-def usage_statement(ctx: Context, q: UsageQuery) -> Any:
-    if len(set(q.group_by)) != len(q.group_by):
-        raise BadInput("`groupBy` lists a grouping twice")
-    if q.started_from and q.started_to and q.started_from >= q.started_to:
-        raise BadInput("`from` must be before `to`")
+def _measures(
+    input_tokens: Any, output_tokens: Any, total_tokens: Any, cost: Any, latency: Any, error: Any
+) -> list[Any]:
+    return [
+        input_tokens.label("input_tokens"),
+        output_tokens.label("output_tokens"),
+        total_tokens.label("total_tokens"),
+        cost.label("cost"),
+        cast(latency, Float).label("latency"),
+        case((error, 1), else_=0).label("error"),
+    ]
+
+
+def _span_rows(ctx: Context, q: UsageQuery) -> Any:
     keys = [GROUP_COLUMNS[g].label(f"key_{i}") for i, g in enumerate(q.group_by)]
-    latency = col(Span.duration_ms)
-    rank, ranked = percentile_columns(latency, [GROUP_COLUMNS[g] for g in q.group_by])
     spans = select(
         *keys,
-        col(Span.input_tokens).label("input_tokens"),
-        col(Span.output_tokens).label("output_tokens"),
-        col(Span.total_tokens).label("total_tokens"),
-        col(Span.cost).label("cost"),
-        latency.label("latency"),
-        case((col(Span.status) == SpanStatus.ERROR, 1), else_=0).label("error"),
-        rank.label("latency_rank"),
-        ranked.label("latencies"),
+        *_measures(
+            col(Span.input_tokens),
+            col(Span.output_tokens),
+            col(Span.total_tokens),
+            col(Span.cost),
+            col(Span.duration_ms),
+            col(Span.status) == SpanStatus.ERROR,
+        ),
     ).join(Trace, col(Trace.id) == col(Span.trace_id))
     if UsageGroupBy.COMPONENT_VERSION in q.group_by:
         # A span counts once for each version it used; a span that used none, under null.
@@ -145,8 +168,73 @@ def usage_statement(ctx: Context, q: UsageQuery) -> Any:
             spans = spans.where(
                 col(SpanComponentVersion.component_version_id).in_(versions_of(q.component_ids))
             )
-    rows = spans.where(*_conditions(ctx, q)).subquery("usage_spans")
-    group = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+    return spans.where(*_span_conditions(ctx, q))
+
+
+# What a message that is a model call of its own is grouped under.
+MESSAGE_KEYS: dict[UsageGroupBy, Any] = {
+    UsageGroupBy.MODEL: col(Message.model),
+    UsageGroupBy.PROVIDER: col(Message.provider),
+    UsageGroupBy.SPAN_KIND: literal(SpanKind.LLM.value),
+    UsageGroupBy.CONVERSATION: col(Message.conversation_id),
+    UsageGroupBy.DAY: utc_period(col(Message.created_at), "day"),
+    UsageGroupBy.HOUR: utc_period(col(Message.created_at), "hour"),
+}
+
+
+def model_call_messages() -> list[ColumnElement[bool]]:
+    """Messages that are model calls counted by themselves: they carry usage and no span
+    produced them (a produced message shows its span's usage, which the span counts)."""
+    return [
+        col(Message.span_id).is_(None),
+        or_(col(Message.total_tokens) != 0, col(Message.input_tokens) != 0, col(Message.cost) != 0),
+    ]
+
+
+def _message_rows(ctx: Context, q: UsageQuery) -> Any | None:
+    """The messages that count as model calls, as rows like _span_rows'; None when the
+    filter leaves none (they have no trace user, component version or span kind but LLM)."""
+    if q.user_id is not None or q.component_ids is not None:
+        return None
+    if q.kinds and SpanKind.LLM not in q.kinds:
+        return None
+    keys = [
+        cast(MESSAGE_KEYS.get(g, null()), GROUP_COLUMNS[g].type).label(f"key_{i}")
+        for i, g in enumerate(q.group_by)
+    ]
+    found = [*visible(Message, ctx.principal), *model_call_messages()]
+    if q.conversation_ids is not None:
+        found.append(col(Message.conversation_id).in_(q.conversation_ids))
+    found += _common(q, Message.model, Message.provider, Message.created_at)
+    return select(
+        *keys,
+        *_measures(
+            col(Message.input_tokens),
+            col(Message.output_tokens),
+            col(Message.total_tokens),
+            col(Message.cost),
+            col(Message.latency_ms),
+            col(Message.status) == MessageStatus.ERROR,
+        ),
+    ).where(*found)
+
+
+def usage_statement(ctx: Context, q: UsageQuery) -> Any:
+    """Spans and the messages that are model calls of their own, aggregated: the one
+    usage model that conversations' and traces' totals also keep."""
+    if len(set(q.group_by)) != len(q.group_by):
+        raise BadInput("`groupBy` lists a grouping twice")
+    if q.started_from and q.started_to and q.started_from >= q.started_to:
+        raise BadInput("`from` must be before `to`")
+    spans, messages = _span_rows(ctx, q), _message_rows(ctx, q)
+    every: Any = spans if messages is None else union_all(spans, messages)
+    calls = every.subquery("usage_calls")
+    keys: list[Any] = [calls.c[f"key_{i}"] for i in range(len(q.group_by))]
+    rank, ranked = percentile_columns(calls.c.latency, keys)
+    rows = select(calls, rank.label("latency_rank"), ranked.label("latencies")).subquery(
+        "usage_rows"
+    )
+    group: list[Any] = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
     measured = rows.c.latency, rows.c.latency_rank, rows.c.latencies
     return (
         select(
@@ -155,7 +243,7 @@ def usage_statement(ctx: Context, q: UsageQuery) -> Any:
             func.coalesce(func.sum(rows.c.input_tokens), 0),
             func.coalesce(func.sum(rows.c.output_tokens), 0),
             func.coalesce(func.sum(rows.c.total_tokens), 0),
-            func.coalesce(func.sum(rows.c.cost), 0.0),
+            func.coalesce(func.sum(rows.c.cost), 0).label("cost"),
             *(percentile(p, *measured) for p in PERCENTILES),
             func.max(rows.c.latency),
             func.coalesce(func.sum(rows.c.error), 0),

@@ -12,10 +12,23 @@ from graphql import (
     is_list_type,
     is_non_null_type,
 )
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, inspect
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    cast,
+    inspect,
+    literal_column,
+)
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 from sqlalchemy.types import TypeDecorator
 
 import models
+from models.base import Money
 from resolvers.compiled.sql import Unsupported, global_id, iso_datetime, json_float
 
 # The object types whose scalar fields are their table's columns (schema.node.from_row);
@@ -25,14 +38,19 @@ TABLE_TYPES = frozenset(
 )
 
 
-def _sql_type(column: Any) -> Any:
-    found = column.type
+def _sql_type(found: Any) -> Any:
     return found.impl_instance if isinstance(found, TypeDecorator) else found
 
 
-def _rendered(output: Any, sql_type: Any, value: Any) -> Any:
+def _rendered(output: Any, column_type: Any, value: Any) -> Any:
     """The column written as a field of type `output` would be, if its SQL type fits."""
     named = get_named_type(output).name
+    if isinstance(column_type, Money):
+        # USD as float(Decimal) gives it: nanos and 1e9 are exact doubles, and IEEE
+        # division rounds the exact quotient once, as the conversion of the decimal does.
+        usd = cast(value, DOUBLE_PRECISION) / literal_column("1e9::float8")
+        return json_float(usd) if named == "Float" else None
+    sql_type = _sql_type(column_type)
     if is_list_type(output) or named == "JSON":
         return value if isinstance(sql_type, JSON) else None
     if is_enum_type(output):
@@ -71,7 +89,7 @@ def scalar(
     value = row.c[column.name]
     if attribute == "id":
         return global_id(type_name, value)
-    written = _rendered(get_nullable_type(field.type), _sql_type(column), value)
+    written = _rendered(get_nullable_type(field.type), column.type, value)
     if written is not None:
         return written
     raise Unsupported(f"{type_name}.{name}: no exact rendering of its column")

@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models import Trace
-from models.enums import EventKind
+from models.enums import EventKind, SpanKind
 from resolvers.events import event_row
 from resolvers.ingest.mapping import SpanFacts
 from resolvers.ingest.otlp import IncomingSpan
+from resolvers.pricing.charges import NO_CHARGE, Charge
+from resolvers.writes.totals import Usage
+
+# The spans that are model calls. Usage attributes on other spans (an agent run's or a
+# chain's totals) restate their model calls' usage: counted, it would count twice.
+MODEL_CALLS = frozenset({SpanKind.LLM, SpanKind.EMBEDDING})
 
 
 @dataclass
@@ -23,6 +29,22 @@ class Mapped:
     trace_id: uuid.UUID
     # The parent's row id (derived from its span id), whether or not it is stored yet.
     parent_id: uuid.UUID | None
+    # What the span counts in the usage model (counted_usage; priced when written).
+    usage: Usage = field(default_factory=Usage)
+    # Its cost's origin and price (resolvers.ingest.costs), set with `usage.cost`.
+    charge: Charge = NO_CHARGE
+
+    @property
+    def cached_input_tokens(self) -> int:
+        """Of the counted input tokens, those the provider read from its cache."""
+        return min(self.facts.cached_input_tokens, self.usage.input_tokens)
+
+
+def counted_usage(f: SpanFacts) -> Usage:
+    """A model call's tokens; nothing for other spans."""
+    if f.kind not in MODEL_CALLS:
+        return Usage()
+    return Usage(f.input_tokens, f.output_tokens, f.total_tokens)
 
 
 @dataclass
@@ -34,6 +56,10 @@ class TraceBatch:
     spans: list[Mapped]
     conversation_id: uuid.UUID
     existing: Trace | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return sum((m.usage for m in self.spans), Usage())
 
     @property
     def root(self) -> Mapped | None:

@@ -6,16 +6,20 @@ OpenInference (`openinference.span.kind`, `llm.*`, `tool.*`, `input.value`...).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from models.enums import MessageRole, SpanKind
+from models.enums import SpanKind
 from resolvers import validation
 from resolvers.errors import BadInput
+from resolvers.ingest.chat import (
+    ChatMessage,
+    arguments_of,
+    flat_messages,
+    genai_messages,
+    system_instructions,
+)
+from resolvers.ingest.envelopes import tool_output
 from resolvers.ingest.otlp import IncomingSpan
 from resolvers.json_limits import JsonLimits
 from resolvers.writes.totals import MAX_TOTAL
@@ -30,44 +34,6 @@ OPERATION_KINDS = {
     "invoke_agent": SpanKind.AGENT,
     "create_agent": SpanKind.AGENT,
 }
-ROLES = {
-    "user": MessageRole.USER,
-    "human": MessageRole.USER,
-    "assistant": MessageRole.ASSISTANT,
-    "model": MessageRole.ASSISTANT,
-    "ai": MessageRole.ASSISTANT,
-    "system": MessageRole.SYSTEM,
-    "developer": MessageRole.SYSTEM,
-    "tool": MessageRole.TOOL,
-    "function": MessageRole.TOOL,
-}
-# llm.input_messages.3.message.tool_calls.0.tool_call.function.name -> (3, rest)
-FLAT_MESSAGE = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(.+)$")
-FLAT_TOOL_CALL = re.compile(r"^tool_calls\.(\d+)\.tool_call\.(.+)$")
-
-
-@dataclass(frozen=True)
-class ToolRequest:
-    """A tool call an LLM asked for."""
-
-    call_id: str
-    name: str
-    arguments: dict[str, Any]
-
-
-@dataclass
-class ChatMessage:
-    role: MessageRole
-    content: str = ""
-    tool_calls: list[ToolRequest] = field(default_factory=list)
-    # A TOOL message answers this call.
-    tool_call_id: str | None = None
-
-    def fingerprint(self) -> str:
-        """The same message re-sent in a later call's history has the same fingerprint."""
-        calls = [[c.call_id, c.name, c.arguments] for c in self.tool_calls]
-        raw = json.dumps([self.role, self.content, calls, self.tool_call_id], sort_keys=True)
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -77,7 +43,10 @@ class ToolRun:
     name: str
     call_id: str | None
     arguments: dict[str, Any]
+    # What the tool returned, out of its envelopes (resolvers.ingest.envelopes).
     result: Any
+    # The result itself says the tool failed.
+    failed: bool
 
 
 @dataclass
@@ -86,11 +55,15 @@ class SpanFacts:
     model: str | None
     provider: str | None
     input_tokens: int
+    # Of the input tokens, those read from the provider's prompt cache (priced lower).
+    cached_input_tokens: int
     output_tokens: int
     total_tokens: int
     conversation_key: str | None
     user_id: str | None
+    # The agent the span names itself (gen_ai.agent.name, gen_ai.agent.id).
     agent_name: str | None
+    service: str | None
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     error: str | None
@@ -122,11 +95,11 @@ def _facts(span: IncomingSpan, limits: JsonLimits) -> SpanFacts:
     output_tokens = _count(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
     output_tokens = output_tokens or _count(attrs, "llm.token_count.completion")
     total = _count(attrs, "llm.token_count.total") or input_tokens + output_tokens
-    messages_in = _genai_messages(attrs, "gen_ai.input.messages", limits) or _flat_messages(
+    messages_in = genai_messages(attrs.get("gen_ai.input.messages"), limits) or flat_messages(
         attrs, "input", limits
     )
-    instructions = _system_instructions(attrs.get("gen_ai.system_instructions"), limits)
-    messages_out = _genai_messages(attrs, "gen_ai.output.messages", limits) or _flat_messages(
+    instructions = system_instructions(attrs.get("gen_ai.system_instructions"), limits)
+    messages_out = genai_messages(attrs.get("gen_ai.output.messages"), limits) or flat_messages(
         attrs, "output", limits
     )
     return SpanFacts(
@@ -136,17 +109,24 @@ def _facts(span: IncomingSpan, limits: JsonLimits) -> SpanFacts:
             attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"
         ),
         input_tokens=input_tokens,
+        cached_input_tokens=_count(
+            attrs,
+            "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_read_input_tokens",
+            "llm.token_count.prompt_details.cache_read",
+        ),
         output_tokens=output_tokens,
         total_tokens=min(total, MAX_TOTAL),
         conversation_key=_text(attrs, "gen_ai.conversation.id", "session.id"),
         user_id=_text(attrs, "user.id", "enduser.id"),
-        agent_name=_text(attrs, "gen_ai.agent.name") or _text(span.resource, "service.name"),
+        agent_name=_text(attrs, "gen_ai.agent.name", "gen_ai.agent.id"),
+        service=_text(span.resource, "service.name"),
         inputs=_io(attrs, "input.value"),
         outputs=_io(attrs, "output.value"),
         error=_error(span),
         messages_in=instructions + messages_in,
         messages_out=messages_out,
-        tool=_tool_run(attrs, limits) if kind == SpanKind.TOOL else None,
+        tool=tool_run(attrs, limits) if kind == SpanKind.TOOL else None,
     )
 
 
@@ -187,143 +167,25 @@ def _error(span: IncomingSpan) -> str | None:
     return span.status_message or next((str(m) for m in exceptions if m), None) or "error"
 
 
-def json_value(value: Any, limits: JsonLimits) -> Any:
-    """A JSON-encoded attribute decoded (conventions send structures as strings).
-
-    What it holds is stored, and encoded again: it must be storable, and within the
-    depth limit (its size is its attribute's, within the size limit).
-    """
-    if not isinstance(value, str):
-        return value
-    where = "a JSON-encoded attribute"
-    try:
-        decoded = json.loads(value)
-    except RecursionError:
-        raise limits.too_deep(where) from None
-    except ValueError:
-        return value
-    limits.check_depth(where, decoded)
-    validation.storable(where, decoded)
-    return decoded
-
-
-def _arguments(value: Any, limits: JsonLimits) -> dict[str, Any]:
-    decoded = json_value(value, limits)
-    if decoded is None:
-        return {}
-    return decoded if isinstance(decoded, dict) else {"value": decoded}
-
-
-def _genai_messages(attrs: dict[str, Any], key: str, limits: JsonLimits) -> list[ChatMessage]:
-    """gen_ai.input.messages / gen_ai.output.messages: [{role, parts: [{type, ...}]}]."""
-    raw = json_value(attrs.get(key), limits)
-    if not isinstance(raw, list):
-        return []
-    return [_genai_message(item, limits) for item in raw if isinstance(item, dict)]
-
-
-def _genai_message(item: dict[str, Any], limits: JsonLimits) -> ChatMessage:
-    message = ChatMessage(ROLES.get(str(item.get("role", "")).lower(), MessageRole.USER))
-    texts: list[str] = []
-    parts = item.get("parts")
-    for part in parts if isinstance(parts, list) else []:
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type")
-        if kind == "text" and part.get("content") is not None:
-            texts.append(str(part["content"]))
-        elif kind == "tool_call":
-            message.tool_calls.append(
-                ToolRequest(
-                    str(part.get("id") or ""),
-                    str(part.get("name") or ""),
-                    _arguments(part.get("arguments"), limits),
-                )
-            )
-        elif kind == "tool_call_response":
-            message.tool_call_id = str(part.get("id") or "") or None
-            texts.append(_as_text(part.get("response")))
-    message.content = "\n".join(texts)
-    return message
-
-
-def _system_instructions(value: Any, limits: JsonLimits) -> list[ChatMessage]:
-    raw = json_value(value, limits)
-    if isinstance(raw, str):
-        return [ChatMessage(MessageRole.SYSTEM, raw)]
-    if not isinstance(raw, list):
-        return []
-    texts = [str(p.get("content")) for p in raw if isinstance(p, dict) and p.get("content")]
-    return [ChatMessage(MessageRole.SYSTEM, "\n".join(texts))] if texts else []
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def _flat_messages(attrs: dict[str, Any], direction: str, limits: JsonLimits) -> list[ChatMessage]:
-    """OpenInference's flattened form: llm.input_messages.N.message.{role,content,...}."""
-    fields: dict[int, dict[str, Any]] = {}
-    for key, value in attrs.items():
-        match = FLAT_MESSAGE.match(key)
-        if match and match.group(1) == direction:
-            fields.setdefault(int(match.group(2)), {})[match.group(3)] = value
-    return [_flat_message(fields[index], limits) for index in sorted(fields)]
-
-
-def _flat_message(values: dict[str, Any], limits: JsonLimits) -> ChatMessage:
-    message = ChatMessage(
-        ROLES.get(str(values.get("role", "")).lower(), MessageRole.USER),
-        _as_text(values.get("content")),
-        tool_call_id=_optional(values.get("tool_call_id")),
-    )
-    calls: dict[int, dict[str, Any]] = {}
-    for key, value in values.items():
-        match = FLAT_TOOL_CALL.match(key)
-        if match:
-            calls.setdefault(int(match.group(1)), {})[match.group(2)] = value
-    for index in sorted(calls):
-        call = calls[index]
-        message.tool_calls.append(
-            ToolRequest(
-                str(call.get("id") or ""),
-                str(call.get("function.name") or ""),
-                _arguments(call.get("function.arguments"), limits),
-            )
-        )
-    return message
-
-
-def _optional(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _tool_run(attrs: dict[str, Any], limits: JsonLimits) -> ToolRun:
+def tool_run(attrs: dict[str, Any], limits: JsonLimits) -> ToolRun:
+    """What a TOOL span ran, from its attributes (as sent, or as stored)."""
     name = _text(attrs, "gen_ai.tool.name", "tool.name", "tool_call.function.name") or "tool"
     arguments = attrs.get("gen_ai.tool.call.arguments", attrs.get("tool_call.function.arguments"))
     if arguments is None:
         arguments = attrs.get("input.value")
-    result = attrs.get("gen_ai.tool.call.result", attrs.get("output.value"))
+    output = tool_output(attrs.get("gen_ai.tool.call.result", attrs.get("output.value")), limits)
     return ToolRun(
         name=name,
-        call_id=_text(attrs, "gen_ai.tool.call.id", "tool_call.id"),
-        arguments=_arguments(arguments, limits),
-        result=json_value(result, limits),
+        call_id=tool_call_id(attrs),
+        arguments=arguments_of(arguments, limits),
+        result=output.value,
+        failed=output.failed,
     )
 
 
-def keyed(messages: Iterable[ChatMessage]) -> list[tuple[str, ChatMessage]]:
-    """Each message with its ingest key: its fingerprint and which occurrence of it this is.
+# Where a TOOL span names the call it ran (resolvers.ingest.tool_calls looks them up).
+CALL_ID_KEYS = ("gen_ai.tool.call.id", "tool_call.id")
 
-    A history re-sent with the next call yields the same keys (stored once), while a
-    message really said twice ("yes", "yes") keeps two.
-    """
-    seen: dict[str, int] = {}
-    found = []
-    for message in messages:
-        fingerprint = message.fingerprint()
-        seen[fingerprint] = seen.get(fingerprint, 0) + 1
-        found.append((f"{fingerprint}:{seen[fingerprint]}", message))
-    return found
+
+def tool_call_id(attrs: dict[str, Any]) -> str | None:
+    return _text(attrs, *CALL_ID_KEYS)

@@ -1,7 +1,9 @@
-"""The conversation an LLM span shows: its messages, their tool calls, the tool runs.
+"""The conversation an LLM span shows: its messages and the tool calls they ask for.
 
 Every LLM call re-sends the history before it; each message is stored once, under
-its ingest key (resolvers.ingest.mapping.keyed), in the order the calls saw them.
+its ingest key (resolvers.ingest.chat.keyed), in the order the calls saw them. Their
+tool calls close in resolvers.ingest.tool_calls; who sends them, in
+resolvers.ingest.participants.
 """
 
 from __future__ import annotations
@@ -10,35 +12,33 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, tuple_, update
+from sqlalchemy import tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Message, ToolCall
-from models.enums import EventKind, MessageRole, ParticipantType, SpanKind, ToolCallStatus
+from models import Message
+from models.enums import EventKind, MessageRole, ParticipantType, SpanKind
+from resolvers.ingest import tool_calls
 from resolvers.ingest.batch import Mapped, Outcome, TraceBatch
-from resolvers.ingest.mapping import ChatMessage, ToolRequest, keyed
+from resolvers.ingest.chat import ChatMessage, ToolRequest, keyed
+from resolvers.ingest.participants import Cast
 from resolvers.ingest.rows import write_rows
-from resolvers.principal import Principal
+from resolvers.json_limits import JsonLimits
+from resolvers.pricing.charges import NO_CHARGE
 from resolvers.writes.messages import Added, take_seqs
-
-SENDER_TYPES = {
-    MessageRole.USER: ParticipantType.USER,
-    MessageRole.ASSISTANT: ParticipantType.AGENT,
-    MessageRole.TOOL: ParticipantType.AGENT,
-    MessageRole.SYSTEM: ParticipantType.SYSTEM,
-}
 
 
 @dataclass
 class Said:
-    """A message as an LLM span carried it, and the message before it in that call."""
+    """A message as an LLM span carried it, the message before it in that call, and who
+    sent it."""
 
     key: str
     message: ChatMessage
     span: Mapped
     output: bool
     previous: str | None
+    sender: tuple[str, ParticipantType]
 
 
 @dataclass
@@ -50,30 +50,33 @@ class Transcript:
     tool_spans: list[Mapped] = field(default_factory=list)
 
 
-def transcripts(batches: list[TraceBatch]) -> dict[uuid.UUID, Transcript]:
+def transcripts(batches: list[TraceBatch], cast: Cast) -> dict[uuid.UUID, Transcript]:
     found: dict[uuid.UUID, Transcript] = {}
     for batch in batches:
         transcript = found.setdefault(batch.conversation_id, Transcript(batch.conversation_id))
         for m in sorted(batch.spans, key=lambda m: m.span.started_at):
             if m.facts.kind == SpanKind.TOOL and m.facts.tool is not None:
                 transcript.tool_spans.append(m)
+            speakers = cast.speakers[m.id]
             outputs = len(m.facts.messages_out)
             history = keyed([*m.facts.messages_in, *m.facts.messages_out])
             previous = None
             for index, (key, message) in enumerate(history):
                 output = index >= len(history) - outputs
-                transcript.said.setdefault(key, Said(key, message, m, output, previous))
+                sender = speakers.sender(message.role)
+                transcript.said.setdefault(key, Said(key, message, m, output, previous, sender))
                 previous = key
     return found
 
 
 async def write_messages(
     session: AsyncSession,
-    principal: Principal,
     found: dict[uuid.UUID, Transcript],
+    limits: JsonLimits,
     outcome: Outcome,
 ) -> None:
-    """Store the messages not stored yet, with their tool calls; link the tool spans."""
+    """Store the messages not stored yet, with their tool calls; close the calls the
+    batch's tool spans and tool messages close."""
     keys = [key for t in found.values() for key in t.said]
     stored: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
     if keys:
@@ -88,77 +91,75 @@ async def write_messages(
         for t in found.values()
     }
     new = {conversation_id: said for conversation_id, said in new.items() if said}
-    messages: list[dict[str, Any]] = []
-    calls: list[tuple[uuid.UUID, dict[str, Any]]] = []
+    written = Written()
     if new:
         last = await take_seqs(session, {c: _added(said) for c, said in new.items()})
         first = {c: last[c] - len(said) + 1 for c, said in new.items()}
         latest = await _latest_before(session, first)
         for conversation_id, said in new.items():
             _add_messages(
-                principal,
                 conversation_id,
                 said,
                 first[conversation_id],
                 latest.get(conversation_id),
                 stored,
-                messages,
-                calls,
+                written,
                 outcome,
             )
-    await write_rows(session, Message, messages)
-    await _run_tools(session, found, calls, outcome)
-    call_rows = [row for _, row in calls]
-    await write_rows(session, ToolCall, call_rows)
+    await write_rows(session, Message, written.messages)
+    runs = [tool_calls.run_of(t.conversation_id, m) for t in found.values() for m in t.tool_spans]
+    await tool_calls.settle(session, written.calls, runs, written.answers, limits, outcome)
+
+
+@dataclass
+class Written:
+    """The rows of a batch's new messages, their tool calls, and the tool results they
+    carry."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tool_calls.Call] = field(default_factory=list)
+    answers: list[tool_calls.Answer] = field(default_factory=list)
 
 
 def _add_messages(
-    principal: Principal,
     conversation_id: uuid.UUID,
     new: list[Said],
     first_seq: int,
     latest: uuid.UUID | None,
     stored: dict[tuple[uuid.UUID, str], uuid.UUID],
-    messages: list[dict[str, Any]],
-    calls: list[tuple[uuid.UUID, dict[str, Any]]],
+    written: Written,
     outcome: Outcome,
 ) -> None:
     for offset, said in enumerate(new):
         message_id = uuid.uuid4()
         parent = stored.get((conversation_id, said.previous)) if said.previous else latest
         stored[(conversation_id, said.key)] = message_id
-        messages.append(
-            _message_row(principal, said, message_id, conversation_id, first_seq + offset, parent)
+        written.messages.append(
+            _message_row(said, message_id, conversation_id, first_seq + offset, parent)
         )
+        span = said.span.span
         # A message's call ids are unique (the first call with an id wins).
         requests: dict[str, ToolRequest] = {}
         for index, request in enumerate(said.message.tool_calls):
             requests.setdefault(request.call_id or f"call_{index}", request)
         for position, (call_id, request) in enumerate(requests.items()):
-            calls.append(
-                (
+            written.calls.append(
+                tool_calls.new_call(
                     conversation_id,
-                    {
-                        "id": uuid.uuid4(),
-                        "message_id": message_id,
-                        "position": position,
-                        "call_id": call_id,
-                        "tool_name": request.name or "tool",
-                        "arguments": request.arguments,
-                        "result": None,
-                        "status": ToolCallStatus.PENDING,
-                        "error": None,
-                        "started_at": None,
-                        "ended_at": None,
-                        "span_id": None,
-                    },
+                    message_id,
+                    position,
+                    call_id,
+                    request,
+                    span.ended_at if said.output else None,
                 )
             )
+        if said.message.role == MessageRole.TOOL and said.message.tool_call_id:
+            known_at = span.ended_at if said.output else span.started_at
+            written.answers.append(tool_calls.Answer(conversation_id, said.message, known_at))
         outcome.event(conversation_id, EventKind.MESSAGE_CREATED, message_id=message_id)
 
 
 def _message_row(
-    principal: Principal,
     said: Said,
     message_id: uuid.UUID,
     conversation_id: uuid.UUID,
@@ -166,25 +167,24 @@ def _message_row(
     parent: uuid.UUID | None,
 ) -> dict[str, Any]:
     f, span, role = said.span.facts, said.span.span, said.message.role
-    agent = principal.agent_id or f.agent_name or "agent"
-    senders = {MessageRole.USER: f.user_id or principal.user_id, MessageRole.SYSTEM: "system"}
+    sender_id, sender_type = said.sender
     usage = said.output
     return {
         "id": message_id,
         "conversation_id": conversation_id,
         "seq": seq,
         "parent_message_id": parent,
-        "sender_id": senders.get(role, agent),
-        "sender_type": SENDER_TYPES[role],
+        "sender_id": sender_id,
+        "sender_type": sender_type,
         "role": role,
         "content": said.message.content,
         "parts": [],
         "attachments": [],
         "model": f.model if usage else None,
         "provider": f.provider if usage else None,
-        "input_tokens": f.input_tokens if usage else 0,
-        "output_tokens": f.output_tokens if usage else 0,
-        "total_tokens": f.total_tokens if usage else 0,
+        # An answer shows its model call's usage, which the span counts (not the message).
+        "span_id": said.span.id if usage else None,
+        **_shown_usage(said.span if usage else None),
         "latency_ms": int((span.ended_at - span.started_at).total_seconds() * 1000)
         if usage
         else None,
@@ -195,15 +195,23 @@ def _message_row(
     }
 
 
+def _shown_usage(call: Mapped | None) -> dict[str, Any]:
+    """The usage columns of a message: its model call's, or none."""
+    if call is None:
+        empty = ("input_tokens", "cached_input_tokens", "output_tokens", "total_tokens")
+        return {**dict.fromkeys(empty, 0), **NO_CHARGE.columns()}
+    return {
+        "input_tokens": call.usage.input_tokens,
+        "cached_input_tokens": call.cached_input_tokens,
+        "output_tokens": call.usage.output_tokens,
+        "total_tokens": call.usage.total_tokens,
+        **call.charge.columns(),
+    }
+
+
 def _added(new: list[Said]) -> Added:
-    """The new messages of a conversation, with the usage of those an LLM answered."""
-    usage = [s.span.facts for s in new if s.output]
-    return Added(
-        len(new),
-        input_tokens=sum(f.input_tokens for f in usage),
-        output_tokens=sum(f.output_tokens for f in usage),
-        total_tokens=sum(f.total_tokens for f in usage),
-    )
+    """The new messages of a conversation: no usage, as their spans count it."""
+    return Added(len(new))
 
 
 async def _latest_before(
@@ -219,100 +227,3 @@ async def _latest_before(
         )
     )
     return dict(found.all())
-
-
-@dataclass
-class OpenCall:
-    """A tool call no span ran yet: a stored one, or one of this batch (`row` to insert)."""
-
-    id: uuid.UUID
-    message_id: uuid.UUID
-    call_id: str
-    tool_name: str
-    row: dict[str, Any] | None = None
-
-
-async def _run_tools(
-    session: AsyncSession,
-    found: dict[uuid.UUID, Transcript],
-    new_calls: list[tuple[uuid.UUID, dict[str, Any]]],
-    outcome: Outcome,
-) -> None:
-    """Each TOOL span runs the earliest open call with its call id (else its tool name)
-    in its conversation: the call takes the span's result, status and times."""
-    runs = [(t.conversation_id, m) for t in found.values() for m in t.tool_spans]
-    if not runs:
-        return
-    open_calls = await _stored_open_calls(session, runs)
-    for conversation_id, row in new_calls:
-        open_calls.setdefault(conversation_id, []).append(
-            OpenCall(row["id"], row["message_id"], row["call_id"], row["tool_name"], row)
-        )
-    for conversation_id, m in runs:
-        call = _match(open_calls.get(conversation_id, []), m)
-        if call is None:
-            continue
-        await _finish_call(session, call, m)
-        refs: dict[str, Any] = {
-            "tool_call_id": call.id,
-            "span_id": m.id,
-            "message_id": call.message_id,
-        }
-        outcome.event(conversation_id, EventKind.TOOL_START, **refs)
-        outcome.event(conversation_id, EventKind.TOOL_END, **refs)
-
-
-async def _stored_open_calls(
-    session: AsyncSession, runs: list[tuple[uuid.UUID, Mapped]]
-) -> dict[uuid.UUID, list[OpenCall]]:
-    tools = [m.facts.tool for _, m in runs if m.facts.tool is not None]
-    rows = await session.exec(
-        select(ToolCall, col(Message.conversation_id))
-        .join(Message, col(Message.id) == col(ToolCall.message_id))
-        .where(
-            col(Message.conversation_id).in_({c for c, _ in runs}),
-            col(ToolCall.span_id).is_(None),
-            or_(
-                col(ToolCall.call_id).in_({t.call_id for t in tools if t.call_id}),
-                col(ToolCall.tool_name).in_({t.name for t in tools}),
-            ),
-        )
-        .order_by(col(Message.seq), col(ToolCall.position))
-    )
-    found: dict[uuid.UUID, list[OpenCall]] = {}
-    for call, conversation_id in rows:
-        found.setdefault(conversation_id, []).append(
-            OpenCall(call.id, call.message_id, call.call_id, call.tool_name)
-        )
-    return found
-
-
-def _match(calls: list[OpenCall], m: Mapped) -> OpenCall | None:
-    tool = m.facts.tool
-    assert tool is not None
-    match = next((c for c in calls if tool.call_id and c.call_id == tool.call_id), None)
-    match = match or next((c for c in calls if c.tool_name == tool.name), None)
-    if match is not None:
-        calls.remove(match)
-    return match
-
-
-async def _finish_call(session: AsyncSession, call: OpenCall, m: Mapped) -> None:
-    assert m.facts.tool is not None
-    values = {
-        "span_id": m.id,
-        "status": ToolCallStatus.FAILED if m.span.error else ToolCallStatus.COMPLETED,
-        "result": m.facts.tool.result,
-        "error": m.facts.error,
-        "started_at": m.span.started_at,
-        "ended_at": m.span.ended_at,
-    }
-    if call.row is not None:
-        call.row.update(values)
-        return
-    await session.exec(
-        update(ToolCall)
-        .where(col(ToolCall.id) == call.id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )

@@ -1,4 +1,5 @@
-"""Decoding OTLP/HTTP trace exports (protobuf or JSON) into plain spans.
+"""Decoding OTLP/HTTP exports (protobuf or JSON): traces into plain spans, logs into
+plain log records.
 
 The official opentelemetry-proto messages decode both encodings; OTLP's JSON differs
 from protobuf's JSON mapping only in its ids, which are hex (base64 is tolerated).
@@ -15,12 +16,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
@@ -34,6 +40,20 @@ ID_FIELDS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
 
 class TooLarge(Exception):
     """The body, once decompressed, is larger than allowed."""
+
+
+@dataclass(frozen=True)
+class Export:
+    """One OTLP export service: its request and response messages, and the response's
+    count of the items it refused."""
+
+    request: type[Message]
+    response: type[Message]
+    rejected: str
+
+
+TRACES = Export(ExportTraceServiceRequest, ExportTraceServiceResponse, "rejected_spans")
+LOGS = Export(ExportLogsServiceRequest, ExportLogsServiceResponse, "rejected_log_records")
 
 
 @dataclass
@@ -52,6 +72,20 @@ class IncomingSpan:
     resource: dict[str, Any]
     # Attributes of the span's events (exception.message, gen_ai.* events), in order.
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IncomingRecord:
+    """One exported log record of a span (a GenAI event): its ids in hex, its event name
+    (the record's own field, or the older `event.name` attribute), body and attributes
+    as plain JSON values."""
+
+    trace_id: str
+    span_id: str
+    event: str
+    body: Any
+    attributes: dict[str, Any]
+    time_unix_nano: int
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:
@@ -73,21 +107,21 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return data
 
 
-def decode(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
+def decode(body: bytes, content_type: str, export: Export) -> Any:
+    """The export's request message (an ExportTraceServiceRequest...), from either encoding."""
+    request = export.request()
+    name = export.request.DESCRIPTOR.name
     if content_type == PROTOBUF:
         try:
             request.ParseFromString(body)
         except (DecodeError, RecursionError) as exc:
-            raise BadInput(
-                f"the body is not an OTLP protobuf ExportTraceServiceRequest: {exc}"
-            ) from None
+            raise BadInput(f"the body is not an OTLP protobuf {name}: {exc}") from None
         return request
     try:
         raw = json.loads(body)
         json_format.ParseDict(_ids_to_base64(raw), request, ignore_unknown_fields=True)
     except (ValueError, RecursionError, json_format.ParseError) as exc:
-        raise BadInput(f"the body is not an OTLP JSON ExportTraceServiceRequest: {exc}") from None
+        raise BadInput(f"the body is not an OTLP JSON {name}: {exc}") from None
     return request
 
 
@@ -154,10 +188,39 @@ def _incoming(span: ProtoSpan, resource: dict[str, Any]) -> IncomingSpan:
     )
 
 
-def _hex_id(raw: bytes, size: int, name: str) -> str:
+def _hex_id(raw: bytes, size: int, name: str, of: str = "a span") -> str:
     if len(raw) != size or not any(raw):
-        raise BadInput(f"a span's {name} must be {size} bytes, not all zero")
+        raise BadInput(f"{of}'s {name} must be {size} bytes, not all zero")
     return binascii.hexlify(raw).decode()
+
+
+def records_of(request: ExportLogsServiceRequest) -> tuple[list[IncomingRecord], list[str]]:
+    """The request's log records, and why each refused one was refused."""
+    found: list[IncomingRecord] = []
+    refused: list[str] = []
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                try:
+                    found.append(_record(record))
+                except BadInput as exc:
+                    refused.append(exc.message)
+    return found, refused
+
+
+def _record(record: LogRecord) -> IncomingRecord:
+    attrs = attributes(record.attributes)
+    event = record.event_name or str(attrs.get("event.name") or "")
+    # A GenAI event belongs to a model call's span: without one it has no place.
+    of = f"log record {event or '(no event name)'}"
+    return IncomingRecord(
+        trace_id=_hex_id(record.trace_id, 16, "traceId", of),
+        span_id=_hex_id(record.span_id, 8, "spanId", of),
+        event=event,
+        body=value_of(record.body) if record.HasField("body") else None,
+        attributes=attrs,
+        time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano,
+    )
 
 
 def _time(unix_nano: int) -> datetime:
@@ -181,11 +244,11 @@ def value_of(value: AnyValue) -> Any:
     return getattr(value, kind)
 
 
-def encode_response(content_type: str, rejected: int, message: str) -> bytes:
-    """An ExportTraceServiceResponse, with partialSuccess when spans were refused."""
-    response = ExportTraceServiceResponse()
+def encode_response(content_type: str, export: Export, rejected: int, message: str) -> bytes:
+    """The export's response, with partialSuccess when items were refused."""
+    response: Any = export.response()
     if rejected:
-        response.partial_success.rejected_spans = rejected
+        setattr(response.partial_success, export.rejected, rejected)
         response.partial_success.error_message = message
     if content_type == PROTOBUF:
         return response.SerializeToString()

@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.base import Money, to_nanos
+
 
 def dialect_of(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
@@ -116,6 +118,10 @@ def _constant(value: Any) -> Any:
     return value
 
 
+def _converted(convert: Callable[[Any], Any], make: Callable[[], Any]) -> Any:
+    return convert(make())
+
+
 @functools.cache
 def _columns(table: sa.Table) -> dict[str, _Column]:
     found = {}
@@ -125,6 +131,8 @@ def _columns(table: sa.Table) -> dict[str, _Column]:
             convert = _json
         elif isinstance(column.type, sa.Enum):
             convert = _enum_name
+        elif isinstance(column.type, Money):
+            convert = to_nanos
         default = column.default
         make: Callable[[], Any] | None = None
         if isinstance(default, sa.ColumnDefault) and default.is_callable:
@@ -132,6 +140,9 @@ def _columns(table: sa.Table) -> dict[str, _Column]:
             make = functools.partial(default.arg, None)
         elif isinstance(default, sa.ColumnDefault) and default.is_scalar:
             make = functools.partial(_constant, default.arg)
+        if make is not None and convert is not None:
+            # As the codec takes it (a Money column's default is a Decimal).
+            make = functools.partial(_converted, convert, make)
         found[column.name] = _Column(column.name, convert, make)
     return found
 

@@ -32,7 +32,7 @@ from resolvers.ingest.ids import conversation_row
 from resolvers.ingest.rows import insert_rows, write_rows
 from resolvers.permissions import Access
 from resolvers.principal import Principal
-from resolvers.writes.totals import MAX_TOTAL, room_for, totals_full
+from resolvers.writes.totals import MAX_TOTAL, Usage, add_usage, totals_full
 from resolvers.writes.traces import duration_ms
 
 
@@ -180,14 +180,21 @@ async def drop_known_spans(session: AsyncSession, batches: list[TraceBatch]) -> 
 
 
 async def write_traces(session: AsyncSession, batches: list[TraceBatch], outcome: Outcome) -> None:
+    """New traces with their spans' usage; known traces and every conversation add it."""
     new = [b for b in batches if b.existing is None]
     for batch in new:
         outcome.event(batch.conversation_id, EventKind.TRACE_STARTED, trace_id=batch.id)
+    if any(b.usage.total_tokens > MAX_TOTAL for b in new):
+        raise totals_full("trace")
     rows = [_trace_row(b) for b in new]
     await write_rows(session, Trace, rows)
     for batch in batches:
         if batch.existing is not None:
             await _update_trace(session, batch)
+    used: dict[uuid.UUID, Usage] = defaultdict(Usage)
+    for batch in batches:
+        used[batch.conversation_id] += batch.usage
+    await add_usage(session, Conversation, used, "conversation")
 
 
 def trace_endings(batches: list[TraceBatch], outcome: Outcome) -> None:
@@ -211,8 +218,8 @@ def _trace_row(batch: TraceBatch) -> dict[str, Any]:
         "conversation_id": batch.conversation_id,
         "name": first.span.name,
         "started_at": first.span.started_at,
-        "total_tokens": min(sum(m.facts.total_tokens for m in batch.spans), MAX_TOTAL),
-        "cost": 0.0,
+        "total_tokens": batch.usage.total_tokens,
+        "cost": batch.usage.cost,
         "user_id": next((m.facts.user_id for m in batch.spans if m.facts.user_id), None),
         "session_id": next(
             (m.facts.conversation_key for m in batch.spans if m.facts.conversation_key), None
@@ -253,22 +260,20 @@ def _text_of(io: dict[str, Any]) -> str | None:
 async def _update_trace(session: AsyncSession, batch: TraceBatch) -> None:
     """Add late spans to a known trace: its totals, its start, and its end once the root came."""
     assert batch.existing is not None
-    tokens = sum(m.facts.total_tokens for m in batch.spans)
+    await add_usage(session, Trace, {batch.id: batch.usage}, "trace")
     first = min(m.span.started_at for m in batch.spans)
-    values: dict[str, Any] = {"total_tokens": col(Trace.total_tokens) + tokens}
+    values: dict[str, Any] = {}
     if first < batch.existing.started_at:
         values["started_at"] = first
     if batch.root is not None:
         values.update(_ending(batch))
-    updated = await session.exec(
-        update(Trace)
-        .where(col(Trace.id) == batch.id, *room_for({Trace.total_tokens: tokens}))
-        .values(**values)
-        .returning(col(Trace.id))
-        .execution_options(synchronize_session=False)
-    )
-    if updated.scalar_one_or_none() is None:
-        raise totals_full("trace")
+    if values:
+        await session.exec(
+            update(Trace)
+            .where(col(Trace.id) == batch.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def write_spans(session: AsyncSession, batches: list[TraceBatch], outcome: Outcome) -> None:
@@ -328,10 +333,13 @@ def _span_row(m: Mapped, present: set[uuid.UUID]) -> dict[str, Any]:
         "attributes": {**span.resource, **span.attributes},
         "model": f.model,
         "provider": f.provider,
-        "input_tokens": f.input_tokens,
-        "output_tokens": f.output_tokens,
-        "total_tokens": f.total_tokens,
-        "cost": 0.0,
+        "input_tokens": m.usage.input_tokens,
+        "cached_input_tokens": m.cached_input_tokens,
+        "output_tokens": m.usage.output_tokens,
+        "total_tokens": m.usage.total_tokens,
+        "cost": m.usage.cost,
+        "cost_source": m.charge.source,
+        "price_id": m.charge.price_id,
         "external_id": span.span_id,
         "external_parent_id": span.parent_id,
     }

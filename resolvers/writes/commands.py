@@ -13,6 +13,7 @@ import enum
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
 from models.enums import (
@@ -121,9 +122,12 @@ class MessageContent:
     provider: str | None = None
     temperature: float | None = None
     input_tokens: int = 0
+    # Of the input tokens, those read from the provider's prompt cache.
+    cached_input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int | None = None
-    cost: float = 0.0
+    # USD; None: priced from the model and tokens (resolvers.pricing).
+    cost: Decimal | None = None
     latency_ms: int | None = None
     attachments: list[Json] = field(default_factory=list)
     metadata: Json = field(default_factory=dict)
@@ -228,9 +232,12 @@ class EndSpan:
     attributes: Json = field(default_factory=dict)  # merged into those given at start
     model: str | None = None
     input_tokens: int = 0
+    cached_input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int | None = None
-    cost: float = 0.0
+    cost: Decimal | None = None  # as in MessageContent
+    # The message this model call produced: it shows the span's usage, counted once.
+    message_id: uuid.UUID | None = None
 
 
 # Components, settings, scores

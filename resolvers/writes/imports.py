@@ -10,6 +10,7 @@ registerComponentVersion would, and the links follow the version found or made.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +18,7 @@ from sqlalchemy import Table, inspect
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Component, ComponentVersion, Conversation, Participant
+from models import Component, ComponentVersion, Conversation, Message, Participant, Span, Trace
 from models.base import utcnow
 from models.enums import EventKind
 from resolvers import events
@@ -29,10 +30,17 @@ from resolvers.ownership import ROOT, owned_tables
 from resolvers.principal import Identity
 from resolvers.writes.commands import RegisterComponentVersion
 from resolvers.writes.components import content_hash, register_in
+from resolvers.writes.totals import USAGE, Usage
 from resolvers.writes.transaction import existing_client_row, transaction
 
 Rows = dict[Table, list[SQLModel]]
 SHARED: list[Table] = [ComponentVersion.__table__, Component.__table__]  # type: ignore[attr-defined]
+SPANS: Table = Span.__table__  # type: ignore[attr-defined]
+TRACES: Table = Trace.__table__  # type: ignore[attr-defined]
+MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+# References that are no foreign keys (models.conversation.Message.span_id says why),
+# held to the same rule: inside the document.
+SOFT_REFERENCES = {MESSAGES.c.span_id: SPANS}
 
 
 def _attribute(table: Table, column: Any) -> str:
@@ -72,13 +80,19 @@ def _row(table: Table, index: int, row: Any) -> SQLModel:
         raise BadInput(f"tables.{table.name}[{index}].{where}: {first['msg']}") from None
 
 
+def _references(table: Table) -> list[tuple[Any, Table]]:
+    """The table's columns that point at rows, with the table each points into."""
+    found = [(key.parent, key.column.table) for key in table.foreign_keys]
+    return found + [(c, target) for c, target in SOFT_REFERENCES.items() if c.table is table]
+
+
 def _check_references(parsed: Rows) -> None:
     """Every key must point at a row of the document: nothing outside it is touched."""
     present = {table: {getattr(row, "id", None) for row in rows} for table, rows in parsed.items()}
     for table, rows in parsed.items():
-        for foreign_key in table.foreign_keys:
-            attribute = _attribute(table, foreign_key.parent)
-            targets = present.get(foreign_key.column.table, set())
+        for column, target in _references(table):
+            attribute = _attribute(table, column)
+            targets = present.get(target, set())
             for index, row in enumerate(rows):
                 value = getattr(row, attribute)
                 if value is not None and value not in targets:
@@ -123,7 +137,7 @@ async def _register_versions(session: Any, parsed: Rows) -> dict[uuid.UUID, uuid
 
 def _remap(table: Table, rows: list[SQLModel], mapping: dict[uuid.UUID, uuid.UUID]) -> None:
     """Replace the ids in each row's key and references by those `mapping` gives."""
-    keys = [c for c in table.columns if c.primary_key or c.foreign_keys]
+    keys = [c for c in table.columns if c.primary_key or c.foreign_keys or c in SOFT_REFERENCES]
     attributes = [_attribute(table, column) for column in keys]
     for row in rows:
         for attribute in attributes:
@@ -160,6 +174,26 @@ def _keep_only_importer(ctx: Context, parsed: Rows) -> None:
             participant.active, participant.left_at = False, participant.left_at or now
 
 
+def _recount(parsed: Rows, conversation: Conversation) -> None:
+    """The roll-ups as the rows make them, not as the document says: each trace its
+    spans' usage; the conversation that, and that of the messages no span produced."""
+    traces: dict[uuid.UUID, Usage] = defaultdict(Usage)
+    for span in parsed[SPANS]:
+        assert isinstance(span, Span)
+        traces[span.trace_id] += Usage.of(span)
+    counted = sum(traces.values(), Usage())
+    for message in parsed[MESSAGES]:
+        assert isinstance(message, Message)
+        if message.span_id is None:
+            counted += Usage.of(message)
+    for trace in parsed[TRACES]:
+        assert isinstance(trace, Trace)
+        used = traces[trace.id]
+        trace.total_tokens, trace.cost = used.total_tokens, used.cost
+    for name in USAGE:
+        setattr(conversation, name, getattr(counted, name))
+
+
 async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> Conversation:
     parsed = _parse(document)
     conversation = parsed[ROOT][0]
@@ -167,6 +201,7 @@ async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> C
     owner = Identity(conversation.owner_type, conversation.owner_id)
     ctx.principal.require_identity(owner, "owner")
     _check_references(parsed)
+    _recount(parsed, conversation)
     source_id = conversation.id
     mapping: dict[uuid.UUID, uuid.UUID] = {}
     if remap_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import case, delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +25,7 @@ from resolvers.writes.conversations import (
     open_conversation,
     require_own_words,
 )
+from resolvers.writes.totals import USAGE
 from resolvers.writes.transaction import get_or_404, transaction
 
 # What a fork does not copy from its source: identity, history and roll-ups are its own.
@@ -34,7 +35,7 @@ NOT_FORKED = frozenset(
     | {"output_tokens", "total_tokens", "cost"}
     | {"forked_from_conversation_id", "forked_from_message_id"}
 )
-ROLL_UPS = ("input_tokens", "output_tokens", "total_tokens", "cost")
+ROLL_UPS = USAGE
 # Ids per statement: well under the bind-parameter limits of SQLite and asyncpg.
 CHUNK = 1000
 
@@ -54,9 +55,11 @@ async def delete_conversation(ctx: Context, conversation_id: uuid.UUID) -> Conve
 def _subtree(root_id: uuid.UUID) -> Any:
     """A message and every reply below it, on every branch, with what they add to totals
     and who sent them."""
+    # A message a span produced adds nothing: its span counts its usage.
+    counted = col(Message.span_id).is_(None)
     columns = (
         col(Message.id),
-        *(col(getattr(Message, name)) for name in ROLL_UPS),
+        *(case((counted, col(getattr(Message, name))), else_=0).label(name) for name in ROLL_UPS),
         col(Message.sender_type),
         col(Message.sender_id),
     )
@@ -162,6 +165,8 @@ def _copy_messages(fork: Conversation, branch: list[Message]) -> dict[uuid.UUID,
     for seq, original in enumerate(branch, start=1):
         copy = Message(**original.model_dump(exclude={"id", "conversation_id", "seq"}))
         copy.id, copy.conversation_id, copy.seq = uuid.uuid4(), fork.id, seq
+        # The spans stay with the source: in the fork, each copy counts its own usage.
+        copy.span_id = None
         parent = original.parent_message_id
         copy.parent_message_id = copies[parent].id if parent in copies else None
         copy.meta = {**original.meta, "forkedFrom": to_global_id("Message", original.id)}

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, case, update
+from sqlalchemy import Integer, bindparam, inspect, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message, Span, ToolCall, Trace
-from models.base import utcnow
+from models.base import Money, utcnow
 from models.enums import ConversationStatus, EventKind, ParticipantType
 from resolvers import events, validation
 from resolvers.access import visible
@@ -20,11 +21,13 @@ from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import to_global_id
 from resolvers.permissions import Action
+from resolvers.pricing import charges
+from resolvers.pricing.charges import Charge, ModelCall
 from resolvers.principal import Identity
 from resolvers.writes import agent_identities
 from resolvers.writes.commands import KEEP, EditMessage, MessageContent, NewToolCall, SendMessage
 from resolvers.writes.conversations import open_conversation
-from resolvers.writes.totals import room_for, totals_full
+from resolvers.writes.totals import per_row, room_for, totals_full
 from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
@@ -37,10 +40,12 @@ from resolvers.writes.transaction import (
 def check_content(data: MessageContent) -> None:
     validation.token_counts(
         inputTokens=data.input_tokens,
+        cachedInputTokens=data.cached_input_tokens,
         outputTokens=data.output_tokens,
         totalTokens=data.total_tokens,
     )
     validation.cost(data.cost)
+    validation.cached_input(data.cached_input_tokens, data.input_tokens)
     validation.non_negative(latencyMs=data.latency_ms)
     validation.temperature(data.temperature)
     validation.message_parts(data.parts)
@@ -75,7 +80,8 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
     sendMessage's path, shared with the agent's question and the user's answer.
     """
     conversation_id = data.conversation_id
-    seq, event_seq = await _next_seqs(session, conversation_id, data)
+    charge = await _charge(session, conversation_id, data)
+    seq, event_seq = await _next_seqs(session, conversation_id, data, charge.cost)
     # Once the conversation is known to be visible: who may not see it hears NOT_FOUND.
     sender = Identity(data.sender_type, data.sender_id)
     await agent_identities.require_speaker(session, writer(session), sender)
@@ -86,7 +92,7 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
         parent_id = latest.first()
     elif parent_id is not None:
         await message_in(session, parent_id, conversation_id, "the parent message")
-    message = _message(data.id, conversation_id, seq, parent_id, data)
+    message = _message(data.id, conversation_id, seq, parent_id, data, charge)
     message.sender_id, message.sender_type, message.role = (
         data.sender_id,
         data.sender_type,
@@ -116,9 +122,10 @@ async def edit_message(ctx: Context, data: EditMessage) -> Message:
         )
         if found is not None:
             return found
-        seq, event_seq = await _next_seqs(session, original.conversation_id, data)
+        charge = await _charge(session, original.conversation_id, data)
+        seq, event_seq = await _next_seqs(session, original.conversation_id, data, charge.cost)
         message = _message(
-            client_id, original.conversation_id, seq, original.parent_message_id, data
+            client_id, original.conversation_id, seq, original.parent_message_id, data, charge
         )
         message.sender_id, message.sender_type, message.role = (
             original.sender_id,
@@ -144,6 +151,7 @@ def _message(
     seq: int,
     parent_id: uuid.UUID | None,
     data: MessageContent,
+    charge: Charge,
 ) -> Message:
     return Message(
         id=client_id or uuid.uuid4(),
@@ -160,13 +168,28 @@ def _message(
         provider=data.provider,
         temperature=data.temperature,
         input_tokens=data.input_tokens,
+        cached_input_tokens=data.cached_input_tokens,
         output_tokens=data.output_tokens,
         total_tokens=_total(data),
-        cost=data.cost,
+        **charge.columns(),
         latency_ms=data.latency_ms,
         attachments=data.attachments,
         meta=data.metadata,
     )
+
+
+async def _charge(
+    session: AsyncSession, conversation_id: uuid.UUID, data: MessageContent
+) -> Charge:
+    call = ModelCall(
+        data.model,
+        data.provider,
+        data.input_tokens,
+        data.cached_input_tokens,
+        data.output_tokens,
+        data.cost,
+    )
+    return await charges.charge(session, conversation_id, call)
 
 
 def _total(data: MessageContent) -> int:
@@ -183,7 +206,7 @@ class Added:
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
-    cost: float = 0.0
+    cost: Decimal = Decimal(0)
 
 
 def _counter_updates(count: Any, tokens: Mapping[str, Any], cost: Any) -> dict[str, Any]:
@@ -208,7 +231,7 @@ _TAKE_ONE_MESSAGE = (
         *room_for({getattr(Conversation, n): p for n, p in _ONE_MESSAGE_TOKENS.items()}),
     )
     .values(
-        **_counter_updates(1, _ONE_MESSAGE_TOKENS, bindparam("cost", type_=Float)),
+        **_counter_updates(1, _ONE_MESSAGE_TOKENS, bindparam("cost", type_=Money)),
         last_event_seq=col(Conversation.last_event_seq) + 1,
         last_activity_at=bindparam("now"),
         updated_at=bindparam("now"),
@@ -225,10 +248,10 @@ _LATEST_BEFORE = (
 
 
 async def _next_seqs(
-    session: AsyncSession, conversation_id: uuid.UUID, data: MessageContent
+    session: AsyncSession, conversation_id: uuid.UUID, data: MessageContent, cost: Decimal
 ) -> tuple[int, int]:
-    """Lock the conversation, add one message of `data`'s usage to its roll-ups, and take
-    the message's sequence number and its MESSAGE_CREATED event's: one UPDATE, whose
+    """Lock the conversation, add one message of `data`'s tokens and `cost` to its roll-ups,
+    and take the message's sequence number and its MESSAGE_CREATED event's: one UPDATE, whose
     conditions are those of open_conversation (and room in the totals).
 
     When it matches no row, open_conversation tells why (NOT_FOUND, FORBIDDEN, CONFLICT);
@@ -241,7 +264,7 @@ async def _next_seqs(
         "input_tokens": data.input_tokens,
         "output_tokens": data.output_tokens,
         "total_tokens": _total(data),
-        "cost": data.cost,
+        "cost": cost,
         "now": utcnow(),
     }
     taken = (await session.exec(statement, params=params)).first()
@@ -263,8 +286,14 @@ async def take_seqs(
     increments the counters in SQL (so no increment is lost).
     """
     now = utcnow()
+    columns = inspect(Conversation).columns
+    types = {name: columns[name].type for name in (*TOKENS, "cost")}
     amounts = {
-        name: _per_conversation({c: getattr(a, name) for c, a in added.items()})
+        name: per_row(
+            {c: getattr(a, name) for c, a in added.items()},
+            col(Conversation.id),
+            types.get(name, Integer()),
+        )
         for name in ("count", *TOKENS, "cost")
     }
     tokens = {name: amounts[name] for name in TOKENS}
@@ -287,13 +316,6 @@ async def take_seqs(
     if len(last) < len(added):
         raise totals_full("conversation")
     return last
-
-
-def _per_conversation(values: dict[uuid.UUID, Any]) -> Any:
-    """The amount each conversation's row adds: one value, or a CASE on its id."""
-    if len(set(values.values())) == 1:
-        return next(iter(values.values()))
-    return case(values, value=col(Conversation.id))
 
 
 async def _add_with_tool_calls(

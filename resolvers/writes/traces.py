@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import ComponentVersion, Plan, PlanStep, Span, SpanComponentVersion, Trace
+from models import ComponentVersion, Conversation, Plan, PlanStep, Span, SpanComponentVersion, Trace
 from models.base import utcnow
 from models.enums import EventKind, TraceStatus
 from resolvers import events, validation
@@ -17,9 +16,12 @@ from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import to_global_id
+from resolvers.pricing import charges
+from resolvers.principal import Identity
+from resolvers.writes import agent_identities
 from resolvers.writes.commands import EndSpan, EndTrace, StartSpan, StartTrace
 from resolvers.writes.conversations import lock_conversation, open_conversation
-from resolvers.writes.totals import room_for, totals_full
+from resolvers.writes.totals import USAGE, Usage, add_usage
 from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
@@ -184,10 +186,12 @@ async def add_span(
 async def end_span(ctx: Context, data: EndSpan) -> Span:
     validation.token_counts(
         inputTokens=data.input_tokens,
+        cachedInputTokens=data.cached_input_tokens,
         outputTokens=data.output_tokens,
         totalTokens=data.total_tokens,
     )
     validation.cost(data.cost)
+    validation.cached_input(data.cached_input_tokens, data.input_tokens)
     validation.json_object("outputs", data.outputs)
     validation.json_object("attributes", data.attributes)
     span_id = data.span_id
@@ -201,8 +205,33 @@ async def end_span(ctx: Context, data: EndSpan) -> Span:
     return span
 
 
+async def _produced(
+    session: AsyncSession, trace: Trace, span: Span, message_id: uuid.UUID
+) -> Usage:
+    """Link the message the span's model call produced: it shows the span's usage from
+    now on, which the span counts. Returns what the conversation stops counting for the
+    message (its own usage, until now counted by itself)."""
+    message = await message_in(session, message_id, trace.conversation_id, "the message")
+    # It changes what the message says it cost: only its sender may say so.
+    sender = Identity(message.sender_type, message.sender_id)
+    await agent_identities.require_speaker(session, writer(session), sender)
+    if message.span_id not in (None, span.id):
+        raise Conflict("the message was produced by another span")
+    uncounted = Usage() if message.span_id is not None else Usage.of(message)
+    message.span_id = span.id
+    for name in (*USAGE, "cached_input_tokens"):
+        setattr(message, name, getattr(span, name))
+    message.cost_source, message.price_id = span.cost_source, span.price_id
+    if message.model is None:
+        message.model = span.model
+    await events.record(
+        session, trace.conversation_id, EventKind.MESSAGE_UPDATED, message_id=message.id
+    )
+    return -uncounted
+
+
 async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: EndSpan) -> Span:
-    """End a locked span, add its usage to the trace, record SPAN_ENDED.
+    """End a locked span, add its usage to its trace's and conversation's, record SPAN_ENDED.
 
     Shared by endSpan and the agent's tool calls (`data.span_id` is not read here).
     """
@@ -218,17 +247,24 @@ async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: End
     span.attributes = {**span.attributes, **data.attributes}
     span.model = data.model or span.model
     span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens
-    span.total_tokens, span.cost = total, data.cost
-    # Added in SQL so spans of one trace ending at once lose no tokens.
-    added = await session.exec(
-        update(Trace)
-        .where(col(Trace.id) == span.trace_id, *room_for({Trace.total_tokens: total}))
-        .values(total_tokens=col(Trace.total_tokens) + total, cost=col(Trace.cost) + data.cost)
-        .returning(col(Trace.id))
-        .execution_options(synchronize_session=False)
+    span.cached_input_tokens, span.total_tokens = data.cached_input_tokens, total
+    call = charges.ModelCall(
+        span.model,
+        span.provider,
+        span.input_tokens,
+        span.cached_input_tokens,
+        span.output_tokens,
+        data.cost,
     )
-    if added.scalar_one_or_none() is None:
-        raise totals_full("trace")
+    charge = await charges.charge(session, trace.conversation_id, call)
+    span.cost, span.cost_source, span.price_id = charge.cost, charge.source, charge.price_id
+    # Added in SQL so spans of one trace ending at once lose nothing; the conversation
+    # counts the span's usage too (one usage model: resolvers.analytics.usage).
+    used = Usage.of(span)
+    await add_usage(session, Trace, {trace.id: used}, "trace")
+    if data.message_id is not None:
+        used += await _produced(session, trace, span, data.message_id)
+    await add_usage(session, Conversation, {trace.conversation_id: used}, "conversation")
     await events.record(
         session,
         trace.conversation_id,

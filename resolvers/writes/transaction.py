@@ -22,6 +22,7 @@ from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.events import pending
 from resolvers.ids import to_global_id
+from resolvers.pricing.prices import PRICE_FILE
 from resolvers.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ async def transaction(
         async with ctx.session_factory() as session, session.begin():
             # Who writes: every lookup below sees only what this principal may see.
             session.info[PRINCIPAL] = ctx.principal
+            # What it prices model calls with (resolvers.pricing).
+            session.info[PRICE_FILE] = ctx.settings.prices
             yield session
     except IntegrityError as exc:
         raise conflict(exc) from None

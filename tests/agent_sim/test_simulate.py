@@ -9,11 +9,12 @@ from agent_sim.agent import ANSWER, REPLY, STEPS, TOOLS, Pace
 from agent_sim.run import Options, simulate
 from tests.graphql_client import GraphQLClient
 
-RUNS = """{ conversations(first: 10) { totalCount nodes {
+RUNS = """{ conversations(first: 10) { totalCount nodes { id totalTokens
   agentSessions { status }
-  messages { nodes { role status content toolCalls { status } } }
+  messages { nodes { role status content totalTokens toolCalls { status } } }
   plans { nodes { status steps { status } } }
-  traces { nodes { status spans { totalCount } } } } } }"""
+  traces { nodes { status totalTokens spans { totalCount } } } } } }"""
+USAGE = """query($c: [ID!]) { usage(filter: {conversationIds: $c}) { totalTokens } }"""
 
 
 async def test_simulated_runs_complete(
@@ -37,7 +38,16 @@ async def test_simulated_runs_complete(
         assert run["plans"]["nodes"] == [
             {"status": "COMPLETED", "steps": [{"status": "COMPLETED"}] * len(STEPS)}
         ]
-        assert run["traces"]["nodes"] == [{"status": "OK", "spans": {"totalCount": 5}}]
+        [trace] = run["traces"]["nodes"]
+        assert {k: trace[k] for k in ("status", "spans")} == {
+            "status": "OK",
+            "spans": {"totalCount": 5},
+        }
+        # What the viewer's header and the trace show agree, and the answer shows its call.
+        used = 120 + len(ANSWER) * 4
+        assert run["totalTokens"] == trace["totalTokens"] == messages[3]["totalTokens"] == used
+        usage = (await gql.data(USAGE, {"c": [run["id"]]}))["usage"]
+        assert usage == [{"totalTokens": used}]
 
 
 async def test_a_failed_run_is_reported(server_url: str, http: httpx.AsyncClient) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,24 @@ async def test_the_newest_migration_goes_down_and_up_again(app: Starlette) -> No
         assert await connection.run_sync(down_and_up) == []
 
 
+@contextlib.asynccontextmanager
+async def at_revision(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, revision: str
+) -> AsyncIterator[AsyncConnection]:
+    """A connection (in a transaction) to a new database migrated up to `revision`."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('old') / 'old.db'}"
+        context: Any = contextlib.nullcontext(url)
+    else:
+        context = fresh_database(database_url)
+    async with context as fresh:
+        engine = create_engine(fresh)
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
+            yield connection
+        await engine.dispose()
+
+
 OLD_KEYS = [
     # (owner, agent id, created): bob's "alice" is a user's id; carol's "helper" came
     # after alice's; dave's "dave-bot" is sound.
@@ -61,32 +80,22 @@ async def test_the_identity_migration_keeps_only_sound_agent_claims(
     """Keys made before agents were owned: a key whose agent id is a user's, or that an
     older key of another owner claimed first, loses it; the rest become registered agents,
     and so do agents that only took part in conversations (to their conversation's owner)."""
-    url = database_url
-    if url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('identities') / 'old.db'}"
-        context: Any = contextlib.nullcontext(url)
-    else:
-        context = fresh_database(url)
-    async with context as fresh:
-        engine = create_engine(fresh)
-        async with engine.begin() as connection:
-            await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "0007"))
-            await _old_rows(connection)
-            await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
-            keys = await connection.execute(text("SELECT owner_id, agent_id FROM api_keys"))
-            agents = await connection.execute(text("SELECT id, owner_id FROM agents"))
-            owner = await connection.execute(text("SELECT owner_type FROM conversations"))
-            assert sorted(keys.all(), key=str) == sorted(
-                [("bob", None), ("alice", "helper"), ("carol", None), ("dave", "dave-bot")],
-                key=str,
-            )
-            assert sorted(agents.all()) == [
-                ("dave-bot", "dave"),
-                ("helper", "alice"),
-                ("scout", "alice"),
-            ]
-            assert owner.all() == [("USER",)]
-        await engine.dispose()
+    async with at_revision(database_url, tmp_path_factory, "0007") as connection:
+        await _old_rows(connection)
+        await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
+        keys = await connection.execute(text("SELECT owner_id, agent_id FROM api_keys"))
+        agents = await connection.execute(text("SELECT id, owner_id FROM agents"))
+        owner = await connection.execute(text("SELECT owner_type FROM conversations"))
+        assert sorted(keys.all(), key=str) == sorted(
+            [("bob", None), ("alice", "helper"), ("carol", None), ("dave", "dave-bot")],
+            key=str,
+        )
+        assert sorted(agents.all()) == [
+            ("dave-bot", "dave"),
+            ("helper", "alice"),
+            ("scout", "alice"),
+        ]
+        assert owner.all() == [("USER",)]
 
 
 async def _old_rows(connection: AsyncConnection) -> None:
@@ -129,3 +138,51 @@ async def _old_rows(connection: AsyncConnection) -> None:
                 "at": datetime(2026, 1, 1),
             },
         )
+
+
+async def test_costs_become_exact_nano_dollars_and_back(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Migration 0010 turns float costs into whole nano-dollars, with the rows of every
+    table that has one (a spans' table rebuilt on SQLite would cascade), and back."""
+    async with at_revision(database_url, tmp_path_factory, "0009") as connection:
+        conversation, trace = uuid.uuid4().hex, uuid.uuid4().hex
+        at = datetime(2026, 1, 1)
+        await connection.execute(
+            text(
+                "INSERT INTO conversations (id, kind, status, tags, metadata, owner_id,"
+                " created_at, updated_at, last_activity_at, last_message_seq,"
+                " message_count, input_tokens, output_tokens, total_tokens, cost)"
+                " VALUES (:id, 'USER_AGENT', 'ACTIVE', '[]', '{}', 'ada', :at, :at, :at,"
+                " 0, 0, 0, 0, 0, 0.11522)"
+            ),
+            {"id": conversation, "at": at},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO traces (id, conversation_id, status, started_at,"
+                " total_tokens, cost) VALUES (:id, :c, 'OK', :at, 0, 0.01522)"
+            ),
+            {"id": trace, "c": conversation, "at": at},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO messages (id, conversation_id, seq, sender_id, sender_type,"
+                " role, content, parts, status, input_tokens, output_tokens, total_tokens,"
+                " cost, attachments, metadata, created_at, updated_at) VALUES (:id, :c, 1,"
+                " 'ada', 'USER', 'USER', 'hi', '[]', 'COMPLETE', 0, 0, 0, 0.000000002,"
+                " '[]', '{}', :at, :at)"
+            ),
+            {"id": uuid.uuid4().hex, "c": conversation, "at": at},
+        )
+        costs = (
+            "SELECT (SELECT cost FROM conversations), (SELECT cost FROM traces),"
+            " (SELECT cost FROM messages)"
+        )
+        await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
+        exact = (115_220_000, 15_220_000, 2)
+        assert (await connection.execute(text(costs))).one() == exact
+        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), "0009"))
+        assert (await connection.execute(text(costs))).one() == (0.11522, 0.01522, 2e-9)
+        await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
+        assert (await connection.execute(text(costs))).one() == exact

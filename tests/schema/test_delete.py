@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import exists, func, insert, select
 from starlette.applications import Starlette
 
@@ -22,6 +23,8 @@ from tests.ws_client import GraphQLWebSocket
 DELETE = "mutation($id: ID!) { deleteConversation(id: $id) { deletedId title } }"
 DELETE_MESSAGE = """mutation($id: ID!) { deleteMessage(id: $id) {
   deletedIds conversation { messageCount inputTokens outputTokens totalTokens cost } } }"""
+USAGE = """query($c: [ID!]) { usage(filter: {conversationIds: $c}) {
+  inputTokens outputTokens totalTokens cost } }"""
 TOTALS = """query($c: ID!) { conversation(id: $c) {
   messageCount inputTokens outputTokens totalTokens cost
   messages { nodes { id content } }
@@ -203,14 +206,20 @@ async def test_deleting_a_message_deletes_its_replies_and_keeps_totals(
     assert len(below) == 3  # and the agent's question, a reply to the third
     op = await ws.subscribe(EVENTS, {"c": conv})
     await asyncio.sleep(0.2)  # let the subscription open before writing
+    before = (await gql.data(TOTALS, {"c": conv}))["conversation"]
     result = (await gql.data(DELETE_MESSAGE, {"id": second}))["deleteMessage"]
     assert set(result["deletedIds"]) == below
     state = (await gql.data(TOTALS, {"c": conv}))["conversation"]
     left = state["all"]["nodes"]
     assert {m["id"] for m in left} >= {first, edited}
     assert not below & {m["id"] for m in left}
+    # The spans stay (and count); the deleted messages no longer do.
+    gone = [m for m in before["all"]["nodes"] if m["id"] in below]
+    usage = (await gql.data(USAGE, {"c": [conv]}))["usage"][0]
     for total in ("inputTokens", "outputTokens", "totalTokens", "cost"):
-        assert state[total] == sum(m[total] for m in left), total
+        assert state[total] == usage[total], total
+        removed = sum(m[total] for m in gone)
+        assert state[total] == pytest.approx(before[total] - removed), total
     assert state["messageCount"] == len(left)
     assert {k: v for k, v in state.items() if k not in ("all", "messages")} == result[
         "conversation"

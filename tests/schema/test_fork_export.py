@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import httpx
@@ -168,6 +169,10 @@ async def test_a_document_cannot_reach_outside_itself(gql: GraphQLClient, app: S
     error = await gql.error(IMPORT, {"d": stolen, "r": False})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "tables.messages[1].parent_message_id points outside the document" in error["message"]
+    foreign_span = json.loads(json.dumps(document))
+    foreign_span["tables"]["messages"][0]["span_id"] = str(uuid.uuid4())
+    error = await gql.error(IMPORT, {"d": foreign_span, "r": False})
+    assert "tables.messages[0].span_id points outside the document" in error["message"]
     broken = json.loads(json.dumps(document))
     broken["tables"]["messages"][0]["role"] = "ROBOT"
     error = await gql.error(IMPORT, {"d": broken, "r": False})
@@ -176,6 +181,24 @@ async def test_a_document_cannot_reach_outside_itself(gql: GraphQLClient, app: S
         assert await gql.error_code(IMPORT, {"d": bad, "r": False}) == "BAD_USER_INPUT"
     assert await table_rows(app) == before
     assert other_message
+
+
+async def test_an_import_counts_its_usage_from_its_rows(gql: GraphQLClient) -> None:
+    """Totals a document states are not trusted: the rows make them, as for any write."""
+    graph = await rich_conversation(gql)
+    document = (await gql.data(EXPORT, {"c": graph["conversation"]}))["conversationExport"]
+    tampered = json.loads(json.dumps(document))
+    tampered["tables"]["conversations"][0].update(total_tokens=123456, cost="77")
+    tampered["tables"]["traces"][0]["total_tokens"] = 999
+    copy = (await gql.data(IMPORT, {"d": tampered, "r": True}))["importConversation"]
+    totals = """query($c: ID!) {
+      conversation(id: $c) { totalTokens cost traces { nodes { totalTokens } } }
+      usage(filter: {conversationIds: [$c]}) { totalTokens cost } }"""
+    original = await gql.data(totals, {"c": graph["conversation"]})
+    imported = await gql.data(totals, {"c": copy["id"]})
+    assert imported == original
+    conversation = imported["conversation"]
+    assert {k: conversation[k] for k in ("totalTokens", "cost")} == imported["usage"][0]
 
 
 async def test_an_import_belongs_to_its_owner(secured_http: httpx.AsyncClient) -> None:

@@ -101,6 +101,35 @@ async def test_a_sweep_deletes_exactly_what_the_policy_says_in_batches(
     assert +(await sweep(Context.create(app.state.database, policy, app.state.bus))).deleted == {}
 
 
+USAGE = """query($c: ID!) {
+  conversation(id: $c) { totalTokens cost messages { nodes { totalTokens } } }
+  usage(filter: {conversationIds: [$c]}) { totalTokens cost } }"""
+
+
+async def test_a_swept_trace_takes_its_usage_with_it(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    """The calls of a deleted trace leave the totals; an answer one of them wrote counts
+    its call itself from then on (the conversation still shows it)."""
+    conv = (await factories.conversation(gql))["id"]
+    answer = (await factories.message(gql, conv, senderId="agent-1", senderType="AGENT"))["id"]
+    old = (await factories.trace(gql, conv, startedAt=LONG_AGO))["id"]
+    for tokens, produced in ((100, answer), (7, None)):
+        span = (await factories.span(gql, old, kind="LLM", startedAt=LONG_AGO))["id"]
+        await factories.end_span(gql, span, inputTokens=tokens, cost=0.5, messageId=produced)
+    kept = (await factories.trace(gql, conv))["id"]
+    span = (await factories.span(gql, kept, kind="LLM"))["id"]
+    await factories.end_span(gql, span, inputTokens=20, cost=0.25)
+    before = await gql.data(USAGE, {"c": conv})
+    assert before["conversation"]["totalTokens"] == 127
+    policy = replace(settings, retention_trace_days=30, retention_batch_size=1)
+    await sweep(Context.create(app.state.database, policy, app.state.bus))
+    after = await gql.data(USAGE, {"c": conv})
+    assert after["usage"] == [{"totalTokens": 120, "cost": 0.75}]
+    assert {k: after["conversation"][k] for k in ("totalTokens", "cost")} == after["usage"][0]
+    assert after["conversation"]["messages"]["nodes"] == [{"totalTokens": 100}]
+
+
 EVENTS = """subscription($c: ID!) { conversationEvents(conversationId: $c) {
   kind ... on RunEvent { error agentSession { status } } } }"""
 

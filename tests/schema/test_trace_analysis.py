@@ -190,7 +190,7 @@ async def test_an_empty_trace(gql: GraphQLClient) -> None:
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 
 
-def otlp_span(span_id: str, parent: str | None, times: tuple[int, int], **attrs: int) -> Any:
+def otlp_span(span_id: str, parent: str | None, times: tuple[int, int], **attrs: int | str) -> Any:
     nanos = int(T0.timestamp()) * 10**9
     span: dict[str, Any] = {
         "traceId": TRACE_ID,
@@ -198,7 +198,10 @@ def otlp_span(span_id: str, parent: str | None, times: tuple[int, int], **attrs:
         "name": f"span {span_id[-1]}",
         "startTimeUnixNano": str(nanos + times[0] * 10**6),
         "endTimeUnixNano": str(nanos + times[1] * 10**6),
-        "attributes": [{"key": k, "value": {"intValue": str(v)}} for k, v in attrs.items()],
+        "attributes": [
+            {"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+            for k, v in attrs.items()
+        ],
     }
     if parent is not None:
         span["parentSpanId"] = parent
@@ -216,7 +219,12 @@ async def test_children_that_arrived_before_their_parent(
     http: httpx.AsyncClient, gql: GraphQLClient
 ) -> None:
     root, middle, leaf = "00000000000000a1", "00000000000000a2", "00000000000000a3"
-    tokens = {"gen_ai.usage.input_tokens": 7, "gen_ai.usage.output_tokens": 3}
+    # A model call (only those count their usage attributes).
+    tokens: dict[str, int | str] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.usage.input_tokens": 7,
+        "gen_ai.usage.output_tokens": 3,
+    }
     await post(http, otlp_span(leaf, middle, (100, 300), **tokens))
     await post(http, otlp_span(middle, root, (50, 400)))
     await post(http, otlp_span(root, None, (0, 500)))

@@ -313,6 +313,19 @@ MUTATIONS: dict[str, Attack] = {
         "FORBIDDEN",
         "FORBIDDEN",
     ),
+    "setModelPrice": Attack(
+        'mutation { setModelPrice(userId: "alice", input: {model: "gpt-4o", inputPerMillion: 0,'
+        " outputPerMillion: 0}) { id } }",
+        lambda w, r: {},
+        "FORBIDDEN",
+        "FORBIDDEN",
+    ),
+    "deleteModelPrice": Attack(
+        'mutation { deleteModelPrice(userId: "alice", model: "gpt-4o") { id } }',
+        lambda w, r: {},
+        "FORBIDDEN",
+        "FORBIDDEN",
+    ),
     "startAgentSession": Attack(START_SESSION, conversation_id, "NOT_FOUND", "FORBIDDEN"),
     "appendAnswerChunk": Attack(
         'mutation($m: ID!) { appendAnswerChunk(input: {messageId: $m, text: "x"}) { id } }',
@@ -499,6 +512,12 @@ QUERIES: dict[str, tuple[str, Vars, Any]] = {
         {"componentVersion": {"spans": {"totalCount": 0}}},
     ),
     "chatSettings": ('{ chatSettings(userId: "alice") { model } }', lambda w, r: {}, "FORBIDDEN"),
+    "modelPrices": ('{ modelPrices(userId: "alice") { id } }', lambda w, r: {}, "FORBIDDEN"),
+    "modelPrice": (
+        '{ modelPrice(userId: "alice", model: "gpt-4o") { id } }',
+        lambda w, r: {},
+        "FORBIDDEN",
+    ),
 }
 
 
