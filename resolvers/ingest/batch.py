@@ -56,6 +56,8 @@ class TraceBatch:
     spans: list[Mapped]
     conversation_id: uuid.UUID
     existing: Trace | None = None
+    # Its conversation was created by this batch: nothing of it was stored before.
+    new_conversation: bool = False
 
     @property
     def usage(self) -> Usage:

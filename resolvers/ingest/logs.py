@@ -52,7 +52,7 @@ async def ingest_records(ctx: Context, incoming: list[IncomingRecord], outcome: 
     rows = {(traces[t], span_row(traces[t], s)): kept for (t, s), kept in found.items()}
     records = {span_id: kept for (_, span_id), kept in rows.items()}
     async with transaction(ctx, ApiKeyScope.INGEST) as session:
-        await pending_logs.lock_traces(session, traces.values())
+        await pending_logs.lock_traces(session, traces.values(), exclusive=True)
         stored = await _with_ancestors(session, list(records))
         waiting = {key: kept for key, kept in rows.items() if key[1] not in stored}
         await pending_logs.hold(session, principal.user_id, waiting)

@@ -46,6 +46,8 @@ class Transcript:
     """One conversation's messages in a batch, in the order the calls saw them."""
 
     conversation_id: uuid.UUID
+    # Created by this batch: no stored span or call of it to look for.
+    new: bool = False
     said: dict[str, Said] = field(default_factory=dict)
     tool_spans: list[Mapped] = field(default_factory=list)
 
@@ -53,7 +55,9 @@ class Transcript:
 def transcripts(batches: list[TraceBatch], cast: Cast) -> dict[uuid.UUID, Transcript]:
     found: dict[uuid.UUID, Transcript] = {}
     for batch in batches:
-        transcript = found.setdefault(batch.conversation_id, Transcript(batch.conversation_id))
+        transcript = found.setdefault(
+            batch.conversation_id, Transcript(batch.conversation_id, batch.new_conversation)
+        )
         for m in sorted(batch.spans, key=lambda m: m.span.started_at):
             if m.facts.kind == SpanKind.TOOL and m.facts.tool is not None:
                 transcript.tool_spans.append(m)
@@ -108,7 +112,8 @@ async def write_messages(
             )
     await write_rows(session, Message, written.messages)
     runs = [tool_calls.run_of(t.conversation_id, m) for t in found.values() for m in t.tool_spans]
-    await tool_calls.settle(session, written.calls, runs, written.answers, limits, outcome)
+    created = {t.conversation_id for t in found.values() if t.new}
+    await tool_calls.settle(session, written.calls, runs, written.answers, created, limits, outcome)
 
 
 @dataclass
@@ -195,11 +200,16 @@ def _message_row(
     }
 
 
+NO_USAGE = {
+    **dict.fromkeys(("input_tokens", "cached_input_tokens", "output_tokens", "total_tokens"), 0),
+    **NO_CHARGE.columns(),
+}
+
+
 def _shown_usage(call: Mapped | None) -> dict[str, Any]:
     """The usage columns of a message: its model call's, or none."""
     if call is None:
-        empty = ("input_tokens", "cached_input_tokens", "output_tokens", "total_tokens")
-        return {**dict.fromkeys(empty, 0), **NO_CHARGE.columns()}
+        return NO_USAGE
     return {
         "input_tokens": call.usage.input_tokens,
         "cached_input_tokens": call.cached_input_tokens,

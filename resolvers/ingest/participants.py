@@ -94,7 +94,13 @@ def _inherited(
     return None
 
 
-async def join(session: AsyncSession, found: Cast, principal: Principal, outcome: Outcome) -> None:
+async def join(
+    session: AsyncSession,
+    found: Cast,
+    principal: Principal,
+    new_conversations: set[uuid.UUID],
+    outcome: Outcome,
+) -> None:
     """Add who is present to each conversation, once each (PARTICIPANT_JOINED for those
     new to it); rows already there (the OWNER among them) stay as they are.
 
@@ -121,7 +127,9 @@ async def join(session: AsyncSession, found: Cast, principal: Principal, outcome
         )
     )
     for row in rows:
-        if row["id"] in written:
+        # A conversation the batch created starts with them, as with its owner: its
+        # CONVERSATION_CREATED says so.
+        if row["id"] in written and row["conversation_id"] not in new_conversations:
             outcome.event(
                 row["conversation_id"], EventKind.PARTICIPANT_JOINED, participant_id=row["id"]
             )

@@ -33,20 +33,25 @@ from resolvers.json_limits import JsonLimits
 log = logging.getLogger(__name__)
 HELD_FOR = timedelta(days=1)
 # Advisory locks, PostgreSQL's: (LOCK_CLASS, bucket of a trace). Buckets bound the locks a
-# batch of many traces takes (each is an entry of the server's shared lock table); two
-# traces sharing one only wait for each other.
+# batch of many traces takes (each is an entry of the server's shared lock table). Span
+# batches take them shared, so that they never wait for each other; a logs batch takes
+# them exclusive, and waits only for span batches of traces in its buckets (and they
+# for it): the race to settle is between a span and its own records.
 LOCK_CLASS = 0x4F544C50  # "OTLP"
 LOCK_BUCKETS = 256
 
 
-async def lock_traces(session: AsyncSession, trace_ids: Iterable[uuid.UUID]) -> None:
+async def lock_traces(
+    session: AsyncSession, trace_ids: Iterable[uuid.UUID], *, exclusive: bool
+) -> None:
     """Lock the traces until commit, in one order for every writer (no deadlock)."""
     if dialect_of(session) != "postgresql":
         return
     buckets = sorted({zlib.crc32(t.bytes) % LOCK_BUCKETS for t in trace_ids})
     listed = func.unnest(bindparam("buckets", buckets, type_=ARRAY(Integer)))
     bucket = listed.column_valued("bucket")
-    await session.exec(select(func.pg_advisory_xact_lock(LOCK_CLASS, bucket)).order_by(bucket))
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    await session.exec(select(lock(LOCK_CLASS, bucket)).order_by(bucket))
 
 
 async def hold(

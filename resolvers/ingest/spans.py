@@ -62,7 +62,7 @@ async def ingest_spans(ctx: Context, incoming: list[IncomingSpan], outcome: Outc
     if not spans:
         return
     async with transaction(ctx, ApiKeyScope.INGEST) as session:
-        await pending_logs.lock_traces(session, {m.trace_id for m in spans})
+        await pending_logs.lock_traces(session, {m.trace_id for m in spans}, exclusive=False)
         batches = await writable_batches(session, principal, namespace, spans, outcome)
         await traces.drop_known_spans(session, batches)
         batches = [b for b in batches if b.spans]
@@ -101,5 +101,6 @@ async def write_conversation(
 ) -> None:
     """What the spans show of their conversations: who takes part, and what they said."""
     cast = participants.cast(batches, principal)
-    await participants.join(session, cast, principal, outcome)
+    created = {b.conversation_id for b in batches if b.new_conversation}
+    await participants.join(session, cast, principal, created, outcome)
     await messages.write_messages(session, messages.transcripts(batches, cast), limits, outcome)

@@ -128,15 +128,18 @@ async def settle(
     new: list[Call],
     runs: list[Run],
     answers: list[Answer],
+    new_conversations: set[uuid.UUID],
     limits: JsonLimits,
     outcome: Outcome,
 ) -> None:
-    """Insert the new calls and close what the batch's spans and tool messages close."""
+    """Insert the new calls and close what the batch's spans and tool messages close.
+    Conversations the batch created have no stored span: none is looked for in them."""
     calls: dict[uuid.UUID, list[Call]] = {}
     for open_call in [*await _unlinked(session, runs, answers), *new]:
         calls.setdefault(open_call.conversation_id, []).append(open_call)
     in_batch = {run.span_id for run in runs}
-    waiting = [r for r in await _waiting(session, new, limits) if r.span_id not in in_batch]
+    older = [c for c in new if c.conversation_id not in new_conversations]
+    waiting = [r for r in await _waiting(session, older, limits) if r.span_id not in in_batch]
     for run in [*waiting, *runs]:
         ran = _match(calls.get(run.conversation_id, []), run)
         if ran is not None:

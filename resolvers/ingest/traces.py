@@ -105,6 +105,7 @@ async def open_conversations(
                 len(batch.spans), f"trace {batch.external_id}: the conversation is closed"
             )
         else:
+            batch.new_conversation = batch.conversation_id in created
             kept.append(batch)
     return kept
 
