@@ -35,7 +35,6 @@ NOT_FORKED = frozenset(
     | {"output_tokens", "total_tokens", "cost"}
     | {"forked_from_conversation_id", "forked_from_message_id"}
 )
-ROLL_UPS = USAGE
 # Ids per statement: well under the bind-parameter limits of SQLite and asyncpg.
 CHUNK = 1000
 
@@ -59,7 +58,7 @@ def _subtree(root_id: uuid.UUID) -> Any:
     counted = col(Message.span_id).is_(None)
     columns = (
         col(Message.id),
-        *(case((counted, col(getattr(Message, name))), else_=0).label(name) for name in ROLL_UPS),
+        *(case((counted, col(getattr(Message, name))), else_=0).label(name) for name in USAGE),
         col(Message.sender_type),
         col(Message.sender_id),
     )
@@ -100,7 +99,7 @@ async def delete_message(
             )
         )
         conversation.last_message_seq = latest.one() or 0
-        for position, name in enumerate(ROLL_UPS, start=1):
+        for position, name in enumerate(USAGE, start=1):
             removed = sum(row[position] for row in rows)
             setattr(conversation, name, getattr(conversation, name) - removed)
         conversation.updated_at = utcnow()
@@ -171,7 +170,7 @@ def _copy_messages(fork: Conversation, branch: list[Message]) -> dict[uuid.UUID,
         copy.parent_message_id = copies[parent].id if parent in copies else None
         copy.meta = {**original.meta, "forkedFrom": to_global_id("Message", original.id)}
         copies[original.id] = copy
-        for name in ROLL_UPS:
+        for name in USAGE:
             setattr(fork, name, getattr(fork, name) + getattr(original, name))
     fork.message_count = fork.last_message_seq = len(branch)
     return copies

@@ -27,7 +27,7 @@ from resolvers.principal import Identity
 from resolvers.writes import agent_identities
 from resolvers.writes.commands import KEEP, EditMessage, MessageContent, NewToolCall, SendMessage
 from resolvers.writes.conversations import open_conversation
-from resolvers.writes.totals import per_row, room_for, totals_full
+from resolvers.writes.totals import TOKENS, per_row, room_for, totals_full
 from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
@@ -219,7 +219,6 @@ def _counter_updates(count: Any, tokens: Mapping[str, Any], cost: Any) -> dict[s
     }
 
 
-TOKENS = ("input_tokens", "output_tokens", "total_tokens")
 _ONE_MESSAGE_TOKENS = {name: bindparam(name, type_=Integer) for name in TOKENS}
 # One message and its event, in one statement built once (a restricted principal adds
 # its visibility conditions to it): this is the hottest write.
