@@ -226,3 +226,18 @@ async def test_only_visible_spans_count(secured_http: httpx.AsyncClient) -> None
         await a_span(user, trace, "LLM", at(1, 0, 0), 10, "gpt", inputTokens=tokens)
     (mine,) = await usage(alice)
     assert (mine["count"], mine["inputTokens"]) == (1, 7)
+
+
+async def test_only_visible_messages_count(secured_http: httpx.AsyncClient) -> None:
+    """The messages counted as model calls of their own are filtered as the spans are:
+    carol's usage holds nothing of alice's, whichever conversations she names."""
+    alice, carol = as_user(secured_http, "alice"), as_user(secured_http, "carol")
+    conv = (await factories.conversation(alice, owner={"participantId": "alice"}))["id"]
+    await factories.message(alice, conv, senderId="alice", inputTokens=7, cost=0.25)
+    query = """query($c: [ID!]) { usage(filter: {conversationIds: $c}, groupBy: [MODEL]) {
+      count inputTokens cost } }"""
+    for variables in ({"c": None}, {"c": [conv]}):
+        assert (await carol.data(query, variables))["usage"] == []
+        assert (await alice.data(query, variables))["usage"] == [
+            {"count": 1, "inputTokens": 7, "cost": 0.25}
+        ]
