@@ -4,6 +4,11 @@
 
 Each prints its own table (with the ratio to its baseline where it has one) and writes
 bench/results/<name>.json. --quick runs each briefly, to check that they work.
+
+    python -m bench scale --size S M L [--help for its options]
+
+runs the scale benchmark alone (bench/scale.py): it is not part of the suite, since
+building its largest dataset takes a quarter of an hour or more.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import subprocess
 import sys
 
+from bench import scale
 from bench.harness import ROOT, parser_on_postgres
 from tests.databases import fresh_database
 
@@ -38,6 +44,9 @@ def run(module: str, arguments: list[str], env: dict[str, str]) -> None:
 
 
 async def main() -> None:
+    if sys.argv[1:2] == ["scale"]:
+        await scale.main(scale.parse(sys.argv[2:]))
+        return
     parser = parser_on_postgres(__doc__ or "")
     parser.add_argument("--quick", action="store_true", help="run each benchmark briefly")
     args = parser.parse_args()

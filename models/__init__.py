@@ -10,10 +10,12 @@ from models.health import ReadinessProbe
 from models.ingest import IngestReceipt, PendingLogRecord
 from models.plan import Plan, PlanStep, StepDependency
 from models.pricing import ModelPrice
+from models.rollups import LatencyBucket, UsageDay, UsageRollup
 from models.score import Score
 from models.search import SearchDocument
 from models.settings import ChatSettings, InstallationSecret
 from models.trace import Span, SpanComponentVersion, Trace
+from models.trace_versions import TraceVersion
 
 metadata = SQLModel.metadata
 
@@ -28,6 +30,7 @@ __all__ = [
     "Event",
     "IngestReceipt",
     "InstallationSecret",
+    "LatencyBucket",
     "Message",
     "ModelPrice",
     "Participant",
@@ -42,5 +45,8 @@ __all__ = [
     "StepDependency",
     "ToolCall",
     "Trace",
+    "TraceVersion",
+    "UsageDay",
+    "UsageRollup",
     "metadata",
 ]

@@ -106,6 +106,16 @@ class Money(sa.types.TypeDecorator[Decimal]):
         return Decimal
 
 
+# Token totals of conversations and traces pass 2^31 - 1. SQLite's INTEGER is 64-bit
+# already: the variant keeps its tables as they were.
+BIG_INTEGER = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def total_field() -> Any:
+    """A running total (tokens), in 64 bits."""
+    return Field(default=0, sa_type=BIG_INTEGER)
+
+
 def money_field(*, nullable: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_type=Money, nullable=True)

@@ -18,6 +18,7 @@ from models.base import (
     json_field,
     money_field,
     optional_json_field,
+    total_field,
     utcnow,
     uuid_pk,
 )
@@ -79,9 +80,9 @@ class Conversation(SQLModel, table=True):
     # Sequence number of the conversation's latest event (see models.event.Event).
     last_event_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     message_count: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
+    input_tokens: int = total_field()
+    output_tokens: int = total_field()
+    total_tokens: int = total_field()
     cost: Decimal = money_field()
 
 

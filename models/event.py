@@ -19,7 +19,8 @@ class Event(SQLModel, table=True):
     """One change in a conversation, written in the transaction that made it.
 
     `seq` numbers a conversation's events without gaps, in commit order (the
-    conversation row is locked while it is taken); `id` orders all events.
+    conversation row is locked while it is taken); `id` orders all events. A row may
+    hold two events, numbered seq - 1 and seq (resolvers.events.STARTED_TOO).
     """
 
     __tablename__ = "events"

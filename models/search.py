@@ -1,15 +1,43 @@
-"""The full-text search index: one document per message and per span.
+"""The full-text search index: one document per message and per span that has words.
 
-Database triggers (migration 0007) write these rows on every insert and update of a
-message's content or a span's inputs/outputs, whoever writes them; a message's or
-span's deletion removes its document through the foreign key. The dialect's own
-index sits on top: a GIN index on to_tsvector(content) on PostgreSQL, an FTS5
-table (`search_fts`, external content) on SQLite.
+Database triggers (migrations 0007 and 0011) write these rows on every insert and
+update of a message's content or a span's inputs/outputs, whoever writes them
+(mutations, streamed answers, ingestion, imports); a message's or span's deletion
+removes its document through the foreign key.
+
+What a document holds:
+- a message's: its whole content, the text people search first;
+- a span's: the string values of its outputs (object keys are not text), cut at
+  SPAN_TEXT_CHARS characters, about two sentences. A span is found by what it
+  produced: its inputs were produced before it, as messages (an LLM call's history) or
+  as other spans' outputs (a tool's arguments are in the output of the call that asked
+  for it), and are indexed there. Spans are most of the rows at scale, so their
+  documents are kept small: the start of an answer or of a tool's result. Inside an
+  object the strings come in each database's own order (PostgreSQL's jsonb puts
+  shorter keys first), so past the cut the two may keep different words of a long,
+  many-keyed output.
+A message or span without words (a reply that only calls tools, a span still running
+or with empty outputs) has no document: there is nothing in it to find.
+
+Each database holds the words in its own form, which is why the model declares
+neither (`managed_by_migrations` leaves them to the migrations):
+- PostgreSQL: `words`, the document's tsvector (English stemming), stored once so that
+  matching and ranking never parse text again, under two GIN indexes, one per kind of
+  document (messages, spans), so that a search of messages never reads a span's
+  entries; and a b-tree on the message documents' ids, newest first. No copy of the
+  text: snippets are cut from the message, or the span's outputs (`threadline_span_text`).
+- SQLite: `content`, the text itself, read by an FTS5 table (`search_fts`, external
+  content) that also gives the snippets.
+Both stem English words (Porter), so "searching" finds "searched" on either.
+
+Document ids grow with each new document: the newest documents have the highest ids,
+which is how a search bounds the documents it ranks (resolvers/search.py).
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -19,6 +47,12 @@ from models.base import fk
 # The text search configuration (PostgreSQL) and tokenizer (SQLite): both stem English.
 TS_CONFIG = "english"
 FTS_TABLE = "search_fts"
+# Where the words are: PostgreSQL's tsvector column, SQLite's text column.
+WORDS_COLUMN = "words"
+CONTENT_COLUMN = "content"
+# The most characters of a span's text that its document holds. Migration 0011's
+# triggers cut there: another bound needs a migration that rewrites span documents.
+SPAN_TEXT_CHARS = 200
 
 
 class SearchDocument(SQLModel, table=True):
@@ -35,20 +69,24 @@ class SearchDocument(SQLModel, table=True):
     span_id: uuid.UUID | None = Field(
         default=None, foreign_key="spans.id", ondelete="CASCADE", unique=True
     )
-    content: str = Field(default="", sa_type=sa.Text)
 
 
-# PostgreSQL's GIN index on to_tsvector(content): an expression the models cannot
-# declare for SQLite too.
-FTS_INDEX = "ix_search_documents_fts"
+# PostgreSQL's indexes on the words and on the newest message documents (migration 0011).
+MESSAGE_WORDS_INDEX = "ix_search_documents_message_words"
+SPAN_WORDS_INDEX = "ix_search_documents_span_words"
+NEWEST_MESSAGES_INDEX = "ix_search_documents_newest_messages"
+MIGRATION_INDEXES = frozenset({MESSAGE_WORDS_INDEX, SPAN_WORDS_INDEX, NEWEST_MESSAGES_INDEX})
 
 
-def managed_by_migrations(name: str | None, type_: str, _parent: object) -> bool:
-    """Alembic's include_name: false for the dialect-specific search index (the FTS5
-    table and its shadow tables, which SQLite lists as tables; the GIN index), which
-    migration 0007 alone declares."""
+def managed_by_migrations(name: str | None, type_: str, parent: Any) -> bool:
+    """Alembic's include_name: false for what each dialect declares for itself in the
+    migrations alone: the FTS5 table and its shadow tables (which SQLite lists as
+    tables), the words' column and the indexes on it."""
     if name is None:
         return True
     if type_ == "table":
         return not name.startswith(FTS_TABLE)
-    return not (type_ == "index" and name == FTS_INDEX)
+    if type_ == "column":
+        in_documents = parent.get("table_name") == SearchDocument.__tablename__
+        return not (in_documents and name in (WORDS_COLUMN, CONTENT_COLUMN))
+    return not (type_ == "index" and name in MIGRATION_INDEXES)

@@ -8,9 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
-from models.base import cost_source_field, enum_field, fk, json_field, money_field, utcnow, uuid_pk
+from models.base import (
+    cost_source_field,
+    enum_field,
+    fk,
+    json_field,
+    money_field,
+    total_field,
+    utcnow,
+    uuid_pk,
+)
 from models.enums import CostSource, SpanKind, SpanStatus, TraceStatus
 
 
@@ -32,7 +41,7 @@ class Trace(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
     duration_ms: float | None = None
-    total_tokens: int = 0
+    total_tokens: int = total_field()
     cost: Decimal = money_field()
     user_id: str | None = Field(default=None, index=True)
     session_id: str | None = Field(default=None, index=True)
@@ -46,6 +55,12 @@ class Span(SQLModel, table=True):
         sa.Index("ix_spans_trace_started", "trace_id", "started_at", "id"),
         # An ingested span is its OpenTelemetry span id within its trace: sent twice, kept once.
         sa.UniqueConstraint("trace_id", "external_id"),
+        # Time windows, and the root list by start (ties on id: an incremental sort).
+        sa.Index("ix_spans_started", "started_at"),
+        # The root list's filters and their counts, read from the index alone; status first:
+        # ERROR (with or without a model) is the selective filter. Few distinct keys, so
+        # PostgreSQL keeps each once with its rows (deduplication): a few bytes a span.
+        sa.Index("ix_spans_status_model_kind", "status", "model", "kind"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -77,6 +92,13 @@ class Span(SQLModel, table=True):
     # arrives before its parent keeps parent_span_id null until the parent arrives.
     external_id: str | None = None
     external_parent_id: str | None = None
+
+
+# Slowest first, the root list's DURATION order: nulls last, which PostgreSQL's index must
+# say and SQLite's cannot (its DESC puts them last anyway): migration 0012 writes each.
+sa.Index("ix_spans_duration", col(Span.duration_ms).desc().nulls_last()).ddl_if(
+    dialect="postgresql"
+)
 
 
 class SpanComponentVersion(SQLModel, table=True):

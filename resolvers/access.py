@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy import ColumnElement, CompoundSelect, and_, exists, false, or_, select, union
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -133,3 +133,33 @@ def visible(
         )
         return [shared] if access == Access.READ else [false()]
     return []
+
+
+def visible_conversation_ids(principal: Principal) -> CompoundSelect[Any] | None:
+    """The ids of the conversations the principal may read, as one set (None: every one).
+    The same conversations as conversation_id_visible, in a form the planner can estimate
+    (from the owner and participant indexes) and start from."""
+    if principal.unrestricted:
+        return None
+    owned = select(col(Conversation.id)).where(_owns(principal, Conversation))
+    member = select(col(Participant.conversation_id)).where(
+        is_identity(principal, Participant.participant_type, Participant.participant_id),
+        col(Participant.active).is_(True),
+    )
+    return union(owned, member)
+
+
+def visible_by_membership(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
+    """visible(model, principal) for reading, spelled as membership of the row's
+    conversation in visible_conversation_ids. For a table read in bulk by a caller who
+    sees a small share of it (spans, scores): the correlated test of visible() hides that
+    share from the planner, which then tests every row; this form lets it read only the
+    caller's conversations' rows."""
+    conversation_ids = visible_conversation_ids(principal)
+    if conversation_ids is None:
+        return []
+    if model in IN_A_CONVERSATION:
+        return [col(model.conversation_id).in_(conversation_ids)]
+    parent, key = THROUGH_PARENT[model]
+    in_parents = select(col(parent.id)).where(col(parent.conversation_id).in_(conversation_ids))
+    return [col(key).in_(in_parents)]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
@@ -35,6 +35,14 @@ from resolvers.principal import Identity
 
 PENDING = "threadline.events"  # session.info key: events to publish after commit
 IDS_PER_QUERY = 500  # conversation ids in one IN (...) of latest_seqs
+
+# An ingested span arrives ended: its SPAN_STARTED and SPAN_ENDED are one row, the
+# SPAN_ENDED with this key in its data, which takes two sequence numbers (its start's is
+# seq - 1). Readers get the two events as if each had a row (load_events): the event log
+# keeps half the rows and index entries for the largest share of its events. A query by
+# kind finds such a start by its row's kind.
+STARTED_TOO = "startedToo"
+STARTS = {EventKind.SPAN_ENDED: EventKind.SPAN_STARTED}
 
 # The rows an event may point at, by the event column holding their id.
 REFERENCES: dict[str, Any] = {
@@ -164,7 +172,9 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     """Write events (event_row) as `record` does, with one sequence update for all their
     conversations: for batches (ingestion), whose conversations are locked already.
     Each conversation's events are numbered in list order."""
-    counts = Counter(row["conversation_id"] for row in rows)
+    counts: Counter[uuid.UUID] = Counter()
+    for row in rows:
+        counts[row["conversation_id"]] += _numbers_taken(row)
     if not counts:
         return
     taken = await session.exec(
@@ -182,7 +192,7 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     for conversation_id, last in ends:
         _keep_current(session, conversation_id, last)
     for row in rows:
-        following[row["conversation_id"]] += 1
+        following[row["conversation_id"]] += _numbers_taken(row)
         row["seq"] = following[row["conversation_id"]]
     # One COPY (multi-row INSERTs on SQLite), not a unit-of-work flush of each object.
     ids = await write_numbered_rows(session, Event, rows)
@@ -191,6 +201,10 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
         for row, event_id in zip(rows, ids, strict=True)
     ]
     session.info.setdefault(PENDING, []).extend(written)
+
+
+def _numbers_taken(row: dict[str, Any]) -> int:
+    return 2 if row["data"].get(STARTED_TOO) else 1
 
 
 @contextmanager
@@ -233,7 +247,8 @@ async def load_events(
     *,
     with_members: bool = False,
 ) -> list[LoadedEvent]:
-    """Events matching `where` in sequence order, each with its referenced rows (and,
+    """Events of the rows matching `where` (at most `limit` rows, of one or two events
+    each: STARTED_TOO) in sequence order, each with its referenced rows (and,
     `with_members`, its conversation's active participants)."""
     async with sessions() as session:
         statement = select(Event).where(*where).order_by(col(Event.conversation_id), col(Event.seq))
@@ -253,7 +268,18 @@ async def load_events(
                     item.rows[column] = by_id[ref]
         if with_members and events:
             await _add_members(session, loaded)
-    return loaded
+    return [each for item in loaded for each in _events_of_row(item)]
+
+
+def _events_of_row(item: LoadedEvent) -> list[LoadedEvent]:
+    """The events a row holds: itself, after the start it implies (STARTED_TOO)."""
+    event = item.event
+    start = STARTS.get(event.kind)
+    if start is None or not event.data.get(STARTED_TOO):
+        return [item]
+    values = {column.key: getattr(event, column.key) for column in inspect(Event).column_attrs}
+    implied = Event(**{**values, "seq": event.seq - 1, "kind": start, "data": {}})
+    return [LoadedEvent(implied, item.rows, item.members), item]
 
 
 async def _add_members(session: Any, loaded: list[LoadedEvent]) -> None:

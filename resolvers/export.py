@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import SQLModel, col
 
-from models import Component, ComponentVersion, Conversation, Event, SpanComponentVersion
+from models import (
+    Component,
+    ComponentVersion,
+    Conversation,
+    Event,
+    SpanComponentVersion,
+    TraceVersion,
+)
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.json_limits import truncated
@@ -28,7 +35,7 @@ from resolvers.ownership import ROOT, owned_tables
 FORMAT = "threadline.conversation"
 VERSION = 1
 # Owned, but not exported: the event log, and rows derived from others by the database.
-NOT_EXPORTED = frozenset({Event.__tablename__, "search_documents"})
+NOT_EXPORTED = frozenset({Event.__tablename__, "search_documents", TraceVersion.__tablename__})
 # Where a row's values sit in the document: document -> tables -> a table's rows -> a row.
 ROW_VALUES_DOWN = 4
 

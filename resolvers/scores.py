@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, union_all
+from sqlalchemy import ColumnElement, Select, func, literal, null, select, union_all
 from sqlmodel import col
 
-from models import ComponentVersion, Score, Span, SpanComponentVersion, Trace
+from models import ComponentVersion, Score, SpanComponentVersion, Trace, TraceVersion
 from models.enums import ScoreSource, ScoreTarget
-from resolvers.access import visible
-from resolvers.analytics.usage import shown_links, versions_of
+from resolvers.access import visible, visible_by_membership
+from resolvers.analytics.sql import written_in
 from resolvers.context import Context
 from resolvers.pagination import Ordering, Relation
-from resolvers.principal import Principal
 
 # Each target kind: the global id type name of the scored object, and its score column.
 TARGET_KEYS = {
@@ -65,7 +64,7 @@ class ScoreSummary:
 
 
 def _conditions(ctx: Context, q: ScoreQuery) -> list[ColumnElement[bool]]:
-    found = visible(Score, ctx.principal)
+    found = visible_by_membership(Score, ctx.principal)
     if q.names:
         found.append(col(Score.name).in_(q.names))
     if q.targets:
@@ -81,90 +80,182 @@ def _conditions(ctx: Context, q: ScoreQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-def score_versions(
-    scores: Any, component_ids: Sequence[uuid.UUID] | None, principal: Principal
-) -> Any:
-    """(score id, name, value, label, component version id) for every version a score's
-    target used: a span's own versions; for a trace, message or conversation, those of
-    its spans. Each pair once, however many spans used the version.
+@dataclass(frozen=True)
+class VersionsOf:
+    """Where the component versions of one kind of target are read: `key` is the
+    target's id column, `version` the version column, `joins` lead from the key's table
+    to the version's."""
 
-    Each target kind is a plain join chain (no correlated IN per row), and the score's
-    own columns ride along, so the aggregate needs no join back to the scores: the
-    planner misjudged that join and compared every score with every pair (1.9 s on
-    100,000 spans, now tens of milliseconds)."""
-    link = SpanComponentVersion
-    span_of = col(Span.id) == col(link.span_id)
-    joins: dict[ScoreTarget, list[tuple[Any, Any]]] = {
-        ScoreTarget.SPAN: [(link, col(link.span_id) == scores.c.span_id)],
-        ScoreTarget.TRACE: [(Span, col(Span.trace_id) == scores.c.trace_id), (link, span_of)],
-        ScoreTarget.MESSAGE: [
-            (Trace, col(Trace.message_id) == scores.c.message_id),
-            (Span, col(Span.trace_id) == col(Trace.id)),
-            (link, span_of),
-        ],
-        ScoreTarget.CONVERSATION: [
-            (Trace, col(Trace.conversation_id) == scores.c.conversation_id),
-            (Span, col(Span.trace_id) == col(Trace.id)),
-            (link, span_of),
-        ],
-    }
-    version = col(link.component_version_id)
-    branches = []
-    for target, chain in joins.items():
-        branch = select(
-            scores.c.id.label("score_id"),
-            scores.c.name,
-            scores.c.value,
-            scores.c.label,
-            version.label("version_id"),
-        ).select_from(scores)
-        for table, onclause in chain:
-            branch = branch.join(table, onclause)
-        branch = branch.where(scores.c.target == target)
-        if component_ids is not None:
-            branch = branch.where(version.in_(versions_of(component_ids)))
-        branches.append(branch.where(*shown_links(principal)))
-    return select(union_all(*branches).subquery()).distinct().subquery("score_versions")
+    key: Any
+    version: Any
+    joins: tuple[tuple[Any, Any], ...] = ()
 
 
-def _grouped(
-    ctx: Context, q: ScoreQuery, by_version: bool, measures: Callable[[Any], list[Any]]
-) -> Select[Any]:
-    """The visible scores matching `q`, grouped by name (and version): the group's keys,
-    then `measures` (a function of a subquery with the scores' name, value and label)."""
-    scores = select(Score).where(*_conditions(ctx, q)).subquery("scores_found")
-    if not by_version:
-        statement = select(scores.c.name, *measures(scores)).select_from(scores)
-        return statement.group_by(scores.c.name).order_by(scores.c.name)
-    links = score_versions(scores, q.component_ids, ctx.principal)
-    # Versions in a stable order: by component, then by version number.
-    version_order = (col(ComponentVersion.component_id), col(ComponentVersion.version_number))
+# A span's versions are its own links; a trace's are its row per version in
+# trace_versions (kept from its spans' links by triggers, so no span is read); a
+# message's or conversation's are their traces'.
+_TRACE_VERSIONS = ((TraceVersion, col(TraceVersion.trace_id) == col(Trace.id)),)
+TARGET_LINKS: dict[ScoreTarget, VersionsOf] = {
+    ScoreTarget.SPAN: VersionsOf(
+        col(SpanComponentVersion.span_id), col(SpanComponentVersion.component_version_id)
+    ),
+    ScoreTarget.TRACE: VersionsOf(
+        col(TraceVersion.trace_id), col(TraceVersion.component_version_id)
+    ),
+    ScoreTarget.MESSAGE: VersionsOf(
+        col(Trace.message_id), col(TraceVersion.component_version_id), _TRACE_VERSIONS
+    ),
+    ScoreTarget.CONVERSATION: VersionsOf(
+        col(Trace.conversation_id), col(TraceVersion.component_version_id), _TRACE_VERSIONS
+    ),
+}
+# A score's target id: exactly the target's own key is set (none for a conversation).
+_TARGET_ID = func.coalesce(
+    col(Score.span_id), col(Score.trace_id), col(Score.message_id), col(Score.conversation_id)
+)
+
+
+def _partials(value: Any) -> list[Any]:
+    """What scores of one group add up to: count, values, their sum, min and max."""
+    return [func.count(), func.count(value), func.sum(value), func.min(value), func.max(value)]
+
+
+_PARTS = ("n", "n_values", "total", "low", "high")
+
+
+def _versions_used(target: ScoreTarget, targets: Any, shown: Select[Any] | None) -> Select[Any]:
+    """(target, target id, version id) for each version the targets of one kind used,
+    each pair once however many of its spans used the version."""
+    of = TARGET_LINKS[target]
+    pairs = select(literal(target.value).label("target"), of.key.label("target_id"), of.version)
+    for table, onclause in of.joins:
+        pairs = pairs.join(table, onclause)
+    pairs = pairs.where(of.key.in_(targets), *([] if shown is None else [of.version.in_(shown)]))
+    # Links and trace_versions have each (target, version) once (their primary keys); a
+    # message's or conversation's traces may share a version.
+    return pairs.group_by(of.key, of.version) if of.joins else pairs
+
+
+def _shown_versions(ctx: Context, q: ScoreQuery) -> Select[Any] | None:
+    """The versions a summary may group under: the principal's to see, and of the asked
+    components; None when that is every version."""
+    conditions = visible(ComponentVersion, ctx.principal)
+    if q.component_ids is not None:
+        conditions.append(col(ComponentVersion.component_id).in_(q.component_ids))
+    if not conditions:
+        return None
+    return select(col(ComponentVersion.id)).where(*conditions)
+
+
+def _by_name(ctx: Context, q: ScoreQuery) -> Select[Any]:
+    name, label = col(Score.name), col(Score.label)
     return (
-        select(links.c.name, links.c.version_id, *measures(links))
-        .select_from(links)
-        .join(ComponentVersion, col(ComponentVersion.id) == links.c.version_id)
-        .group_by(links.c.name, links.c.version_id, *version_order)
-        .order_by(links.c.name, *version_order)
+        select(name, null().label("version_id"), label, *_partials(col(Score.value)))
+        .where(*_conditions(ctx, q))
+        .group_by(name, label)
+        .order_by(name, label)
     )
 
 
-def _numbers(scores: Any) -> list[Any]:
-    value = scores.c.value
-    return [func.count(), func.count(value), func.avg(value), func.min(value), func.max(value)]
+def _by_version(ctx: Context, q: ScoreQuery) -> Select[Any]:
+    """Scores are first added up per target (and name and label); each target is then
+    joined once to each version its spans used, the pairs made unique per target, not
+    per score (carrying every score through the span links and de-duplicating the
+    (score, version) pairs afterwards was a hash aggregate that spilled to disk).
+
+    A trace's versions come from trace_versions, a few rows a trace, not from its
+    spans' links (which took seconds at millions of spans)."""
+    conditions = _conditions(ctx, q)
+    found = (
+        select(
+            col(Score.target).label("target"),
+            _TARGET_ID.label("target_id"),
+            col(Score.name).label("name"),
+            col(Score.label).label("label"),
+            *(c.label(n) for c, n in zip(_partials(col(Score.value)), _PARTS, strict=True)),
+        )
+        .where(*conditions)
+        .group_by(col(Score.target), _TARGET_ID, col(Score.name), col(Score.label))
+        .subquery("scores_found")
+    )
+    # Each kind's targets straight from the scores, not from `found`: the planner knows
+    # how many scores each kind has, and sizes its joins by it.
+    shown = _shown_versions(ctx, q)
+    used = union_all(
+        *(
+            _versions_used(
+                target,
+                select(_TARGET_ID).where(col(Score.target) == written_in(target), *conditions),
+                shown,
+            )
+            for target in TARGET_LINKS
+        )
+    ).subquery("versions_used")
+    version = ComponentVersion
+    on_target = (used.c.target == found.c.target) & (used.c.target_id == found.c.target_id)
+    # Versions in a stable order: by component, then by version number.
+    order = (col(version.component_id), col(version.version_number))
+    return (
+        select(
+            found.c.name,
+            col(version.id),
+            found.c.label,
+            func.sum(found.c.n),
+            func.sum(found.c.n_values),
+            func.sum(found.c.total),
+            func.min(found.c.low),
+            func.max(found.c.high),
+        )
+        .join(used, on_target)
+        .join(version, col(version.id) == used.c.component_version_id)
+        .group_by(found.c.name, col(version.id), *order, found.c.label)
+        .order_by(found.c.name, *order, found.c.label)
+    )
+
+
+@dataclass
+class _Sums:
+    """A summary added up from its groups by label."""
+
+    count: int = 0
+    value_count: int = 0
+    total: float = 0.0
+    minimum: float | None = None
+    maximum: float | None = None
+    labels: list[tuple[str, int]] = field(default_factory=list)
+
+    def add(
+        self, label: str | None, count: int, values: int, total: Any, low: Any, high: Any
+    ) -> None:
+        # Sums of counts are NUMERIC on PostgreSQL.
+        self.count += int(count)
+        if values:
+            self.value_count += int(values)
+            self.total += total
+            self.minimum = low if self.minimum is None else min(self.minimum, low)
+            self.maximum = high if self.maximum is None else max(self.maximum, high)
+        if label is not None:
+            self.labels.append((label, count))
 
 
 async def score_summaries(ctx: Context, q: ScoreQuery, by_version: bool) -> list[ScoreSummary]:
     """Per name (and component version): count, and average/min/max of the values
-    (a BOOLEAN score's average is its true rate); label counts of CATEGORICAL ones."""
-    keys = 2 if by_version else 1
-    rows = await ctx.loaders.fetch(_grouped(ctx, q, by_version, _numbers))
-    summaries = {
-        tuple(row[:keys]): ScoreSummary(row[0], row[1] if by_version else None, *row[keys:])
-        for row in rows
-    }
-    by_label = _grouped(ctx, q, by_version, lambda scores: [scores.c.label, func.count()])
-    label_column = by_label.selected_columns[keys]
-    by_label = by_label.where(label_column.is_not(None)).group_by(label_column)
-    for row in await ctx.loaders.fetch(by_label.order_by(label_column)):
-        summaries[tuple(row[:keys])].labels.append((row[keys], row[keys + 1]))
-    return list(summaries.values())
+    (a BOOLEAN score's average is its true rate); label counts of CATEGORICAL ones.
+    One statement, grouped by label too: a summary adds up its labels' groups."""
+    rows = await ctx.loaders.fetch(_by_version(ctx, q) if by_version else _by_name(ctx, q))
+    sums: dict[tuple[str, uuid.UUID | None], _Sums] = {}
+    for name, version_id, label, *partials in rows:
+        sums.setdefault((name, version_id), _Sums()).add(label, *partials)
+    return [
+        ScoreSummary(
+            name,
+            version_id,
+            s.count,
+            s.value_count,
+            s.total / s.value_count if s.value_count else None,
+            s.minimum,
+            s.maximum,
+            s.labels,
+        )
+        for (name, version_id), s in sums.items()
+    ]

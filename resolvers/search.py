@@ -1,15 +1,23 @@
-"""Full-text search over message content and, on request, span inputs and outputs.
+"""Full-text search over message content and, on request, span outputs.
 
-The documents (models/search.py) are kept in sync by triggers; this module only
-reads them, through each database's own index: PostgreSQL's to_tsvector @@
-plainto_tsquery on a GIN index (ranked by ts_rank_cd, highlighted by ts_headline),
-SQLite's FTS5 MATCH (ranked by the density of matches, highlighted by snippet). Both
-stem English words (Porter), so "searching" finds "searched" on either. A page is
-keyset paginated on (rank descending, document id).
+The documents (models/search.py) are kept in sync by triggers; this module only reads
+them, through each database's own index (resolvers/search_dialects.py).
 
-A rank depends on its document alone, never on statistics of the whole index: the
-index holds documents the caller cannot see, and ranks that moved with them would
-tell whether a word occurs in other people's conversations.
+A search ranks a bounded set of candidates: the newest CANDIDATES documents (by
+document id, which grows with each new document) that match every word, that the
+caller may see and that pass the filter. Visibility and the filter are conditions of
+the query that finds them, not of its result, so a caller who sees few conversations
+gets the newest matches among those, however many newer documents of others match.
+Only the candidates are ranked; a page is keyset paginated on (rank descending,
+document id) within them. A cursor also holds the newest candidate's id, so
+later pages rank the same candidates while new documents are written.
+
+For a caller who does not see everything, the ids of the conversations it may see are
+read first (up to VISIBLE_IDS_LISTED of them) and the candidates' query names them: its
+plan then knows how many documents they hold, and chooses between reading those and
+walking the newest matches (for a caller who sees much). Given as a subquery instead,
+the same set hides its size from the planner, which then reads every match of a common
+word. A caller who sees more conversations than that gets the subquery.
 """
 
 from __future__ import annotations
@@ -17,31 +25,18 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Float,
-    and_,
-    cast,
-    column,
-    exists,
-    func,
-    literal_column,
-    or_,
-    select,
-    table,
-)
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import Message, SearchDocument
 from models.enums import MessageRole
-from models.search import FTS_TABLE, TS_CONFIG
-from resolvers.access import visible
+from resolvers.access import visible_conversation_ids
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.pagination import (
@@ -51,12 +46,13 @@ from resolvers.pagination import (
     parse_float,
     value_parser,
 )
+from resolvers.search_dialects import CLOSE, OPEN, Dialect, dialect_for
 
-# Highlight marks no text contains: the snippet is HTML-escaped, then they become <mark>.
-OPEN, CLOSE = "\x02", "\x03"
-SNIPPET_WORDS = 16
+# The most documents a search ranks: the newest that match (see the module's docstring).
+CANDIDATES = 1000
+# The most visible conversations whose ids a search names (see the module's docstring).
+VISIBLE_IDS_LISTED = 5000
 WORD = re.compile(r"\w+")
-FTS = table(FTS_TABLE, column("rowid"), column("content"))
 # Document ids in cursors are checked against the column's integer range.
 parse_document_id = value_parser(col(SearchDocument.id))
 
@@ -73,7 +69,9 @@ class SearchQuery:
 
 @dataclass
 class Hit:
-    document: SearchDocument
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID | None
+    span_id: uuid.UUID | None
     rank: float
     snippet: str
     cursor: str
@@ -85,6 +83,16 @@ class SearchPage:
     has_next_page: bool
 
 
+@dataclass(frozen=True)
+class After:
+    """Where a page starts: after the hit of this rank and document, among the
+    candidates no newer than `newest`."""
+
+    rank: float
+    document_id: int
+    newest: int
+
+
 def words(text: str) -> list[str]:
     found = WORD.findall(text)
     if not found:
@@ -92,73 +100,16 @@ def words(text: str) -> list[str]:
     return found
 
 
-class Dialect(ABC):
-    """How one database matches, ranks and highlights (higher rank: better match)."""
-
-    def __init__(self, terms: list[str]) -> None:
-        self.terms = terms
-
-    @abstractmethod
-    def hits(self) -> Any:
-        """(document id, rank) of every matching document."""
-
-    @abstractmethod
-    def snippets(self, document_ids: list[int]) -> Any:
-        """(document id, snippet) of the given matching documents."""
+def _after(cursor: str) -> After:
+    parsers = (parse_float, parse_document_id, parse_document_id)
+    rank, document_id, newest = decode_cursor(cursor, *parsers, of="this search")
+    return After(rank, document_id, newest)
 
 
-class PostgreSQL(Dialect):
-    def _parts(self) -> tuple[Any, Any]:
-        config: Any = literal_column(f"'{TS_CONFIG}'")
-        # The expression of the GIN index (migration 0007), so that the index serves it.
-        vector = func.to_tsvector(config, col(SearchDocument.content))
-        return vector, func.plainto_tsquery(config, " ".join(self.terms))
-
-    def hits(self) -> Any:
-        vector, query = self._parts()
-        # ts_rank_cd reads this document and the query only. float8: the rank goes into
-        # cursors, and must compare equal when it comes back.
-        rank = cast(func.ts_rank_cd(vector, query), Float(precision=53))
-        return select(col(SearchDocument.id).label("doc_id"), rank.label("rank")).where(
-            vector.op("@@")(query)
-        )
-
-    def snippets(self, document_ids: list[int]) -> Any:
-        _vector, query = self._parts()
-        options = f"StartSel={OPEN}, StopSel={CLOSE}, MaxWords={SNIPPET_WORDS}, MinWords=5"
-        headline = func.ts_headline(
-            literal_column(f"'{TS_CONFIG}'"), col(SearchDocument.content), query, options
-        )
-        return select(col(SearchDocument.id), headline).where(
-            col(SearchDocument.id).in_(document_ids)
-        )
-
-
-class SQLite(Dialect):
-    def _match(self) -> ColumnElement[bool]:
-        # Each word a quoted string: FTS5's query syntax (AND, NEAR, *) cannot be injected.
-        quoted = " ".join('"' + term.replace('"', '""') + '"' for term in self.terms)
-        return literal_column(FTS_TABLE).op("MATCH")(quoted)
-
-    def hits(self) -> Any:
-        # Not bm25(): it weighs words by their frequency across the whole index, whose
-        # other documents are not the caller's. The document's matches per character
-        # instead: with a one-character opening mark and no closing one, highlight()
-        # lengthens the text by one character per match.
-        length = func.length(FTS.c.content)
-        marked = func.highlight(literal_column(FTS_TABLE), 0, OPEN, "")
-        rank = cast(func.length(marked) - length, Float) / length
-        return select(FTS.c.rowid.label("doc_id"), rank.label("rank")).where(self._match())
-
-    def snippets(self, document_ids: list[int]) -> Any:
-        snippet = func.snippet(literal_column(FTS_TABLE), 0, OPEN, CLOSE, "…", SNIPPET_WORDS)
-        return select(FTS.c.rowid, snippet).where(self._match(), FTS.c.rowid.in_(document_ids))
-
-
-def _conditions(ctx: Context, q: SearchQuery) -> list[ColumnElement[bool]]:
-    found = visible(SearchDocument, ctx.principal)
-    if q.conversation_id is not None:
-        found.append(col(SearchDocument.conversation_id) == q.conversation_id)
+def _kinds(q: SearchQuery) -> ColumnElement[bool]:
+    """Messages (those the filter names), and spans if asked for. Each kind is named in
+    the condition (`message_id IS NOT NULL`), so that PostgreSQL reads the indexes of
+    that kind only (migration 0011)."""
     message_conditions: list[ColumnElement[bool]] = []
     if q.roles:
         message_conditions.append(col(Message.role).in_(q.roles))
@@ -168,48 +119,75 @@ def _conditions(ctx: Context, q: SearchQuery) -> list[ColumnElement[bool]]:
         message_conditions.append(col(Message.created_at) < q.created_before)
     is_message: ColumnElement[bool] = col(SearchDocument.message_id).is_not(None)
     if message_conditions:
-        is_message = exists().where(
+        of_message = exists().where(
             col(Message.id) == col(SearchDocument.message_id), *message_conditions
         )
+        is_message = and_(is_message, of_message)
     if q.include_spans and not q.roles:
         # Spans have no role; their time filter is not applied (a span is no message).
-        found.append(or_(is_message, col(SearchDocument.span_id).is_not(None)))
-    else:
-        found.append(is_message)
-    return found
+        return or_(is_message, col(SearchDocument.span_id).is_not(None))
+    return is_message
+
+
+async def _visible(session: AsyncSession, ctx: Context) -> list[ColumnElement[bool]] | None:
+    """Conditions on the documents the caller may see; None when it sees no conversation
+    (a search would walk every match to find none)."""
+    shown = visible_conversation_ids(ctx.principal)
+    if shown is None:
+        return []
+    ids = (await session.execute(shown.limit(VISIBLE_IDS_LISTED + 1))).scalars().all()
+    if not ids:
+        return None
+    listed: Any = ids if len(ids) <= VISIBLE_IDS_LISTED else shown
+    return [col(SearchDocument.conversation_id).in_(listed)]
+
+
+def _page(
+    dialect: Dialect, conditions: list[ColumnElement[bool]], limit: int, after: After | None
+) -> Any:
+    """The page's hits (limit + 1 of them), best first, each with the newest candidate's
+    id (over every candidate on a first page, which has no cursor condition)."""
+    ranked = dialect.candidates(conditions, CANDIDATES).subquery("ranked")
+    newest = func.max(ranked.c.id).over()
+    statement = select(ranked, newest.label("newest"))
+    if after is not None:
+        statement = statement.where(
+            or_(
+                ranked.c.rank < after.rank,
+                and_(ranked.c.rank == after.rank, ranked.c.id > after.document_id),
+            )
+        )
+    return statement.order_by(ranked.c.rank.desc(), ranked.c.id).limit(limit + 1)
 
 
 async def search(ctx: Context, q: SearchQuery, request: PageRequest) -> SearchPage:
     if request.backward or request.before is not None:
         raise BadInput("search pages go forward only: use `first` and `after`")
-    dialect_name = ctx.database.engine.dialect.name
-    dialect: Dialect = (PostgreSQL if dialect_name == "postgresql" else SQLite)(words(q.text))
-    hits = dialect.hits().subquery("hits")
-    statement = (
-        select(SearchDocument, hits.c.rank)
-        .join(hits, hits.c.doc_id == col(SearchDocument.id))
-        .where(*_conditions(ctx, q))
-    )
-    if request.after is not None:
-        rank, document_id = decode_cursor(
-            request.after, parse_float, parse_document_id, of="this search"
-        )
-        statement = statement.where(
-            or_(hits.c.rank < rank, and_(hits.c.rank == rank, col(SearchDocument.id) > document_id))
-        )
-    rows = await ctx.loaders.fetch(
-        statement.order_by(hits.c.rank.desc(), col(SearchDocument.id)).limit(request.limit + 1)
-    )
-    kept = rows[: request.limit]
-    ids = [row[0].id for row in kept]
-    snippets = dict(await ctx.loaders.fetch(dialect.snippets(ids))) if ids else {}
+    dialect = dialect_for(ctx.database.engine.dialect.name, words(q.text))
+    after = _after(request.after) if request.after is not None else None
+    async with ctx.loaders.session_factory() as session:
+        await dialect.begin(session)
+        visible = await _visible(session, ctx)
+        if visible is None:
+            return SearchPage(hits=[], has_next_page=False)
+        conditions = [*visible, _kinds(q)]
+        if q.conversation_id is not None:
+            conditions.append(col(SearchDocument.conversation_id) == q.conversation_id)
+        if after is not None:
+            conditions.append(col(SearchDocument.id) <= after.newest)
+        rows = (await session.execute(_page(dialect, conditions, request.limit, after))).all()
+        kept = rows[: request.limit]
+        ids = [row.id for row in kept]
+        snippets = dict((await session.execute(dialect.snippets(ids))).all()) if ids else {}
     return SearchPage(
         hits=[
             Hit(
-                row[0],
-                row[1],
-                highlighted(snippets.get(row[0].id, "")),
-                encode_cursor(row[1], row[0].id),
+                row.conversation_id,
+                row.message_id,
+                row.span_id,
+                row.rank,
+                highlighted(snippets.get(row.id, "")),
+                encode_cursor(row.rank, row.id, after.newest if after else row.newest),
             )
             for row in kept
         ],

@@ -106,8 +106,8 @@ def string_list(name: str, values: list[str]) -> None:
         not_blank(name, value)
 
 
-# A message or span reporting more is a client bug, and the conversation and
-# trace roll-ups must stay within GraphQL's 32-bit Int.
+# A message or span reporting more is a client bug; their token columns (unlike the
+# conversation and trace totals) are 32-bit, and their fields GraphQL Ints.
 MAX_TOKENS_PER_ITEM = 10_000_000
 
 

@@ -25,7 +25,7 @@ from schema.input_guard import InputGuard
 from schema.mutation import Mutation
 from schema.parsing import ParseCache
 from schema.query import Query
-from schema.scalars import UTCDateTime, literal_json_defaults
+from schema.scalars import LONG, Long, UTCDateTime, literal_json_defaults
 from schema.scopes import ScopeGuard
 from schema.sharing import SharingSchema
 from schema.subscription import Subscription
@@ -56,7 +56,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             partial(CompiledReads, ReadPlans()),
         ],
         config=StrawberryConfig(auto_camel_case=True),
-        scalar_overrides={datetime: UTCDateTime},
+        scalar_overrides={datetime: UTCDateTime, Long: LONG},
         max_query_tokens=settings.max_query_tokens,
     )
     literal_json_defaults(built._schema)

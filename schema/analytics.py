@@ -11,15 +11,21 @@ from strawberry.types import Info
 
 from models.enums import SpanKind
 from resolvers.analytics import usage as usage_reads
+from resolvers.analytics.sketch import RELATIVE_ERROR
+from resolvers.analytics.usage import EXACT_LIMIT
 from resolvers.analytics.usage import UsageGroupBy as By
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from schema.node import related
+from schema.scalars import Long
+from schema.selections import asks_for
 
 if TYPE_CHECKING:
     from schema.component import ComponentVersion
     from schema.conversation import Conversation
 
+# The fields read from latencies: the costliest part of an answer, left out when not asked.
+LATENCIES = ("latencyP50Ms", "latencyP95Ms", "latencyP99Ms", "latencyMaxMs")
 ComponentVersionT = Annotated["ComponentVersion", strawberry.lazy("schema.component")]
 ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")]
 
@@ -68,17 +74,25 @@ class UsageGroup:
     span_kind: SpanKind | None
     user_id: str | None
     period: datetime | None = strawberry.field(description="The UTC day or hour's start.")
-    count: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
+    count: Long
+    input_tokens: Long
+    output_tokens: Long
+    total_tokens: Long
     cost: float
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     latency_p99_ms: float | None
     latency_max_ms: float | None
-    error_count: int
+    error_count: Long
     error_rate: float = strawberry.field(description="errorCount / count (0 with no spans).")
+    approximate: bool = strawberry.field(
+        description="True when the latencies were read from the latency sketch, each within "
+        f"{RELATIVE_ERROR:.0%} of the exact value (nearest-rank on the rows): so they are "
+        "for a caller who sees everything, asking for more than "
+        f"{EXACT_LIMIT:,} calls, grouped by nothing but MODEL, PROVIDER, SPAN_KIND, DAY and "
+        "COMPONENT_VERSION, with no conversation or user filter. Otherwise they are exact. "
+        "Counts, tokens and costs are always exact."
+    )
     conversation_id: strawberry.Private[uuid.UUID | None]
     version_id: strawberry.Private[uuid.UUID | None]
 
@@ -115,6 +129,7 @@ class UsageGroup:
             latency_max_ms=group.latency_max,
             error_count=group.error_count,
             error_rate=group.error_rate,
+            approximate=group.approximate,
             conversation_id=key.get(By.CONVERSATION),
             version_id=key.get(By.COMPONENT_VERSION),
         )
@@ -148,5 +163,6 @@ class AnalyticsQueries:
             models=f.models,
             providers=f.providers,
             user_id=f.user_id,
+            latencies=any(asks_for(f.selections, *LATENCIES) for f in info.selected_fields),
         )
         return [UsageGroup.of(group) for group in await usage_reads.usage(info.context, q)]

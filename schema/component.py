@@ -16,7 +16,7 @@ from resolvers.pagination import PageArgs
 from resolvers.relations import SPANS_OF_VERSION, VERSIONS_OF_COMPONENT
 from schema.node import Node, from_row, from_rows, required
 from schema.pagination import Connection, PageArguments, nested_connection
-from schema.scalars import JSONValue
+from schema.scalars import JSONValue, Long
 from schema.version_comparison import VersionComparison
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class Component(Node):
     type: ComponentType
     name: str
     created_at: datetime
-    version_count: int
+    version_count: Long
     row: strawberry.Private[models.Component]
 
     @strawberry.field(description="Every version, oldest first.")

@@ -14,6 +14,7 @@ from resolvers.writes import memory
 from resolvers.writes.commands import SetMemory
 from schema.commands import kept
 from schema.node import from_row, from_rows
+from schema.scalars import Long
 
 if TYPE_CHECKING:
     from schema.conversation import Conversation
@@ -32,7 +33,7 @@ class ContextWindow:
     summary: str | None
     pinned_facts: list[str]
     messages: list[MessageT]
-    token_count: int = strawberry.field(
+    token_count: Long = strawberry.field(
         description="Tokens of all the above: a message's stored outputTokens, else an "
         "estimate of ceil(characters / 4), as for the system prompt, summary and facts."
     )

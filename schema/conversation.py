@@ -29,7 +29,7 @@ from schema.agent import AgentSession
 from schema.metrics import ConversationMetrics
 from schema.node import Node, from_row, maybe_from_row, related, required
 from schema.pagination import Connection, PageArguments, nested_connection
-from schema.scalars import JSONValue
+from schema.scalars import JSONValue, Long
 from schema.score import Score, scores_field
 from subscriptions.streams import encode_cursor
 
@@ -67,10 +67,10 @@ class Conversation(Node):
     created_at: datetime
     updated_at: datetime
     last_activity_at: datetime
-    message_count: int = strawberry.field(description="Messages on every branch.")
-    input_tokens: int = strawberry.field(description=TOTALS)
-    output_tokens: int = strawberry.field(description=TOTALS)
-    total_tokens: int = strawberry.field(description=TOTALS)
+    message_count: Long = strawberry.field(description="Messages on every branch.")
+    input_tokens: Long = strawberry.field(description=TOTALS)
+    output_tokens: Long = strawberry.field(description=TOTALS)
+    total_tokens: Long = strawberry.field(description=TOTALS)
     cost: float = strawberry.field(description=TOTALS + " USD.")
     scores: list[Score] = scores_field(
         SCORES_OF_CONVERSATION, "conversation itself (not of what is in it)"

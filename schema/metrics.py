@@ -7,6 +7,7 @@ import strawberry
 from models.enums import MessageRole
 from resolvers.analytics import conversations as figures
 from resolvers.writes.totals import Usage
+from schema.scalars import Long
 
 
 @strawberry.type(
@@ -15,18 +16,18 @@ from resolvers.writes.totals import Usage
 )
 class RoleMetrics:
     role: MessageRole
-    count: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
+    count: Long
+    input_tokens: Long
+    output_tokens: Long
+    total_tokens: Long
     cost: float
 
 
 @strawberry.type(description="Calls of one tool; errors are FAILED calls.")
 class ToolMetrics:
     tool_name: str
-    count: int
-    error_count: int
+    count: Long
+    error_count: Long
     error_rate: float
 
 
@@ -38,17 +39,17 @@ class ConversationMetrics:
     turns: int = strawberry.field(
         description="USER messages with an ASSISTANT reply (a regenerated answer adds none)."
     )
-    message_count: int
+    message_count: Long
     messages_by_role: list[RoleMetrics] = strawberry.field(
         description="Every role, in enumeration order, zeros included."
     )
-    input_tokens: int = strawberry.field(description="The conversation's totals (as its own).")
-    output_tokens: int
-    total_tokens: int
+    input_tokens: Long = strawberry.field(description="The conversation's totals (as its own).")
+    output_tokens: Long
+    total_tokens: Long
     cost: float
     answer_latency_avg_ms: float | None
     answer_latency_p95_ms: float | None
-    tool_call_count: int
+    tool_call_count: Long
     tool_calls: list[ToolMetrics] = strawberry.field(description="By tool name.")
     plan_steps_done: int = strawberry.field(description="COMPLETED steps of every plan.")
     plan_steps_total: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
@@ -13,6 +13,7 @@ from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.field import StrawberryField
 
 from resolvers.pagination import Page, PageArgs, Relation
+from schema.scalars import Long
 
 NodeT = TypeVar("NodeT")
 
@@ -38,7 +39,7 @@ class Connection(Generic[NodeT]):
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="How many items the whole list has, across all pages.")
-    async def total_count(self) -> int:
+    async def total_count(self) -> Long:
         return await self.count()
 
     @strawberry.field(description="The nodes of `edges`, for clients that need no cursors.")
@@ -51,7 +52,7 @@ class Connection(Generic[NodeT]):
         page: Page[Any],
         convert: Callable[[Any], NodeT],
         count: Callable[[], Awaitable[int]],
-    ) -> Connection[NodeT]:
+    ) -> Self:
         edges = [
             Edge(cursor=cursor, node=convert(row))
             for row, cursor in zip(page.rows, page.cursors, strict=True)

@@ -16,6 +16,7 @@ from resolvers.context import Context
 from resolvers.ids import parse_id, to_global_id
 from resolvers.pagination import Relation
 from schema.node import Node, from_rows, related
+from schema.scalars import Long
 from schema.score_inputs import ScoreFilter
 
 if TYPE_CHECKING:
@@ -66,14 +67,14 @@ def scores_field(relation: Relation, what: str) -> Any:
 @strawberry.type
 class LabelCount:
     label: str
-    count: int
+    count: Long
 
 
 @strawberry.type(description="Scores of one name (and one component version), aggregated.")
 class ScoreSummary:
     name: str
-    count: int
-    value_count: int = strawberry.field(description="Scores with a value (NUMERIC, BOOLEAN).")
+    count: Long
+    value_count: Long = strawberry.field(description="Scores with a value (NUMERIC, BOOLEAN).")
     average: float | None = strawberry.field(
         description="Mean value; for BOOLEAN scores, the share that are true."
     )

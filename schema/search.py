@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from models.enums import MessageRole
+from models.search import SPAN_TEXT_CHARS
 from resolvers import search
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -34,7 +35,10 @@ class SearchFilter:
         default=None, description="Messages of these roles only (and no spans)."
     )
     include_spans: bool = strawberry.field(
-        default=False, description="Also search the string values of span inputs and outputs."
+        default=False,
+        description="Also search spans, by what they produced: the first "
+        f"{SPAN_TEXT_CHARS} characters of the string values in a span's outputs (not its "
+        "inputs, which earlier messages and spans produced; not object keys).",
     )
     created_after: datetime | None = strawberry.field(default=None, description="Messages only.")
     created_before: datetime | None = strawberry.field(default=None, description="Messages only.")
@@ -79,7 +83,14 @@ class SearchResults:
 class SearchQueries:
     @strawberry.field(
         description="Full-text search, best match first: every word of `query` must occur "
-        "(English stemming: 'refunds' finds 'refund'). Forward pages only (`first`, `after`).",
+        "(English stemming: 'refunds' finds 'refund'). Only the newest "
+        f"{search.CANDIDATES:,} matches are ranked and returned: the messages and spans that "
+        "match, that you may see and that pass `filter`, newest by when each was first "
+        "indexed (a message when its first words were written, a span when its outputs "
+        "first held text); they are ranked best first, ties older first. A message "
+        "is searched by its content, a span by the start of its outputs (`includeSpans`). "
+        "Later pages (`after`) rank the same matches as the first page: messages and spans "
+        "indexed since are not among them. Forward pages only (`first`, `after`).",
         extensions=[PageArguments(backward=False)],
     )
     async def search(
@@ -108,9 +119,9 @@ class SearchQueries:
                 node=SearchHit(
                     rank=hit.rank,
                     snippet=hit.snippet,
-                    message_id=hit.document.message_id,
-                    span_id=hit.document.span_id,
-                    conversation_id=hit.document.conversation_id,
+                    message_id=hit.message_id,
+                    span_id=hit.span_id,
+                    conversation_id=hit.conversation_id,
                 ),
             )
             for hit in found.hits

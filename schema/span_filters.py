@@ -16,6 +16,7 @@ from resolvers.context import Context
 from resolvers.pagination import PageArgs
 from schema.enums import OrderDirection
 from schema.pagination import Connection, PageArguments
+from schema.scalars import Long
 
 if TYPE_CHECKING:
     from schema.trace import Span
@@ -102,6 +103,23 @@ async def spans_of_trace(
     )
 
 
+@strawberry.type(
+    description=f"A page of the root `spans` list. Matches are counted up to "
+    f"{span_reads.COUNT_CAP:,}: past that, counting them all would read millions of spans."
+)
+class SpanListConnection(Connection[SpanT]):
+    @strawberry.field(
+        description=f"How many spans match, exact up to {span_reads.COUNT_CAP:,}; past that, "
+        f"{span_reads.COUNT_CAP:,} and `totalCountIsLowerBound` is true."
+    )
+    async def total_count(self) -> Long:
+        return min(await self.count(), span_reads.COUNT_CAP)
+
+    @strawberry.field(description="More spans match than `totalCount` says.")
+    async def total_count_is_lower_bound(self) -> bool:
+        return await self.count() > span_reads.COUNT_CAP
+
+
 @strawberry.type
 class SpanQueries:
     @strawberry.field(
@@ -114,10 +132,11 @@ class SpanQueries:
         filter: SpanFilter | None = None,
         order_by: SpanOrder | None = None,
         page: PageArgs = PageArgs(),
-    ) -> Connection[SpanT]:
+    ) -> SpanListConnection:
         from schema.trace import Span
 
         ctx = info.context
-        request = ctx.page_request(page)
-        found = await span_reads.spans(ctx, span_query(filter, order_by), request)
-        return Connection.of(found.page, Span.of, found.count)
+        q = span_query(filter, order_by)
+        page_found = await span_reads.spans(ctx, q, ctx.page_request(page))
+        count = span_reads.span_match_counts(ctx)
+        return SpanListConnection.of(page_found, Span.of, lambda: count.load(q))

@@ -24,7 +24,7 @@ from resolvers.scores import SCORES_OF_SPAN, SCORES_OF_TRACE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.pagination import Connection, PageArguments, nested_connection
 from schema.pricing import CACHED_INPUT_TOKENS, COST_SOURCE, PRICE_ID
-from schema.scalars import JSONValue
+from schema.scalars import JSONValue, Long
 from schema.score import Score, scores_field
 from schema.span_filters import SpanFilter, SpanOrder, span_query, spans_of_trace
 from schema.trace_analysis import SpanSubtree, TraceAnalysis, subtree
@@ -52,7 +52,7 @@ class Trace(Node):
     started_at: datetime
     ended_at: datetime | None
     duration_ms: float | None
-    total_tokens: int = strawberry.field(description="Sum over the trace's ended spans.")
+    total_tokens: Long = strawberry.field(description="Sum over the trace's ended spans.")
     cost: float
     user_id: str | None
     session_id: str | None
@@ -160,7 +160,7 @@ class Span(Node):
 
     @strawberry.field(description="Tokens, cost and errors of this span and all below it.")
     async def subtree(self, info: Info[Context, None]) -> SpanSubtree:
-        return await subtree(info, self.row.id)
+        return await subtree(info, self.row)
 
     @classmethod
     def of(cls, row: models.Span) -> Span:

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers.analytics import versions as comparison
 from schema.node import from_row
+from schema.scalars import Long
 from schema.score import ScoreSummary
 
 if TYPE_CHECKING:
@@ -22,14 +23,14 @@ ComponentVersionT = Annotated["ComponentVersion", strawberry.lazy("schema.compon
     "nearest-rank, as in `usage`; a version no span used has zeros and nulls."
 )
 class VersionComparison:
-    span_count: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
+    span_count: Long
+    input_tokens: Long
+    output_tokens: Long
+    total_tokens: Long
     cost: float
     latency_p50_ms: float | None
     latency_p95_ms: float | None
-    error_count: int
+    error_count: Long
     error_rate: float
     scores: list[ScoreSummary] = strawberry.field(description="By score name.")
     figures: strawberry.Private[comparison.VersionFigures]

@@ -96,10 +96,15 @@ async def read_log(
 ) -> AsyncIterator[LoadedEvent]:
     """Logged events after `after` (up to `up_to`), in pages so memory stays flat."""
     while True:
-        where = [*in_conversation_after(conversation_id, after, up_to), *selection.sql]
+        # A row numbered past `up_to` may hold an event at `up_to` too (STARTED_TOO); the
+        # row numbered just after `after` may hold one at `after`, which is left out.
+        last_row = None if up_to is None else up_to + 1
+        where = [*in_conversation_after(conversation_id, after, last_row), *selection.sql]
         page = await load_events(ctx.database.row_sessions, where, limit=PAGE)
         for item in page:
-            yield item
+            within = after < item.seq and (up_to is None or item.seq <= up_to)
+            if within and selection.accepts(item.event):
+                yield item
         if len(page) < PAGE:
             return
         after = page[-1].seq

@@ -15,6 +15,14 @@ from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.schema.test_agent_runs import run
 
+# Tables derived from the others by triggers: writes append to them and the sweeper
+# merges their rows, so their rows change when other tables' rows do.
+DERIVED = {
+    models.UsageRollup.__tablename__,
+    models.UsageDay.__tablename__,
+    models.LatencyBucket.__tablename__,
+}
+
 
 async def rich_conversation(gql: GraphQLClient, title: str = "rich") -> dict[str, Any]:
     """Participants, a branched thread with tool calls, a plan with dependent steps, a trace

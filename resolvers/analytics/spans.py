@@ -8,17 +8,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, literal, or_, select
 from sqlmodel import col
 
 from models import Span
 from models.enums import SpanKind, SpanStatus
-from resolvers.access import visible
+from resolvers.access import visible_by_membership
+from resolvers.analytics.sql import written_in
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.filters import contains_folded, json_text_at
 from resolvers.pagination import Ordering, Page, PageRequest, Relation
-from resolvers.reads import RootPage, root_page
+from resolvers.reads import root_page
 
 
 class SpanOrderField(StrEnum):
@@ -89,7 +90,7 @@ def span_conditions(q: SpanQuery) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     for values, column in ((q.kinds, Span.kind), (q.statuses, Span.status), (q.models, Span.model)):
         if values:
-            found.append(col(column).in_(values))
+            found.append(col(column).in_(written_in(values)))
     if q.name_contains:
         found.append(contains_folded(col(Span.name), q.name_contains))
     bounds: tuple[tuple[Any, float | None, float | None], ...] = (
@@ -113,10 +114,36 @@ def span_conditions(q: SpanQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-async def spans(ctx: Context, q: SpanQuery, request: PageRequest) -> RootPage:
+# The root list counts its matches up to this many: past it, the total is a lower bound.
+COUNT_CAP = 10_000
+
+
+def _root_conditions(ctx: Context, q: SpanQuery) -> list[ColumnElement[bool]]:
+    return [*span_conditions(q), *visible_by_membership(Span, ctx.principal)]
+
+
+async def spans(ctx: Context, q: SpanQuery, request: PageRequest) -> Page[Any]:
+    """A page of the root list; its total is span_match_counts'."""
     q.check()
-    where = [*span_conditions(q), *visible(Span, ctx.principal)]
-    return await root_page(ctx, Span, where, request, ORDERINGS[q.order, q.descending])
+    ordering = ORDERINGS[q.order, q.descending]
+    return (await root_page(ctx, Span, _root_conditions(ctx, q), request, ordering)).page
+
+
+def span_match_counts(ctx: Context) -> Any:
+    """Loader: SpanQuery -> how many spans match it, counted up to COUNT_CAP + 1 (so the
+    caller can tell the cap was passed): counting every match of a broad filter reads
+    millions of rows; a capped count stops early."""
+
+    async def load(queries: list[SpanQuery]) -> list[int]:
+        counts = []
+        for q in queries:
+            matches = select(literal(1)).select_from(Span).where(*_root_conditions(ctx, q))
+            capped = matches.limit(written_in(COUNT_CAP + 1)).subquery("matches")
+            found = await ctx.loaders.fetch(select(func.count()).select_from(capped))
+            counts.append(int(found[0][0]))
+        return counts
+
+    return ctx.loaders.custom("span_match_counts", load)
 
 
 def filtered_spans_of_trace(ctx: Context) -> Any:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, String, case, cast, func
+from sqlalchemy import Float, String, bindparam, case, cast, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
 # The percentiles every aggregate reports.
 PERCENTILES = (50, 95, 99)
+
+
+def written_in(value: Any) -> Any:
+    """`value` (a list or tuple: for IN) written into the statement, not bound: asyncpg
+    prepares statements, and after five runs PostgreSQL may switch to a plan made for
+    any values, which cannot tell a rare filter value from a common one."""
+    return bindparam(None, value, expanding=isinstance(value, list | tuple), literal_execute=True)
 
 
 def nearest_rank(p: int, count: Any) -> Any:

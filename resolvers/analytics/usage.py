@@ -1,16 +1,21 @@
-"""`usage`: model calls and spans counted, summed and timed per group, in one statement."""
+"""`usage`: model calls and spans counted, summed and timed per group.
+
+Counts and sums come from the roll-ups (resolvers.analytics.usage_rollups) for the whole
+hours of the range and from the rows for its ragged ends; latencies from the rows while
+they are few, else from the per-day latency sketch where it can answer. Every answer
+equals the one the rows alone give (tests/resolvers/test_usage_rollups.py), latencies
+within the sketch's relative error when `approximate` says so.
+"""
 
 from __future__ import annotations
 
-import uuid
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Float,
     and_,
@@ -18,31 +23,46 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    not_,
     null,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlmodel import col
 
 from models import ComponentVersion, Message, Span, SpanComponentVersion, Trace
+from models.base import from_nanos
 from models.enums import MessageStatus, SpanKind, SpanStatus
-from resolvers.access import visible
+from resolvers.access import visible, visible_by_membership
+from resolvers.analytics.sketch import bucket_sql, percentiles
 from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
+from resolvers.analytics.usage_query import (
+    UsageGroup,
+    UsageGroupBy,
+    UsageQuery,
+    versions_of,
+)
+from resolvers.analytics.usage_rollups import (
+    DAY,
+    HOUR,
+    SUMMED,
+    Periods,
+    bucket_rows,
+    day_rows,
+    rollup_rows,
+    sketched,
+    whole_periods,
+)
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.principal import Principal
 
+__all__ = ["UsageGroup", "UsageGroupBy", "UsageQuery", "shown_links", "usage", "versions_of"]
 
-class UsageGroupBy(StrEnum):
-    MODEL = "MODEL"
-    PROVIDER = "PROVIDER"
-    COMPONENT_VERSION = "COMPONENT_VERSION"
-    SPAN_KIND = "SPAN_KIND"
-    CONVERSATION = "CONVERSATION"
-    USER = "USER"
-    DAY = "DAY"
-    HOUR = "HOUR"
+# Up to this many calls, latencies are read exactly from the rows.
+EXACT_LIMIT = 50_000
 
 
 # What each grouping groups by (a span's, its trace's, or its version link's column).
@@ -58,42 +78,9 @@ GROUP_COLUMNS: dict[UsageGroupBy, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class UsageQuery:
-    group_by: Sequence[UsageGroupBy] = ()
-    started_from: datetime | None = None
-    started_to: datetime | None = None
-    conversation_ids: Sequence[uuid.UUID] | None = None
-    kinds: Sequence[SpanKind] | None = None
-    models: Sequence[str] | None = None
-    providers: Sequence[str] | None = None
-    user_id: str | None = None
-    # Grouped by COMPONENT_VERSION: only the versions of these components.
-    component_ids: Sequence[uuid.UUID] | None = None
-
-
-@dataclass
-class UsageGroup:
-    key: dict[UsageGroupBy, Any]
-    count: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost: Decimal
-    latency_p50: float | None
-    latency_p95: float | None
-    latency_p99: float | None
-    latency_max: float | None
-    error_count: int
-
-    @property
-    def error_rate(self) -> float:
-        return self.error_count / self.count if self.count else 0.0
-
-
 def _span_conditions(ctx: Context, q: UsageQuery) -> list[ColumnElement[bool]]:
     # The trace is joined anyway: its visibility is the span's.
-    found = visible(Trace, ctx.principal)
+    found = visible_by_membership(Trace, ctx.principal)
     if q.conversation_ids is not None:
         found.append(col(Trace.conversation_id).in_(q.conversation_ids))
     if q.user_id is not None:
@@ -113,12 +100,6 @@ def _common(q: UsageQuery, model: Any, provider: Any, started: Any) -> list[Colu
     if q.started_to is not None:
         found.append(col(started) < q.started_to)
     return found
-
-
-def versions_of(component_ids: Sequence[uuid.UUID]) -> Any:
-    return select(col(ComponentVersion.id)).where(
-        col(ComponentVersion.component_id).in_(component_ids)
-    )
 
 
 def shown_links(principal: Principal) -> list[ColumnElement[bool]]:
@@ -202,7 +183,7 @@ def _message_rows(ctx: Context, q: UsageQuery) -> Any | None:
         cast(MESSAGE_KEYS.get(g, null()), GROUP_COLUMNS[g].type).label(f"key_{i}")
         for i, g in enumerate(q.group_by)
     ]
-    found = [*visible(Message, ctx.principal), *model_call_messages()]
+    found = [*visible_by_membership(Message, ctx.principal), *model_call_messages()]
     if q.conversation_ids is not None:
         found.append(col(Message.conversation_id).in_(q.conversation_ids))
     found += _common(q, Message.model, Message.provider, Message.created_at)
@@ -219,16 +200,16 @@ def _message_rows(ctx: Context, q: UsageQuery) -> Any | None:
     ).where(*found)
 
 
-def usage_statement(ctx: Context, q: UsageQuery) -> Any:
-    """Spans and the messages that are model calls of their own, aggregated: the one
-    usage model that conversations' and traces' totals also keep."""
-    if len(set(q.group_by)) != len(q.group_by):
-        raise BadInput("`groupBy` lists a grouping twice")
-    if q.started_from and q.started_to and q.started_from >= q.started_to:
-        raise BadInput("`from` must be before `to`")
+def _rows(ctx: Context, q: UsageQuery) -> Any:
+    """One row per span and per message that is a model call of its own."""
     spans, messages = _span_rows(ctx, q), _message_rows(ctx, q)
-    every: Any = spans if messages is None else union_all(spans, messages)
-    calls = every.subquery("usage_calls")
+    return spans if messages is None else union_all(spans, messages)
+
+
+def usage_statement(ctx: Context, q: UsageQuery) -> Any:
+    """Spans and the messages that are model calls of their own, aggregated from their
+    rows: exact latencies, and what the roll-ups must always agree with."""
+    calls = _rows(ctx, q).subquery("usage_calls")
     keys: list[Any] = [calls.c[f"key_{i}"] for i in range(len(q.group_by))]
     rank, ranked = percentile_columns(calls.c.latency, keys)
     rows = select(calls, rank.label("latency_rank"), ranked.label("latencies")).subquery(
@@ -253,9 +234,163 @@ def usage_statement(ctx: Context, q: UsageQuery) -> Any:
     )
 
 
-async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
-    rows = await ctx.loaders.fetch(usage_statement(ctx, q))
+def _check(q: UsageQuery) -> None:
+    if len(set(q.group_by)) != len(q.group_by):
+        raise BadInput("`groupBy` lists a grouping twice")
+    if q.started_from and q.started_to and q.started_from >= q.started_to:
+        raise BadInput("`from` must be before `to`")
+
+
+def _edges(q: UsageQuery, within: Periods) -> list[UsageQuery]:
+    """The parts of the query's range outside its whole periods, read from the rows."""
+    if within.empty:
+        return [q]
+    found = []
+    if q.started_from is not None and within.start is not None and q.started_from < within.start:
+        found.append(replace(q, started_to=within.start))
+    if q.started_to is not None and within.end is not None and within.end < q.started_to:
+        found.append(replace(q, started_from=within.end))
+    return found
+
+
+def _union(parts: list[Any]) -> Any:
+    return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
+def _grouped(q: UsageQuery, rows: Any, *measures: Any) -> Any:
+    keys = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+    return select(*keys, *measures).group_by(*keys)
+
+
+def sums_statement(ctx: Context, q: UsageQuery) -> Any:
+    """Counts and sums per group: for a caller who sees everything, the per-day rows of
+    the range's whole days; the per-hour roll-ups of the whole hours left; the rows at
+    the range's ragged ends."""
+    parts: list[Any] = []
+    rest = [q]
+    if sketched(ctx.principal, q):
+        days = whole_periods(q, DAY)
+        if not days.empty:
+            parts.append(day_rows(q, days))
+        rest = _edges(q, days)
+    for part in rest:
+        hours = whole_periods(part, HOUR)
+        if not hours.empty:
+            parts.append(rollup_rows(ctx.principal, part, hours))
+        for edge in _edges(part, hours):
+            raw = _rows(ctx, edge).subquery()
+            keys = [raw.c[f"key_{i}"] for i in range(len(q.group_by))]
+            # Nano-dollars as the roll-ups hold them, whichever part of the union is first.
+            cost = type_coerce(raw.c.cost, BigInteger).label("cost")
+            measures = (raw.c.input_tokens, raw.c.output_tokens, raw.c.total_tokens, cost)
+            parts.append(
+                select(*keys, literal(1).label("calls"), *measures, raw.c.error.label("errors"))
+            )
+    rows = _union(parts).subquery("usage_sums")
+    summed = [func.coalesce(func.sum(rows.c[name]), 0) for name in SUMMED]
+    keys = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+    counted = _grouped(q, rows, *summed)
+    if keys:
+        # A group's delta rows can net to nothing (a span's model changed): no group then.
+        # Ungrouped, there is always the one group of everything, as on the rows.
+        counted = counted.having(func.sum(rows.c.calls) != 0)
+    return counted.order_by(*(k.asc().nulls_last() for k in keys))
+
+
+def buckets_statement(ctx: Context, q: UsageQuery) -> Any:
+    """Latency bucket counts per group: the stored buckets of the range's whole days,
+    plus the rows at its ragged ends, bucketed the same way."""
+    within = whole_periods(q, DAY)
+    parts: list[Any] = [] if within.empty else [bucket_rows(q, within)]
+    for edge in _edges(q, within):
+        raw = _rows(ctx, edge).subquery()
+        keys = [raw.c[f"key_{i}"] for i in range(len(q.group_by))]
+        bucket = bucket_sql(raw.c.latency).label("bucket")
+        parts.append(
+            select(*keys, bucket, literal(1).label("calls")).where(raw.c.latency.is_not(None))
+        )
+    rows = _union(parts).subquery("usage_buckets")
+    return _grouped(q, rows, rows.c.bucket, func.sum(rows.c.calls)).group_by(rows.c.bucket)
+
+
+async def _hides_versions(ctx: Context) -> bool:
+    """Whether some component version is hidden from the principal: their spans count as
+    using none, which the roll-ups (everyone's links) cannot tell."""
+    shown = visible(ComponentVersion, ctx.principal)
+    if not shown:
+        return False
+    hidden = select(col(ComponentVersion.id)).where(not_(and_(*shown))).exists()
+    return bool((await ctx.loaders.fetch(select(hidden)))[0][0])
+
+
+async def _from_rollups(ctx: Context, q: UsageQuery) -> bool:
+    if q.component_ids is not None and not q.grouped_by_version:
+        return False
+    return not (q.grouped_by_version and await _hides_versions(ctx))
+
+
+Key = tuple[Any, ...]
+Latencies = tuple[float | None, ...]
+
+
+async def _latencies(ctx: Context, q: UsageQuery, calls: int) -> tuple[dict[Key, Latencies], bool]:
+    """Latency percentiles and maximum per group, and whether they are sketched: from
+    the rows when they are few or the sketch cannot answer, else from the sketch."""
     width = len(q.group_by)
-    return [
-        UsageGroup(dict(zip(q.group_by, row[:width], strict=True)), *row[width:]) for row in rows
-    ]
+    if calls > EXACT_LIMIT and sketched(ctx.principal, q):
+        counts: dict[Key, list[tuple[int, int]]] = defaultdict(list)
+        for *key, bucket, n in await ctx.loaders.fetch(buckets_statement(ctx, q)):
+            counts[_key(q, key)].append((bucket, n))
+        found = {}
+        for key, pairs in counts.items():
+            read = percentiles(pairs)
+            found[key] = (*(read[p] for p in PERCENTILES), read["max"])
+        return found, True
+    rows = await ctx.loaders.fetch(usage_statement(ctx, q))
+    # usage_statement's columns: keys, count, 3 token sums, cost, percentiles, max, errors.
+    at = width + 5
+    return {_key(q, row[:width]): tuple(row[at : at + 4]) for row in rows}, False
+
+
+def _key(q: UsageQuery, values: Sequence[Any]) -> Key:
+    """A group's key values, alike whichever reader found them."""
+    return tuple(
+        SpanKind(v) if g is UsageGroupBy.SPAN_KIND and v is not None else v
+        for g, v in zip(q.group_by, values, strict=True)
+    )
+
+
+async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
+    _check(q)
+    width = len(q.group_by)
+    if not await _from_rollups(ctx, q):
+        rows = await ctx.loaders.fetch(usage_statement(ctx, q))
+        return [
+            UsageGroup(dict(zip(q.group_by, _key(q, row[:width]), strict=True)), *row[width:])
+            for row in rows
+        ]
+    sums = await ctx.loaders.fetch(sums_statement(ctx, q))
+    calls = sum(row[width] for row in sums)
+    latencies, approximate = await _latencies(ctx, q, calls) if q.latencies else ({}, False)
+    found = []
+    for row in sums:
+        key = _key(q, row[:width])
+        count, input_tokens, output_tokens, total_tokens, cost, errors = row[width:]
+        p50, p95, p99, slowest = latencies.get(key, (None, None, None, None))
+        found.append(
+            UsageGroup(
+                dict(zip(q.group_by, key, strict=True)),
+                count,
+                input_tokens,
+                output_tokens,
+                total_tokens,
+                from_nanos(cost),
+                p50,
+                p95,
+                p99,
+                slowest,
+                errors,
+                approximate=approximate,
+            )
+        )
+    return found

@@ -59,6 +59,7 @@ def _rendered(output: Any, column_type: Any, value: Any) -> Any:
     fits = {
         "String": isinstance(sql_type, String),
         "Int": isinstance(sql_type, Integer) and not isinstance(sql_type, BigInteger),
+        "Long": isinstance(sql_type, Integer),
         "Boolean": isinstance(sql_type, Boolean),
         "Float": isinstance(sql_type, Float),
         "DateTime": isinstance(sql_type, DateTime) and bool(sql_type.timezone),

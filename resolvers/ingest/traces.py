@@ -27,6 +27,7 @@ from models.enums import (
     TraceStatus,
 )
 from resolvers.access import visible
+from resolvers.events import STARTED_TOO
 from resolvers.ingest.batch import Mapped, Outcome, TraceBatch
 from resolvers.ingest.ids import conversation_row
 from resolvers.ingest.rows import insert_rows, write_rows
@@ -294,11 +295,13 @@ async def write_spans(session: AsyncSession, batches: list[TraceBatch], outcome:
     await _adopt_orphans(session, [b for b in batches if b.existing is not None and b.spans])
     for batch in batches:
         for m in sorted(batch.spans, key=lambda m: m.span.started_at):
-            refs: dict[str, Any] = {"trace_id": batch.id, "span_id": m.id}
-            outcome.event(batch.conversation_id, EventKind.SPAN_STARTED, **refs)
-            status = _status(m)
+            # SPAN_STARTED and SPAN_ENDED, in one row; the span row holds the rest.
             outcome.event(
-                batch.conversation_id, EventKind.SPAN_ENDED, {"status": status.value}, **refs
+                batch.conversation_id,
+                EventKind.SPAN_ENDED,
+                {STARTED_TOO: True},
+                trace_id=batch.id,
+                span_id=m.id,
             )
 
 

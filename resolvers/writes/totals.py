@@ -8,26 +8,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, case, cast, inspect, literal, update
+from sqlalchemy import ColumnElement, case, inspect, literal, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.base import from_nanos, to_nanos
 from resolvers.errors import Conflict
 
-# The totals are GraphQL Ints (and INTEGER columns on PostgreSQL): 32-bit signed.
-MAX_TOTAL = 2**31 - 1
+# The totals are BIGINT columns, shown as GraphQL Longs: JSON numbers, which JavaScript
+# clients read as doubles. Kept within 2^53 - 1, every total reads back exact anywhere.
+MAX_TOTAL = 2**53 - 1
 
 
 def room_for(increments: Mapping[Any, Any]) -> list[ColumnElement[bool]]:
     """Conditions for an UPDATE adding each amount (a number, or an expression of the row;
     negative to take usage back) to its column (a model attribute): true while every sum
-    stays within MAX_TOTAL. SQLite would store a larger sum, then fail every read of it."""
-    # In 64 bits: PostgreSQL's 32-bit sum (or MAX_TOTAL - a negative amount) would
-    # overflow before the comparison.
-    return [
-        cast(col(column), BigInteger) + amount <= MAX_TOTAL for column, amount in increments.items()
-    ]
+    stays within MAX_TOTAL."""
+    return [col(column) + amount <= MAX_TOTAL for column, amount in increments.items()]
 
 
 def totals_full(owner: str) -> Conflict:

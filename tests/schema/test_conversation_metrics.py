@@ -188,3 +188,21 @@ async def test_time_waiting_on_the_user_and_an_empty_conversation(
         "questionsAnswered": 0,
         "waitingOnUserMs": 0.0,
     }
+
+
+PAGE = """{ conversations(first: 20) { nodes { metrics {
+  turns messageCount answerLatencyP95Ms toolCalls { toolName } planCompletion
+  waitingOnUserMs } } } }"""
+
+
+@pytest.mark.parametrize("conversations", [1, 5])
+async def test_a_page_of_metrics_costs_the_same_statements(
+    gql: GraphQLClient, sql: StatementCounter, conversations: int
+) -> None:
+    for _ in range(conversations):
+        await build_c1(gql)
+    sql.reset()
+    found = (await gql.data(PAGE))["conversations"]["nodes"]
+    assert [m["metrics"]["turns"] for m in found] == [2] * conversations
+    # The page, then one statement per figure for the whole page.
+    assert sql.count <= 1 + 6, sql.statements

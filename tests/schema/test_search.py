@@ -118,7 +118,8 @@ async def test_spans_on_request(gql: GraphQLClient) -> None:
     await factories.end_span(gql, span["id"], outputs={"forecast": {"summary": "sunny"}})
     with_spans = await found(gql, "sunny", f={"includeSpans": True})
     assert [(hit["span"], hit["message"]) for hit in with_spans] == [({"id": span["id"]}, None)]
-    assert len(await found(gql, "paris", f={"includeSpans": True})) == 2
+    # A span is searched by what it produced: "Paris" is only in its inputs.
+    assert [hit["span"] for hit in await found(gql, "paris", f={"includeSpans": True})] == [None]
     # JSON keys are not text: "forecast" is a key only.
     assert await found(gql, "forecast", f={"includeSpans": True}) == []
 
@@ -130,3 +131,5 @@ async def test_only_what_the_caller_sees(secured_http: httpx.AsyncClient) -> Non
     kept = await send(alice, mine, "secret plans", senderId="alice")
     await send(carol, theirs, "secret plans", senderId="carol")
     assert await message_ids(alice, "secret") == [kept]
+    # Nobody's conversation is dave's: nothing to find.
+    assert await message_ids(as_user(secured_http, "dave"), "secret") == []

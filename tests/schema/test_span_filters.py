@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from resolvers.analytics import spans as span_reads
 from tests import factories
 from tests.conftest import StatementCounter
 from tests.graphql_client import GraphQLClient
@@ -198,3 +200,44 @@ async def test_only_visible_spans(secured_http: httpx.AsyncClient) -> None:
         await factories.span(user, trace, name=f"{name} span")
     found = (await alice.data(SPANS))["spans"]
     assert (found["totalCount"], [n["name"] for n in found["nodes"]]) == (1, ["alice span"])
+
+
+CAPPED = """query($f: SpanFilter) { spans(filter: $f, first: 2) {
+  totalCount totalCountIsLowerBound pageInfo { hasNextPage } } }"""
+
+
+async def test_the_root_total_is_capped(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the cap the total stops at it and says it is a lower bound; up to it, exact."""
+    monkeypatch.setattr(span_reads, "COUNT_CAP", 3)
+    await build(gql)
+    cases = [({}, 3, True), ({"kinds": ["LLM"]}, 3, False), ({"kinds": ["TOOL"]}, 2, False)]
+    for spans_filter, total, lower_bound in cases:
+        found = (await gql.data(CAPPED, {"f": spans_filter}))["spans"]
+        assert (found["totalCount"], found["totalCountIsLowerBound"]) == (total, lower_bound)
+        assert found["pageInfo"]["hasNextPage"] is (total > 2)
+
+
+async def test_members_see_the_spans_of_their_conversations(
+    secured_http: httpx.AsyncClient,
+) -> None:
+    """Visibility as a set of conversations: the owner's, and those one takes part in
+    (until removed); nobody else's."""
+    alice, carol, dave = (as_user(secured_http, name) for name in ("alice", "carol", "dave"))
+    conv = (
+        await factories.conversation(
+            alice, owner={"participantId": "alice"}, participants=[{"participantId": "carol"}]
+        )
+    )["id"]
+    trace = (await factories.trace(alice, conv))["id"]
+    await factories.span(alice, trace, name="shared")
+    seen = {}
+    for name, user in (("alice", alice), ("carol", carol), ("dave", dave)):
+        found = (await user.data(SPANS))["spans"]
+        seen[name] = (found["totalCount"], [n["name"] for n in found["nodes"]])
+    assert seen == {"alice": (1, ["shared"]), "carol": (1, ["shared"]), "dave": (0, [])}
+    remove = """mutation($c: ID!) { removeParticipant(conversationId: $c, participantId: "carol") {
+      active } }"""
+    await alice.data(remove, {"c": conv})
+    assert (await carol.data(SPANS))["spans"]["totalCount"] == 0

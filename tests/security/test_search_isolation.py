@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import factories
+from resolvers.search import CANDIDATES
+from tests import factories, search_documents
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user
 
@@ -118,6 +119,32 @@ async def test_ranks_ignore_documents_the_caller_cannot_see(
     assert await responses(alice) == before
 
 
+async def test_others_newer_matches_neither_hide_nor_leak(
+    secured_http: httpx.AsyncClient,
+) -> None:
+    """A search ranks only its newest matches; those are the newest the caller may see,
+    however many newer documents of others match: more than a search ranks."""
+    alice, bob = as_user(secured_http, "alice"), as_user(secured_http, "bob")
+    await write(alice, "alice", ALICE_MESSAGES, ALICE_SPAN_OUTPUT)
+    before = await responses(alice)
+
+    bob_conversations = [await conversation_of(bob, "bob") for _ in range(4)]
+    flood = [f"refund order late parcel {n}" for n in range(CANDIDATES + 100)]
+    bobs = await search_documents.messages(bob, bob_conversations, flood, sender="bob")
+    assert await responses(alice) == before
+
+    # Bob's own search is cut at the newest matches, all of them his.
+    found: list[str] = []
+    variables: dict[str, Any] = {"q": "refund", "first": 500}
+    while True:
+        page = (await bob.data(SEARCH, variables))["search"]
+        found += [edge["node"]["message"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        variables["after"] = page["pageInfo"]["endCursor"]
+    assert sorted(found) == sorted(bobs[-CANDIDATES:])
+
+
 async def test_ranks_prefer_more_and_denser_matches(secured_http: httpx.AsyncClient) -> None:
     alice = as_user(secured_http, "alice")
     conversation = await conversation_of(alice, "alice")
@@ -142,24 +169,29 @@ def encoded(text: str) -> str:
 
 
 # Cursors no search hands out: numbers out of any column's range, other JSON, other bytes.
+# A search's cursor is [rank, document id, newest candidate's id].
 BAD_SEARCH_CURSORS = {
-    "id beyond 64 bits": cursor([0.5, 2**63]),
-    "id below 64 bits": cursor([0.5, -(2**63) - 1]),
-    "id of 30 digits": cursor([0.5, 10**30]),
-    "rank beyond a double": cursor([10**400, 1]),
-    "rank below a double": cursor([-(10**400), 1]),
-    "rank overflowing to infinity": encoded("[1e999, 1]"),
-    "rank NaN": encoded("[NaN, 1]"),
-    "rank -Infinity": encoded("[-Infinity, 1]"),
+    "id beyond 64 bits": cursor([0.5, 2**63, 1]),
+    "id below 64 bits": cursor([0.5, -(2**63) - 1, 1]),
+    "id of 30 digits": cursor([0.5, 10**30, 1]),
+    "newest beyond 64 bits": cursor([0.5, 1, 2**63]),
+    "rank beyond a double": cursor([10**400, 1, 1]),
+    "rank below a double": cursor([-(10**400), 1, 1]),
+    "rank overflowing to infinity": encoded("[1e999, 1, 1]"),
+    "rank NaN": encoded("[NaN, 1, 1]"),
+    "rank -Infinity": encoded("[-Infinity, 1, 1]"),
     "integer of 5000 digits": encoded("9" * 5000),
     "nested too deep": encoded("[" * 100_000),
-    "rank a boolean": cursor([True, 1]),
-    "id a boolean": cursor([0.5, False]),
-    "rank a string": cursor(["0.5", 1]),
-    "id a string": cursor([0.5, "1"]),
-    "id a float": cursor([0.5, 1.0]),
+    "rank a boolean": cursor([True, 1, 1]),
+    "id a boolean": cursor([0.5, False, 1]),
+    "rank a string": cursor(["0.5", 1, 1]),
+    "id a string": cursor([0.5, "1", 1]),
+    "id a float": cursor([0.5, 1.0, 1]),
+    "newest a string": cursor([0.5, 1, "1"]),
+    "newest null": cursor([0.5, 1, None]),
     "one value": cursor([0.5]),
-    "three values": cursor([0.5, 1, 2]),
+    "two values": cursor([0.5, 1]),
+    "four values": cursor([0.5, 1, 2, 3]),
     "an object": cursor({"rank": 0.5, "id": 1}),
     "null": cursor(None),
     "not UTF-8": base64.urlsafe_b64encode(b"\xff\xfe[").decode(),
@@ -182,7 +214,12 @@ async def test_extreme_search_cursors_in_range_are_accepted(
 ) -> None:
     alice = as_user(secured_http, "alice")
     await write(alice, "alice", ["refund please"])
-    for after, hits in ((cursor([1e308, 2**63 - 1]), 1), (cursor([-1e308, -(2**63)]), 0)):
+    largest, smallest = 2**63 - 1, -(2**63)
+    for after, hits in (
+        (cursor([1e308, largest, largest]), 1),
+        (cursor([-1e308, smallest, largest]), 0),
+        (cursor([1e308, largest, smallest]), 0),
+    ):
         found = await alice.data(SEARCH, {"q": "refund", "after": after})
         assert len(found["search"]["edges"]) == hits
 

@@ -1,0 +1,107 @@
+"""Usage roll-ups: what `usage` sums, kept per conversation and hour by database triggers.
+
+Every write of a span, a trace, a span-to-version link or a message appends signed
+delta rows here in its own transaction (migration 0013 holds the triggers), so no write
+can miss them, and no two writers ever update the same row: appending never waits. A
+read sums every row of its key; compaction (resolvers.analytics.rollups) merges a key's
+rows into one now and then without changing any sum.
+
+Rows are in one of three scopes, so that grouping by component version needs no join:
+- ALL: every span and every model-call message, once;
+- VERSION: a span once per component version it used, under that version;
+- LINKED: a span that used at least one version, negated: ALL + LINKED is what used none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import IntEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import BIG_INTEGER
+
+
+class Scope(IntEnum):
+    ALL = 0
+    VERSION = 1
+    LINKED = 2
+
+
+def _big() -> int:
+    return Field(default=0, sa_type=sa.BigInteger)
+
+
+def _pending(table: str, period: str) -> sa.Index:
+    """Compaction looks for the periods that have rows still to merge."""
+    merged = sa.text("NOT compacted")
+    return sa.Index(f"ix_{table}_pending", period, postgresql_where=merged, sqlite_where=merged)
+
+
+class _Rows(SQLModel):
+    """The dimensions every roll-up row has, and whether compaction merged it."""
+
+    id: int | None = Field(default=None, sa_type=BIG_INTEGER, primary_key=True)
+    kind: str
+    model: str | None = None
+    provider: str | None = None
+    scope: int = Field(default=Scope.ALL, sa_type=sa.SmallInteger)
+    version_id: uuid.UUID | None = None
+    compacted: bool = False
+
+
+class _Sums(_Rows):
+    calls: int = _big()
+    input_tokens: int = _big()
+    output_tokens: int = _big()
+    total_tokens: int = _big()
+    # Nano-dollars, like every cost column (models.base.Money).
+    cost: int = _big()
+    errors: int = _big()
+
+
+class UsageRollup(_Sums, table=True):
+    """Counts and sums of calls that share a conversation, UTC hour and dimensions."""
+
+    __tablename__ = "usage_rollups"
+    __table_args__ = (
+        sa.Index("ix_usage_rollups_hour", "hour"),
+        sa.Index("ix_usage_rollups_conversation_hour", "conversation_id", "hour"),
+        # versionComparison reads a component's versions' rows alone.
+        sa.Index("ix_usage_rollups_version", "version_id"),
+        _pending("usage_rollups", "hour"),
+    )
+
+    # No foreign key: a deleted conversation's rows are its negative deltas, then nothing.
+    conversation_id: uuid.UUID
+    hour: datetime
+    user_id: str | None = None
+
+
+class UsageDay(_Sums, table=True):
+    """The same counts and sums over every conversation and user, per UTC day: what a
+    caller who sees everything reads for whole days (a few rows per day, not thousands)."""
+
+    __tablename__ = "usage_days"
+    __table_args__ = (sa.Index("ix_usage_days_day", "day"), _pending("usage_days", "day"))
+
+    day: datetime
+
+
+class LatencyBucket(_Rows, table=True):
+    """How many calls of a UTC day and dimensions took a latency within one bucket of
+    the sketch (resolvers.analytics.sketch): the mergeable histogram that latency
+    percentiles over many rows are read from."""
+
+    __tablename__ = "latency_buckets"
+    __table_args__ = (
+        sa.Index("ix_latency_buckets_day", "day"),
+        sa.Index("ix_latency_buckets_version", "version_id"),
+        _pending("latency_buckets", "day"),
+    )
+
+    day: datetime
+    bucket: int
+    calls: int = _big()

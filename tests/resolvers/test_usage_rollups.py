@@ -1,0 +1,238 @@
+"""The roll-ups answer `usage` exactly as the rows do, whatever wrote or deleted them.
+
+Random mixes of messages, API spans (with component versions, errors and latencies),
+ingested runs, deletions and forks (tests/schema/test_usage_model.py's actions), then
+a conversation deleted and a retention sweep; after each stage every grouping and range
+is read both ways, before and after compaction, for a caller who sees everything and
+one who sees some of it. Latencies from the sketch are within its relative error.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+
+from config import Settings
+from models.base import utcnow
+from resolvers import retention
+from resolvers.analytics import usage as usage_reads
+from resolvers.analytics.sketch import RELATIVE_ERROR
+from resolvers.analytics.usage import UsageGroupBy as By
+from resolvers.analytics.usage import UsageQuery, usage, usage_statement
+from resolvers.analytics.usage_rollups import compact
+from resolvers.context import Context
+from resolvers.principal import DEVELOPMENT_USER, Principal
+from tests import factories
+from tests.graphql_client import GraphQLClient
+from tests.schema.test_fork_export import DELETE, EXPORT, IMPORT
+from tests.schema.test_usage_model import World, actions
+
+GROUPINGS: list[tuple[By, ...]] = [
+    (),
+    (By.MODEL,),
+    (By.PROVIDER,),
+    (By.SPAN_KIND,),
+    (By.CONVERSATION,),
+    (By.USER,),
+    (By.DAY,),
+    (By.HOUR,),
+    (By.COMPONENT_VERSION,),
+    (By.MODEL, By.HOUR),
+    (By.COMPONENT_VERSION, By.SPAN_KIND),
+]
+HOUR = timedelta(hours=1)
+
+
+def ranges() -> list[tuple[Any, Any]]:
+    now = utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return [
+        (None, None),
+        (now - timedelta(minutes=90), now + timedelta(minutes=30)),
+        (hour - 3 * HOUR, hour + 2 * HOUR),
+        (now - timedelta(minutes=1), now + timedelta(minutes=1)),
+        (now - timedelta(days=45), now - timedelta(days=1, minutes=7)),
+    ]
+
+
+async def agree(app: Starlette, settings: Settings) -> None:
+    """Every grouping and range, both callers: the roll-ups' answer is the rows'."""
+    for principal in (Principal.development(), Principal.user(DEVELOPMENT_USER)):
+        ctx = Context.create(app.state.database, settings, principal=principal)
+        for group_by in GROUPINGS:
+            for start, end in ranges():
+                q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+                rows = await ctx.loaders.fetch(usage_statement(ctx, q))
+                width = len(group_by)
+                expected = sorted(
+                    (tuple(map(str, row[:width])), *row[width : width + 5], row[-1]) for row in rows
+                )
+                found = sorted(
+                    (
+                        tuple(map(str, g.key.values())),
+                        g.count,
+                        g.input_tokens,
+                        g.output_tokens,
+                        g.total_tokens,
+                        g.cost,
+                        g.error_count,
+                    )
+                    for g in await usage(ctx, q)
+                )
+                assert found == expected, (principal, group_by, start, end)
+
+
+async def spans_with_versions(gql: GraphQLClient, conversation: str, seed: int) -> None:
+    """Spans of every kind: some with one or two component versions, errors, latencies,
+    started an hour or two days ago."""
+    rng = random.Random(seed)
+    versions = [
+        (await factories.component_version(gql, f"prompt-{i}", {"text": f"v{i}"}))["id"]
+        for i in range(2)
+    ]
+    trace = (await factories.trace(gql, conversation))["id"]
+    for index in range(8):
+        started = utcnow() - rng.choice([timedelta(0), HOUR, timedelta(days=2)])
+        span = await factories.span(
+            gql,
+            trace,
+            kind=rng.choice(["LLM", "TOOL", "CHAIN"]),
+            startedAt=started.isoformat(),
+            componentVersionIds=rng.sample(versions, rng.randint(0, 2)),
+        )
+        await factories.end_span(
+            gql,
+            span["id"],
+            status=rng.choice(["OK", "ERROR"]),
+            endedAt=(started + timedelta(milliseconds=rng.randint(0, 5000))).isoformat(),
+            model=rng.choice(["m-1", "m-2", None]),
+            inputTokens=rng.randint(0, 900) if index % 3 else 0,
+            outputTokens=rng.randint(0, 900),
+            cost=rng.choice([None, 0.25]),
+        )
+
+
+@settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(actions, min_size=1, max_size=5), seed=st.integers(0, 1000))
+async def test_the_rollups_answer_as_the_rows_do(
+    gql: GraphQLClient, app: Starlette, settings: Settings, steps: list[Any], seed: int
+) -> None:
+    world = World(gql)
+    for _ in range(2):
+        world.conversations.append((await factories.conversation(gql))["id"])
+    # Someone else's: the restricted caller does not see it.
+    other = (await factories.conversation(gql, owner={"participantId": "keeper"}))["id"]
+    world.conversations.append(other)
+    await spans_with_versions(gql, world.conversations[0], seed)
+    await spans_with_versions(gql, other, seed + 1)
+    for step in steps:
+        await world.apply(step)
+    await agree(app, settings)
+    while await compact(app.state.database.sessions):
+        pass
+    await agree(app, settings)
+    doomed = world.conversations[seed % len(world.conversations)]
+    await gql.data(
+        "mutation($id: ID!) { deleteConversation(id: $id) { deletedId } }", {"id": doomed}
+    )
+    await agree(app, settings)
+
+
+async def test_deletes_and_sweeps_keep_the_rollups_right(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    conversation = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, conversation, seed=7)
+    old = (
+        await factories.trace(gql, conversation, startedAt=(utcnow() - 40 * HOUR * 24).isoformat())
+    )["id"]
+    for _ in range(3):
+        span = await factories.span(
+            gql, old, kind="LLM", startedAt=(utcnow() - timedelta(days=40)).isoformat()
+        )
+        await factories.end_span(gql, span["id"], model="m-1", inputTokens=5, outputTokens=7)
+    await agree(app, settings)
+    policy = replace(settings, retention_trace_days=30, retention_batch_size=2)
+    await retention.sweep(Context.create(app.state.database, policy, app.state.bus))
+    await agree(app, settings)
+    gone = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, gone, seed=8)
+    await factories.message(
+        gql, gone, senderId="agent-1", senderType="AGENT", role="ASSISTANT", inputTokens=3, cost=0.5
+    )
+    # An import counts its spans and messages (as a copy, with new ids).
+    document = (await gql.data(EXPORT, {"c": gone}))["conversationExport"]
+    await gql.data(IMPORT, {"d": document, "r": True})
+    await agree(app, settings)
+    await gql.data(DELETE, {"id": gone})
+    await agree(app, settings)
+    while await compact(app.state.database.sessions):
+        pass
+    await agree(app, settings)
+
+
+@pytest.mark.parametrize("group_by", [(), (By.MODEL,), (By.DAY,), (By.COMPONENT_VERSION,)])
+async def test_sketched_latencies_are_within_their_bound(
+    gql: GraphQLClient,
+    app: Starlette,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    group_by: tuple[By, ...],
+) -> None:
+    conversation = (await factories.conversation(gql))["id"]
+    for seed in range(3):
+        await spans_with_versions(gql, conversation, seed)
+    ctx = Context.create(app.state.database, settings)
+    now = utcnow()
+    for start, end in ((None, None), (now - timedelta(days=3, minutes=7), now + HOUR)):
+        q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+        exact = {tuple(g.key.values()): g for g in await usage(ctx, q)}
+        monkeypatch.setattr(usage_reads, "EXACT_LIMIT", 0)
+        sketched = {tuple(g.key.values()): g for g in await usage(ctx, q)}
+        monkeypatch.undo()
+        assert exact.keys() == sketched.keys()
+        for key, group in sketched.items():
+            assert group.approximate
+            assert not exact[key].approximate
+            for name in ("latency_p50", "latency_p95", "latency_p99", "latency_max"):
+                truth, estimate = getattr(exact[key], name), getattr(group, name)
+                if truth is None:
+                    assert estimate is None
+                else:
+                    assert abs(estimate - truth) <= RELATIVE_ERROR * truth + 1e-9, (key, name)
+
+
+USAGE_LATENCIES = """query($g: [UsageGroupBy!]) { usage(groupBy: $g) {
+  count latencyP50Ms latencyMaxMs approximate } }"""
+
+
+async def test_the_endpoint_says_which_latencies_are_sketched(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, conversation, seed=3)
+    exact = (await gql.data(USAGE_LATENCIES, {"g": ["MODEL"]}))["usage"]
+    assert {g["approximate"] for g in exact} == {False}
+    monkeypatch.setattr(usage_reads, "EXACT_LIMIT", 0)
+    sketched = (await gql.data(USAGE_LATENCIES, {"g": ["MODEL"]}))["usage"]
+    assert {g["approximate"] for g in sketched} == {True}
+    assert [g["count"] for g in sketched] == [g["count"] for g in exact]
+    # The sketch keeps no users: grouped by user, latencies come from the rows.
+    by_user = (await gql.data(USAGE_LATENCIES, {"g": ["USER"]}))["usage"]
+    assert {g["approximate"] for g in by_user} == {False}
+    # Not asked for, latencies are not read at all.
+    counts = (await gql.data("{ usage { count approximate } }"))["usage"]
+    assert counts == [{"count": sum(g["count"] for g in exact), "approximate": False}]
