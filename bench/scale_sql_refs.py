@@ -5,6 +5,7 @@ the stored totals of conversations and traces."""
 from __future__ import annotations
 
 from bench.scale_sql import Everywhere
+from resolvers.event_rows import ROW_KIND, SPANS, SPANS_PER_ROW
 
 # Three assistant messages in ten call a tool (one in ten calls two), one call in twenty fails.
 TOOL_CALLS = [
@@ -85,37 +86,44 @@ SCORES = [
     WHERE s.r < 0.07""",
 ]
 
-# The event log, as the writers leave it: per conversation, numbered in time order.
+# The event log, as the writers leave it: per conversation, numbered in time order. A
+# trace's spans arrive ended, in one ingestion batch: their starts and ends are rows of up
+# to SPANS_PER_ROW spans listed in the order they started, before TRACE_ENDED, each
+# taking two numbers per span (its seq the last; resolvers.event_rows).
 EVENTS = [
     Everywhere(
-        """INSERT INTO events (conversation_id, seq, kind, created_at, message_id, tool_call_id,
+        f"""INSERT INTO events (conversation_id, seq, kind, created_at, message_id, tool_call_id,
         trace_id, span_id, data)
     SELECT conversation_id,
-           row_number() OVER (PARTITION BY conversation_id ORDER BY created_at, ord),
-           kind, created_at, message_id, tool_call_id, trace_id, span_id, data
-    FROM (SELECT id AS conversation_id, 0 AS ord, 'CONVERSATION_CREATED' AS kind, created_at,
-                 NULL::uuid AS message_id, NULL::uuid AS tool_call_id, NULL::uuid AS trace_id,
-                 NULL::uuid AS span_id, '{}'::jsonb AS data
+           sum(numbers) OVER (PARTITION BY conversation_id ORDER BY created_at, ord, part
+                              ROWS UNBOUNDED PRECEDING),
+           kind, created_at, message_id, tool_call_id, trace_id, NULL, data
+    FROM (SELECT id AS conversation_id, 0 AS ord, 0 AS part, 'CONVERSATION_CREATED' AS kind,
+                 created_at, NULL::uuid AS message_id, NULL::uuid AS tool_call_id,
+                 NULL::uuid AS trace_id, '{{}}'::jsonb AS data, 1 AS numbers
           FROM conversations
           UNION ALL
-          SELECT conversation_id, 1, 'MESSAGE_CREATED', created_at, id, NULL, NULL, NULL, '{}'
+          SELECT conversation_id, 1, 0, 'MESSAGE_CREATED', created_at, id, NULL, NULL, '{{}}', 1
           FROM messages
           UNION ALL
-          SELECT m.conversation_id, 2, e.kind, e.at, tc.message_id, tc.id, NULL, NULL, '{}'
+          SELECT m.conversation_id, 2, 0, e.kind, e.at, tc.message_id, tc.id, NULL, '{{}}', 1
           FROM tool_calls tc JOIN messages m ON m.id = tc.message_id,
                LATERAL (VALUES ('TOOL_START', tc.started_at), ('TOOL_END', tc.ended_at)) e(kind, at)
           UNION ALL
-          SELECT conversation_id, 3, e.kind, e.at, NULL, NULL, id, NULL, e.data
+          SELECT conversation_id, e.ord, 0, e.kind, e.at, NULL, NULL, id, e.data, 1
           FROM traces,
-               LATERAL (VALUES ('TRACE_STARTED', started_at, '{}'::jsonb),
-                               ('TRACE_ENDED', ended_at, jsonb_build_object('status', status)))
-                       e(kind, at, data)
+               LATERAL (VALUES (3, 'TRACE_STARTED', started_at, '{{}}'::jsonb),
+                               (5, 'TRACE_ENDED', ended_at, jsonb_build_object('status', status)))
+                       e(ord, kind, at, data)
           UNION ALL
-          SELECT t.conversation_id, 4, e.kind, e.at, NULL, NULL, s.trace_id, s.id, e.data
-          FROM spans s JOIN traces t ON t.id = s.trace_id,
-               LATERAL (VALUES ('SPAN_STARTED', s.started_at, '{}'::jsonb),
-                               ('SPAN_ENDED', s.ended_at, jsonb_build_object('status', s.status)))
-                       e(kind, at, data)) e
+          SELECT conversation_id, 4, n / {SPANS_PER_ROW}, '{ROW_KIND}', ended_at, NULL, NULL,
+                 trace_id, jsonb_build_object('{SPANS}', jsonb_agg(id ORDER BY n)), 2 * count(*)
+          FROM (SELECT s.id, s.trace_id, t.conversation_id, t.ended_at,
+                       row_number() OVER (PARTITION BY s.trace_id ORDER BY s.started_at, s.id)
+                           - 1 AS n
+                FROM spans s JOIN traces t ON t.id = s.trace_id
+                WHERE scale.mine(hashtext(t.conversation_id::text) & 1023)) s
+          GROUP BY trace_id, conversation_id, ended_at, n / {SPANS_PER_ROW}) e
     WHERE scale.mine(hashtext(conversation_id::text) & 1023)"""
     ),
 ]

@@ -19,8 +19,9 @@ class Event(SQLModel, table=True):
     """One change in a conversation, written in the transaction that made it.
 
     `seq` numbers a conversation's events without gaps, in commit order (the
-    conversation row is locked while it is taken); `id` orders all events. A row may
-    hold two events, numbered seq - 1 and seq (resolvers.events.STARTED_TOO).
+    conversation row is locked while it is taken); `id` orders all events. A row of
+    ingested spans holds their SPAN_STARTED and SPAN_ENDED events, two numbers per span
+    up to its seq (resolvers.event_rows).
     """
 
     __tablename__ = "events"

@@ -1,4 +1,5 @@
-"""The event log: recording events inside a write, and reading them back by cursor."""
+"""The event log: recording events inside a write, and what its readers share
+(resolvers.event_log reads it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, case, inspect, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
@@ -30,19 +31,12 @@ from models import (
 from models.base import utcnow
 from models.enums import EventKind
 from resolvers.db import RowSessionFactory
+from resolvers.event_rows import ROW_KIND, listings, numbers_of
 from resolvers.ingest.rows import write_numbered_rows
 from resolvers.principal import Identity
 
 PENDING = "threadline.events"  # session.info key: events to publish after commit
 IDS_PER_QUERY = 500  # conversation ids in one IN (...) of latest_seqs
-
-# An ingested span arrives ended: its SPAN_STARTED and SPAN_ENDED are one row, the
-# SPAN_ENDED with this key in its data, which takes two sequence numbers (its start's is
-# seq - 1). Readers get the two events as if each had a row (load_events): the event log
-# keeps half the rows and index entries for the largest share of its events. A query by
-# kind finds such a start by its row's kind.
-STARTED_TOO = "startedToo"
-STARTS = {EventKind.SPAN_ENDED: EventKind.SPAN_STARTED}
 
 # The rows an event may point at, by the event column holding their id.
 REFERENCES: dict[str, Any] = {
@@ -174,7 +168,7 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     Each conversation's events are numbered in list order."""
     counts: Counter[uuid.UUID] = Counter()
     for row in rows:
-        counts[row["conversation_id"]] += _numbers_taken(row)
+        counts[row["conversation_id"]] += numbers_of(row["data"])
     if not counts:
         return
     taken = await session.exec(
@@ -192,7 +186,7 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     for conversation_id, last in ends:
         _keep_current(session, conversation_id, last)
     for row in rows:
-        following[row["conversation_id"]] += _numbers_taken(row)
+        following[row["conversation_id"]] += numbers_of(row["data"])
         row["seq"] = following[row["conversation_id"]]
     # One COPY (multi-row INSERTs on SQLite), not a unit-of-work flush of each object.
     ids = await write_numbered_rows(session, Event, rows)
@@ -203,8 +197,15 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     session.info.setdefault(PENDING, []).extend(written)
 
 
-def _numbers_taken(row: dict[str, Any]) -> int:
-    return 2 if row["data"].get(STARTED_TOO) else 1
+def span_rows(
+    conversation_id: uuid.UUID, trace_id: uuid.UUID, span_ids: Sequence[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The events of ingested spans of one trace, in the order they started, for
+    record_many: rows listing them (resolvers.event_rows)."""
+    return [
+        event_row(conversation_id, ROW_KIND, listing, trace_id=trace_id)
+        for listing in listings(span_ids)
+    ]
 
 
 @contextmanager
@@ -238,76 +239,6 @@ class LoadedEvent:
     @property
     def seq(self) -> int:
         return self.event.seq
-
-
-async def load_events(
-    sessions: RowSessionFactory,
-    where: Sequence[Any],
-    limit: int | None = None,
-    *,
-    with_members: bool = False,
-) -> list[LoadedEvent]:
-    """Events of the rows matching `where` (at most `limit` rows, of one or two events
-    each: STARTED_TOO) in sequence order, each with its referenced rows (and,
-    `with_members`, its conversation's active participants)."""
-    async with sessions() as session:
-        statement = select(Event).where(*where).order_by(col(Event.conversation_id), col(Event.seq))
-        if limit is not None:
-            statement = statement.limit(limit)
-        events = list((await session.execute(statement)).scalars())
-        loaded = [LoadedEvent(event) for event in events]
-        for column, model in REFERENCES.items():
-            ids = {getattr(e, column) for e in events} - {None}
-            if not ids:
-                continue
-            rows = (await session.execute(select(model).where(col(model.id).in_(ids)))).scalars()
-            by_id = {row.id: row for row in rows}
-            for item in loaded:
-                ref = getattr(item.event, column)
-                if ref in by_id:
-                    item.rows[column] = by_id[ref]
-        if with_members and events:
-            await _add_members(session, loaded)
-    return [each for item in loaded for each in _events_of_row(item)]
-
-
-def _events_of_row(item: LoadedEvent) -> list[LoadedEvent]:
-    """The events a row holds: itself, after the start it implies (STARTED_TOO)."""
-    event = item.event
-    start = STARTS.get(event.kind)
-    if start is None or not event.data.get(STARTED_TOO):
-        return [item]
-    values = {column.key: getattr(event, column.key) for column in inspect(Event).column_attrs}
-    implied = Event(**{**values, "seq": event.seq - 1, "kind": start, "data": {}})
-    return [LoadedEvent(implied, item.rows, item.members), item]
-
-
-async def _add_members(session: Any, loaded: list[LoadedEvent]) -> None:
-    members: dict[uuid.UUID, set[Identity]] = {}
-    columns = (
-        Participant.conversation_id,
-        Participant.participant_type,
-        Participant.participant_id,
-    )
-    rows = await session.execute(
-        select(*map(col, columns)).where(
-            col(Participant.conversation_id).in_({item.event.conversation_id for item in loaded}),
-            col(Participant.active).is_(True),
-        )
-    )
-    for conversation_id, kind, participant_id in rows:
-        members.setdefault(conversation_id, set()).add(Identity(kind, participant_id))
-    for item in loaded:
-        item.members = frozenset(members.get(item.event.conversation_id, ()))
-
-
-def in_conversation_after(
-    conversation_id: uuid.UUID, after_seq: int, up_to: int | None = None
-) -> list[Any]:
-    found = [col(Event.conversation_id) == conversation_id, col(Event.seq) > after_seq]
-    if up_to is not None:
-        found.append(col(Event.seq) <= up_to)
-    return found
 
 
 async def latest_seq(sessions: RowSessionFactory, conversation_id: uuid.UUID) -> int:

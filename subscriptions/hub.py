@@ -35,13 +35,12 @@ from enum import Enum
 
 from broadcaster import Broadcast
 from broadcaster._base import Subscriber
-from sqlmodel import col
 
 from config import Settings
-from models import Event
 from resolvers.db import RowSessionFactory, brief, is_unavailable
 from resolvers.errors import ResumeRequired
-from resolvers.events import LoadedEvent, latest_seqs, load_events
+from resolvers.event_log import load_events
+from resolvers.events import LoadedEvent, latest_seqs
 from resolvers.publisher import Farewell
 from subscriptions.channels import (
     ACTIVITY,
@@ -53,7 +52,7 @@ from subscriptions.channels import (
 
 log = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT = 10.0
-BATCH = 500  # notices read from the log in one query
+BATCH = 500  # notices read from the log in one query, and events handed out at once
 MAX_QUEUED = 10_000  # beyond this, subscribers re-read the log instead
 # Past every sequence number: where a deleted conversation's log ends.
 GONE = 2**31
@@ -262,18 +261,17 @@ class EventHub:
         deleted = [GONE for farewell in farewells if farewell is not None]
         entry.announced = max([entry.announced, *(notice.seq for notice in notices), *deleted])
         ids = [notice.event_id for notice in notices]
-        # One read for all the notices that queued up while the last batch was read.
-        # Live lists check each event's visibility against its conversation's members.
-        loaded = []
+        # One read for all the notices that queued up while the last batch was read, its
+        # events handed out BATCH at a time (a row may hold thousands): subscribers take
+        # them in while the next are read. Live lists check each event's visibility
+        # against its conversation's members.
         if ids:
-            loaded = await load_events(
-                self.sessions, [col(Event.id).in_(ids)], with_members=channel == ACTIVITY
-            )
+            reads = load_events(self.sessions, ids, BATCH, with_members=channel == ACTIVITY)
+            async with contextlib.aclosing(reads):
+                async for loaded in reads:
+                    _offer(entry, loaded)
         # A deleted conversation's last event is in its notice: nothing follows it.
-        loaded += [farewell.loaded() for farewell in farewells if farewell is not None]
-        for item in loaded:
-            for feed in list(entry.feeds):
-                feed.offer(item)
+        _offer(entry, [farewell.loaded() for farewell in farewells if farewell is not None])
 
     async def _recheck_forever(self) -> None:
         failing = False
@@ -327,6 +325,12 @@ class EventHub:
         if failed is not None:
             for feed in list(failed.feeds):
                 feed.offer(Signal.FAILED)
+
+
+def _offer(entry: _Channel, loaded: list[LoadedEvent]) -> None:
+    for item in loaded:
+        for feed in list(entry.feeds):
+            feed.offer(item)
 
 
 async def _next_batch(subscriber: Subscriber) -> list[str] | None:

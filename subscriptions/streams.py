@@ -15,17 +15,17 @@ from models.enums import EventKind
 from resolvers.context import Context
 from resolvers.db import is_unavailable
 from resolvers.errors import RETRY_AFTER_SECONDS, BadInput, Forbidden, ResumeRequired
-from resolvers.events import LoadedEvent, in_conversation_after, latest_seq, load_events
+from resolvers.event_log import log_page
+from resolvers.event_rows import MAX_SEQ
+from resolvers.events import LoadedEvent, latest_seq
 from resolvers.reads import may_read_conversation
 from subscriptions.bus import EventBus
 from subscriptions.hub import Signal
 
-PAGE = 200
 # Events after which a subscriber may have lost access (on whichever process wrote them):
 # access is checked again before anything more is delivered.
 ACCESS_CHANGES = frozenset({EventKind.PARTICIPANT_LEFT, EventKind.PARTICIPANT_ROLE_CHANGED})
 CURSOR_PREFIX = "event:"
-MAX_SEQ = 2**31 - 1
 
 
 def encode_cursor(conversation_id: uuid.UUID, seq: int) -> str:
@@ -95,19 +95,15 @@ async def read_log(
     ctx: Context, conversation_id: uuid.UUID, after: int, up_to: int | None, selection: Selection
 ) -> AsyncIterator[LoadedEvent]:
     """Logged events after `after` (up to `up_to`), in pages so memory stays flat."""
-    while True:
-        # A row numbered past `up_to` may hold an event at `up_to` too (STARTED_TOO); the
-        # row numbered just after `after` may hold one at `after`, which is left out.
-        last_row = None if up_to is None else up_to + 1
-        where = [*in_conversation_after(conversation_id, after, last_row), *selection.sql]
-        page = await load_events(ctx.database.row_sessions, where, limit=PAGE)
-        for item in page:
-            within = after < item.seq and (up_to is None or item.seq <= up_to)
-            if within and selection.accepts(item.event):
+    next_after: int | None = after
+    while next_after is not None:
+        page = await log_page(
+            ctx.database.row_sessions, conversation_id, next_after, up_to, selection.sql
+        )
+        for item in page.events:
+            if selection.accepts(item.event):
                 yield item
-        if len(page) < PAGE:
-            return
-        after = page[-1].seq
+        next_after = page.next_after
 
 
 async def conversation_events(

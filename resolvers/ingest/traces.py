@@ -27,7 +27,7 @@ from models.enums import (
     TraceStatus,
 )
 from resolvers.access import visible
-from resolvers.events import STARTED_TOO
+from resolvers.events import span_rows
 from resolvers.ingest.batch import Mapped, Outcome, TraceBatch
 from resolvers.ingest.ids import conversation_row
 from resolvers.ingest.rows import insert_rows, write_rows
@@ -294,15 +294,10 @@ async def write_spans(session: AsyncSession, batches: list[TraceBatch], outcome:
     await write_rows(session, Span, rows)
     await _adopt_orphans(session, [b for b in batches if b.existing is not None and b.spans])
     for batch in batches:
-        for m in sorted(batch.spans, key=lambda m: m.span.started_at):
-            # SPAN_STARTED and SPAN_ENDED, in one row; the span row holds the rest.
-            outcome.event(
-                batch.conversation_id,
-                EventKind.SPAN_ENDED,
-                {STARTED_TOO: True},
-                trace_id=batch.id,
-                span_id=m.id,
-            )
+        # Each span's SPAN_STARTED and SPAN_ENDED, in the rows of the trace's spans; the
+        # span rows hold the rest.
+        started = [m.id for m in sorted(batch.spans, key=lambda m: m.span.started_at)]
+        outcome.events += span_rows(batch.conversation_id, batch.id, started)
 
 
 def _depth(m: Mapped, by_id: dict[uuid.UUID, Mapped]) -> int:

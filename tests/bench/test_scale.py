@@ -32,6 +32,23 @@ FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
 UNION ALL
 SELECT 'trigger ' || tgname || ' ' || tgenabled::text FROM pg_trigger WHERE NOT tgisinternal
 """
+# Event rows numbered out of turn (each row's first number follows the one before; a row
+# listing spans takes two per span, resolvers.event_rows), last numbers not the
+# conversation's, and spans not listed once, with their trace, in a row of the log.
+EVENT_LOG_FAULTS = """
+SELECT (SELECT count(*) FROM (
+          SELECT seq - CASE WHEN data ? 'spans' THEN 2 * jsonb_array_length(data->'spans')
+                            ELSE 1 END AS before,
+                 lag(seq, 1, 0) OVER (PARTITION BY conversation_id ORDER BY seq) AS previous
+          FROM events) e WHERE before <> previous)
+     + (SELECT count(*) FROM conversations c
+        WHERE last_event_seq <> (SELECT coalesce(max(seq), 0) FROM events
+                                 WHERE conversation_id = c.id))
+     + (SELECT count(*) FROM spans s FULL JOIN (
+          SELECT listed::uuid AS id, trace_id FROM events,
+                 jsonb_array_elements_text(data->'spans') listed) l
+        ON l.id = s.id AND l.trace_id = s.trace_id WHERE s.id IS NULL OR l.id IS NULL)
+"""
 # The oldest conversations: the dataset's, not those the benchmark's writes made.
 TOTALS = """query($ids: [ID!]) {
   conversations(first: 50, orderBy: {field: CREATED_AT, direction: ASC}) {
@@ -45,6 +62,15 @@ async def schema_of(url: str) -> set[str]:
     connection = await admin_connection(url)
     try:
         return {row[0] for row in await connection.fetch(SCHEMA)}
+    finally:
+        await connection.close()
+
+
+async def event_log_faults(url: str) -> int:
+    connection = await admin_connection(url)
+    try:
+        faults: int = await connection.fetchval(EVENT_LOG_FAULTS)
+        return faults
     finally:
         await connection.close()
 
@@ -82,6 +108,7 @@ async def test_the_scale_benchmark_runs_at_a_tiny_size(capsys: pytest.CaptureFix
     async with database(POSTGRES_URL, "XS", keep=False) as url:
         figures = await measure_size(url, args, "XS")
         assert await schema_of(url) == await migrated_schema()
+        assert await event_log_faults(url) == 0
         stored, counted = await stored_and_counted(url)
     print_report([figures], list(CALLERS))
 

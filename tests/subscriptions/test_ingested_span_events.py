@@ -1,5 +1,6 @@
-"""An ingested span's SPAN_STARTED and SPAN_ENDED are one row of the event log, and still
-two events to every subscriber: replayed, resumed between the two, and live."""
+"""The SPAN_STARTED and SPAN_ENDED of the spans of a trace in one ingestion batch are one
+row of the event log, and still two events each to every subscriber: replayed, resumed
+between any two, and live (tests/subscriptions/test_span_batch_events.py: large batches)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ async def events_after(
     return found
 
 
-async def test_an_ingested_span_is_one_row_and_two_events(
+async def test_an_ingested_traces_spans_are_one_row_and_two_events_each(
     app: Starlette, http: httpx.AsyncClient, gql: GraphQLClient, ws: GraphQLWebSocket
 ) -> None:
     conversation = await ingest_first_trace(http, gql)
@@ -82,7 +83,7 @@ async def test_an_ingested_span_is_one_row_and_two_events(
             .group_by(col(Event.kind))
         )
         stored = dict(rows.all())
-    assert (stored.get("SPAN_STARTED"), stored["SPAN_ENDED"]) == (None, 3)
+    assert (stored.get("SPAN_STARTED"), stored["SPAN_ENDED"]) == (None, 1)
 
 
 async def test_resuming_from_any_event_misses_and_repeats_nothing(
@@ -91,7 +92,7 @@ async def test_resuming_from_any_event_misses_and_repeats_nothing(
     conversation = await ingest_first_trace(http, gql)
     first = encode_cursor(from_global_id(conversation)[1], 0)
     events = await events_after(ws, conversation, first, len(FIRST_TRACE))
-    # Each SPAN_STARTED's cursor falls between the two events of one row.
+    # Every span event's cursor but the last falls inside the row of the trace's spans.
     for index, event in enumerate(events[:-1]):
         rest = await events_after(ws, conversation, event["cursor"], len(events) - index - 1)
         assert rest == events[index + 1 :], event
