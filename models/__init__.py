@@ -10,8 +10,9 @@ from models.health import ReadinessProbe
 from models.ingest import IngestReceipt, PendingLogRecord
 from models.plan import Plan, PlanStep, StepDependency
 from models.pricing import ModelPrice
-from models.rollups import LatencyBucket, UsageDay, UsageRollup
+from models.rollups import LatencyBucket, LatencyMonth, UsageDay, UsageRollup
 from models.score import Score
+from models.score_rollups import ScoreRollup, ScoreTotal
 from models.search import SearchDocument
 from models.settings import ChatSettings, InstallationSecret
 from models.trace import Span, SpanComponentVersion, Trace
@@ -31,6 +32,7 @@ __all__ = [
     "IngestReceipt",
     "InstallationSecret",
     "LatencyBucket",
+    "LatencyMonth",
     "Message",
     "ModelPrice",
     "Participant",
@@ -39,6 +41,8 @@ __all__ = [
     "PlanStep",
     "ReadinessProbe",
     "Score",
+    "ScoreRollup",
+    "ScoreTotal",
     "SearchDocument",
     "Span",
     "SpanComponentVersion",

@@ -106,6 +106,8 @@ class Message(SQLModel, table=True):
         sa.UniqueConstraint("conversation_id", "seq"),
         # Ingestion stores a message re-sent with every LLM call's history once.
         sa.UniqueConstraint("conversation_id", "ingest_key"),
+        # `usage` reads the model-call messages of a time range (migration 0017).
+        sa.Index("ix_messages_created", "created_at"),
     )
 
     id: uuid.UUID = uuid_pk()

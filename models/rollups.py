@@ -67,7 +67,8 @@ class UsageRollup(_Sums, table=True):
 
     __tablename__ = "usage_rollups"
     __table_args__ = (
-        sa.Index("ix_usage_rollups_hour", "hour"),
+        # A scope's rows of a range of hours (migration 0017).
+        sa.Index("ix_usage_rollups_scope_hour", "scope", "hour"),
         sa.Index("ix_usage_rollups_conversation_hour", "conversation_id", "hour"),
         # versionComparison reads a component's versions' rows alone.
         sa.Index("ix_usage_rollups_version", "version_id"),
@@ -85,7 +86,10 @@ class UsageDay(_Sums, table=True):
     caller who sees everything reads for whole days (a few rows per day, not thousands)."""
 
     __tablename__ = "usage_days"
-    __table_args__ = (sa.Index("ix_usage_days_day", "day"), _pending("usage_days", "day"))
+    __table_args__ = (
+        sa.Index("ix_usage_days_scope_day", "scope", "day"),
+        _pending("usage_days", "day"),
+    )
 
     day: datetime
 
@@ -97,11 +101,28 @@ class LatencyBucket(_Rows, table=True):
 
     __tablename__ = "latency_buckets"
     __table_args__ = (
-        sa.Index("ix_latency_buckets_day", "day"),
+        sa.Index("ix_latency_buckets_scope_day", "scope", "day"),
         sa.Index("ix_latency_buckets_version", "version_id"),
         _pending("latency_buckets", "day"),
     )
 
     day: datetime
+    bucket: int
+    calls: int = _big()
+
+
+class LatencyMonth(_Rows, table=True):
+    """LatencyBucket's counts per UTC month, for the whole months of a range (a month of
+    days holds some thirty times the rows). Compaction adds each day row it merges here
+    once (resolvers.analytics.usage_rollups), so a month's counts are its rows here plus
+    its day rows not yet compacted."""
+
+    __tablename__ = "latency_months"
+    __table_args__ = (
+        sa.Index("ix_latency_months_scope_month", "scope", "month"),
+        _pending("latency_months", "month"),
+    )
+
+    month: datetime
     bucket: int
     calls: int = _big()

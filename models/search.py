@@ -1,9 +1,19 @@
-"""The full-text search index: one document per message and per span that has words.
+"""The full-text search index: one document per message, and per TOOL or RETRIEVER
+span, that has words.
 
-Database triggers (migrations 0007 and 0011) write these rows on every insert and
-update of a message's content or a span's inputs/outputs, whoever writes them
+Database triggers (migrations 0007, 0011 and 0016) write these rows on every insert and
+update of a message's content or a span's outputs or kind, whoever writes them
 (mutations, streamed answers, ingestion, imports); a message's or span's deletion
 removes its document through the foreign key.
+
+Which spans have one (SEARCHED_SPAN_KINDS): tools and retrievers, whose outputs (a
+tool's result, the documents retrieved) are text that no message holds. An LLM span's
+outputs are the model's answer, which is a message already (ingestion writes the
+conversation each LLM span carries as messages: resolvers/ingest/messages.py); an
+AGENT's or CHAIN's are the run's answer or its steps' results, again messages or other
+spans' outputs; EMBEDDING spans produce vectors, not text; GUARDRAIL and EVALUATOR
+verdicts are not what people search for. Spans are most of the rows at scale: documents
+for every kind would mostly index again text that is found elsewhere.
 
 What a document holds:
 - a message's: its whole content, the text people search first;
@@ -12,10 +22,10 @@ What a document holds:
   produced: its inputs were produced before it, as messages (an LLM call's history) or
   as other spans' outputs (a tool's arguments are in the output of the call that asked
   for it), and are indexed there. Spans are most of the rows at scale, so their
-  documents are kept small: the start of an answer or of a tool's result. Inside an
-  object the strings come in each database's own order (PostgreSQL's jsonb puts
-  shorter keys first), so past the cut the two may keep different words of a long,
-  many-keyed output.
+  documents are kept small: the start of a tool's result or of what was retrieved.
+  Inside an object the strings come in each database's own order (PostgreSQL's jsonb
+  puts shorter keys first), so past the cut the two may keep different words of a
+  long, many-keyed output.
 A message or span without words (a reply that only calls tools, a span still running
 or with empty outputs) has no document: there is nothing in it to find.
 
@@ -43,6 +53,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import fk
+from models.enums import SpanKind
 
 # The text search configuration (PostgreSQL) and tokenizer (SQLite): both stem English.
 TS_CONFIG = "english"
@@ -53,6 +64,9 @@ CONTENT_COLUMN = "content"
 # The most characters of a span's text that its document holds. Migration 0011's
 # triggers cut there: another bound needs a migration that rewrites span documents.
 SPAN_TEXT_CHARS = 200
+# The kinds of span that have a document (see above). Migration 0016's triggers name
+# them: another set needs a migration that adds or deletes span documents.
+SEARCHED_SPAN_KINDS = (SpanKind.TOOL, SpanKind.RETRIEVER)
 
 
 class SearchDocument(SQLModel, table=True):

@@ -61,12 +61,22 @@ class Span(SQLModel, table=True):
         # ERROR (with or without a model) is the selective filter. Few distinct keys, so
         # PostgreSQL keeps each once with its rows (deduplication): a few bytes a span.
         sa.Index("ix_spans_status_model_kind", "status", "model", "kind"),
+        # Few spans run a plan step: the index holds those only, all that a step's spans and
+        # the foreign key's ON DELETE SET NULL read (`plan_step_id = X`). Migration 0016.
+        sa.Index(
+            "ix_spans_plan_step_id",
+            "plan_step_id",
+            postgresql_where=sa.text("plan_step_id IS NOT NULL"),
+            sqlite_where=sa.text("plan_step_id IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
     trace_id: uuid.UUID = fk("traces.id", index=False)
     parent_span_id: uuid.UUID | None = fk("spans.id", nullable=True)
-    plan_step_id: uuid.UUID | None = fk("plan_steps.id", nullable=True, ondelete="SET NULL")
+    plan_step_id: uuid.UUID | None = fk(
+        "plan_steps.id", nullable=True, ondelete="SET NULL", index=False
+    )
     kind: SpanKind = enum_field(SpanKind, SpanKind.OTHER)
     name: str
     status: SpanStatus = enum_field(SpanStatus, SpanStatus.UNSET)
@@ -94,11 +104,34 @@ class Span(SQLModel, table=True):
     external_parent_id: str | None = None
 
 
-# Slowest first, the root list's DURATION order: nulls last, which PostgreSQL's index must
-# say and SQLite's cannot (its DESC puts them last anyway): migration 0012 writes each.
-sa.Index("ix_spans_duration", col(Span.duration_ms).desc().nulls_last()).ddl_if(
-    dialect="postgresql"
-)
+def value_indexed(column: Any) -> Any:
+    """The spans that the root list's index by `column` (tokens, cost) holds: those with a
+    model, and the rare others whose value is not zero. The rest, most spans, all hold zero
+    and are read in id order from the primary key. A literal 0, so that a query saying
+    this condition is known to match the index on both databases."""
+    return sa.or_(col(Span.model).is_not(None), column != sa.literal_column("0"))
+
+
+def _by_model(name: str, column: Any) -> sa.Index:
+    predicate = value_indexed(col(column))
+    return sa.Index(
+        name,
+        col(Span.model),
+        col(column),
+        col(Span.id),
+        postgresql_where=predicate,
+        sqlite_where=predicate,
+    )
+
+
+# The root list's value orders (resolvers/analytics/spans.py) in the exact order of its
+# keyset, each led by the column its values follow: agents and chains run longest; only
+# model calls have tokens and costs, and a cheap model's calls cost less than an expensive
+# one's. A page reads each group of that column as one range. Migration 0018, which also
+# gives PostgreSQL statistics on which (status, model, kind) combinations exist.
+sa.Index("ix_spans_kind_duration", col(Span.kind), col(Span.duration_ms), col(Span.id))
+_by_model("ix_spans_model_tokens", Span.total_tokens)
+_by_model("ix_spans_model_cost", Span.cost)
 
 
 class SpanComponentVersion(SQLModel, table=True):

@@ -13,7 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, and_, exists, false, or_, select, union
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    any_,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -163,3 +177,41 @@ def visible_by_membership(model: Any, principal: Principal) -> list[ColumnElemen
     parent, key = THROUGH_PARENT[model]
     in_parents = select(col(parent.id)).where(col(parent.conversation_id).in_(conversation_ids))
     return [col(key).in_(in_parents)]
+
+
+class _Among(ColumnElement[bool]):
+    """`column` among the ids a subquery selects, computed before the rest: see among."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, column: Any, ids: Select[Any] | CompoundSelect[Any]) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(_Among, "postgresql")
+def _among_postgresql(element: _Among, compiler: Any, **kw: Any) -> str:
+    ids = func.array(element.ids.scalar_subquery())
+    return str(compiler.process(element.column == any_(ids), **kw))
+
+
+@compiles(_Among)
+def _among(element: _Among, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.in_(element.ids), **kw))
+
+
+def among(column: Any, ids: Select[Any] | CompoundSelect[Any]) -> ColumnElement[bool]:
+    """`column` among the ids `ids` selects, for reads that aggregate many rows. On
+    PostgreSQL `= ANY(ARRAY(...))`: the set is computed once, first, and the planner,
+    taking it for a few values, reads rows by index (bitmap scans, in page order) and
+    tests each against the set. Given IN (...) instead, it hash-joined a scan of a
+    whole table (millions of rows) for a caller who sees 1% of them, or re-ran the
+    subquery for every row. On SQLite, IN."""
+    return _Among(column, ids)
+
+
+def among_visible_conversations(column: Any, principal: Principal) -> list[ColumnElement[bool]]:
+    """`column` (a conversation id) among the principal's conversations: `among`."""
+    conversation_ids = visible_conversation_ids(principal)
+    return [] if conversation_ids is None else [among(column, conversation_ids)]

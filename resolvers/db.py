@@ -117,12 +117,16 @@ def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> Asy
         # idle (and are pinged when needed, see _ping_after_idle) rather than all of
         # them idling past the ping threshold in turn.
         kwargs.setdefault("pool_use_lifo", True)
+        # asyncpg sends these when connecting: no round trip per connection or query.
+        connect_args = dict(kwargs.get("connect_args", {}))
+        server_settings = dict(connect_args.get("server_settings", {}))
+        # The analytical reads' estimates pass jit_above_cost, and compiling them took
+        # 15-100 ms a statement at millions of spans: more than reads meant to answer
+        # in tens of milliseconds ever win back (bench scale, docs/scaling.md).
+        server_settings.setdefault("jit", "off")
         if statement_timeout_ms > 0:
-            # asyncpg sends it when connecting: no round trip per connection or query.
-            connect_args = dict(kwargs.get("connect_args", {}))
-            server_settings = dict(connect_args.get("server_settings", {}))
             server_settings["statement_timeout"] = str(statement_timeout_ms)
-            kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
+        kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "handle_error", _discard_unusable_connections)
     if is_sqlite(url):

@@ -28,9 +28,12 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     and_,
+    false,
     func,
     or_,
     select,
+    true,
+    tuple_,
 )
 from sqlalchemy.orm import aliased
 
@@ -162,9 +165,18 @@ class Ordering:
         value, row_id = decode_cursor(cursor, self.parse, parse_uuid, of="this list")
         return value, row_id
 
-    def order_by(self, reverse: bool) -> list[Any]:
+    def sorted_order(self, reverse: bool, columns: Sequence[Any] | None = None) -> list[Any]:
+        """By value then key (or by `columns`) in the list's direction, reversed for a
+        backward page: the order of an index on them, read forwards or backwards. Nulls
+        are where each database's default puts them: for rows whose value is not null."""
         descending = self.descending != reverse
-        found = [c.desc() if descending else c.asc() for c in (self.column, self.key)]
+        found = (self.column, self.key) if columns is None else columns
+        return [c.desc() if descending else c.asc() for c in found]
+
+    def order_by(self, reverse: bool, on: Any = None) -> list[Any]:
+        """The list order; `on`: an alias of the model (a subquery of its rows)."""
+        columns = None if on is None else [getattr(on, c.key) for c in (self.column, self.key)]
+        found = self.sorted_order(reverse, columns)
         if self.column.nullable:
             # Reversed (a backward page), the nulls that end the list come first.
             found[0] = found[0].nulls_first() if reverse else found[0].nulls_last()
@@ -172,16 +184,39 @@ class Ordering:
 
     def beyond(self, cursor: str, *, reverse: bool) -> ColumnElement[bool]:
         """Rows strictly after `cursor` in this ordering (before it when `reverse`)."""
+        found = self.sorted_beyond(cursor, reverse=reverse)
+        if not self.column.nullable:
+            return found
+        among_nulls = self.constant_beyond(cursor, None, reverse=reverse)
+        return or_(and_(self.column.is_not(None), found), and_(self.column.is_(None), among_nulls))
+
+    def sorted_beyond(self, cursor: str, *, reverse: bool) -> ColumnElement[bool]:
+        """beyond() among the rows whose value is not null, as a row comparison: both
+        databases read it as a range of an index on (column, key), where the OR of
+        value and key comparisons is read from the index's start."""
         value, row_id = self.decode(cursor)
-        greater = self.descending == reverse
-        key_beyond = self.key > row_id if greater else self.key < row_id
         if value is None:
-            # Among the nulls at the end: further on is more nulls; back is every value too.
-            among_nulls = and_(self.column.is_(None), key_beyond)
-            return or_(self.column.is_not(None), among_nulls) if reverse else among_nulls
-        value_beyond = self.column > value if greater else self.column < value
-        found = or_(value_beyond, and_(self.column == value, key_beyond))
-        return or_(found, self.column.is_(None)) if self.column.nullable and not reverse else found
+            # The cursor is among the nulls that end the list: every value is before it.
+            return true() if reverse else false()
+        pair = tuple_(self.column, self.key)
+        # A plain tuple of values: each is bound as its column's type (a cost as nanos).
+        return pair > (value, row_id) if self.descending == reverse else pair < (value, row_id)
+
+    def constant_beyond(self, cursor: str, constant: Any, *, reverse: bool) -> ColumnElement[bool]:
+        """beyond() among rows that all hold `constant` (null, say): all of them, none, or
+        those past the cursor's key when the cursor holds that value too."""
+        value, row_id = self.decode(cursor)
+        if value == constant:
+            greater = self.descending == reverse
+            return self.key > row_id if greater else self.key < row_id
+        further = self._precedes(constant, value) if reverse else self._precedes(value, constant)
+        return true() if further else false()
+
+    def _precedes(self, a: Any, b: Any) -> bool:
+        """Value `a` comes before value `b` in list order (nulls last)."""
+        if a is None or b is None:
+            return b is None and a is not None
+        return bool(a > b if self.descending else a < b)
 
 
 @dataclass(frozen=True)
@@ -205,11 +240,22 @@ class PageRequest:
         return cls(limit=size, backward=args.last is not None, after=args.after, before=args.before)
 
     def conditions(self, ordering: Ordering) -> list[ColumnElement[bool]]:
+        return self._bounds(ordering.beyond)
+
+    def sorted_conditions(self, ordering: Ordering) -> list[ColumnElement[bool]]:
+        """conditions() among the rows whose value is not null."""
+        return self._bounds(ordering.sorted_beyond)
+
+    def constant_conditions(self, ordering: Ordering, constant: Any) -> list[ColumnElement[bool]]:
+        """conditions() among rows that all hold `constant`."""
+        return self._bounds(partial(ordering.constant_beyond, constant=constant))
+
+    def _bounds(self, beyond: Callable[..., ColumnElement[bool]]) -> list[ColumnElement[bool]]:
         found = []
         if self.after is not None:
-            found.append(ordering.beyond(self.after, reverse=False))
+            found.append(beyond(self.after, reverse=False))
         if self.before is not None:
-            found.append(ordering.beyond(self.before, reverse=True))
+            found.append(beyond(self.before, reverse=True))
         return found
 
 

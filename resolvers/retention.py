@@ -26,6 +26,7 @@ from config import Settings
 from models import Conversation, Message, PendingLogRecord, Span, Trace
 from models.base import utcnow
 from models.enums import ConversationStatus
+from resolvers.analytics import score_rollups
 from resolvers.analytics.usage_rollups import compact
 from resolvers.context import Context
 from resolvers.db import Database, SessionFactory
@@ -223,8 +224,8 @@ async def apply_retention(ctx: Context) -> SweepReport:
 
 
 async def sweep(ctx: Context) -> SweepReport:
-    """One pass of the sweeper: stale agent sessions, retention, then the usage
-    roll-ups' compaction."""
+    """One pass of the sweeper: stale agent sessions, retention, then the usage and
+    score roll-ups' compaction."""
     stale = 0
     if ctx.settings.agent_wait_timeout_seconds > 0:
         stale = await mark_stale(ctx, ctx.settings.agent_wait_timeout_seconds)
@@ -232,6 +233,8 @@ async def sweep(ctx: Context) -> SweepReport:
     report.stale_sessions = stale
     # After retention: its deletes appended negative roll-up rows to merge too.
     while await compact(ctx.session_factory):
+        pass
+    while await score_rollups.compact(ctx.session_factory):
         pass
     return report
 

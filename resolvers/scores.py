@@ -14,6 +14,7 @@ from sqlmodel import col
 from models import ComponentVersion, Score, SpanComponentVersion, Trace, TraceVersion
 from models.enums import ScoreSource, ScoreTarget
 from resolvers.access import visible, visible_by_membership
+from resolvers.analytics import score_rollups
 from resolvers.analytics.sql import written_in
 from resolvers.context import Context
 from resolvers.pagination import Ordering, Relation
@@ -158,10 +159,19 @@ def _by_name(ctx: Context, q: ScoreQuery) -> Select[Any]:
 
 
 def _by_version(ctx: Context, q: ScoreQuery) -> Select[Any]:
-    """Scores are first added up per target (and name and label); each target is then
-    joined once to each version its spans used, the pairs made unique per target, not
-    per score (carrying every score through the span links and de-duplicating the
-    (score, version) pairs afterwards was a hash aggregate that spilled to disk).
+    """From the roll-ups, which keep each score's pairs with versions added up already,
+    unless the query asks for a time range, which they do not keep."""
+    if score_rollups.answers(q):
+        return score_rollups.by_version_from_rollups(ctx.principal, q, _shown_versions(ctx, q))
+    return by_version_from_scores(ctx, q)
+
+
+def by_version_from_scores(ctx: Context, q: ScoreQuery) -> Select[Any]:
+    """The same rows from the scores and their targets' versions. Scores are first added
+    up per target (and name and label); each target is then joined once to each version
+    its spans used, the pairs made unique per target, not per score (carrying every
+    score through the span links and de-duplicating the (score, version) pairs
+    afterwards was a hash aggregate that spilled to disk).
 
     A trace's versions come from trace_versions, a few rows a trace, not from its
     spans' links (which took seconds at millions of spans)."""
@@ -242,7 +252,14 @@ async def score_summaries(ctx: Context, q: ScoreQuery, by_version: bool) -> list
     """Per name (and component version): count, and average/min/max of the values
     (a BOOLEAN score's average is its true rate); label counts of CATEGORICAL ones.
     One statement, grouped by label too: a summary adds up its labels' groups."""
-    rows = await ctx.loaders.fetch(_by_version(ctx, q) if by_version else _by_name(ctx, q))
+    return summarized(
+        await ctx.loaders.fetch(_by_version(ctx, q) if by_version else _by_name(ctx, q))
+    )
+
+
+def summarized(rows: Sequence[Any]) -> list[ScoreSummary]:
+    """Summaries from rows of (name, version id, label, count, values, their sum, min,
+    max), in the rows' order."""
     sums: dict[tuple[str, uuid.UUID | None], _Sums] = {}
     for name, version_id, label, *partials in rows:
         sums.setdefault((name, version_id), _Sums()).add(label, *partials)

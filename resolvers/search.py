@@ -1,4 +1,5 @@
-"""Full-text search over message content and, on request, span outputs.
+"""Full-text search over message content and, on request, the outputs of the spans
+that have a document (tools and retrievers: models/search.py says why).
 
 The documents (models/search.py) are kept in sync by triggers; this module only reads
 them, through each database's own index (resolvers/search_dialects.py).
@@ -107,7 +108,8 @@ def _after(cursor: str) -> After:
 
 
 def _kinds(q: SearchQuery) -> ColumnElement[bool]:
-    """Messages (those the filter names), and spans if asked for. Each kind is named in
+    """Messages (those the filter names), and spans if asked for (those with documents
+    are of the searched kinds already: no condition on their kind). Each kind is named in
     the condition (`message_id IS NOT NULL`), so that PostgreSQL reads the indexes of
     that kind only (migration 0011)."""
     message_conditions: list[ColumnElement[bool]] = []
@@ -166,7 +168,6 @@ async def search(ctx: Context, q: SearchQuery, request: PageRequest) -> SearchPa
     dialect = dialect_for(ctx.database.engine.dialect.name, words(q.text))
     after = _after(request.after) if request.after is not None else None
     async with ctx.loaders.session_factory() as session:
-        await dialect.begin(session)
         visible = await _visible(session, ctx)
         if visible is None:
             return SearchPage(hits=[], has_next_page=False)

@@ -5,10 +5,11 @@ ts_rank_cd and highlights with ts_headline; SQLite matches with FTS5 MATCH, rank
 the density of matches and highlights with snippet(). Both stem English words
 (Porter), so "searching" finds "searched" on either.
 
-On PostgreSQL a search's statements are planned for their values: asyncpg prepares
-statements, and after five executions PostgreSQL may switch to a generic plan, which
-cannot tell a rare word from a common one and so would read every match of a common
-word.
+On PostgreSQL a search's words are written into its statements (resolvers.analytics.
+sql.written_in), so each is planned for them: asyncpg prepares statements, and after five
+executions PostgreSQL may switch to a generic plan, which cannot tell a rare word from a
+common one and so would read every match of a common word. (Reads run in autocommit, so
+a SET LOCAL of plan_cache_mode would end with its own statement.)
 
 A rank depends on its document alone, never on statistics of the whole index: the
 index holds documents the caller cannot see, and ranks that moved with them would
@@ -29,13 +30,12 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
-    text,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import Message, SearchDocument, Span
 from models.search import FTS_TABLE, TS_CONFIG, WORDS_COLUMN
+from resolvers.analytics.sql import written_in
 
 # Highlight marks no text contains: the snippet is HTML-escaped, then they become <mark>.
 OPEN, CLOSE = "\x02", "\x03"
@@ -58,10 +58,6 @@ class Dialect(ABC):
         self.terms = terms
 
     @abstractmethod
-    async def begin(self, session: AsyncSession) -> None:
-        """Prepares the search's transaction, before its first statement."""
-
-    @abstractmethod
     def candidates(self, conditions: list[ColumnElement[bool]], limit: int) -> Any:
         """The newest `limit` documents that match and meet `conditions`, as (id,
         conversation_id, message_id, span_id, rank): only they are ranked."""
@@ -72,12 +68,10 @@ class Dialect(ABC):
 
 
 class PostgreSQL(Dialect):
-    async def begin(self, session: AsyncSession) -> None:
-        # For this transaction only: see the module's docstring.
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-
     def _query(self) -> Any:
-        return func.plainto_tsquery(literal_column(f"'{TS_CONFIG}'"), " ".join(self.terms))
+        return func.plainto_tsquery(
+            literal_column(f"'{TS_CONFIG}'"), written_in(" ".join(self.terms))
+        )
 
     def candidates(self, conditions: list[ColumnElement[bool]], limit: int) -> Any:
         query = self._query()
@@ -121,9 +115,6 @@ class PostgreSQL(Dialect):
 
 
 class SQLite(Dialect):
-    async def begin(self, session: AsyncSession) -> None:
-        """Nothing: SQLite plans a statement the same however often it ran."""
-
     def _match(self) -> ColumnElement[bool]:
         # Each word a quoted string: FTS5's query syntax (AND, NEAR, *) cannot be injected.
         quoted = " ".join('"' + term.replace('"', '""') + '"' for term in self.terms)

@@ -86,12 +86,13 @@ class UsageGroup:
     error_count: Long
     error_rate: float = strawberry.field(description="errorCount / count (0 with no spans).")
     approximate: bool = strawberry.field(
-        description="True when the latencies were read from the latency sketch, each within "
+        description="True when the latencies were read from a latency sketch, each within "
         f"{RELATIVE_ERROR:.0%} of the exact value (nearest-rank on the rows): so they are "
-        "for a caller who sees everything, asking for more than "
-        f"{EXACT_LIMIT:,} calls, grouped by nothing but MODEL, PROVIDER, SPAN_KIND, DAY and "
-        "COMPONENT_VERSION, with no conversation or user filter. Otherwise they are exact. "
-        "Counts, tokens and costs are always exact."
+        f"when the request covers more than {EXACT_LIMIT:,} calls. The sketch is the "
+        "stored one for a caller who sees everything, grouped by nothing but MODEL, "
+        "PROVIDER, SPAN_KIND, DAY and COMPONENT_VERSION, with no conversation or user "
+        "filter; otherwise the caller's own calls, bucketed the same way. Up to that many "
+        "calls they are exact. Counts, tokens and costs are always exact."
     )
     conversation_id: strawberry.Private[uuid.UUID | None]
     version_id: strawberry.Private[uuid.UUID | None]

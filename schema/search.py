@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from models.enums import MessageRole
-from models.search import SPAN_TEXT_CHARS
+from models.search import SEARCHED_SPAN_KINDS, SPAN_TEXT_CHARS
 from resolvers import search
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -36,9 +36,13 @@ class SearchFilter:
     )
     include_spans: bool = strawberry.field(
         default=False,
-        description="Also search spans, by what they produced: the first "
-        f"{SPAN_TEXT_CHARS} characters of the string values in a span's outputs (not its "
-        "inputs, which earlier messages and spans produced; not object keys).",
+        description=f"Also search {' and '.join(SEARCHED_SPAN_KINDS)} spans, whose outputs "
+        "(a tool's result, what was retrieved) no message holds, by what they produced: the "
+        f"first {SPAN_TEXT_CHARS} characters of the string values in a span's outputs (not "
+        "its inputs, which earlier messages and spans produced; not object keys). Other "
+        "spans are not searched: an LLM span's answer is a message, found as one; agents' "
+        "and chains' outputs are answers or other spans' results; embeddings hold no text; "
+        "guardrails' and evaluators' verdicts are not indexed.",
     )
     created_after: datetime | None = strawberry.field(default=None, description="Messages only.")
     created_before: datetime | None = strawberry.field(default=None, description="Messages only.")
@@ -86,11 +90,12 @@ class SearchQueries:
         "(English stemming: 'refunds' finds 'refund'). Only the newest "
         f"{search.CANDIDATES:,} matches are ranked and returned: the messages and spans that "
         "match, that you may see and that pass `filter`, newest by when each was first "
-        "indexed (a message when its first words were written, a span when its outputs "
-        "first held text); they are ranked best first, ties older first. A message "
-        "is searched by its content, a span by the start of its outputs (`includeSpans`). "
-        "Later pages (`after`) rank the same matches as the first page: messages and spans "
-        "indexed since are not among them. Forward pages only (`first`, `after`).",
+        "indexed (a message when its first words were written, a tool or retriever span "
+        "when its outputs first held text); they are ranked best first, ties older first. "
+        "A message is searched by its content, a tool or retriever span by the start of its "
+        "outputs (`includeSpans`). Later pages (`after`) rank the same matches as the first "
+        "page: messages and spans indexed since are not among them. Forward pages only "
+        "(`first`, `after`).",
         extensions=[PageArguments(backward=False)],
     )
     async def search(

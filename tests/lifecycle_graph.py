@@ -21,6 +21,9 @@ DERIVED = {
     models.UsageRollup.__tablename__,
     models.UsageDay.__tablename__,
     models.LatencyBucket.__tablename__,
+    models.LatencyMonth.__tablename__,
+    models.ScoreRollup.__tablename__,
+    models.ScoreTotal.__tablename__,
 }
 
 

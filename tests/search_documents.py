@@ -49,10 +49,11 @@ async def messages(
 
 
 async def spans(gql: GraphQLClient, trace: str, outputs: list[Any]) -> list[str]:
-    """Spans started and ended with these outputs (what their documents hold)."""
+    """TOOL spans (a kind that is searched) started and ended with these outputs (what
+    their documents hold)."""
     ids = [str(uuid.uuid4()) for _ in outputs]
     started = [
-        {"span": {"start": {"id": span, "traceId": trace, "name": f"step {n}"}}}
+        {"span": {"start": {"id": span, "traceId": trace, "name": f"step {n}", "kind": "TOOL"}}}
         for n, span in enumerate(ids)
     ]
     written = await ingest(gql, started)

@@ -2,7 +2,8 @@
 
 Counts and sums come from the roll-ups (resolvers.analytics.usage_rollups) for the whole
 hours of the range and from the rows for its ragged ends; latencies from the rows while
-they are few, else from the per-day latency sketch where it can answer. Every answer
+they are few, else from a latency sketch: the stored one (per day and month) where it
+can answer, else one counted from the caller's rows. Every answer
 equals the one the rows alone give (tests/resolvers/test_usage_rollups.py), latencies
 within the sketch's relative error when `approximate` says so.
 """
@@ -35,7 +36,7 @@ from sqlmodel import col
 from models import ComponentVersion, Message, Span, SpanComponentVersion, Trace
 from models.base import from_nanos
 from models.enums import MessageStatus, SpanKind, SpanStatus
-from resolvers.access import visible, visible_by_membership
+from resolvers.access import among, among_visible_conversations, visible
 from resolvers.analytics.sketch import bucket_sql, percentiles
 from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
 from resolvers.analytics.usage_query import (
@@ -51,8 +52,10 @@ from resolvers.analytics.usage_rollups import (
     Periods,
     bucket_rows,
     day_rows,
+    month_rows,
     rollup_rows,
     sketched,
+    whole_months,
     whole_periods,
 )
 from resolvers.context import Context
@@ -80,7 +83,7 @@ GROUP_COLUMNS: dict[UsageGroupBy, Any] = {
 
 def _span_conditions(ctx: Context, q: UsageQuery) -> list[ColumnElement[bool]]:
     # The trace is joined anyway: its visibility is the span's.
-    found = visible_by_membership(Trace, ctx.principal)
+    found = among_visible_conversations(col(Trace.conversation_id), ctx.principal)
     if q.conversation_ids is not None:
         found.append(col(Trace.conversation_id).in_(q.conversation_ids))
     if q.user_id is not None:
@@ -108,11 +111,8 @@ def shown_links(principal: Principal) -> list[ColumnElement[bool]]:
     shown = visible(ComponentVersion, principal)
     if not shown:
         return []
-    return [
-        col(SpanComponentVersion.component_version_id).in_(
-            select(col(ComponentVersion.id)).where(*shown)
-        )
-    ]
+    shown_ids = select(col(ComponentVersion.id)).where(*shown)
+    return [among(col(SpanComponentVersion.component_version_id), shown_ids)]
 
 
 def _measures(
@@ -183,7 +183,10 @@ def _message_rows(ctx: Context, q: UsageQuery) -> Any | None:
         cast(MESSAGE_KEYS.get(g, null()), GROUP_COLUMNS[g].type).label(f"key_{i}")
         for i, g in enumerate(q.group_by)
     ]
-    found = [*visible_by_membership(Message, ctx.principal), *model_call_messages()]
+    found = [
+        *among_visible_conversations(col(Message.conversation_id), ctx.principal),
+        *model_call_messages(),
+    ]
     if q.conversation_ids is not None:
         found.append(col(Message.conversation_id).in_(q.conversation_ids))
     found += _common(q, Message.model, Message.provider, Message.created_at)
@@ -206,16 +209,21 @@ def _rows(ctx: Context, q: UsageQuery) -> Any:
     return spans if messages is None else union_all(spans, messages)
 
 
+def _key_columns(q: UsageQuery, rows: Any) -> list[Any]:
+    """The group key columns of a subquery of `usage` rows (key_0, key_1...)."""
+    return [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+
+
 def usage_statement(ctx: Context, q: UsageQuery) -> Any:
     """Spans and the messages that are model calls of their own, aggregated from their
     rows: exact latencies, and what the roll-ups must always agree with."""
     calls = _rows(ctx, q).subquery("usage_calls")
-    keys: list[Any] = [calls.c[f"key_{i}"] for i in range(len(q.group_by))]
+    keys: list[Any] = _key_columns(q, calls)
     rank, ranked = percentile_columns(calls.c.latency, keys)
     rows = select(calls, rank.label("latency_rank"), ranked.label("latencies")).subquery(
         "usage_rows"
     )
-    group: list[Any] = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+    group: list[Any] = _key_columns(q, rows)
     measured = rows.c.latency, rows.c.latency_rank, rows.c.latencies
     return (
         select(
@@ -258,7 +266,7 @@ def _union(parts: list[Any]) -> Any:
 
 
 def _grouped(q: UsageQuery, rows: Any, *measures: Any) -> Any:
-    keys = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+    keys = _key_columns(q, rows)
     return select(*keys, *measures).group_by(*keys)
 
 
@@ -279,7 +287,7 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
             parts.append(rollup_rows(ctx.principal, part, hours))
         for edge in _edges(part, hours):
             raw = _rows(ctx, edge).subquery()
-            keys = [raw.c[f"key_{i}"] for i in range(len(q.group_by))]
+            keys = _key_columns(q, raw)
             # Nano-dollars as the roll-ups hold them, whichever part of the union is first.
             cost = type_coerce(raw.c.cost, BigInteger).label("cost")
             measures = (raw.c.input_tokens, raw.c.output_tokens, raw.c.total_tokens, cost)
@@ -288,7 +296,7 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
             )
     rows = _union(parts).subquery("usage_sums")
     summed = [func.coalesce(func.sum(rows.c[name]), 0) for name in SUMMED]
-    keys = [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
+    keys = _key_columns(q, rows)
     counted = _grouped(q, rows, *summed)
     if keys:
         # A group's delta rows can net to nothing (a span's model changed): no group then.
@@ -297,14 +305,33 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
     return counted.order_by(*(k.asc().nulls_last() for k in keys))
 
 
+def _stored_buckets(q: UsageQuery, days: Periods) -> list[Any]:
+    """The stored buckets of a range of whole days: its whole months' from the monthly
+    rows (and those months' day rows not yet compacted), its other days' from the daily
+    rows. Grouped by day, the daily rows only."""
+    months = Periods(None, None) if UsageGroupBy.DAY in q.group_by else whole_months(days)
+    if UsageGroupBy.DAY in q.group_by or months.empty:
+        return [bucket_rows(q, days)]
+    found = [month_rows(q, months), bucket_rows(q, months, pending=True)]
+    for rest in _edges(replace(q, started_from=days.start, started_to=days.end), months):
+        found.append(bucket_rows(q, Periods(rest.started_from, rest.started_to)))
+    return found
+
+
 def buckets_statement(ctx: Context, q: UsageQuery) -> Any:
-    """Latency bucket counts per group: the stored buckets of the range's whole days,
-    plus the rows at its ragged ends, bucketed the same way."""
-    within = whole_periods(q, DAY)
-    parts: list[Any] = [] if within.empty else [bucket_rows(q, within)]
-    for edge in _edges(q, within):
+    """Latency bucket counts per group: where the stored sketch can answer (`sketched`),
+    its buckets of the range's whole days and months, plus the rows at the range's
+    ragged ends bucketed the same way; elsewhere the caller's rows, bucketed. Either
+    way one aggregate, which PostgreSQL may run in parallel, and no ranking of calls."""
+    if sketched(ctx.principal, q):
+        within = whole_periods(q, DAY)
+        parts: list[Any] = [] if within.empty else _stored_buckets(q, within)
+        edges = _edges(q, within)
+    else:
+        parts, edges = [], [q]
+    for edge in edges:
         raw = _rows(ctx, edge).subquery()
-        keys = [raw.c[f"key_{i}"] for i in range(len(q.group_by))]
+        keys = _key_columns(q, raw)
         bucket = bucket_sql(raw.c.latency).label("bucket")
         parts.append(
             select(*keys, bucket, literal(1).label("calls")).where(raw.c.latency.is_not(None))
@@ -334,10 +361,12 @@ Latencies = tuple[float | None, ...]
 
 
 async def _latencies(ctx: Context, q: UsageQuery, calls: int) -> tuple[dict[Key, Latencies], bool]:
-    """Latency percentiles and maximum per group, and whether they are sketched: from
-    the rows when they are few or the sketch cannot answer, else from the sketch."""
+    """Latency percentiles and maximum per group, and whether they are sketched: exact
+    from the rows while they are few; past EXACT_LIMIT from the sketch's buckets (stored,
+    or counted from the rows when the stored ones cannot answer: ranking every call
+    sorts them all, twice, which took seconds at millions)."""
     width = len(q.group_by)
-    if calls > EXACT_LIMIT and sketched(ctx.principal, q):
+    if calls > EXACT_LIMIT:
         counts: dict[Key, list[tuple[int, int]]] = defaultdict(list)
         for *key, bucket, n in await ctx.loaders.fetch(buckets_statement(ctx, q)):
             counts[_key(q, key)].append((bucket, n))

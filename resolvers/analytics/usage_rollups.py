@@ -1,20 +1,20 @@
 """`usage` from the roll-ups (models.rollups): sums per conversation and hour, latency
-buckets per day, read for the whole hours and days of a range, and compacted now and then."""
+buckets per day and month, read for the whole hours, days and months of a range, and
+compacted now and then."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlmodel
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     case,
-    delete,
     func,
     insert,
+    inspect,
     literal,
     select,
     type_coerce,
@@ -22,13 +22,13 @@ from sqlalchemy import (
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import LatencyBucket, UsageDay, UsageRollup
+from models import LatencyBucket, LatencyMonth, UsageDay, UsageRollup
 from models.rollups import Scope
-from resolvers.access import visible_conversation_ids
+from resolvers.access import among_visible_conversations
+from resolvers.analytics.compaction import in_one_snapshot, merge_pending
 from resolvers.analytics.sql import utc_period
 from resolvers.analytics.usage_query import UsageGroupBy, UsageQuery, versions_of
 from resolvers.db import SessionFactory
-from resolvers.ingest.rows import dialect_of
 from resolvers.principal import Principal
 
 By = UsageGroupBy
@@ -43,7 +43,12 @@ PERIODS = (
     (UsageRollup, UsageRollup.hour),
     (UsageDay, UsageDay.day),
     (LatencyBucket, LatencyBucket.day),
+    # After the days: their compaction adds to the months (_add_to_months).
+    (LatencyMonth, LatencyMonth.month),
 )
+# The keys compaction writes rows in order of, in this order (the rest follow in column
+# order): a conversation's rows together, and a day's rows of one scope.
+CLUSTERED = ("conversation_id", "day", "scope")
 # pg_try_advisory_xact_lock's key: one compaction at a time.
 COMPACTION_LOCK = 0x524F4C4C  # "ROLL"
 
@@ -118,15 +123,11 @@ def _conditions(table: Any, time: Any, q: UsageQuery, within: Periods) -> list[A
     return found
 
 
-def visible_conversations(principal: Principal) -> list[ColumnElement[bool]]:
-    shown = visible_conversation_ids(principal)
-    return [] if shown is None else [col(UsageRollup.conversation_id).in_(shown)]
-
-
 def rollup_rows(principal: Principal, q: UsageQuery, within: Periods) -> Any:
     """The roll-up rows of the range's whole hours, shaped as `usage` rows with `calls`."""
     hour = col(UsageRollup.hour)
-    found = _conditions(UsageRollup, hour, q, within) + visible_conversations(principal)
+    found = _conditions(UsageRollup, hour, q, within)
+    found += among_visible_conversations(col(UsageRollup.conversation_id), principal)
     if q.conversation_ids is not None:
         found.append(col(UsageRollup.conversation_id).in_(q.conversation_ids))
     if q.user_id is not None:
@@ -158,58 +159,90 @@ def sketched(principal: Principal, q: UsageQuery) -> bool:
     )
 
 
-def bucket_rows(q: UsageQuery, within: Periods) -> Any:
-    """The latency buckets of the range's whole days, as (keys..., bucket, calls)."""
-    day = col(LatencyBucket.day)
+def whole_months(days: Periods) -> Periods:
+    """The UTC months that lie entirely within a range of whole days."""
+    start = days.start and _month_floor(days.start)
+    if start is not None and days.start is not None and start < days.start:
+        start = _month_floor(start + timedelta(days=32))
+    return Periods(start, days.end and _month_floor(days.end))
+
+
+def _month_floor(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def bucket_rows(q: UsageQuery, within: Periods, *, pending: bool = False) -> Any:
+    """The latency buckets of the range's whole days (only those not yet compacted, if
+    `pending`), as (keys..., bucket, calls)."""
+    found = _conditions(LatencyBucket, col(LatencyBucket.day), q, within)
+    if pending:
+        found.append(col(LatencyBucket.compacted).is_(False))
+    return _buckets(LatencyBucket, col(LatencyBucket.day), q).where(*found)
+
+
+def month_rows(q: UsageQuery, within: Periods) -> Any:
+    """The compacted latency buckets of the range's whole months: with their days' rows
+    not yet compacted (bucket_rows, pending), all of their calls."""
+    month = col(LatencyMonth.month)
+    return _buckets(LatencyMonth, month, q).where(*_conditions(LatencyMonth, month, q, within))
+
+
+def _buckets(table: Any, time: Any, q: UsageQuery) -> Any:
     return select(
-        *_keys(LatencyBucket, day, q),
-        col(LatencyBucket.bucket).label("bucket"),
-        col(LatencyBucket.calls).label("calls"),
-    ).where(*_conditions(LatencyBucket, day, q, within))
+        *_keys(table, time, q),
+        col(table.bucket).label("bucket"),
+        col(table.calls).label("calls"),
+    )
 
 
 async def compact(sessions: SessionFactory) -> bool:
     """Merge the delta rows of up to COMPACT_PERIODS periods per table into one row per
-    key, so that reads sum few rows. One transaction that sees one snapshot (REPEATABLE
-    READ on PostgreSQL; SQLite's writer holds the write lock throughout), so no sum
-    changes: a delta committed meanwhile is neither merged nor deleted. Rows of a key
-    that nets to nothing go. True when periods were left for another call (false too
-    when another process is compacting)."""
-    async with sessions() as session:
-        if dialect_of(session) == "postgresql":
-            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            locked = sqlmodel.select(func.pg_try_advisory_xact_lock(COMPACTION_LOCK))
-            if not (await session.exec(locked)).one():
-                return False
+    key (resolvers.analytics.compaction), so that reads sum few rows; the latency days
+    merged are added to their months first. True when periods were left for another
+    call (false too when another process is compacting)."""
+
+    async def merge(session: AsyncSession) -> bool:
         more = False
         for table, period in PERIODS:
-            more |= await _compact(session, table, col(period)) == COMPACT_PERIODS
-        await session.commit()
-    return more
+            merged = await merge_pending(
+                session,
+                table,
+                col(period),
+                SUMMED,
+                COMPACT_PERIODS,
+                first=CLUSTERED,
+                before=_add_to_months if table is LatencyBucket else None,
+            )
+            more |= merged == COMPACT_PERIODS
+        return more
+
+    return await in_one_snapshot(sessions, COMPACTION_LOCK, merge)
 
 
-async def _compact(session: AsyncSession, table: Any, period: Any) -> int:
-    """Merge the pending periods of one table; how many there were."""
-    pending = (
-        sqlmodel.select(period)
-        .where(col(table.compacted).is_(False))
-        .distinct()
-        .limit(COMPACT_PERIODS)
-    )
-    periods = list(await session.exec(pending))
-    if not periods:
-        return 0
-    newest = (await session.exec(sqlmodel.select(func.max(col(table.id))))).one()
-    mine = [period.in_(periods), col(table.id) <= newest]
-    keys = [c for c in table.__table__.c if c.name not in {"id", "compacted", *SUMMED}]
-    sums = [func.sum(c) for c in table.__table__.c if c.name in SUMMED]
-    merged = (
-        select(*keys, *sums, literal(True))
-        .where(*mine)
-        .group_by(*keys)
-        .having(func.sum(table.calls) != 0)
-    )
-    names = [c.name for c in keys] + [c.name for c in table.__table__.c if c.name in SUMMED]
-    await session.exec(insert(table).from_select([*names, "compacted"], merged))
-    await session.exec(delete(table).where(*mine))
-    return len(periods)
+# What a latency month row is keyed by, besides its month.
+MONTH_KEYS = ("kind", "model", "provider", "scope", "version_id", "bucket")
+
+
+async def _add_to_months(session: AsyncSession, days: list[Any], newest: int) -> None:
+    """The day rows about to be merged that no compaction merged before, added to their
+    months' rows: every delta row reaches latency_months once, in the transaction that
+    marks it compacted."""
+    by_month: dict[datetime, list[datetime]] = defaultdict(list)
+    for day in days:
+        by_month[_month_floor(day)].append(day)
+    keys = [col(getattr(LatencyBucket, name)) for name in MONTH_KEYS]
+    calls = func.sum(col(LatencyBucket.calls))
+    month_type = inspect(LatencyMonth).c.month.type
+    for month, days_of_month in by_month.items():
+        added = (
+            select(literal(month, month_type), *keys, calls, literal(False))
+            .where(
+                col(LatencyBucket.day).in_(days_of_month),
+                col(LatencyBucket.id) <= newest,
+                col(LatencyBucket.compacted).is_(False),
+            )
+            .group_by(*keys)
+            .having(calls != 0)
+        )
+        columns = ["month", *MONTH_KEYS, "calls", "compacted"]
+        await session.exec(insert(LatencyMonth).from_select(columns, added))

@@ -28,14 +28,14 @@ LONG_INPUTS = {"question": "whereabouts"}
 class Rows:
     """Rows written with plain SQL, as any writer would (the triggers index them)."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, revision: str) -> None:
         self.connection = connection
         self.postgresql = connection.dialect.name == "postgresql"
         self.conversation = uuid.uuid4().hex
         self.trace = uuid.uuid4().hex
         self.seq = 0
         # Migration 0011's shape: PostgreSQL's words in a tsvector column, not as text.
-        self.reshaped = False
+        self.reshaped = revision >= "0011"
 
     async def run(self, sql: str, **values: Any) -> Any:
         return await self.connection.execute(text(sql), values)
@@ -76,15 +76,16 @@ class Rows:
         )
         return message
 
-    async def span(self, inputs: Any, outputs: Any) -> str:
+    async def span(self, inputs: Any, outputs: Any, kind: str = "TOOL") -> str:
         span = uuid.uuid4().hex
         await self.run(
             "INSERT INTO spans (id, trace_id, kind, name, status, started_at, inputs, outputs,"
             f" attributes, input_tokens, output_tokens, total_tokens, cost) VALUES (:id, :t,"
-            f" 'TOOL', 'lookup', 'OK', :at, {self.json('inputs')}, {self.json('outputs')},"
+            f" :kind, 'lookup', 'OK', :at, {self.json('inputs')}, {self.json('outputs')},"
             " '{}', 0, 0, 0, 0)",
             id=span,
             t=self.trace,
+            kind=kind,
             at=AT,
             inputs=json.dumps(inputs),
             outputs=json.dumps(outputs),
@@ -99,6 +100,9 @@ class Rows:
             inputs=json.dumps(inputs),
             outputs=json.dumps(outputs),
         )
+
+    async def set_kind(self, span: str, kind: str) -> None:
+        await self.run("UPDATE spans SET kind = :kind WHERE id = :id", id=span, kind=kind)
 
     async def documents(self) -> set[str]:
         """The messages and spans that have a document."""
@@ -130,7 +134,7 @@ async def test_the_documents_take_the_new_shape_and_back(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     async with at_revision(database_url, tmp_path_factory, "0010") as connection:
-        rows = Rows(connection)
+        rows = Rows(connection, "0010")
         await rows.start()
         said = await rows.message("hello there")
         silent = await rows.message("")

@@ -65,3 +65,13 @@ async def test_a_connection_closed_a_moment_after_use_fails_one_statement(
     with pytest.raises(DBAPIError):
         await backend_pid(engine)
     assert await backend_pid(engine) != first
+
+
+async def test_connections_plan_without_jit_and_keep_their_own_settings(
+    engine: AsyncEngine, application_name: str
+) -> None:
+    async with engine.connect() as connection:
+        shown = await connection.execute(
+            text("SELECT current_setting('jit'), current_setting('application_name')")
+        )
+        assert tuple(shown.one()) == ("off", application_name)

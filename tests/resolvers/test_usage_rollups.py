@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from config import Settings
+from models import LatencyMonth
 from models.base import utcnow
 from resolvers import retention
 from resolvers.analytics import usage as usage_reads
@@ -89,9 +91,14 @@ async def agree(app: Starlette, settings: Settings) -> None:
                 assert found == expected, (principal, group_by, start, end)
 
 
-async def spans_with_versions(gql: GraphQLClient, conversation: str, seed: int) -> None:
+RECENT = (timedelta(0), HOUR, timedelta(days=2))
+
+
+async def spans_with_versions(
+    gql: GraphQLClient, conversation: str, seed: int, ages: tuple[timedelta, ...] = RECENT
+) -> None:
     """Spans of every kind: some with one or two component versions, errors, latencies,
-    started an hour or two days ago."""
+    started one of `ages` ago (by default now, an hour or two days ago)."""
     rng = random.Random(seed)
     versions = [
         (await factories.component_version(gql, f"prompt-{i}", {"text": f"v{i}"}))["id"]
@@ -99,7 +106,7 @@ async def spans_with_versions(gql: GraphQLClient, conversation: str, seed: int) 
     ]
     trace = (await factories.trace(gql, conversation))["id"]
     for index in range(8):
-        started = utcnow() - rng.choice([timedelta(0), HOUR, timedelta(days=2)])
+        started = utcnow() - rng.choice(ages)
         span = await factories.span(
             gql,
             trace,
@@ -184,6 +191,27 @@ async def test_deletes_and_sweeps_keep_the_rollups_right(
     await agree(app, settings)
 
 
+async def assert_sketch_close(ctx: Context, q: UsageQuery, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sketch counts every call with a latency, and its percentiles are within its
+    relative error of the rows' exact ones."""
+    exact = {tuple(g.key.values()): g for g in await usage(ctx, q)}
+    monkeypatch.setattr(usage_reads, "EXACT_LIMIT", 0)
+    sketched = {tuple(g.key.values()): g for g in await usage(ctx, q)}
+    bucketed = await ctx.loaders.fetch(usage_reads.buckets_statement(ctx, q))
+    monkeypatch.undo()
+    assert exact.keys() == sketched.keys()
+    assert sum(row[-1] for row in bucketed) == sum(g.count for g in exact.values())
+    for key, group in sketched.items():
+        assert group.approximate
+        assert not exact[key].approximate
+        for name in ("latency_p50", "latency_p95", "latency_p99", "latency_max"):
+            truth, estimate = getattr(exact[key], name), getattr(group, name)
+            if truth is None:
+                assert estimate is None
+            else:
+                assert abs(estimate - truth) <= RELATIVE_ERROR * truth + 1e-9, (key, name)
+
+
 @pytest.mark.parametrize("group_by", [(), (By.MODEL,), (By.DAY,), (By.COMPONENT_VERSION,)])
 async def test_sketched_latencies_are_within_their_bound(
     gql: GraphQLClient,
@@ -199,20 +227,37 @@ async def test_sketched_latencies_are_within_their_bound(
     now = utcnow()
     for start, end in ((None, None), (now - timedelta(days=3, minutes=7), now + HOUR)):
         q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
-        exact = {tuple(g.key.values()): g for g in await usage(ctx, q)}
-        monkeypatch.setattr(usage_reads, "EXACT_LIMIT", 0)
-        sketched = {tuple(g.key.values()): g for g in await usage(ctx, q)}
-        monkeypatch.undo()
-        assert exact.keys() == sketched.keys()
-        for key, group in sketched.items():
-            assert group.approximate
-            assert not exact[key].approximate
-            for name in ("latency_p50", "latency_p95", "latency_p99", "latency_max"):
-                truth, estimate = getattr(exact[key], name), getattr(group, name)
-                if truth is None:
-                    assert estimate is None
-                else:
-                    assert abs(estimate - truth) <= RELATIVE_ERROR * truth + 1e-9, (key, name)
+        await assert_sketch_close(ctx, q, monkeypatch)
+
+
+@pytest.mark.parametrize("group_by", [(), (By.MODEL,), (By.DAY,), (By.COMPONENT_VERSION,)])
+async def test_whole_months_are_read_from_the_monthly_sketch(
+    gql: GraphQLClient,
+    app: Starlette,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    group_by: tuple[By, ...],
+) -> None:
+    """Months of spans read over a range with whole months in it: compaction adds the
+    day rows it merges to the months once, and a month's day rows it has not merged
+    yet (written since) count beside them."""
+    conversation = (await factories.conversation(gql))["id"]
+    ages = tuple(timedelta(days=days, hours=3) for days in (1, 20, 35, 50, 65, 80))
+    ctx = Context.create(app.state.database, settings)
+    now = utcnow()
+    ranges = [(None, None), (now - timedelta(days=75, hours=5), now - timedelta(hours=30))]
+    for seed in range(2):
+        await spans_with_versions(gql, conversation, seed, ages)
+        for start, end in ranges:
+            q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+            await assert_sketch_close(ctx, q, monkeypatch)
+        while await compact(app.state.database.sessions):
+            pass
+        for start, end in ranges:
+            q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+            await assert_sketch_close(ctx, q, monkeypatch)
+    months = await ctx.loaders.fetch(select(func.count()).select_from(LatencyMonth))
+    assert months[0][0] > 0
 
 
 USAGE_LATENCIES = """query($g: [UsageGroupBy!]) { usage(groupBy: $g) {
@@ -230,9 +275,30 @@ async def test_the_endpoint_says_which_latencies_are_sketched(
     sketched = (await gql.data(USAGE_LATENCIES, {"g": ["MODEL"]}))["usage"]
     assert {g["approximate"] for g in sketched} == {True}
     assert [g["count"] for g in sketched] == [g["count"] for g in exact]
-    # The sketch keeps no users: grouped by user, latencies come from the rows.
+    # The stored sketch keeps no users: grouped by user, the rows are bucketed instead.
     by_user = (await gql.data(USAGE_LATENCIES, {"g": ["USER"]}))["usage"]
-    assert {g["approximate"] for g in by_user} == {False}
+    assert {g["approximate"] for g in by_user} == {True}
+    monkeypatch.undo()
+    exact_by_user = (await gql.data(USAGE_LATENCIES, {"g": ["USER"]}))["usage"]
+    assert {g["approximate"] for g in exact_by_user} == {False}
+    assert [g["count"] for g in by_user] == [g["count"] for g in exact_by_user]
     # Not asked for, latencies are not read at all.
     counts = (await gql.data("{ usage { count approximate } }"))["usage"]
     assert counts == [{"count": sum(g["count"] for g in exact), "approximate": False}]
+
+
+async def test_a_caller_who_sees_part_of_it_gets_a_sketch_of_their_own_calls(
+    gql: GraphQLClient, app: Starlette, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored sketch holds everyone's calls and cannot tell which are a restricted
+    caller's: past EXACT_LIMIT, theirs is counted from their own rows, and the calls of
+    conversations they cannot see never move their percentiles."""
+    mine = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, mine, seed=5)
+    theirs = (await factories.conversation(gql, owner={"participantId": "keeper"}))["id"]
+    for seed in range(3):
+        await spans_with_versions(gql, theirs, seed)
+    # The owner (factories.conversation's), who sees none of the other tests' data.
+    ctx = Context.create(app.state.database, settings, principal=Principal.user("user-1"))
+    for group_by in [(), (By.MODEL,), (By.USER,), (By.CONVERSATION, By.SPAN_KIND)]:
+        await assert_sketch_close(ctx, UsageQuery(group_by=group_by), monkeypatch)

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 import models
 from models.base import utcnow
+from resolvers.analytics import score_rollups
 from resolvers.analytics.usage_rollups import compact
 from resolvers.ids import to_global_id
 from tests import factories
@@ -79,6 +80,8 @@ async def test_a_deleted_conversation_leaves_no_row_in_any_table(
     assert result == {"deletedId": doomed["conversation"], "title": "doomed"}
     # Its roll-up rows net to nothing: the sweeper's compaction removes them.
     while await compact(app.state.database.sessions):
+        pass
+    while await score_rollups.compact(app.state.database.sessions):
         pass
     after = await table_rows(app)
     assert mentioning(after, ids) == {}

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from models.enums import SpanKind
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user
@@ -70,6 +71,16 @@ async def test_ranked_stemmed_and_highlighted(gql: GraphQLClient) -> None:
     assert await message_ids(gql, "nothing like it") == []
 
 
+async def test_words_written_into_the_statement_stay_words(gql: GraphQLClient) -> None:
+    """The words are part of the SQL text on PostgreSQL (planned for them): quotes,
+    backslashes and comment marks around them change nothing."""
+    conv = (await factories.conversation(gql))["id"]
+    irish = await send(gql, conv, "O'Brien's refund arrived")
+    for query in ["O'Brien's", "o'brien\\'s -- ;", "'); --refund"]:
+        assert await message_ids(gql, query) == [irish], query
+    assert await message_ids(gql, "O'Brien's refund") == [irish]
+
+
 async def test_pages_follow_the_ranking(gql: GraphQLClient) -> None:
     conv = (await factories.conversation(gql))["id"]
     # Equal documents rank equally: the page order falls back to the document.
@@ -113,7 +124,7 @@ async def test_spans_on_request(gql: GraphQLClient) -> None:
     conv = (await factories.conversation(gql))["id"]
     await send(gql, conv, "the weather in Paris")
     trace = await factories.trace(gql, conv)
-    span = await factories.span(gql, trace["id"], inputs={"city": "Paris", "days": 3})
+    span = await factories.span(gql, trace["id"], kind="TOOL", inputs={"city": "Paris", "days": 3})
     assert [hit["span"] for hit in await found(gql, "paris")] == [None]
     await factories.end_span(gql, span["id"], outputs={"forecast": {"summary": "sunny"}})
     with_spans = await found(gql, "sunny", f={"includeSpans": True})
@@ -122,6 +133,30 @@ async def test_spans_on_request(gql: GraphQLClient) -> None:
     assert [hit["span"] for hit in await found(gql, "paris", f={"includeSpans": True})] == [None]
     # JSON keys are not text: "forecast" is a key only.
     assert await found(gql, "forecast", f={"includeSpans": True}) == []
+
+
+async def test_spans_of_the_searched_kinds_only(gql: GraphQLClient) -> None:
+    conv = (await factories.conversation(gql))["id"]
+    trace = (await factories.trace(gql, conv))["id"]
+    spans: dict[str, str] = {}
+    for kind in SpanKind:
+        span = (await factories.span(gql, trace, kind=kind.value))["id"]
+        await factories.end_span(gql, span, outputs={"text": f"zebra {kind.value}"})
+        spans[kind.value] = span
+    # A model's answer is found as the message it is, not as its span's output.
+    answer = await send(gql, conv, "the zebra llm says hello", role="ASSISTANT")
+
+    hits = await found(gql, "zebra", f={"includeSpans": True})
+    assert sorted(hit["span"]["id"] for hit in hits if hit["span"]) == sorted(
+        [spans["TOOL"], spans["RETRIEVER"]]
+    )
+    assert [hit["message"]["id"] for hit in hits if hit["message"]] == [answer]
+    assert [hit["span"] for hit in await found(gql, "zebra llm", f={"includeSpans": True})] == [
+        None
+    ]
+    assert await found(gql, "zebra chain", f={"includeSpans": True}) == []
+    retrieved = await found(gql, "zebra retriever", f={"includeSpans": True})
+    assert [hit["span"] for hit in retrieved] == [{"id": spans["RETRIEVER"]}]
 
 
 async def test_only_what_the_caller_sees(secured_http: httpx.AsyncClient) -> None:

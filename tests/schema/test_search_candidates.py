@@ -115,9 +115,9 @@ async def test_a_span_is_searched_by_the_start_of_its_outputs(gql: GraphQLClient
     conversation = (await factories.conversation(gql))["id"]
     trace = (await factories.trace(gql, conversation))["id"]
     filler = "lorem " * (SPAN_TEXT_CHARS // 6)
-    long = await factories.span(gql, trace, inputs={"question": "whereabouts"})
+    long = await factories.span(gql, trace, kind="RETRIEVER", inputs={"question": "whereabouts"})
     await factories.end_span(gql, long["id"], outputs={"answer": f"sunny {filler} faraway"})
-    short = await factories.span(gql, trace, inputs={"question": "marseille"})
+    short = await factories.span(gql, trace, kind="TOOL", inputs={"question": "marseille"})
 
     async def spans_with(word: str) -> list[str]:
         return ids(await every_hit(gql, word, includeSpans=True), "span")

@@ -89,7 +89,7 @@ async def write(user: GraphQLClient, name: str, messages: list[str], outputs: An
         await factories.message(user, conversation, content=content, senderId=name)
     if outputs is not None:
         trace = (await factories.trace(user, conversation))["id"]
-        span = (await factories.span(user, trace))["id"]
+        span = (await factories.span(user, trace, kind="TOOL"))["id"]
         await factories.end_span(user, span, outputs=outputs)
 
 
