@@ -34,8 +34,9 @@ def _big() -> int:
     return Field(default=0, sa_type=sa.BigInteger)
 
 
-def _pending(table: str, period: str) -> sa.Index:
-    """Compaction looks for the periods that have rows still to merge."""
+def pending_index(table: str, period: str) -> sa.Index:
+    """Compaction (resolvers.analytics.compaction) looks for the periods (or other
+    batch keys) that have rows still to merge."""
     merged = sa.text("NOT compacted")
     return sa.Index(f"ix_{table}_pending", period, postgresql_where=merged, sqlite_where=merged)
 
@@ -72,7 +73,7 @@ class UsageRollup(_Sums, table=True):
         sa.Index("ix_usage_rollups_conversation_hour", "conversation_id", "hour"),
         # versionComparison reads a component's versions' rows alone.
         sa.Index("ix_usage_rollups_version", "version_id"),
-        _pending("usage_rollups", "hour"),
+        pending_index("usage_rollups", "hour"),
     )
 
     # No foreign key: a deleted conversation's rows are its negative deltas, then nothing.
@@ -88,7 +89,7 @@ class UsageDay(_Sums, table=True):
     __tablename__ = "usage_days"
     __table_args__ = (
         sa.Index("ix_usage_days_scope_day", "scope", "day"),
-        _pending("usage_days", "day"),
+        pending_index("usage_days", "day"),
     )
 
     day: datetime
@@ -103,7 +104,7 @@ class LatencyBucket(_Rows, table=True):
     __table_args__ = (
         sa.Index("ix_latency_buckets_scope_day", "scope", "day"),
         sa.Index("ix_latency_buckets_version", "version_id"),
-        _pending("latency_buckets", "day"),
+        pending_index("latency_buckets", "day"),
     )
 
     day: datetime
@@ -120,7 +121,7 @@ class LatencyMonth(_Rows, table=True):
     __tablename__ = "latency_months"
     __table_args__ = (
         sa.Index("ix_latency_months_scope_month", "scope", "month"),
-        _pending("latency_months", "month"),
+        pending_index("latency_months", "month"),
     )
 
     month: datetime

@@ -24,12 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import BIG_INTEGER
-
-
-def _pending(table: str, key: str) -> sa.Index:
-    """Compaction looks for the keys that have rows still to merge."""
-    merged = sa.text("NOT compacted")
-    return sa.Index(f"ix_{table}_pending", key, postgresql_where=merged, sqlite_where=merged)
+from models.rollups import pending_index
 
 
 class _Pairs(SQLModel):
@@ -52,7 +47,7 @@ class ScoreRollup(_Pairs, table=True):
     __tablename__ = "score_rollups"
     __table_args__ = (
         sa.Index("ix_score_rollups_conversation_id", "conversation_id"),
-        _pending("score_rollups", "conversation_id"),
+        pending_index("score_rollups", "conversation_id"),
     )
 
     # No foreign key: a deleted conversation's rows are its negative deltas, then nothing.
@@ -64,4 +59,4 @@ class ScoreTotal(_Pairs, table=True):
     everything reads (a trigger on score_rollups appends each delta here too)."""
 
     __tablename__ = "score_totals"
-    __table_args__ = (_pending("score_totals", "version_id"),)
+    __table_args__ = (pending_index("score_totals", "version_id"),)

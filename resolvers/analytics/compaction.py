@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlmodel
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import delete, func, insert, literal, not_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,9 +53,7 @@ async def merge_pending(
     id and `compacted`); keys whose first sum nets to nothing go. The merged rows are written
     in key order, `first` columns leading, so that the rows one read wants share pages.
     How many values there were: `limit` means some may be left."""
-    pending = (
-        sqlmodel.select(batch_key).where(col(table.compacted).is_(False)).distinct().limit(limit)
-    )
+    pending = sqlmodel.select(batch_key).where(not_(col(table.compacted))).distinct().limit(limit)
     values = list(await session.exec(pending))
     if not values:
         return 0

@@ -16,6 +16,7 @@ from sqlalchemy import (
     insert,
     inspect,
     literal,
+    not_,
     select,
     type_coerce,
 )
@@ -176,7 +177,7 @@ def bucket_rows(q: UsageQuery, within: Periods, *, pending: bool = False) -> Any
     `pending`), as (keys..., bucket, calls)."""
     found = _conditions(LatencyBucket, col(LatencyBucket.day), q, within)
     if pending:
-        found.append(col(LatencyBucket.compacted).is_(False))
+        found.append(not_(col(LatencyBucket.compacted)))
     return _buckets(LatencyBucket, col(LatencyBucket.day), q).where(*found)
 
 
@@ -239,7 +240,7 @@ async def _add_to_months(session: AsyncSession, days: list[Any], newest: int) ->
             .where(
                 col(LatencyBucket.day).in_(days_of_month),
                 col(LatencyBucket.id) <= newest,
-                col(LatencyBucket.compacted).is_(False),
+                not_(col(LatencyBucket.compacted)),
             )
             .group_by(*keys)
             .having(calls != 0)

@@ -101,6 +101,14 @@ def _check_references(parsed: Rows) -> None:
                     )
 
 
+def _referenced_first(tables: list[Table]) -> list[Table]:
+    """The tables in an order that writes every row after the rows its foreign keys
+    point at: ownership's order (nearest the conversation first) is not enough, as a
+    score, owned by the conversation, may point at a span, owned by a trace."""
+    order = {table: n for n, table in enumerate(SQLModel.metadata.sorted_tables)}
+    return sorted(tables, key=order.__getitem__)
+
+
 def _parents_first(rows: list[SQLModel], attribute: str) -> list[SQLModel]:
     """Rows ordered so that each comes after the row its `attribute` points at."""
     pending = {getattr(row, "id"): row for row in rows}  # noqa: B009
@@ -215,7 +223,7 @@ async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> C
         self_keys = {o.table: o.self_key for o in owned_tables()}
         # Nothing of the source's event log comes along: the copy's log starts here.
         conversation.last_event_seq = 0
-        for table in exported_tables():
+        for table in _referenced_first(exported_tables()):
             rows = parsed[table]
             _remap(table, rows, mapping)
             self_key = self_keys.get(table)

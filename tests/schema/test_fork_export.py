@@ -156,6 +156,30 @@ async def test_an_import_with_new_ids_lives_next_to_its_original(gql: GraphQLCli
     assert not original_ids & {m["id"] for m in exported["tables"]["messages"]}
 
 
+SCORE = "mutation($i: AddScoreInput!) { addScore(input: $i) { id } }"
+SPAN_SCORES = """query($c: ID!) { conversation(id: $c) { traces { nodes { spans { nodes {
+  name scores { name value } } } } } } }"""
+
+
+async def test_scores_of_spans_and_traces_come_back_with_them(gql: GraphQLClient) -> None:
+    """Scores hang off the conversation, but point at spans and traces, which hang off
+    the traces: an import writes every row after the rows it points at."""
+    conv = (await factories.conversation(gql))["id"]
+    trace = (await factories.trace(gql, conv))["id"]
+    span = await factories.span(gql, trace, name="judged")
+    await factories.end_span(gql, span["id"])
+    for target, name in ((span["id"], "faithful"), (trace, "solved")):
+        score = {"targetId": target, "name": name, "kind": "NUMERIC", "value": 0.5}
+        await gql.data(SCORE, {"i": score})
+    before = (await gql.data(SPAN_SCORES, {"c": conv}))["conversation"]
+    document = (await gql.data(EXPORT, {"c": conv}))["conversationExport"]
+    copy = (await gql.data(IMPORT, {"d": document, "r": True}))["importConversation"]
+    assert (await gql.data(SPAN_SCORES, {"c": copy["id"]}))["conversation"] == before
+    await gql.data(DELETE, {"id": conv})
+    await gql.data(IMPORT, {"d": document, "r": False})
+    assert (await gql.data(SPAN_SCORES, {"c": conv}))["conversation"] == before
+
+
 async def test_a_document_cannot_reach_outside_itself(gql: GraphQLClient, app: Starlette) -> None:
     other = (await factories.conversation(gql))["id"]
     other_message = (await factories.message(gql, other))["id"]

@@ -105,8 +105,10 @@ async def test_a_revoked_key_ends_its_running_subscription(
 
 async def until_live(carol: GraphQLClient, *listeners: tuple[GraphQLWebSocket, str]) -> None:
     """Create conversations that every listener may see (Carol's, with agent-1) until
-    each has heard one, then drop what they heard: their live lists are open. A live
-    list has no cursor to replay from, so there is no other way to know."""
+    each has heard one: their live lists are open. A live list has no cursor to replay
+    from, so there is no other way to know. Then one more, and drop everything each
+    heard up to it: what comes next was written after it (not a late echo of these,
+    which a busy machine may deliver after any fixed wait)."""
     for ws, op in listeners:
         for _ in range(50):
             await factories.conversation(carol, owner={"participantId": "carol"})
@@ -117,12 +119,10 @@ async def until_live(carol: GraphQLClient, *listeners: tuple[GraphQLWebSocket, s
                 continue
         else:
             raise AssertionError("the live list never opened")
+    marker = (await factories.conversation(carol, owner={"participantId": "carol"}))["id"]
     for ws, op in listeners:
-        while True:
-            try:
-                await ws.next(op, wait=0.3)
-            except TimeoutError:
-                break
+        while (await ws.next(op))["conversationsActivity"]["conversation"]["id"] != marker:
+            pass
 
 
 async def test_live_lists_carry_only_conversations_one_may_see(
