@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import col
 
 from models import (
@@ -182,7 +183,11 @@ def visible_by_membership(model: Any, principal: Principal) -> list[ColumnElemen
 class _Among(ColumnElement[bool]):
     """`column` among the ids a subquery selects, computed before the rest: see among."""
 
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
     type = Boolean()
 
     def __init__(self, column: Any, ids: Select[Any] | CompoundSelect[Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Float, String, bindparam, case, cast, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 # The percentiles every aggregate reports.
 PERCENTILES = (50, 95, 99)
@@ -43,7 +44,12 @@ def percentile(p: int, value: Any, rank: Any, count: Any) -> Any:
 class utc_period(ColumnElement[str]):
     """The start of the UTC day or hour a timestamp falls in, as ISO 8601 text."""
 
-    inherit_cache = False
+    # Cacheable: compiling a usage statement anew took 30 ms at every request.
+    inherit_cache = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("unit", InternalTraversal.dp_string),
+    ]
     type = String()
 
     def __init__(self, column: Any, unit: str) -> None:
@@ -70,7 +76,8 @@ class epoch_ms(ColumnElement[float]):
     arithmetic on both databases. SQLite's date functions resolve milliseconds, so the
     value is rounded to whole milliseconds there; PostgreSQL keeps microseconds."""
 
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
     type = Float()
 
     def __init__(self, column: Any) -> None:

@@ -389,12 +389,12 @@ async def _latencies(ctx: Context, q: UsageQuery, calls: int) -> tuple[dict[Key,
     width = len(q.group_by)
     if calls > EXACT_LIMIT:
         counts: dict[Key, list[tuple[int, int]]] = defaultdict(list)
-        for *key, bucket, n in await ctx.loaders.fetch(buckets_statement(ctx, q)):
-            counts[_key(q, key)].append((bucket, n))
+        for row in await ctx.loaders.fetch(buckets_statement(ctx, q)):
+            counts[tuple(row[:width])].append((row[width], row[width + 1]))
         found = {}
         for key, pairs in counts.items():
             read = percentiles(pairs)
-            found[key] = (*(read[p] for p in PERCENTILES), read["max"])
+            found[_key(q, key)] = (*(read[p] for p in PERCENTILES), read["max"])
         return found, True
     rows = await ctx.loaders.fetch(usage_statement(ctx, q))
     # usage_statement's columns: keys, count, 3 token sums, cost, percentiles, max, errors.
