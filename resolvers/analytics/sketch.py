@@ -8,13 +8,10 @@ every value in it. Zero latencies have a bucket of their own, read back as 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import case, cast, func
 from sqlalchemy.types import Integer
-
-from resolvers.analytics.sql import PERCENTILES
 
 # The documented bound on a sketched percentile's relative error.
 RELATIVE_ERROR = 0.02
@@ -38,20 +35,3 @@ def bucket_value(bucket: int) -> float:
     if bucket == ZERO_BUCKET:
         return 0.0
     return 2 * GAMMA**bucket / (GAMMA + 1)
-
-
-def percentiles(counts: Iterable[tuple[int, int]]) -> dict[int | str, float | None]:
-    """Nearest-rank PERCENTILES and the maximum from (bucket, count) pairs, as in
-    resolvers.analytics.sql: the p-th percentile is the bucket of the ceil(p% * n)-th
-    smallest latency."""
-    ordered = sorted((b, n) for b, n in counts if n > 0)
-    total = sum(n for _, n in ordered)
-    found: dict[int | str, float | None] = {p: None for p in PERCENTILES}
-    found["max"] = bucket_value(ordered[-1][0]) if ordered else None
-    seen = 0
-    wanted = sorted(PERCENTILES)
-    for bucket, n in ordered:
-        seen += n
-        while wanted and seen * 100 >= wanted[0] * total:
-            found[wanted.pop(0)] = bucket_value(bucket)
-    return found

@@ -10,7 +10,6 @@ within the sketch's relative error when `approximate` says so.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -38,7 +37,7 @@ from models import ComponentVersion, Message, Span, SpanComponentVersion, Trace
 from models.base import from_nanos
 from models.enums import MessageStatus, SpanKind, SpanStatus
 from resolvers.access import among, among_visible_conversations, visible
-from resolvers.analytics.sketch import bucket_sql, percentiles
+from resolvers.analytics.sketch import bucket_sql, bucket_value
 from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
 from resolvers.analytics.usage_query import (
     UsageGroup,
@@ -358,7 +357,27 @@ def buckets_statement(ctx: Context, q: UsageQuery) -> Any:
             select(*keys, bucket, literal(1).label("calls")).where(raw.c.latency.is_not(None))
         )
     rows = _union(parts).subquery("usage_buckets")
-    return _grouped(q, rows, rows.c.bucket, func.sum(rows.c.calls)).group_by(rows.c.bucket)
+    calls = func.sum(rows.c.calls)
+    # Deltas may net a bucket to nothing (a span deleted): no such bucket then.
+    return (
+        _grouped(q, rows, rows.c.bucket, calls.label("calls"))
+        .group_by(rows.c.bucket)
+        .having(calls > 0)
+    )
+
+
+def sketch_statement(ctx: Context, q: UsageQuery) -> Any:
+    """Per group, the bucket of each of PERCENTILES by nearest rank (the first bucket
+    whose running count reaches p% of the group's calls, as resolvers.analytics.sql
+    ranks rows) and the largest bucket: one row a group, whatever the buckets."""
+    counted = buckets_statement(ctx, q).subquery("bucket_counts")
+    keys = _key_columns(q, counted) or None
+    running = func.sum(counted.c.calls).over(partition_by=keys, order_by=counted.c.bucket)
+    total = func.sum(counted.c.calls).over(partition_by=keys)
+    ranked = select(counted, running.label("seen"), total.label("total")).subquery("ranked")
+    seen, bucket = ranked.c.seen, ranked.c.bucket
+    picks = [func.min(case((seen * 100 >= p * ranked.c.total, bucket))) for p in PERCENTILES]
+    return _grouped(q, ranked, *picks, func.max(bucket))
 
 
 async def _hides_versions(ctx: Context) -> bool:
@@ -388,14 +407,10 @@ async def _latencies(ctx: Context, q: UsageQuery, calls: int) -> tuple[dict[Key,
     sorts them all, twice, which took seconds at millions)."""
     width = len(q.group_by)
     if calls > EXACT_LIMIT:
-        counts: dict[Key, list[tuple[int, int]]] = defaultdict(list)
-        for row in await ctx.loaders.fetch(buckets_statement(ctx, q)):
-            counts[tuple(row[:width])].append((row[width], row[width + 1]))
-        found = {}
-        for key, pairs in counts.items():
-            read = percentiles(pairs)
-            found[_key(q, key)] = (*(read[p] for p in PERCENTILES), read["max"])
-        return found, True
+        picked = await ctx.loaders.fetch(sketch_statement(ctx, q))
+        return {
+            _key(q, row[:width]): tuple(bucket_value(b) for b in row[width:]) for row in picked
+        }, True
     rows = await ctx.loaders.fetch(usage_statement(ctx, q))
     # usage_statement's columns: keys, count, 3 token sums, cost, percentiles, max, errors.
     at = width + 5
