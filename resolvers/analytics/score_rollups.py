@@ -11,7 +11,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import ComponentVersion, ScoreRollup, ScoreTotal
-from resolvers.access import visible_conversation_ids
+from resolvers.access import among_visible_conversations
 from resolvers.analytics.compaction import in_one_snapshot, merge_pending
 from resolvers.db import SessionFactory
 from resolvers.principal import Principal
@@ -35,9 +35,7 @@ def answers(q: ScoreQuery) -> bool:
 def _conditions(table: Any, principal: Principal, q: ScoreQuery) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if table is ScoreRollup:
-        shown = visible_conversation_ids(principal)
-        if shown is not None:
-            found.append(col(ScoreRollup.conversation_id).in_(shown))
+        found += among_visible_conversations(col(ScoreRollup.conversation_id), principal)
         if q.conversation_id is not None:
             found.append(col(ScoreRollup.conversation_id) == q.conversation_id)
     asked: tuple[tuple[Any, Any], ...] = (
