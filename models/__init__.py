@@ -10,7 +10,15 @@ from models.health import ReadinessProbe
 from models.ingest import IngestReceipt, PendingLogRecord
 from models.plan import Plan, PlanStep, StepDependency
 from models.pricing import ModelPrice
-from models.rollups import LatencyBucket, LatencyMonth, UsageDay, UsageRollup
+from models.rollups import (
+    LatencyBucket,
+    LatencyMonth,
+    UsageDay,
+    UsageRollup,
+    UserLatencyDay,
+    UserLatencyMonth,
+    UserUsageDay,
+)
 from models.score import Score
 from models.score_rollups import ScoreRollup, ScoreTotal
 from models.search import SearchDocument
@@ -52,5 +60,8 @@ __all__ = [
     "TraceVersion",
     "UsageDay",
     "UsageRollup",
+    "UserLatencyDay",
+    "UserLatencyMonth",
+    "UserUsageDay",
     "metadata",
 ]

@@ -10,6 +10,9 @@ Rows are in one of three scopes, so that grouping by component version needs no 
 - ALL: every span and every model-call message, once;
 - VERSION: a span once per component version it used, under that version;
 - LINKED: a span that used at least one version, negated: ALL + LINKED is what used none.
+
+The user_* tables hold scope ALL alone, per UTC day (or month) and trace user, with no
+other dimension: `usage` by user for a caller who sees everything (migration 0020).
 """
 
 from __future__ import annotations
@@ -41,19 +44,24 @@ def pending_index(table: str, period: str) -> sa.Index:
     return sa.Index(f"ix_{table}_pending", period, postgresql_where=merged, sqlite_where=merged)
 
 
-class _Rows(SQLModel):
-    """The dimensions every roll-up row has, and whether compaction merged it."""
+class _Delta(SQLModel):
+    """A delta row, and whether compaction merged it."""
 
     id: int | None = Field(default=None, sa_type=BIG_INTEGER, primary_key=True)
+    compacted: bool = False
+
+
+class _Rows(_Delta):
+    """The dimensions every roll-up row over spans' own columns has."""
+
     kind: str
     model: str | None = None
     provider: str | None = None
     scope: int = Field(default=Scope.ALL, sa_type=sa.SmallInteger)
     version_id: uuid.UUID | None = None
-    compacted: bool = False
 
 
-class _Sums(_Rows):
+class _Sums(_Delta):
     calls: int = _big()
     input_tokens: int = _big()
     output_tokens: int = _big()
@@ -63,7 +71,15 @@ class _Sums(_Rows):
     errors: int = _big()
 
 
-class UsageRollup(_Sums, table=True):
+class _Buckets(_Delta):
+    """How many calls took a latency within one bucket of the sketch
+    (resolvers.analytics.sketch)."""
+
+    bucket: int
+    calls: int = _big()
+
+
+class UsageRollup(_Sums, _Rows, table=True):
     """Counts and sums of calls that share a conversation, UTC hour and dimensions."""
 
     __tablename__ = "usage_rollups"
@@ -82,7 +98,7 @@ class UsageRollup(_Sums, table=True):
     user_id: str | None = None
 
 
-class UsageDay(_Sums, table=True):
+class UsageDay(_Sums, _Rows, table=True):
     """The same counts and sums over every conversation and user, per UTC day: what a
     caller who sees everything reads for whole days (a few rows per day, not thousands)."""
 
@@ -95,10 +111,9 @@ class UsageDay(_Sums, table=True):
     day: datetime
 
 
-class LatencyBucket(_Rows, table=True):
-    """How many calls of a UTC day and dimensions took a latency within one bucket of
-    the sketch (resolvers.analytics.sketch): the mergeable histogram that latency
-    percentiles over many rows are read from."""
+class LatencyBucket(_Buckets, _Rows, table=True):
+    """How many calls of a UTC day and dimensions took a latency within each bucket:
+    the mergeable histogram that latency percentiles over many rows are read from."""
 
     __tablename__ = "latency_buckets"
     __table_args__ = (
@@ -108,11 +123,9 @@ class LatencyBucket(_Rows, table=True):
     )
 
     day: datetime
-    bucket: int
-    calls: int = _big()
 
 
-class LatencyMonth(_Rows, table=True):
+class LatencyMonth(_Buckets, _Rows, table=True):
     """LatencyBucket's counts per UTC month, for the whole months of a range (a month of
     days holds some thirty times the rows). Compaction adds each day row it merges here
     once (resolvers.analytics.usage_rollups), so a month's counts are its rows here plus
@@ -125,5 +138,47 @@ class LatencyMonth(_Rows, table=True):
     )
 
     month: datetime
-    bucket: int
-    calls: int = _big()
+
+
+class UserUsageDay(_Sums, table=True):
+    """The sums of every call of a UTC day per trace user (null: model-call messages,
+    which have no user), over every conversation, in scope ALL alone: what a caller who
+    sees everything reads for whole days grouped by or filtered on user (migration 0020;
+    usage_rollups holds the users too, but per conversation and hour)."""
+
+    __tablename__ = "user_usage_days"
+    __table_args__ = (
+        sa.Index("ix_user_usage_days_day", "day"),
+        pending_index("user_usage_days", "day"),
+    )
+
+    day: datetime
+    user_id: str | None = None
+
+
+class UserLatencyDay(_Buckets, table=True):
+    """LatencyBucket's counts per UTC day and trace user, in scope ALL alone."""
+
+    __tablename__ = "user_latency_days"
+    __table_args__ = (
+        sa.Index("ix_user_latency_days_day", "day"),
+        # One user's days, not all fifty's (`usage(userId:)`).
+        sa.Index("ix_user_latency_days_user_day", "user_id", "day"),
+        pending_index("user_latency_days", "day"),
+    )
+
+    day: datetime
+    user_id: str | None = None
+
+
+class UserLatencyMonth(_Buckets, table=True):
+    """UserLatencyDay's counts per UTC month, kept as LatencyMonth is from LatencyBucket."""
+
+    __tablename__ = "user_latency_months"
+    __table_args__ = (
+        sa.Index("ix_user_latency_months_month", "month"),
+        pending_index("user_latency_months", "month"),
+    )
+
+    month: datetime
+    user_id: str | None = None

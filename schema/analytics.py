@@ -88,11 +88,12 @@ class UsageGroup:
     approximate: bool = strawberry.field(
         description="True when the latencies were read from a latency sketch, each within "
         f"{RELATIVE_ERROR:.0%} of the exact value (nearest-rank on the rows): so they are "
-        f"when the request covers more than {EXACT_LIMIT:,} calls. The sketch is the "
-        "stored one for a caller who sees everything, grouped by nothing but MODEL, "
-        "PROVIDER, SPAN_KIND, DAY and COMPONENT_VERSION, with no conversation or user "
-        "filter; otherwise the caller's own calls, bucketed the same way. Up to that many "
-        "calls they are exact. Counts, tokens and costs are always exact."
+        f"when the request covers more than {EXACT_LIMIT:,} calls. The sketch is a "
+        "stored one for a caller who sees everything with no conversation filter, "
+        "grouped by nothing but MODEL, PROVIDER, SPAN_KIND, DAY and COMPONENT_VERSION "
+        "with no user filter, or by nothing but USER and DAY with no model, provider or "
+        "span kind filter; otherwise the caller's own calls, bucketed the same way. Up "
+        "to that many calls they are exact. Counts, tokens and costs are always exact."
     )
     conversation_id: strawberry.Private[uuid.UUID | None]
     version_id: strawberry.Private[uuid.UUID | None]

@@ -22,6 +22,9 @@ DERIVED = {
     models.UsageDay.__tablename__,
     models.LatencyBucket.__tablename__,
     models.LatencyMonth.__tablename__,
+    models.UserUsageDay.__tablename__,
+    models.UserLatencyDay.__tablename__,
+    models.UserLatencyMonth.__tablename__,
     models.ScoreRollup.__tablename__,
     models.ScoreTotal.__tablename__,
 }

@@ -2,10 +2,10 @@
 
 Counts and sums come from the roll-ups (resolvers.analytics.usage_rollups) for the whole
 hours of the range and from the rows for its ragged ends; latencies from the rows while
-they are few, else from a latency sketch: the stored one (per day and month) where it
-can answer, else one counted from the caller's rows. Every answer
-equals the one the rows alone give (tests/resolvers/test_usage_rollups.py), latencies
-within the sketch's relative error when `approximate` says so.
+they are few, else from a latency sketch: the stored one (per day and month, over
+everyone or per user) where it can answer, else one counted from the caller's rows.
+Every answer equals the one the rows alone give (tests/resolvers/test_usage_rollups.py),
+latencies within the sketch's relative error when `approximate` says so.
 """
 
 from __future__ import annotations
@@ -50,11 +50,12 @@ from resolvers.analytics.usage_rollups import (
     HOUR,
     SUMMED,
     Periods,
+    Stored,
     bucket_rows,
     day_rows,
     month_rows,
     rollup_rows,
-    sketched,
+    stored_days,
     whole_months,
     whole_periods,
 )
@@ -296,10 +297,11 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
     the range's ragged ends."""
     parts: list[Any] = []
     rest = [q]
-    if sketched(ctx.principal, q):
+    stored = stored_days(ctx.principal, q)
+    if stored is not None:
         days = whole_periods(q, DAY)
         if not days.empty:
-            parts.append(day_rows(q, days))
+            parts.append(day_rows(stored, q, days))
         rest = _edges(q, days)
     for part in rest:
         hours = whole_periods(part, HOUR)
@@ -325,27 +327,28 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
     return counted.order_by(*(k.asc().nulls_last() for k in keys))
 
 
-def _stored_buckets(q: UsageQuery, days: Periods) -> list[Any]:
+def _stored_buckets(stored: Stored, q: UsageQuery, days: Periods) -> list[Any]:
     """The stored buckets of a range of whole days: its whole months' from the monthly
     rows (and those months' day rows not yet compacted), its other days' from the daily
     rows. Grouped by day, the daily rows only."""
     months = Periods(None, None) if UsageGroupBy.DAY in q.group_by else whole_months(days)
     if UsageGroupBy.DAY in q.group_by or months.empty:
-        return [bucket_rows(q, days)]
-    found = [month_rows(q, months), bucket_rows(q, months, pending=True)]
+        return [bucket_rows(stored, q, days)]
+    found = [month_rows(stored, q, months), bucket_rows(stored, q, months, pending=True)]
     for rest in _edges(replace(q, started_from=days.start, started_to=days.end), months):
-        found.append(bucket_rows(q, Periods(rest.started_from, rest.started_to)))
+        found.append(bucket_rows(stored, q, Periods(rest.started_from, rest.started_to)))
     return found
 
 
 def buckets_statement(ctx: Context, q: UsageQuery) -> Any:
-    """Latency bucket counts per group: where the stored sketch can answer (`sketched`),
+    """Latency bucket counts per group: where a stored sketch can answer (`stored_days`),
     its buckets of the range's whole days and months, plus the rows at the range's
     ragged ends bucketed the same way; elsewhere the caller's rows, bucketed. Either
     way one aggregate, which PostgreSQL may run in parallel, and no ranking of calls."""
-    if sketched(ctx.principal, q):
+    stored = stored_days(ctx.principal, q)
+    if stored is not None:
         within = whole_periods(q, DAY)
-        parts: list[Any] = [] if within.empty else _stored_buckets(q, within)
+        parts: list[Any] = [] if within.empty else _stored_buckets(stored, q, within)
         edges = _edges(q, within)
     else:
         parts, edges = [], [q]

@@ -1,6 +1,6 @@
-"""`usage` from the roll-ups (models.rollups): sums per conversation and hour, latency
-buckets per day and month, read for the whole hours, days and months of a range, and
-compacted now and then."""
+"""`usage` from the roll-ups (models.rollups): sums per conversation and hour, sums and
+latency buckets per day and month (over everyone, or per user), read for the whole
+hours, days and months of a range, and compacted now and then."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy import (
     case,
     func,
     insert,
-    inspect,
     literal,
     not_,
     select,
@@ -23,10 +22,18 @@ from sqlalchemy import (
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import LatencyBucket, LatencyMonth, UsageDay, UsageRollup
+from models import (
+    LatencyBucket,
+    LatencyMonth,
+    UsageDay,
+    UsageRollup,
+    UserLatencyDay,
+    UserLatencyMonth,
+    UserUsageDay,
+)
 from models.rollups import Scope
 from resolvers.access import among_visible_conversations
-from resolvers.analytics.compaction import in_one_snapshot, merge_pending
+from resolvers.analytics.compaction import BeforeMerge, in_one_snapshot, merge_pending
 from resolvers.analytics.sql import utc_period
 from resolvers.analytics.usage_query import UsageGroupBy, UsageQuery, versions_of
 from resolvers.db import SessionFactory
@@ -34,8 +41,10 @@ from resolvers.principal import Principal
 
 By = UsageGroupBy
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
-# Groupings the latency buckets hold (they keep no conversation, user or hour).
+# Groupings the per-day tables over everyone hold (they keep no conversation, user or
+# hour), and those the per-user ones hold (no other dimension).
 SKETCHED = frozenset({By.MODEL, By.PROVIDER, By.SPAN_KIND, By.DAY, By.COMPONENT_VERSION})
+PER_USER_GROUPS = frozenset({By.USER, By.DAY})
 # Roll-up periods merged per compaction transaction.
 COMPACT_PERIODS = 200
 SUMMED = ("calls", "input_tokens", "output_tokens", "total_tokens", "cost", "errors")
@@ -46,12 +55,31 @@ PERIODS = (
     (LatencyBucket, LatencyBucket.day),
     # After the days: their compaction adds to the months (_add_to_months).
     (LatencyMonth, LatencyMonth.month),
+    (UserUsageDay, UserUsageDay.day),
+    (UserLatencyDay, UserLatencyDay.day),
+    (UserLatencyMonth, UserLatencyMonth.month),
 )
+# Each latency day table, and the month table its compaction adds to.
+MONTHS = {LatencyBucket: LatencyMonth, UserLatencyDay: UserLatencyMonth}
 # The keys compaction writes rows in order of, in this order (the rest follow in column
-# order): a conversation's rows together, and a day's rows of one scope.
-CLUSTERED = ("conversation_id", "day", "scope")
+# order): a conversation's rows together, and a day's (month's) rows of one scope.
+CLUSTERED = ("conversation_id", "day", "month", "scope")
 # pg_try_advisory_xact_lock's key: one compaction at a time.
 COMPACTION_LOCK = 0x524F4C4C  # "ROLL"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Tables that hold whole days of calls: their sums per day, and their latency
+    buckets per day and per month."""
+
+    sums: Any
+    buckets: Any
+    months: Any
+
+
+EVERYONE = Stored(UsageDay, LatencyBucket, LatencyMonth)
+PER_USER = Stored(UserUsageDay, UserLatencyDay, UserLatencyMonth)
 
 
 @dataclass(frozen=True)
@@ -85,43 +113,54 @@ def _version_key(table: Any) -> Any:
     return case((col(table.scope) == Scope.VERSION, col(table.version_id)))
 
 
+# The groupings a roll-up table holds in a column of its own, where it has that column.
+DIMENSIONS = {
+    By.MODEL: "model",
+    By.PROVIDER: "provider",
+    By.SPAN_KIND: "kind",
+    By.CONVERSATION: "conversation_id",
+    By.USER: "user_id",
+}
+
+
 def _keys(table: Any, time: Any, q: UsageQuery) -> list[Any]:
-    columns: dict[By, Any] = {
-        By.MODEL: col(table.model),
-        By.PROVIDER: col(table.provider),
-        By.SPAN_KIND: col(table.kind),
-        By.COMPONENT_VERSION: _version_key(table),
-        By.DAY: utc_period(time, "day"),
-        By.HOUR: utc_period(time, "hour"),
-    }
-    if table is UsageRollup:
-        columns[By.CONVERSATION] = col(UsageRollup.conversation_id)
-        columns[By.USER] = col(UsageRollup.user_id)
+    held = table.__table__.c
+    columns: dict[By, Any] = {g: held[name] for g, name in DIMENSIONS.items() if name in held}
+    if "scope" in held:
+        columns[By.COMPONENT_VERSION] = _version_key(table)
+    columns[By.DAY] = utc_period(time, "day")
+    columns[By.HOUR] = utc_period(time, "hour")
     return [columns[g].label(f"key_{i}") for i, g in enumerate(q.group_by)]
 
 
 def _conditions(table: Any, time: Any, q: UsageQuery, within: Periods) -> list[Any]:
-    found: list[Any] = []
-    if q.grouped_by_version:
-        # Grouped by version: a span under each of its versions, and under none (ALL
-        # plus LINKED) if it used none; with `component_ids`, only under those versions.
-        if q.component_ids is not None:
-            found.append(col(table.scope) == Scope.VERSION)
-            found.append(col(table.version_id).in_(versions_of(q.component_ids)))
-        else:
-            found.append(col(table.scope).in_(list(Scope)))
-    else:
-        found.append(col(table.scope) == Scope.ALL)
-    for values, column in ((q.kinds, table.kind), (q.models, table.model)):
+    """The query's filters on a roll-up table (one it asks for that the table does not
+    hold fails loudly: the readers choose the tables that hold them)."""
+    held = table.__table__.c
+    found = _scopes(table, q) if "scope" in held else []
+    for values, name in ((q.kinds, "kind"), (q.models, "model"), (q.providers, "provider")):
         if values:
-            found.append(col(column).in_([str(v) for v in values]))
-    if q.providers:
-        found.append(col(table.provider).in_(q.providers))
+            found.append(held[name].in_([str(v) for v in values]))
+    if q.user_id is not None:
+        found.append(held["user_id"] == q.user_id)
     if within.start is not None:
         found.append(time >= within.start)
     if within.end is not None:
         found.append(time < within.end)
     return found
+
+
+def _scopes(table: Any, q: UsageQuery) -> list[Any]:
+    if q.grouped_by_version:
+        # Grouped by version: a span under each of its versions, and under none (ALL
+        # plus LINKED) if it used none; with `component_ids`, only under those versions.
+        if q.component_ids is None:
+            return [col(table.scope).in_(list(Scope))]
+        return [
+            col(table.scope) == Scope.VERSION,
+            col(table.version_id).in_(versions_of(q.component_ids)),
+        ]
+    return [col(table.scope) == Scope.ALL]
 
 
 def rollup_rows(principal: Principal, q: UsageQuery, within: Periods) -> Any:
@@ -131,16 +170,13 @@ def rollup_rows(principal: Principal, q: UsageQuery, within: Periods) -> Any:
     found += among_visible_conversations(col(UsageRollup.conversation_id), principal)
     if q.conversation_ids is not None:
         found.append(col(UsageRollup.conversation_id).in_(q.conversation_ids))
-    if q.user_id is not None:
-        found.append(col(UsageRollup.user_id) == q.user_id)
     return _summed(UsageRollup, hour, q).where(*found)
 
 
-def day_rows(q: UsageQuery, within: Periods) -> Any:
-    """The per-day rows of the range's whole days (for a caller who sees everything,
-    with no conversation or user filter: see `sketched`)."""
-    day = col(UsageDay.day)
-    return _summed(UsageDay, day, q).where(*_conditions(UsageDay, day, q, within))
+def day_rows(stored: Stored, q: UsageQuery, within: Periods) -> Any:
+    """The per-day sums of the range's whole days (see `stored_days`)."""
+    day = stored.sums.__table__.c.day
+    return _summed(stored.sums, day, q).where(*_conditions(stored.sums, day, q, within))
 
 
 def _summed(table: Any, time: Any, q: UsageQuery) -> Any:
@@ -149,15 +185,19 @@ def _summed(table: Any, time: Any, q: UsageQuery) -> Any:
     return select(*_keys(table, time, q), *sums)
 
 
-def sketched(principal: Principal, q: UsageQuery) -> bool:
-    """Whether the per-day tables (sums and latency buckets) can answer: they hold
-    everyone's calls, per day, by no conversation, user or hour."""
-    return (
-        principal.unrestricted
-        and q.conversation_ids is None
-        and q.user_id is None
-        and set(q.group_by) <= SKETCHED
-    )
+def stored_days(principal: Principal, q: UsageQuery) -> Stored | None:
+    """The per-day tables (sums and latency buckets) that can answer the query's whole
+    days, if any: they hold everyone's calls (so a caller who sees everything), by no
+    conversation or hour; those over everyone by no user, the per-user ones by nothing
+    else."""
+    if not principal.unrestricted or q.conversation_ids is not None:
+        return None
+    grouped = set(q.group_by)
+    if q.user_id is None and grouped <= SKETCHED:
+        return EVERYONE
+    if grouped <= PER_USER_GROUPS and not (q.kinds or q.models or q.providers):
+        return PER_USER
+    return None
 
 
 def whole_months(days: Periods) -> Periods:
@@ -172,28 +212,27 @@ def _month_floor(moment: datetime) -> datetime:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def bucket_rows(q: UsageQuery, within: Periods, *, pending: bool = False) -> Any:
+def bucket_rows(stored: Stored, q: UsageQuery, within: Periods, *, pending: bool = False) -> Any:
     """The latency buckets of the range's whole days (only those not yet compacted, if
     `pending`), as (keys..., bucket, calls)."""
-    found = _conditions(LatencyBucket, col(LatencyBucket.day), q, within)
+    days = stored.buckets
+    found = _conditions(days, days.__table__.c.day, q, within)
     if pending:
-        found.append(not_(col(LatencyBucket.compacted)))
-    return _buckets(LatencyBucket, col(LatencyBucket.day), q).where(*found)
+        found.append(not_(days.__table__.c.compacted))
+    return _buckets(days, days.__table__.c.day, q).where(*found)
 
 
-def month_rows(q: UsageQuery, within: Periods) -> Any:
+def month_rows(stored: Stored, q: UsageQuery, within: Periods) -> Any:
     """The compacted latency buckets of the range's whole months: with their days' rows
     not yet compacted (bucket_rows, pending), all of their calls."""
-    month = col(LatencyMonth.month)
-    return _buckets(LatencyMonth, month, q).where(*_conditions(LatencyMonth, month, q, within))
+    months = stored.months
+    month = months.__table__.c.month
+    return _buckets(months, month, q).where(*_conditions(months, month, q, within))
 
 
 def _buckets(table: Any, time: Any, q: UsageQuery) -> Any:
-    return select(
-        *_keys(table, time, q),
-        col(table.bucket).label("bucket"),
-        col(table.calls).label("calls"),
-    )
+    held = table.__table__.c
+    return select(*_keys(table, time, q), held.bucket.label("bucket"), held.calls.label("calls"))
 
 
 async def compact(sessions: SessionFactory) -> bool:
@@ -212,7 +251,7 @@ async def compact(sessions: SessionFactory) -> bool:
                 SUMMED,
                 COMPACT_PERIODS,
                 first=CLUSTERED,
-                before=_add_to_months if table is LatencyBucket else None,
+                before=_add_to_months(table, MONTHS[table]) if table in MONTHS else None,
             )
             more |= merged == COMPACT_PERIODS
         return more
@@ -220,30 +259,38 @@ async def compact(sessions: SessionFactory) -> bool:
     return await in_one_snapshot(sessions, COMPACTION_LOCK, merge)
 
 
-# What a latency month row is keyed by, besides its month.
-MONTH_KEYS = ("kind", "model", "provider", "scope", "version_id", "bucket")
+# A latency month row's columns that are not part of its key.
+MONTH_OWN = frozenset({"id", "month", "calls", "compacted"})
 
 
-async def _add_to_months(session: AsyncSession, days: list[Any], newest: int) -> None:
-    """The day rows about to be merged that no compaction merged before, added to their
-    months' rows: every delta row reaches latency_months once, in the transaction that
-    marks it compacted."""
-    by_month: dict[datetime, list[datetime]] = defaultdict(list)
-    for day in days:
-        by_month[_month_floor(day)].append(day)
-    keys = [col(getattr(LatencyBucket, name)) for name in MONTH_KEYS]
-    calls = func.sum(col(LatencyBucket.calls))
-    month_type = inspect(LatencyMonth).c.month.type
-    for month, days_of_month in by_month.items():
-        added = (
-            select(literal(month, month_type), *keys, calls, literal(False))
-            .where(
-                col(LatencyBucket.day).in_(days_of_month),
-                col(LatencyBucket.id) <= newest,
-                not_(col(LatencyBucket.compacted)),
+def _add_to_months(days_table: Any, months_table: Any) -> BeforeMerge:
+    """What compaction does before it merges days of `days_table`: the day rows about
+    to be merged that no compaction merged before, added to their months' rows in
+    `months_table`, so that every delta row reaches the months once, in the transaction
+    that marks it compacted."""
+    days_columns = days_table.__table__.c
+    # A month row's key besides its month: the day row's, besides its day.
+    names = [c.name for c in months_table.__table__.c if c.name not in MONTH_OWN]
+    keys = [days_columns[name] for name in names]
+    calls = func.sum(days_columns.calls)
+    month_type = months_table.__table__.c.month.type
+
+    async def add(session: AsyncSession, days: list[Any], newest: int) -> None:
+        by_month: dict[datetime, list[datetime]] = defaultdict(list)
+        for day in days:
+            by_month[_month_floor(day)].append(day)
+        for month, days_of_month in by_month.items():
+            added = (
+                select(literal(month, month_type), *keys, calls, literal(False))
+                .where(
+                    days_columns.day.in_(days_of_month),
+                    days_columns.id <= newest,
+                    not_(days_columns.compacted),
+                )
+                .group_by(*keys)
+                .having(calls != 0)
             )
-            .group_by(*keys)
-            .having(calls != 0)
-        )
-        columns = ["month", *MONTH_KEYS, "calls", "compacted"]
-        await session.exec(insert(LatencyMonth).from_select(columns, added))
+            columns = ["month", *names, "calls", "compacted"]
+            await session.exec(insert(months_table).from_select(columns, added))
+
+    return add

@@ -5,6 +5,7 @@ ingested runs, deletions and forks (tests/schema/test_usage_model.py's actions),
 a conversation deleted and a retention sweep; after each stage every grouping and range
 is read both ways, before and after compaction, for a caller who sees everything and
 one who sees some of it. Latencies from the sketch are within its relative error.
+Traces belong to a few users, so that the per-user roll-ups are read too.
 """
 
 from __future__ import annotations
@@ -17,18 +18,25 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlmodel import col
 from starlette.applications import Starlette
 
 from config import Settings
-from models import LatencyMonth
+from models import (
+    LatencyMonth,
+    Trace,
+    UserLatencyDay,
+    UserLatencyMonth,
+    UserUsageDay,
+)
 from models.base import utcnow
 from resolvers import retention
 from resolvers.analytics import usage as usage_reads
 from resolvers.analytics.sketch import RELATIVE_ERROR
 from resolvers.analytics.usage import UsageGroupBy as By
 from resolvers.analytics.usage import UsageQuery, usage, usage_statement
-from resolvers.analytics.usage_rollups import compact
+from resolvers.analytics.usage_rollups import EVERYONE, PER_USER, Stored, compact, stored_days
 from resolvers.context import Context
 from resolvers.principal import DEVELOPMENT_USER, Principal
 from tests import factories
@@ -48,7 +56,12 @@ GROUPINGS: list[tuple[By, ...]] = [
     (By.COMPONENT_VERSION,),
     (By.MODEL, By.HOUR),
     (By.COMPONENT_VERSION, By.SPAN_KIND),
+    (By.USER, By.DAY),
 ]
+# The users spans_with_versions' traces belong to (None: a trace without one).
+USERS = ("ann", "ben", None)
+# Queries of one user's calls: (groupBy, userId).
+OF_ONE_USER: list[tuple[tuple[By, ...], str]] = [((), "ann"), ((By.DAY,), "ann")]
 HOUR = timedelta(hours=1)
 
 
@@ -64,15 +77,23 @@ def ranges() -> list[tuple[Any, Any]]:
     ]
 
 
+def queries(start: Any, end: Any) -> list[UsageQuery]:
+    """Every grouping, and one user's calls, over a range."""
+    grouped = [(group_by, None) for group_by in GROUPINGS]
+    return [
+        UsageQuery(group_by=group_by, started_from=start, started_to=end, user_id=user)
+        for group_by, user in grouped + OF_ONE_USER
+    ]
+
+
 async def agree(app: Starlette, settings: Settings) -> None:
     """Every grouping and range, both callers: the roll-ups' answer is the rows'."""
     for principal in (Principal.development(), Principal.user(DEVELOPMENT_USER)):
         ctx = Context.create(app.state.database, settings, principal=principal)
-        for group_by in GROUPINGS:
-            for start, end in ranges():
-                q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+        for start, end in ranges():
+            for q in queries(start, end):
                 rows = await ctx.loaders.fetch(usage_statement(ctx, q))
-                width = len(group_by)
+                width = len(q.group_by)
                 expected = sorted(
                     (tuple(map(str, row[:width])), *row[width : width + 5], row[-1]) for row in rows
                 )
@@ -88,7 +109,7 @@ async def agree(app: Starlette, settings: Settings) -> None:
                     )
                     for g in await usage(ctx, q)
                 )
-                assert found == expected, (principal, group_by, start, end)
+                assert found == expected, (principal, q)
 
 
 RECENT = (timedelta(0), HOUR, timedelta(days=2))
@@ -97,19 +118,20 @@ RECENT = (timedelta(0), HOUR, timedelta(days=2))
 async def spans_with_versions(
     gql: GraphQLClient, conversation: str, seed: int, ages: tuple[timedelta, ...] = RECENT
 ) -> None:
-    """Spans of every kind: some with one or two component versions, errors, latencies,
-    started one of `ages` ago (by default now, an hour or two days ago)."""
+    """Spans of every kind, in traces of each of USERS: some with one or two component
+    versions, errors, latencies, started one of `ages` ago (by default now, an hour or
+    two days ago)."""
     rng = random.Random(seed)
     versions = [
         (await factories.component_version(gql, f"prompt-{i}", {"text": f"v{i}"}))["id"]
         for i in range(2)
     ]
-    trace = (await factories.trace(gql, conversation))["id"]
+    traces = [(await factories.trace(gql, conversation, userId=user))["id"] for user in USERS]
     for index in range(8):
         started = utcnow() - rng.choice(ages)
         span = await factories.span(
             gql,
-            trace,
+            rng.choice(traces),
             kind=rng.choice(["LLM", "TOOL", "CHAIN"]),
             startedAt=started.isoformat(),
             componentVersionIds=rng.sample(versions, rng.randint(0, 2)),
@@ -163,9 +185,8 @@ async def test_deletes_and_sweeps_keep_the_rollups_right(
 ) -> None:
     conversation = (await factories.conversation(gql))["id"]
     await spans_with_versions(gql, conversation, seed=7)
-    old = (
-        await factories.trace(gql, conversation, startedAt=(utcnow() - 40 * HOUR * 24).isoformat())
-    )["id"]
+    started = (utcnow() - 40 * HOUR * 24).isoformat()
+    old = (await factories.trace(gql, conversation, startedAt=started, userId="ann"))["id"]
     for _ in range(3):
         span = await factories.span(
             gql, old, kind="LLM", startedAt=(utcnow() - timedelta(days=40)).isoformat()
@@ -212,13 +233,26 @@ async def assert_sketch_close(ctx: Context, q: UsageQuery, monkeypatch: pytest.M
                 assert abs(estimate - truth) <= RELATIVE_ERROR * truth + 1e-9, (key, name)
 
 
-@pytest.mark.parametrize("group_by", [(), (By.MODEL,), (By.DAY,), (By.COMPONENT_VERSION,)])
+# (groupBy, userId) the stored sketches answer, over everyone and per user.
+SKETCHED: list[tuple[tuple[By, ...], str | None]] = [
+    ((), None),
+    ((By.MODEL,), None),
+    ((By.DAY,), None),
+    ((By.COMPONENT_VERSION,), None),
+    ((By.USER,), None),
+    ((By.USER, By.DAY), None),
+    *OF_ONE_USER,
+]
+
+
+@pytest.mark.parametrize(("group_by", "user"), SKETCHED)
 async def test_sketched_latencies_are_within_their_bound(
     gql: GraphQLClient,
     app: Starlette,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     group_by: tuple[By, ...],
+    user: str | None,
 ) -> None:
     conversation = (await factories.conversation(gql))["id"]
     for seed in range(3):
@@ -226,17 +260,18 @@ async def test_sketched_latencies_are_within_their_bound(
     ctx = Context.create(app.state.database, settings)
     now = utcnow()
     for start, end in ((None, None), (now - timedelta(days=3, minutes=7), now + HOUR)):
-        q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+        q = UsageQuery(group_by=group_by, started_from=start, started_to=end, user_id=user)
         await assert_sketch_close(ctx, q, monkeypatch)
 
 
-@pytest.mark.parametrize("group_by", [(), (By.MODEL,), (By.DAY,), (By.COMPONENT_VERSION,)])
+@pytest.mark.parametrize(("group_by", "user"), SKETCHED)
 async def test_whole_months_are_read_from_the_monthly_sketch(
     gql: GraphQLClient,
     app: Starlette,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     group_by: tuple[By, ...],
+    user: str | None,
 ) -> None:
     """Months of spans read over a range with whole months in it: compaction adds the
     day rows it merges to the months once, and a month's day rows it has not merged
@@ -249,19 +284,20 @@ async def test_whole_months_are_read_from_the_monthly_sketch(
     for seed in range(2):
         await spans_with_versions(gql, conversation, seed, ages)
         for start, end in ranges:
-            q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+            q = UsageQuery(group_by=group_by, started_from=start, started_to=end, user_id=user)
             await assert_sketch_close(ctx, q, monkeypatch)
         while await compact(app.state.database.sessions):
             pass
         for start, end in ranges:
-            q = UsageQuery(group_by=group_by, started_from=start, started_to=end)
+            q = UsageQuery(group_by=group_by, started_from=start, started_to=end, user_id=user)
             await assert_sketch_close(ctx, q, monkeypatch)
-    months = await ctx.loaders.fetch(select(func.count()).select_from(LatencyMonth))
-    assert months[0][0] > 0
+    for table in (LatencyMonth, UserLatencyMonth):
+        months = await ctx.loaders.fetch(select(func.count()).select_from(table))
+        assert months[0][0] > 0, table
 
 
 USAGE_LATENCIES = """query($g: [UsageGroupBy!]) { usage(groupBy: $g) {
-  count latencyP50Ms latencyMaxMs approximate } }"""
+  userId count latencyP50Ms latencyMaxMs approximate } }"""
 
 
 async def test_the_endpoint_says_which_latencies_are_sketched(
@@ -275,13 +311,19 @@ async def test_the_endpoint_says_which_latencies_are_sketched(
     sketched = (await gql.data(USAGE_LATENCIES, {"g": ["MODEL"]}))["usage"]
     assert {g["approximate"] for g in sketched} == {True}
     assert [g["count"] for g in sketched] == [g["count"] for g in exact]
-    # The stored sketch keeps no users: grouped by user, the rows are bucketed instead.
-    by_user = (await gql.data(USAGE_LATENCIES, {"g": ["USER"]}))["usage"]
-    assert {g["approximate"] for g in by_user} == {True}
     monkeypatch.undo()
-    exact_by_user = (await gql.data(USAGE_LATENCIES, {"g": ["USER"]}))["usage"]
-    assert {g["approximate"] for g in exact_by_user} == {False}
-    assert [g["count"] for g in by_user] == [g["count"] for g in exact_by_user]
+    # Grouped by user the stored per-user sketch answers; by conversation, which no
+    # stored sketch keeps, the rows are bucketed: sketched past the limit either way.
+    for grouping in ("USER", "CONVERSATION"):
+        exact_groups = (await gql.data(USAGE_LATENCIES, {"g": [grouping]}))["usage"]
+        assert {g["approximate"] for g in exact_groups} == {False}
+        monkeypatch.setattr(usage_reads, "EXACT_LIMIT", 0)
+        sketched_groups = (await gql.data(USAGE_LATENCIES, {"g": [grouping]}))["usage"]
+        monkeypatch.undo()
+        assert {g["approximate"] for g in sketched_groups} == {True}
+        assert [(g["userId"], g["count"]) for g in sketched_groups] == [
+            (g["userId"], g["count"]) for g in exact_groups
+        ]
     # Not asked for, latencies are not read at all.
     counts = (await gql.data("{ usage { count approximate } }"))["usage"]
     assert counts == [{"count": sum(g["count"] for g in exact), "approximate": False}]
@@ -302,3 +344,94 @@ async def test_a_caller_who_sees_part_of_it_gets_a_sketch_of_their_own_calls(
     ctx = Context.create(app.state.database, settings, principal=Principal.user("user-1"))
     for group_by in [(), (By.MODEL,), (By.USER,), (By.CONVERSATION, By.SPAN_KIND)]:
         await assert_sketch_close(ctx, UsageQuery(group_by=group_by), monkeypatch)
+
+
+BY_USER = "{ usage(groupBy: [USER]) { userId count totalTokens } }"
+
+
+async def by_user(gql: GraphQLClient) -> dict[str | None, tuple[int, int]]:
+    groups = (await gql.data(BY_USER))["usage"]
+    return {g["userId"]: (g["count"], g["totalTokens"]) for g in groups}
+
+
+async def test_a_trace_whose_user_changes_takes_its_spans_along(
+    gql: GraphQLClient, app: Starlette, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No write of the API or of ingestion changes a trace's user (ingestion sets it
+    when it first sees the trace), so the change is made in SQL, as a data fix would:
+    the trigger moves the trace's spans, compacted or not, to the new user."""
+    conversation = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, conversation, seed=11, ages=(timedelta(days=3),))
+    while await compact(app.state.database.sessions):
+        pass
+    await spans_with_versions(gql, conversation, seed=12, ages=(timedelta(days=3),))
+    before = await by_user(gql)
+    assert "ann" in before
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            update(Trace).where(col(Trace.user_id) == "ann").values(user_id="dan")
+        )
+    after = await by_user(gql)
+    assert after == {**{u: n for u, n in before.items() if u != "ann"}, "dan": before["ann"]}
+    await agree(app, settings)
+    ctx = Context.create(app.state.database, settings)
+    for q in (UsageQuery(group_by=(By.USER,)), UsageQuery(user_id="dan")):
+        await assert_sketch_close(ctx, q, monkeypatch)
+
+
+async def test_deleted_traces_and_conversations_leave_their_users(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    """A trace swept by retention and a deleted conversation take their spans (and the
+    conversation its model-call messages) out of every user's sums and buckets: merged,
+    nothing of them is left."""
+    kept = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, kept, seed=13)
+    started = (utcnow() - timedelta(days=40)).isoformat()
+    old = (await factories.trace(gql, kept, startedAt=started, userId="swept"))["id"]
+    span = await factories.span(gql, old, kind="LLM", startedAt=started)
+    await factories.end_span(gql, span["id"], inputTokens=5, outputTokens=7)
+    gone = (await factories.conversation(gql))["id"]
+    await spans_with_versions(gql, gone, seed=14)
+    gone_trace = (await factories.trace(gql, gone, userId="deleted"))["id"]
+    span = await factories.span(gql, gone_trace, kind="LLM")
+    await factories.end_span(gql, span["id"], inputTokens=3, outputTokens=4)
+    await factories.message(
+        gql, gone, senderId="agent-1", senderType="AGENT", role="ASSISTANT", inputTokens=3, cost=0.5
+    )
+    assert {"swept", "deleted"} <= (await by_user(gql)).keys()
+    policy = replace(settings, retention_trace_days=30)
+    await retention.sweep(Context.create(app.state.database, policy, app.state.bus))
+    await gql.data(DELETE, {"id": gone})
+    assert not {"swept", "deleted"} & (await by_user(gql)).keys()
+    await agree(app, settings)
+    while await compact(app.state.database.sessions):
+        pass
+    ctx = Context.create(app.state.database, settings)
+    for table in (UserUsageDay, UserLatencyDay, UserLatencyMonth):
+        left = await ctx.loaders.fetch(select(col(table.user_id)).distinct())
+        assert {row[0] for row in left} <= set(USERS), table
+    await agree(app, settings)
+
+
+@pytest.mark.parametrize(
+    ("principal", "q", "stored"),
+    [
+        (Principal.development(), UsageQuery(group_by=(By.MODEL, By.DAY)), EVERYONE),
+        (Principal.development(), UsageQuery(group_by=(By.USER,)), PER_USER),
+        (Principal.development(), UsageQuery(group_by=(By.DAY, By.USER)), PER_USER),
+        (Principal.development(), UsageQuery(user_id="ann"), PER_USER),
+        (Principal.development(), UsageQuery(group_by=(By.DAY,), user_id="ann"), PER_USER),
+        # The per-user tables keep no other dimension, conversation or hour.
+        (Principal.development(), UsageQuery(group_by=(By.USER, By.MODEL)), None),
+        (Principal.development(), UsageQuery(group_by=(By.USER,), models=["m-1"]), None),
+        (Principal.development(), UsageQuery(group_by=(By.USER, By.HOUR)), None),
+        (Principal.development(), UsageQuery(user_id="ann", conversation_ids=[]), None),
+        # Both hold everyone's calls, which a restricted caller may not all see.
+        (Principal.user(DEVELOPMENT_USER), UsageQuery(group_by=(By.USER,)), None),
+    ],
+)
+def test_the_stored_days_that_answer_a_query(
+    principal: Principal, q: UsageQuery, stored: Stored | None
+) -> None:
+    assert stored_days(principal, q) is stored
