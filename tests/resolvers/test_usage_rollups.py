@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from config import Settings
 from models import (
     LatencyMonth,
+    SpanComponentVersion,
     Trace,
     UserLatencyDay,
     UserLatencyMonth,
@@ -38,6 +39,7 @@ from resolvers.analytics.usage import UsageGroupBy as By
 from resolvers.analytics.usage import UsageQuery, usage, usage_statement
 from resolvers.analytics.usage_rollups import EVERYONE, PER_USER, Stored, compact, stored_days
 from resolvers.context import Context
+from resolvers.ids import from_global_id
 from resolvers.principal import DEVELOPMENT_USER, Principal
 from tests import factories
 from tests.graphql_client import GraphQLClient
@@ -435,3 +437,45 @@ def test_the_stored_days_that_answer_a_query(
     principal: Principal, q: UsageQuery, stored: Stored | None
 ) -> None:
     assert stored_days(principal, q) is stored
+
+
+async def test_links_written_together_count_each_span_once(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    """One statement that inserts (a set-based load) or deletes (a conversation deleted
+    in chunks) several links of a span: the span is counted as using versions once, and
+    as using none again once its last link goes (migration 0021: PostgreSQL runs row
+    triggers when the statement ends, when every one of them saw the others)."""
+    conversation = (await factories.conversation(gql))["id"]
+    versions = [
+        from_global_id((await factories.component_version(gql, f"tool-{i}", {"n": i}))["id"])[1]
+        for i in range(3)
+    ]
+    trace = (await factories.trace(gql, conversation))["id"]
+    spans = []
+    for index in range(3):
+        span = (await factories.span(gql, trace, kind="LLM"))["id"]
+        await factories.end_span(gql, span, model="m-1", inputTokens=10 + index, outputTokens=1)
+        spans.append(from_global_id(span)[1])
+    # The first span has a link already; every span gets two more in one statement.
+    links = SpanComponentVersion.__table__  # type: ignore[attr-defined]
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            links.insert(), [{"span_id": spans[0], "component_version_id": versions[2]}]
+        )
+    together = [{"span_id": s, "component_version_id": v} for s in spans for v in versions[:2]]
+    async with app.state.engine.begin() as connection:
+        await connection.execute(links.insert().values(together))
+    await agree(app, settings)
+    # All of the first span's links, and one of the second's, in one statement.
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            links.delete().where(
+                (links.c.span_id == spans[0])
+                | ((links.c.span_id == spans[1]) & (links.c.component_version_id == versions[0]))
+            )
+        )
+    await agree(app, settings)
+    while await compact(app.state.database.sessions):
+        pass
+    await agree(app, settings)
