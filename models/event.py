@@ -15,6 +15,12 @@ from models.enums import AgentSessionStatus, EventKind
 OPEN_SESSION_STATUSES = (AgentSessionStatus.ACTIVE, AgentSessionStatus.AWAITING_USER)
 
 
+def where_set(name: str, column: str) -> sa.Index:
+    """An index of the rows whose `column` is not NULL: all that `column = X` reads."""
+    is_set = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(name, column, postgresql_where=is_set, sqlite_where=is_set)
+
+
 class Event(SQLModel, table=True):
     """One change in a conversation, written in the transaction that made it.
 
@@ -25,7 +31,26 @@ class Event(SQLModel, table=True):
     """
 
     __tablename__ = "events"
-    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "seq"),
+        # Deleting a row an event points at sets the event's column to NULL (ON DELETE SET
+        # NULL): without an index each deleted row scans the log. Most events are about a
+        # message: that index holds every row. Few are about the others: theirs hold only
+        # the rows that have one. Migration 0022.
+        sa.Index("ix_events_message_id", "message_id"),
+        *(
+            where_set(f"ix_events_{column}", column)
+            for column in (
+                "tool_call_id",
+                "trace_id",
+                "span_id",
+                "plan_id",
+                "plan_step_id",
+                "participant_id",
+                "agent_session_id",
+            )
+        ),
+    )
 
     # BIGINT on PostgreSQL; INTEGER on SQLite, where only that is an autoincrementing rowid.
     id: int | None = Field(
@@ -63,6 +88,8 @@ class AgentSession(SQLModel, table=True):
 
     __tablename__ = "agent_sessions"
     __table_args__ = (
+        # For the foreign key's ON DELETE SET NULL when a message goes (migration 0022).
+        where_set("ix_agent_sessions_message_id", "message_id"),
         # The database, not a read before the write, refuses a second open session.
         sa.Index(
             "uq_agent_sessions_open_per_conversation",

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, select, update
+from sqlalchemy import Column, ColumnElement, Table, and_, delete, select, tuple_, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models
 
 ROOT: Table = models.Conversation.__table__  # type: ignore[attr-defined]
+# Rows a statement deletes (or unlinks): its cascades, the foreign keys it sets to NULL
+# and the roll-up triggers it fires stay far below the statement timeout, and its ids
+# well under the bind-parameter limits of SQLite and asyncpg.
+CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -80,23 +84,42 @@ def owned_tables() -> tuple[Owned, ...]:
     return tuple(sorted(found.values(), key=lambda owned: owned.depth))
 
 
-async def unlink_self_references(session: AsyncSession, conversation_ids: Any) -> None:
-    """Cut the chains inside the subgraph (a message's parent, a span's parent).
-
-    SQLite runs each cascade as a trigger inside the one before, and stops past 1000
-    levels: a conversation of 1000 messages, each replying to the one before, could
-    not be deleted through the chain. PostgreSQL needs no help; both take it.
-    """
-    for owned in owned_tables():
-        if owned.self_key is not None:
-            await session.exec(
-                update(owned.table)
-                .where(owned.within(conversation_ids), owned.self_key.is_not(None))
-                .values({owned.self_key.name: None})
-            )
-
-
 async def delete_conversations(session: AsyncSession, conversation_ids: Sequence[Any]) -> None:
-    """Delete the conversations with everything they own, in the caller's transaction."""
-    await unlink_self_references(session, conversation_ids)
+    """Delete the conversations with everything they own, in the caller's transaction.
+
+    The statement timeout bounds each statement, not the transaction: the deepest tables
+    go first, CHUNK rows a statement, so that no statement's cascade grows with the
+    conversation (one statement cascading through 20,000 messages and a trace of 20,000
+    spans ran for seconds). The conversations' own rows go last; their cascade finds
+    nothing left but what a writer added meanwhile.
+    """
+    for owned in reversed(owned_tables()):
+        keys: Any = select(*owned.table.primary_key.columns).where(owned.within(conversation_ids))
+        await delete_rows(session, owned.table, (await session.exec(keys)).all())
     await session.exec(ROOT.delete().where(ROOT.c.id.in_(conversation_ids)))
+
+
+async def delete_rows(session: AsyncSession, table: Table, keys: Sequence[Sequence[Any]]) -> None:
+    """Delete the rows of `table` whose primary keys are `keys`, CHUNK a statement.
+
+    A chain inside the table (a message's parent) is cut first: a row would take the
+    rest of its chain with it, in one cascade of any length. SQLite, which runs each
+    cascade as a trigger inside the one before and stops past 1000 levels, could not
+    delete a conversation of 1000 messages each replying to the one before.
+    """
+    chunks = [keys[start : start + CHUNK] for start in range(0, len(keys), CHUNK)]
+    self_key = _self_key(table)
+    if self_key is not None:
+        for chunk in chunks:
+            linked = and_(_among(table, chunk), self_key.is_not(None))
+            await session.exec(update(table).where(linked).values({self_key.name: None}))
+    for chunk in chunks:
+        await session.exec(delete(table).where(_among(table, chunk)))
+
+
+def _among(table: Table, keys: Sequence[Sequence[Any]]) -> ColumnElement[bool]:
+    columns = list(table.primary_key.columns)
+    if len(columns) == 1:
+        return columns[0].in_([key[0] for key in keys])
+    # Span links and step dependencies have two-column keys.
+    return tuple_(*columns).in_([tuple(key) for key in keys])

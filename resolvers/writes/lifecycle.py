@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import case, delete, func, update
+from sqlalchemy import Table, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,7 +15,7 @@ from models.enums import EventKind
 from resolvers import events
 from resolvers.context import Context
 from resolvers.ids import to_global_id
-from resolvers.ownership import delete_conversations
+from resolvers.ownership import delete_conversations, delete_rows
 from resolvers.permissions import Action
 from resolvers.principal import Identity
 from resolvers.publisher import Farewell
@@ -35,8 +35,7 @@ NOT_FORKED = frozenset(
     | {"output_tokens", "total_tokens", "cost"}
     | {"forked_from_conversation_id", "forked_from_message_id"}
 )
-# Ids per statement: well under the bind-parameter limits of SQLite and asyncpg.
-CHUNK = 1000
+MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
 
 
 async def delete_conversation(ctx: Context, conversation_id: uuid.UUID) -> Conversation:
@@ -82,14 +81,7 @@ async def delete_message(
         senders = (Identity(row[-2], row[-1]) for row in rows)
         await require_own_words(session, conversation.id, senders, Action.MODERATE)
         ids = [row[0] for row in rows]
-        for start in range(0, len(ids), CHUNK):
-            chunk = col(Message.id).in_(ids[start : start + CHUNK])
-            # Parent links first, for SQLite's cascade depth (see resolvers.ownership).
-            await session.exec(update(Message).where(chunk).values(parent_message_id=None))
-        for start in range(0, len(ids), CHUNK):
-            await session.exec(
-                delete(Message).where(col(Message.id).in_(ids[start : start + CHUNK]))
-            )
+        await delete_rows(session, MESSAGES, [(message_id,) for message_id in ids])
         conversation.message_count -= len(ids)
         # The latest message is the one numbered last_message_seq (resolvers.reads):
         # when it goes, the latest left takes its place.
