@@ -8,6 +8,7 @@ overrides it and how that variable's text is parsed. `Settings()` is the default
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -17,6 +18,7 @@ from typing import Any, TypeVar, cast
 from resolvers.pricing.table import PriceEntry, read_price_file
 
 T = TypeVar("T")
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,19 @@ def _optional(value: str) -> str | None:
 def _words(value: str) -> tuple[str, ...]:
     """A comma-separated list; blanks around and between items are dropped."""
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _at_least(minimum: Number, kind: Callable[[str], Number]) -> Callable[[str], Number]:
+    """A number of `kind` (int, float), refused below `minimum`, and refused if not
+    finite: `nan` passes every comparison, and a pool would wait on it wrongly."""
+
+    def parse(value: str) -> Number:
+        number = kind(value)
+        if not math.isfinite(number) or number < minimum:
+            raise ValueError(f"must be a finite number of at least {minimum}, not {number}")
+        return number
+
+    return parse
 
 
 def _setting(default: T, env: str, parse: Callable[[str], T]) -> T:
@@ -106,6 +121,24 @@ class Settings:
     graphiql: bool = _setting(True, "GRAPHIQL", _flag)
     # Longest a single SQL statement may run (0: no limit).
     statement_timeout_ms: int = _setting(10_000, "STATEMENT_TIMEOUT_MS", int)
+    # The PostgreSQL pool of each process. serve runs every request it accepts at once
+    # (up to MAX_CONNECTIONS, 2048) and a request's sibling fields each take a
+    # connection: no pool the server allows (max_connections: 100 by default, shared by
+    # every process) matches that, so the pool is the cap, and requests past it wait
+    # for a connection (DATABASE_POOL_TIMEOUT_SECONDS, then UNAVAILABLE). No overflow:
+    # SQLAlchemy closes an overflow connection as soon as it is returned, so a load past
+    # the pool opens connection after connection (10 + 10 at 16 clients of the list
+    # page: 30-174 new ones per 10 s; 20 + 0: none, and level with PostGraphile, issue
+    # 22). Four processes of 20 stay under the server's default. Recycling (0: never)
+    # replaces connections past that age, for proxies or failovers that move them.
+    database_pool_size: int = _setting(20, "DATABASE_POOL_SIZE", _at_least(1, int))
+    database_max_overflow: int = _setting(0, "DATABASE_MAX_OVERFLOW", _at_least(0, int))
+    database_pool_recycle_seconds: int = _setting(
+        0, "DATABASE_POOL_RECYCLE_SECONDS", _at_least(0, int)
+    )
+    database_pool_timeout_seconds: float = _setting(
+        30.0, "DATABASE_POOL_TIMEOUT_SECONDS", _at_least(0.0, float)
+    )
     # Ingestion: largest OTLP body (as sent, and gunzipped), OTLP requests written at
     # once before more are refused (503), items in one `ingest` mutation.
     otlp_max_body_bytes: int = _setting(16_777_216, "OTLP_MAX_BODY_BYTES", int)
@@ -144,7 +177,7 @@ class Settings:
         """The defaults, with each setting whose variable is set (even empty) parsed from it."""
         env = os.environ if env is None else env
         given: dict[str, Any] = {
-            f.name: f.metadata["parse"](env[f.metadata["env"]])
+            f.name: _parsed(f.metadata["env"], env[f.metadata["env"]], f.metadata["parse"])
             for f in fields(cls)
             if f.metadata["env"] in env
         }
@@ -152,3 +185,13 @@ class Settings:
         if key_file:
             given["jwt_public_key"] = Path(key_file).read_text()
         return cls(**given)
+
+
+def _parsed(env: str, value: str, parse: Callable[[str], T]) -> T:
+    """`value` parsed; a value refused names its variable (in a note: some parsers'
+    messages name it already)."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        exc.add_note(f"in {env}")
+        raise

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as RowSession
 from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from config import Settings
 from resolvers.errors import ThreadlineError, Unavailable
 from resolvers.filters import register_sqlite_functions
 
@@ -105,14 +106,29 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def pool_arguments(settings: Settings) -> dict[str, Any]:
+    """A PostgreSQL engine's pool, as the DATABASE_POOL_* settings describe it (config.py
+    says why the defaults are what they are)."""
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_recycle": settings.database_pool_recycle_seconds or -1,
+        "pool_timeout": settings.database_pool_timeout_seconds,
+    }
+
+
 def create_engine(url: str, statement_timeout_ms: int = 0, **kwargs: Any) -> AsyncEngine:
-    """An engine whose statements each run for at most `statement_timeout_ms` (0: no limit)."""
+    """An engine whose statements each run for at most `statement_timeout_ms` (0: no limit).
+
+    SQLite keeps SQLAlchemy's own pool; PostgreSQL's has the settings' built-in defaults
+    (not the environment's) unless `kwargs` says otherwise: Database.from_settings passes
+    the configured one.
+    """
     if is_sqlite(url):
         # Writers wait for each other instead of failing with "database is locked".
         kwargs.setdefault("connect_args", {"timeout": 30})
     else:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        kwargs = {**pool_arguments(Settings()), **kwargs}
         # The most recently returned connection first: under light load the others stay
         # idle (and are pinged when needed, see _ping_after_idle) rather than all of
         # them idling past the ping threshold in turn.
@@ -439,9 +455,17 @@ class Database:
     row_sessions: RowSessionFactory
 
     @classmethod
-    def from_url(cls, url: str, statement_timeout_ms: int = 0) -> Database:
-        """`statement_timeout_ms` bounds every statement (0: no limit)."""
-        engine = create_engine(url, statement_timeout_ms)
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database of `settings`, with their statement timeout and pool."""
+        url = settings.database_url
+        pool = {} if is_sqlite(url) else pool_arguments(settings)
+        return cls.from_url(url, settings.statement_timeout_ms, **pool)
+
+    @classmethod
+    def from_url(cls, url: str, statement_timeout_ms: int = 0, **engine_options: Any) -> Database:
+        """`statement_timeout_ms` bounds every statement (0: no limit); `engine_options`
+        go to create_engine."""
+        engine = create_engine(url, statement_timeout_ms, **engine_options)
         # PostgreSQL reads run outside a transaction: under READ COMMITTED each statement
         # takes its own snapshot either way, and BEGIN and ROLLBACK were two more round
         # trips per read. SQLite's reads keep theirs: in WAL mode a read transaction

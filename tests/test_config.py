@@ -36,6 +36,10 @@ def test_variables_are_parsed_by_type() -> None:
             "AUTH_JWT_AUDIENCE": "threadline",
             "SWEEP_INTERVAL_SECONDS": "1.5",
             "RETENTION_OVERRIDES": '{"alice": {"traceDays": 7}}',
+            "DATABASE_POOL_SIZE": "32",
+            "DATABASE_MAX_OVERFLOW": "0",
+            "DATABASE_POOL_RECYCLE_SECONDS": "1800",
+            "DATABASE_POOL_TIMEOUT_SECONDS": "2.5",
         }
     )
     assert settings.database_url == "postgresql+asyncpg://db/threadline"
@@ -50,12 +54,36 @@ def test_variables_are_parsed_by_type() -> None:
     assert settings.jwt_audience == "threadline"
     assert settings.sweep_interval_seconds == 1.5
     assert settings.retention_overrides == (RetentionOverride("alice", 7, None),)
+    pool = (
+        settings.database_pool_size,
+        settings.database_max_overflow,
+        settings.database_pool_recycle_seconds,
+        settings.database_pool_timeout_seconds,
+    )
+    assert pool == (32, 0, 1800, 2.5)
     assert settings.max_page_size == Settings().max_page_size
 
 
-def test_a_malformed_number_is_refused() -> None:
-    with pytest.raises(ValueError, match="invalid literal"):
-        Settings.from_env({"PORT": "eighty"})
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "eighty", "invalid literal"),
+        ("DATABASE_POOL_SIZE", "0", "at least 1, not 0"),
+        ("DATABASE_POOL_SIZE", "2.5", "invalid literal"),
+        ("DATABASE_MAX_OVERFLOW", "-1", "at least 0, not -1"),
+        ("DATABASE_POOL_RECYCLE_SECONDS", "-60", "at least 0, not -60"),
+        ("DATABASE_POOL_TIMEOUT_SECONDS", "-0.5", "at least 0.0, not -0.5"),
+        ("DATABASE_POOL_TIMEOUT_SECONDS", "soon", "could not convert"),
+        ("DATABASE_POOL_TIMEOUT_SECONDS", "nan", "at least 0.0, not nan"),
+        ("DATABASE_POOL_TIMEOUT_SECONDS", "inf", "at least 0.0, not inf"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as refused:
+        Settings.from_env({variable: value})
+    assert refused.value.__notes__ == [f"in {variable}"]
 
 
 def test_the_public_key_file_wins_over_the_inline_key(tmp_path: Path) -> None:

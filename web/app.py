@@ -169,7 +169,7 @@ def retry_later(result: ExecutionResult, operation: OperationType | None, commit
 
 def create_app(settings: Settings) -> Starlette:
     """An app for these settings; nothing connects until its lifespan starts."""
-    database = Database.from_url(settings.database_url, settings.statement_timeout_ms)
+    database = Database.from_settings(settings)
     engine = database.engine
     bus = EventBus(
         create_broadcast(settings.broadcast_url),
