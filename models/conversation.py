@@ -40,6 +40,10 @@ class Conversation(SQLModel, table=True):
         sa.Index("ix_conversations_last_activity", "last_activity_at", "id"),
         sa.Index("ix_conversations_created", "created_at", "id"),
         sa.Index("ix_conversations_updated", "updated_at", "id"),
+        # The orders by usage (migration 0023).
+        sa.Index("ix_conversations_cost", "cost", "id"),
+        sa.Index("ix_conversations_total_tokens", "total_tokens", "id"),
+        sa.Index("ix_conversations_message_count", "message_count", "id"),
         # The `tag` filter's jsonb @> on PostgreSQL; a plain index on SQLite, which
         # has no use for it but keeps the two schemas one.
         sa.Index("ix_conversations_tags", "tags", postgresql_using="gin"),
@@ -148,7 +152,13 @@ class Message(SQLModel, table=True):
 
 class ToolCall(SQLModel, table=True):
     __tablename__ = "tool_calls"
-    __table_args__ = (sa.UniqueConstraint("message_id", "call_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "call_id"),
+        # The root `toolCalls` list reads a status's calls, or a tool's of a status, by
+        # start (resolvers/tool_call_list.py, migration 0024).
+        sa.Index("ix_tool_calls_status_started", "status", "started_at", "id"),
+        sa.Index("ix_tool_calls_tool_status_started", "tool_name", "status", "started_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     message_id: uuid.UUID = fk("messages.id")

@@ -296,6 +296,19 @@ def page_query(
     )
 
 
+def gathered_page_query(
+    model: Any, where: Sequence[ColumnElement[bool]], request: PageRequest, ordering: Ordering
+) -> Select[Any]:
+    """page_query() for a filter that holds for a small share of the rows (a signed-in
+    caller's own, a few conversations'): every match found, then sorted. A subquery with an
+    OFFSET is planned on its own: otherwise PostgreSQL may walk an index in list order and
+    test each row against the filter one by one (0.2 s at L for a caller's newest spans)."""
+    found = select(model).where(*where, *request.conditions(ordering)).offset(0)
+    gathered = aliased(model, found.subquery("gathered"))
+    order = ordering.order_by(request.backward, on=gathered)
+    return select(gathered).order_by(*order).limit(request.limit + 1)
+
+
 def partitioned_page_query(
     relation: Relation,
     parent_ids: Sequence[Any],

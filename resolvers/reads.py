@@ -52,12 +52,21 @@ async def root_page(
     ordering: Ordering,
 ) -> RootPage:
     rows = await ctx.loaders.fetch(page_query(model, where, request, ordering))
+    return RootPage(
+        make_page([row[0] for row in rows], request, ordering), row_count(ctx, model, where)
+    )
+
+
+def row_count(
+    ctx: Context, model: Any, where: Sequence[ColumnElement[bool]]
+) -> Callable[[], Awaitable[int]]:
+    """How many rows of `model` match, counted when asked (a page's `totalCount`)."""
 
     async def count() -> int:
         found = await ctx.loaders.fetch(select(func.count()).select_from(model).where(*where))
         return int(found[0][0])
 
-    return RootPage(make_page([row[0] for row in rows], request, ordering), count)
+    return count
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import models
 from models.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
 from resolvers import reads
 from resolvers.analytics.conversations import conversation_metrics
+from resolvers.analytics.models_used import models_used
 from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.pagination import PageArgs
@@ -26,7 +27,7 @@ from resolvers.relations import (
 from resolvers.scores import SCORES_OF_CONVERSATION
 from resolvers.writes.totals import Usage
 from schema.agent import AgentSession
-from schema.metrics import ConversationMetrics
+from schema.metrics import ConversationMetrics, ModelUsage
 from schema.node import Node, from_row, maybe_from_row, related, required
 from schema.pagination import Connection, PageArguments, nested_connection
 from schema.scalars import JSONValue, Long
@@ -178,6 +179,14 @@ class Conversation(Node):
     async def metrics(self, info: Info[Context, None]) -> ConversationMetrics:
         figures = await conversation_metrics(info.context).load(self.row.id)
         return ConversationMetrics.of(figures, Usage.of(self.row))
+
+    @strawberry.field(
+        description="The models its calls used (spans, and messages no span produced), "
+        "largest cost first; calls that name no model (tool spans, say) are not listed."
+    )
+    async def models_used(self, info: Info[Context, None]) -> list[ModelUsage]:
+        found = await models_used(info.context).load(self.row.id)
+        return [ModelUsage.of(used) for used in found]
 
     @classmethod
     def of(cls, row: models.Conversation) -> Conversation:

@@ -19,11 +19,17 @@ for member in vars(stored).values():
         strawberry.enum(member)
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="COST, TOTAL_TOKENS and MESSAGE_COUNT sort by the conversation's own totals "
+    "(cost, totalTokens, messageCount). In every order, ties go by id."
+)
 class ConversationOrderField(StrEnum):
     CREATED_AT = "created_at"
     UPDATED_AT = "updated_at"
     LAST_ACTIVITY_AT = "last_activity_at"
+    COST = "cost"
+    TOTAL_TOKENS = "total_tokens"
+    MESSAGE_COUNT = "message_count"
 
 
 @strawberry.enum

@@ -1,11 +1,14 @@
-"""Per-conversation figures: `Conversation.metrics`."""
+"""Per-conversation figures: `Conversation.metrics` and `Conversation.modelsUsed`."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import strawberry
 
 from models.enums import MessageRole
 from resolvers.analytics import conversations as figures
+from resolvers.analytics import models_used
 from resolvers.writes.totals import Usage
 from schema.scalars import Long
 
@@ -29,6 +32,25 @@ class ToolMetrics:
     count: Long
     error_count: Long
     error_rate: float
+
+
+@strawberry.type(
+    description="What one model (of one provider) used in a conversation: its spans and "
+    "the messages no span produced, each call counted once, as `usage` counts them."
+)
+class ModelUsage:
+    model: str
+    provider: str | None
+    calls: Long
+    input_tokens: Long
+    output_tokens: Long
+    total_tokens: Long
+    cost: float
+
+    @classmethod
+    def of(cls, used: models_used.ModelUsage) -> ModelUsage:
+        # The same fields by the same names; the cost a Float, as every cost of the API.
+        return cls(**{**asdict(used), "cost": float(used.cost)})
 
 
 @strawberry.type(

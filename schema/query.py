@@ -34,6 +34,7 @@ from schema.score import Score, ScoreQueries
 from schema.search import SearchQueries
 from schema.settings import ChatSettings
 from schema.span_filters import SpanQueries
+from schema.tool_calls import ToolCallQueries
 from schema.trace import Span, Trace
 
 # Every Node type, by the name inside its global id, with the table it is read from.
@@ -110,6 +111,7 @@ class Query(
     AnalyticsQueries,
     LifecycleQueries,
     SpanQueries,
+    ToolCallQueries,
     PricingQueries,
 ):
     @strawberry.field(description="Who this request is authenticated as.")

@@ -254,6 +254,8 @@ async def test_the_corpus_answers_the_same_both_ways(
         {"filter": {"statuses": ["ACTIVE"], "createdAfter": "2000-01-01T00:00:00Z"}},
         {"order": {"field": "CREATED_AT", "direction": "ASC"}},
         {"first": 1, "order": {"field": "UPDATED_AT"}},
+        {"order": {"field": "COST"}},
+        {"order": {"field": "MESSAGE_COUNT", "direction": "ASC"}},
     ):
         await same(http, spy, LISTS, variables)
     # An id written in the document, and page sizes given as literals.

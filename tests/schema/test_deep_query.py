@@ -14,6 +14,7 @@ query Deep($first: Int!) {
     totalCount
     edges { node {
       id title messageCount totalTokens
+      modelsUsed { model calls totalTokens }
       participants { participantId role }
       lastMessage { id content }
       messages(first: 50) {
@@ -49,8 +50,9 @@ async def seed_conversation(gql: GraphQLClient, index: int, messages: int) -> No
     plan = await factories.plan(gql, conv["id"], [[], [0], [0, 1]], fields="id steps { id }")
     trace = await factories.trace(gql, conv["id"])
     root = await factories.span(gql, trace["id"], kind="AGENT", componentVersionIds=[prompt["id"]])
+    step = plan["steps"][0]["id"]
     llm = await factories.span(
-        gql, trace["id"], kind="LLM", parentSpanId=root["id"], planStepId=plan["steps"][0]["id"]
+        gql, trace["id"], kind="LLM", parentSpanId=root["id"], planStepId=step, model="gpt-4o"
     )
     tool_span = await factories.span(
         gql, trace["id"], kind="TOOL", parentSpanId=llm["id"], componentVersionIds=[tool["id"]]
@@ -76,6 +78,7 @@ async def test_deep_query_returns_the_whole_graph(gql: GraphQLClient) -> None:
     data = await gql.data(DEEP_QUERY, {"first": 1})
     conv = data["conversations"]["edges"][0]["node"]
     assert conv["messageCount"] == 4
+    assert conv["modelsUsed"] == [{"model": "gpt-4o", "calls": 1, "totalTokens": 15}]
     messages = [edge["node"] for edge in conv["messages"]["edges"]]
     assert [m["content"] for m in messages] == ["m0", "m1", "m2", "m3"]
     assert messages[1]["parent"]["id"] == messages[0]["id"]

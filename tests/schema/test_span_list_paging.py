@@ -20,6 +20,7 @@ from resolvers.ids import from_global_id
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user
+from tests.paging import backwards, forwards
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 PAGE = """query($f: SpanFilter, $o: SpanOrder, $first: Int, $after: String, $last: Int,
@@ -111,28 +112,6 @@ def in_list_order(spans: dict[str, Given], field: str, descending: bool) -> list
     return present + missing
 
 
-async def forwards(client: GraphQLClient, variables: dict[str, Any]) -> list[str]:
-    ids: list[str] = []
-    after = None
-    while True:
-        page = (await client.data(PAGE, {**variables, "first": 3, "after": after}))["spans"]
-        ids += [node["id"] for node in page["nodes"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return ids
-        after = page["pageInfo"]["endCursor"]
-
-
-async def backwards(client: GraphQLClient, variables: dict[str, Any]) -> list[str]:
-    ids: list[str] = []
-    before = None
-    while True:
-        page = (await client.data(PAGE, {**variables, "last": 3, "before": before}))["spans"]
-        ids = [node["id"] for node in page["nodes"]] + ids
-        if not page["pageInfo"]["hasPreviousPage"]:
-            return ids
-        before = page["pageInfo"]["startCursor"]
-
-
 async def check_every_order(client: GraphQLClient, spans: dict[str, Given]) -> None:
     for spans_filter, matches in FILTERS:
         wanted = {i: s for i, s in spans.items() if matches(s)}
@@ -143,8 +122,8 @@ async def check_every_order(client: GraphQLClient, spans: dict[str, Given]) -> N
                 order = {"field": field, "direction": direction}
                 expected = in_list_order(wanted, field, direction == "DESC")
                 variables = {"f": spans_filter, "o": order}
-                assert await forwards(client, variables) == expected, variables
-                assert await backwards(client, variables) == expected, variables
+                assert await forwards(client, PAGE, "spans", variables, 3) == expected, variables
+                assert await backwards(client, PAGE, "spans", variables, 3) == expected, variables
 
 
 async def test_pages_hold_every_span_once_in_order(gql: GraphQLClient) -> None:

@@ -35,7 +35,7 @@ EXAMPLES += [d for d in SIMULATOR if OPERATION.match(d)]
 def test_the_pages_hold_examples_of_every_kind() -> None:
     graphiql = documents((STATIC / "graphiql-page.js").read_text())
     kinds = [match.group(2) for d in graphiql if (match := OPERATION.match(d))]
-    assert kinds == ["query", "query", "subscription"]  # deep, aggregate, live
+    assert kinds == ["query", "query", "query", "subscription"]  # deep, aggregate, failures, live
     assert len(EXAMPLES) > 20
 
 

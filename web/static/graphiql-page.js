@@ -29,16 +29,38 @@ query ConversationPage {
 `;
 
 // Aggregates, computed by the database over what the caller may see: usage by model
-// (tokens, cost, latency percentiles, errors), and counts.
+// (tokens, cost, latency percentiles, errors), the costliest conversations, and counts.
 const AGGREGATE_QUERY = `query Usage {
   usage(groupBy: [MODEL]) {
     model count inputTokens outputTokens totalTokens cost
     latencyP50Ms latencyP95Ms latencyP99Ms errorCount errorRate
   }
+  # The 5 most expensive conversations, with their message counts and the models they used.
+  mostExpensive: conversations(orderBy: {field: COST}, first: 5) {
+    nodes {
+      title cost totalTokens messageCount
+      modelsUsed { model provider calls totalTokens cost }
+    }
+  }
   conversations { totalCount }
   traces { totalCount }
 }
 `;
+
+// Failed tool calls of the last day, newest first (the tab's variable is set when the page
+// loads); add toolNames to the filter for one tool's failures.
+const FAILED_TOOL_CALLS = `query FailedToolCalls($since: DateTime!) {
+  toolCalls(filter: { statuses: [FAILED], startedAfter: $since }, first: 20) {
+    totalCount
+    nodes {
+      toolName error startedAt arguments
+      message { conversation { id title } }
+      span { name durationMs }
+    }
+  }
+}
+`;
+const A_DAY_AGO = new Date(Date.now() - 24 * 60 * 60 * 1000).toISOString();
 
 const SUBSCRIPTION = `# Runs until stopped: start a conversation (python main.py simulate, or a
 # createConversation mutation) and watch it arrive.
@@ -76,6 +98,7 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(
     defaultTabs: [
       { query: DEEP_QUERY },
       { query: AGGREGATE_QUERY },
+      { query: FAILED_TOOL_CALLS, variables: JSON.stringify({ since: A_DAY_AGO }, null, 2) },
       { query: SUBSCRIPTION },
     ],
     defaultEditorToolsVisibility: true,
