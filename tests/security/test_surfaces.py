@@ -458,6 +458,13 @@ QUERIES: dict[str, tuple[str, Vars, Any]] = {
         {"conversationMarkdown": None},
     ),
     "spans": ("{ spans { totalCount } }", lambda w, r: {}, {"spans": {"totalCount": 0}}),
+    # alice's conversation named outright: nothing, as for a conversation that is not there.
+    "toolCalls": (
+        "query($c: ID!) { toolCalls(filter: {conversationIds: [$c]}) { totalCount nodes { id } }"
+        " all: toolCalls { totalCount } }",
+        conversation_id,
+        {"toolCalls": {"totalCount": 0, "nodes": []}, "all": {"totalCount": 0}},
+    ),
     "viewer": ("{ viewer { userId } }", lambda w, r: {}, {"viewer": {"userId": "carol"}}),
     "agents": ("{ agents { agentId } }", lambda w, r: {}, {"agents": []}),
     "apiKeys": ("{ apiKeys { id } }", lambda w, r: {}, {"apiKeys": []}),

@@ -300,7 +300,10 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
     await graphiql_result(page, '"usage": []')  # no spans yet: no model to group
     await graphiql_result(page, '"totalCount": 1')
 
-    await run_tab(page, 2, "Activity")  # over WebSocket
+    await run_tab(page, 2, "FailedToolCalls")  # with the variables the page set
+    await graphiql_result(page, '"toolCalls"')
+
+    await run_tab(page, 3, "Activity")  # over WebSocket
     # Activity has no cursor: a conversation made before the server has the subscription
     # is not shown, so make one until one is.
     for attempt in range(1, 40):
