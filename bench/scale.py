@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from bench.harness import parser_on_postgres, write_results
 from bench.ingest import batches, measure
 from bench.scale_build import build
-from bench.scale_data import SIZES, USERS
+from bench.scale_data import HUGE_CONVERSATION, SIZES, USERS
 from bench.scale_reads import Caller, Targets, Timing
 from bench.scale_report import footprint, print_report
 from config import Settings
@@ -71,11 +71,13 @@ async def targets_of(url: str) -> Targets:
         row = await connection.fetchrow(
             """SELECT (SELECT max(started_at) + interval '1 hour' FROM traces) AS newest,
                       (SELECT id FROM conversations WHERE owner_id = 'user-0'
-                       ORDER BY message_count, id LIMIT 1) AS writable"""
+                       ORDER BY message_count, id LIMIT 1) AS writable,
+                      (SELECT last_message_seq / 2 FROM conversations WHERE id = $1) AS middle""",
+            HUGE_CONVERSATION,
         )
     finally:
         await connection.close()
-    return Targets(row["newest"], to_global_id("Conversation", row["writable"]))
+    return Targets(row["newest"], to_global_id("Conversation", row["writable"]), row["middle"])
 
 
 async def read_as(url: str, user: str | None, runs: int, targets: Targets) -> dict[str, Timing]:

@@ -14,6 +14,18 @@ import asyncpg
 
 BIG_TRACE_SPANS = 2500
 BIG_CONVERSATION_MESSAGES = 2000
+# Issue 22: one conversation of 20,000 messages and one trace of 20,000 spans, at every
+# size but XS (which only checks that the benchmark runs), on top of the size's rows.
+HUGE_ROWS = 20_000
+# The huge conversation's every 1000th message is an edit (a sibling of the message
+# before it), so its latest branch leaves a message out now and then, as edits do.
+HUGE_EDIT_EVERY = 1000
+# The huge trace's spans have 10 children each (other traces' have 4): an agent run's
+# turns, their steps, and the steps' calls, five levels deep.
+HUGE_FAN_OUT = 10
+# Row n of a conversation (a message) or of a trace (a span) has the number
+# parent * ROWS_PER_PARENT + n in scale.uid: more than the huge objects' rows.
+ROWS_PER_PARENT = 100_000
 MEAN_TRACE_SPANS = 110  # traces have 20-200 spans
 DAYS = 90
 USERS = 100  # user-0 ... user-99 own the conversations in turn: each sees 1%
@@ -42,6 +54,7 @@ class Size:
     spans: int
     messages: int
     conversations: int
+    huge: int = HUGE_ROWS
 
     @property
     def big_trace(self) -> int:
@@ -53,11 +66,12 @@ class Size:
 
     @property
     def traces(self) -> int:
-        return 1 + max(1, round((self.spans - self.big_trace) / MEAN_TRACE_SPANS))
+        return 2 + max(1, round((self.spans - self.big_trace) / MEAN_TRACE_SPANS))
 
     @property
     def mean_messages(self) -> float:
-        return max(2.0, (self.messages - self.big_conversation) / (self.conversations - 1))
+        """Of the conversations but the big and the huge one."""
+        return max(2.0, (self.messages - self.big_conversation) / (self.conversations - 2))
 
     @property
     def phrases(self) -> int:
@@ -68,7 +82,7 @@ class Size:
 SIZES = {
     size.name: size
     for size in (
-        Size("XS", 4_000, 1_000, 100),
+        Size("XS", 4_000, 1_000, 100, huge=2_000),
         Size("S", 100_000, 10_000, 1_000),
         Size("M", 1_000_000, 100_000, 10_000),
         Size("L", 5_000_000, 1_000_000, 100_000),
@@ -82,9 +96,17 @@ def uid(tag: str, n: int) -> uuid.UUID:
     return uuid.UUID(digest[:12] + "4" + digest[13:16] + "8" + digest[17:])
 
 
-# The deep conversation (BIG_CONVERSATION_MESSAGES) and the big trace, owned by user-0.
+# The deep conversation (BIG_CONVERSATION_MESSAGES) and the big trace, owned by user-0;
+# and the huge ones (HUGE_ROWS), the huge trace in the huge conversation, user-0's too.
 BIG_CONVERSATION = uid("c", 0)
 BIG_TRACE = uid("t", 0)
+HUGE_CONVERSATION = uid("c", 1)
+HUGE_TRACE = uid("t", 1)
+
+
+def huge_message(seq: int) -> uuid.UUID:
+    """The id of the huge conversation's message `seq`."""
+    return uid("m", 1 * ROWS_PER_PARENT + seq)
 
 
 def vocabulary() -> list[str]:
@@ -109,7 +131,8 @@ async def parameters(connection: asyncpg.Connection, size: Size) -> None:
         """CREATE UNLOGGED TABLE scale.params AS SELECT $1::int AS conversations,
         $2::int AS traces, $3::float8 AS mean_messages, $4::int AS big_conversation,
         $5::int AS big_trace, $6::int AS phrases, $7::int AS words, $8::timestamptz AS start,
-        $9::int AS rare_every, $10::text AS rare_word""",
+        $9::int AS rare_every, $10::text AS rare_word, $11::int AS huge,
+        $12::int AS huge_edit_every, $13::int AS huge_fan_out, $14::bigint AS per_parent""",
         size.conversations,
         size.traces,
         size.mean_messages,
@@ -120,6 +143,10 @@ async def parameters(connection: asyncpg.Connection, size: Size) -> None:
         end - timedelta(days=DAYS),
         max(1, round(size.conversations * RARE_MESSAGES / size.messages)),
         RARE_WORD,
+        size.huge,
+        HUGE_EDIT_EVERY,
+        HUGE_FAN_OUT,
+        ROWS_PER_PARENT,
     )
     await connection.execute(
         """CREATE UNLOGGED TABLE scale.words AS

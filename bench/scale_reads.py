@@ -20,8 +20,17 @@ import httpx
 from bench.analytics import METRICS, SCORES, SEARCH, VERSIONS
 from bench.deep_read import CONVERSATION_PAGE
 from bench.harness import percentile
-from bench.scale_data import BIG_CONVERSATION, BIG_TRACE, COMMON_WORD, RARE_WORD
+from bench.scale_data import (
+    BIG_CONVERSATION,
+    BIG_TRACE,
+    COMMON_WORD,
+    HUGE_CONVERSATION,
+    HUGE_TRACE,
+    RARE_WORD,
+    huge_message,
+)
 from resolvers.ids import to_global_id
+from resolvers.pagination import encode_cursor
 
 CONVERSATION_LIST = """query($f: ConversationFilter) {
   conversations(first: 50, filter: $f) {
@@ -42,6 +51,19 @@ ANALYSIS = """query($id: ID!) { trace(id: $id) { analysis {
   criticalPath { id } timeByKind { kind count selfMs } spanTimes { durationMs childMs selfMs }
 } } }"""
 SEND = """mutation($i: SendMessageInput!) { sendMessage(input: $i) { id seq } }"""
+# Issue 22's reads of the huge conversation and trace (bench/scale_data.py, HUGE_ROWS).
+MESSAGE_PAGE = """query($id: ID!, $first: Int, $last: Int, $after: String, $before: String) {
+  conversation(id: $id) { messages(first: $first, last: $last, after: $after, before: $before) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    nodes { id seq role senderId content createdAt totalTokens } } } }"""
+CONTEXT_WINDOW = """query($id: ID!, $n: Int) {
+  contextWindow(conversationId: $id, lastN: $n) {
+    tokenCount truncated messages { id role content } } }"""
+SPAN = "id name kind status startedAt durationMs totalTokens"
+SPAN_TREE = f"""query($id: ID!) {{ trace(id: $id) {{
+  rootSpans {{ {SPAN} children {{ {SPAN} children {{ {SPAN} }} }} }} }} }}"""
+SPAN_PAGE_TREE = f"""query($id: ID!) {{ trace(id: $id) {{
+  spans(first: 50) {{ nodes {{ {SPAN} children {{ {SPAN} }} }} }} }} }}"""
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,12 @@ class Targets:
     newest: datetime
     # A small conversation of user-0, whom both callers may write in.
     writable_conversation: str
+    # The seq of the huge conversation's middle message (on its latest branch).
+    huge_middle: int
+
+    @property
+    def huge_middle_cursor(self) -> str:
+        return encode_cursor(self.huge_middle, str(huge_message(self.huge_middle)))
 
     @property
     def week(self) -> dict[str, str]:
@@ -91,6 +119,26 @@ def reads(targets: Targets) -> list[tuple[str, str, dict[str, Any]]]:
         ("versionComparison", VERSIONS, {}),
         ("metrics of 50 conversations", METRICS, {}),
         ("Trace.analysis, 2,500 spans", ANALYSIS, {"id": to_global_id("Trace", BIG_TRACE)}),
+        *huge_reads(targets),
+    ]
+
+
+def huge_reads(targets: Targets) -> list[tuple[str, str, dict[str, Any]]]:
+    """Pages and the context window of the huge conversation; the huge trace's tree
+    and analysis."""
+    conversation = {"id": to_global_id("Conversation", HUGE_CONVERSATION)}
+    trace = {"id": to_global_id("Trace", HUGE_TRACE)}
+    middle = targets.huge_middle_cursor
+    return [
+        ("huge conversation: first 50", MESSAGE_PAGE, {**conversation, "first": 50}),
+        ("  last 50", MESSAGE_PAGE, {**conversation, "last": 50}),
+        ("  50 after the middle", MESSAGE_PAGE, {**conversation, "first": 50, "after": middle}),
+        ("  50 before the middle", MESSAGE_PAGE, {**conversation, "last": 50, "before": middle}),
+        ("  contextWindow(lastN: 20)", CONTEXT_WINDOW, {**conversation, "n": 20}),
+        ("  contextWindow", CONTEXT_WINDOW, conversation),
+        ("huge trace: span tree, 3 levels", SPAN_TREE, trace),
+        ("  50 spans and their children", SPAN_PAGE_TREE, trace),
+        ("  Trace.analysis", ANALYSIS, trace),
     ]
 
 

@@ -45,28 +45,33 @@ PLAN = [
           OFFSET 0) d
     JOIN scale.words w USING (rank)
     GROUP BY d.n""",
-    # Conversation 0 is the deep one; the others have an even number of messages
-    # (user, assistant, ...) averaging mean_messages; spread over the 90 days.
+    # Conversation 0 is the deep one, 1 the huge one (user-0's too); the others have an
+    # even number of messages (user, assistant, ...) averaging mean_messages; spread over
+    # the 90 days.
     """CREATE UNLOGGED TABLE scale.conversations AS
-    SELECT i, scale.uid('c', i) AS id, 'user-' || i % 100 AS owner,
+    SELECT i, scale.uid('c', i) AS id, 'user-' || CASE WHEN i = 1 THEN 0 ELSE i % 100 END AS owner,
            'agent-' || i % 7 AS agent,
            p.start + (i + random()) / p.conversations * interval '88 days' AS created,
-           CASE WHEN i = 0 THEN p.big_conversation
+           CASE WHEN i = 0 THEN p.big_conversation WHEN i = 1 THEN p.huge
                 ELSE 2 + 2 * floor(random() * (p.mean_messages - 1))::int END AS n_msg,
            random() AS r_kind, random() AS r_status, random() AS r_tags
     FROM scale.params p, generate_series(0, p.conversations - 1) i""",
     # Traces spread evenly over the conversations (so over time and owners); trace 0,
-    # the big one, is in conversation 0. Spans are 40 ms apart; a trace lasts until the
-    # latest possible end of its spans (leaves last at most 30 s).
+    # the big one, is in conversation 0, trace 1, the huge one, in conversation 1. Spans
+    # are 40 ms apart; a trace lasts until the latest possible end of its spans (leaves
+    # last at most 30 s). A span has `fan_out` children at most.
     """CREATE UNLOGGED TABLE scale.traces AS
     SELECT t.*, t.started + (t.n_spans * 40 + 30010) * interval '1 ms' AS ends
     FROM (SELECT t, scale.uid('t', t) AS id, c.i AS conversation, c.id AS conversation_id,
                  c.owner, c.created + interval '100 s' + (t % 13) * interval '1 min' AS started,
-                 CASE WHEN t = 0 THEN p.big_trace ELSE 20 + floor(random() * 181)::int END
-                     AS n_spans,
+                 CASE WHEN t = 0 THEN p.big_trace WHEN t = 1 THEN p.huge
+                      ELSE 20 + floor(random() * 181)::int END AS n_spans,
+                 CASE WHEN t = 1 THEN p.huge_fan_out ELSE 4 END AS fan_out,
                  random() AS r_status
           FROM scale.params p CROSS JOIN generate_series(0, p.traces - 1) t
-          JOIN scale.conversations c ON c.i = t::bigint * p.conversations / p.traces) t""",
+          JOIN scale.conversations c
+              ON c.i = CASE WHEN t = 1 THEN 1 ELSE t::bigint * p.conversations / p.traces END
+         ) t""",
     "ANALYZE scale.words, scale.phrases, scale.models, scale.conversations, scale.traces",
 ]
 
@@ -107,7 +112,7 @@ TRACES = [
     FROM scale.traces""",
 ]
 
-# A span tree per trace: span k's parent is span (k - 1) / 4. Inner spans are AGENT or
+# A span tree per trace: span k's parent is span (k - 1) / fan_out. Inner spans are AGENT or
 # CHAIN and end with their trace (a little earlier the deeper they are); leaves are model
 # calls, tools, retrievers... and only LLM and EMBEDDING spans carry usage.
 SPANS = [
@@ -115,8 +120,8 @@ SPANS = [
         """INSERT INTO spans (id, trace_id, parent_span_id, kind, name, status, error, started_at,
         ended_at, duration_ms, inputs, outputs, attributes, model, provider, input_tokens,
         cached_input_tokens, output_tokens, total_tokens, cost, cost_source)
-    SELECT scale.uid('s', s.t * 10000 + s.k), s.trace_id,
-           CASE WHEN s.k > 0 THEN scale.uid('s', s.t * 10000 + (s.k - 1) / 4) END,
+    SELECT scale.uid('s', s.t * p.per_parent + s.k), s.trace_id,
+           CASE WHEN s.k > 0 THEN scale.uid('s', s.t * p.per_parent + (s.k - 1) / s.fan_out) END,
            s.kind,
            CASE s.kind WHEN 'LLM' THEN 'chat ' || m.model WHEN 'EMBEDDING' THEN 'embed query'
                 WHEN 'TOOL' THEN s.tool ELSE lower(s.kind) || ' step' END,
@@ -150,12 +155,12 @@ SPANS = [
                      AS input_tokens,
                  CASE d.kind WHEN 'LLM' THEN 20 + floor(d.r2 * 780)::int
                              WHEN 'EMBEDDING' THEN 0 END AS output_tokens
-          FROM (SELECT tr.t, tr.id AS trace_id, tr.ends AS trace_ends, k,
+          FROM (SELECT tr.t, tr.id AS trace_id, tr.ends AS trace_ends, tr.fan_out, k,
                        tr.started + k * interval '40 ms' AS started,
-                       4 * k + 1 < tr.n_spans AS inner_span,
-                       floor(ln(3 * k + 1) / ln(4) + 1e-9)::int AS depth,
+                       tr.fan_out * k + 1 < tr.n_spans AS inner_span,
+                       floor(ln((tr.fan_out - 1) * k + 1) / ln(tr.fan_out) + 1e-9)::int AS depth,
                        CASE WHEN k = 0 THEN 'AGENT'
-                            WHEN 4 * k + 1 < tr.n_spans THEN
+                            WHEN tr.fan_out * k + 1 < tr.n_spans THEN
                                 CASE WHEN random() < 0.8 THEN 'CHAIN' ELSE 'AGENT' END
                             ELSE (ARRAY['LLM', 'LLM', 'LLM', 'LLM', 'LLM', 'LLM', 'LLM',
                                         'LLM', 'TOOL', 'TOOL', 'TOOL', 'TOOL', 'TOOL',
@@ -171,6 +176,7 @@ SPANS = [
                 WHERE scale.mine(tr.t)
                 OFFSET 0) d
           OFFSET 0) s
+    CROSS JOIN scale.params p
     LEFT JOIN scale.models m ON m.slot = CASE s.kind WHEN 'LLM' THEN floor(s.r_model * 100)::int
                                                    WHEN 'EMBEDDING' THEN 100 END
     JOIN scale.phrases a ON a.n = s.a
@@ -191,15 +197,18 @@ PRODUCED = [
 ]
 
 # Users ask in one phrase, assistants answer in three. The rare word is in the first
-# message of about one conversation in `rare_every`, spread over owners by a hash.
+# message of about one conversation in `rare_every`, spread over owners by a hash. Each
+# message replies to the one before, but for the huge conversation's edits (every
+# huge_edit_every-th message), which reply to the one before that.
 MESSAGES = [
     Everywhere(
         """INSERT INTO messages (id, conversation_id, seq, parent_message_id, sender_id,
         sender_type, role, content, parts, status, model, provider, input_tokens,
         cached_input_tokens, output_tokens, total_tokens, cost, cost_source, latency_ms,
         attachments, metadata, created_at, updated_at, span_id)
-    SELECT scale.uid('m', m.i * 10000 + m.seq), m.id, m.seq,
-           CASE WHEN m.seq > 1 THEN scale.uid('m', m.i * 10000 + m.seq - 1) END,
+    SELECT scale.uid('m', m.i * p.per_parent + m.seq), m.id, m.seq,
+           CASE WHEN m.seq > 1 THEN scale.uid('m', m.i * p.per_parent + m.seq
+               - CASE WHEN m.i = 1 AND m.seq % p.huge_edit_every = 0 THEN 2 ELSE 1 END) END,
            CASE WHEN m.assistant THEN m.agent ELSE m.owner END,
            CASE WHEN m.assistant THEN 'AGENT' ELSE 'USER' END,
            CASE WHEN m.assistant THEN 'ASSISTANT' ELSE 'USER' END,
@@ -239,6 +248,6 @@ MESSAGES = [
 ]
 ANSWERS = [
     # The trace produced its conversation's first answer.
-    """UPDATE traces SET message_id = scale.uid('m', tr.conversation::bigint * 10000 + 2)
-    FROM scale.traces tr WHERE traces.id = tr.id""",
+    """UPDATE traces SET message_id = scale.uid('m', tr.conversation * p.per_parent + 2)
+    FROM scale.traces tr, scale.params p WHERE traces.id = tr.id""",
 ]

@@ -1,21 +1,25 @@
 """The context window: the slice of one branch an agent sends to its model.
 
-Chosen in SQL: the branch's messages numbered from the newest, with a running sum
-of their tokens from the newest back, so "the last N" and "what fits the budget"
-are two conditions on one query, and the same inputs always pick the same rows.
+Chosen in SQL by walking the branch from its leaf (resolvers/branches.py), counting the
+eligible messages and summing their tokens from the newest back: "the last N" and "what
+fits the budget" are where the walk stops, one message past the window (which tells
+whether older messages were left out), so the window costs its own size, not the
+conversation's. The same inputs always pick the same rows.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, not_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, not_, select, true
 from sqlmodel import col
 
 from models import Conversation, Message, ToolCall
 from models.enums import MessageRole
 from resolvers import reads
+from resolvers.branches import Tally, walk
 from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
 from resolvers.ids import to_global_id
@@ -29,14 +33,15 @@ def estimate_tokens(text: str | None) -> int:
     return (len(text or "") + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
-# A message's own size: its stored output token count (what its text took to
-# generate), else the estimate. Its input tokens are the whole prompt it answered,
-# not its own size, so they are not used.
-MESSAGE_TOKENS = case(
-    (col(Message.output_tokens) > 0, col(Message.output_tokens)),
-    # Floor division (`//`): `/` would be true division, then rounded by PostgreSQL's cast.
-    else_=(func.length(col(Message.content)) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN,
-)
+def message_tokens(message: Any) -> ColumnElement[int]:
+    """A message's own size: its stored output token count (what its text took to
+    generate), else the estimate. Its input tokens are the whole prompt it answered,
+    not its own size, so they are not used. `message`: Message or an alias of it."""
+    return case(
+        (col(message.output_tokens) > 0, col(message.output_tokens)),
+        # Floor division (`//`): `/` would be true division, then rounded by PostgreSQL's cast.
+        else_=(func.length(col(message.content)) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN,
+    )
 
 
 @dataclass(frozen=True)
@@ -61,20 +66,31 @@ class Window:
     truncated: bool
 
 
-def _eligible(request: WindowRequest) -> list[ColumnElement[bool]]:
-    leaves = reads.leaves_for([request.conversation_id], request.leaf_id)
-    found: list[ColumnElement[bool]] = [
-        col(Message.conversation_id) == request.conversation_id,
-        col(Message.id).in_(reads.branch_ids(leaves)),
-    ]
+def _eligible(request: WindowRequest, message: Any) -> ColumnElement[bool]:
+    """Whether a message of the branch may be in the window. `message`: Message or an
+    alias of it."""
+    found: list[ColumnElement[bool]] = []
     if not request.include_system:
-        found.append(col(Message.role) != MessageRole.SYSTEM)
+        found.append(col(message.role) != MessageRole.SYSTEM)
     if not request.include_tools:
         # Tool results, and calls that say nothing but the call.
-        has_calls = exists().where(col(ToolCall.message_id) == col(Message.id))
-        found.append(col(Message.role) != MessageRole.TOOL)
-        found.append(not_(and_(has_calls, func.trim(col(Message.content)) == "")))
-    return found
+        has_calls = exists().where(col(ToolCall.message_id) == col(message.id))
+        found.append(col(message.role) != MessageRole.TOOL)
+        found.append(not_(and_(has_calls, func.trim(col(message.content)) == "")))
+    return and_(*found) if found else true()
+
+
+def _tallies(request: WindowRequest, last_n: int | None, budget: int | None) -> list[Tally]:
+    """The eligible messages counted from the newest (up to `last_n`), and their tokens
+    summed (up to `budget`)."""
+
+    def eligible(message: Any) -> ColumnElement[int]:
+        return case((_eligible(request, message), 1), else_=0)
+
+    return [
+        Tally("recency", eligible, last_n),
+        Tally("running", lambda m: eligible(m) * message_tokens(m), budget),
+    ]
 
 
 async def context_window(ctx: Context, request: WindowRequest) -> Window:
@@ -97,43 +113,33 @@ async def context_window(ctx: Context, request: WindowRequest) -> Window:
     last_n = request.last_n
     if last_n is None and request.token_budget is None:
         last_n = ctx.settings.max_page_size
-    newest_first = col(Message.seq).desc()
-    ranked = (
-        select(
-            col(Message.id).label("id"),
-            MESSAGE_TOKENS.label("tokens"),
-            func.row_number().over(order_by=newest_first).label("recency"),
-            func.sum(MESSAGE_TOKENS).over(order_by=newest_first, rows=(None, 0)).label("running"),
-            func.count().over().label("eligible"),
-        )
-        .where(*_eligible(request))
-        .subquery("ranked")
-    )
-    kept = []
-    if last_n is not None:
-        kept.append(ranked.c.recency <= last_n)
-    if request.token_budget is not None:
-        kept.append(ranked.c.running <= max(request.token_budget - preamble, 0))
-    rows = await ctx.loaders.fetch(
-        select(Message, ranked.c.tokens, ranked.c.eligible)
-        .join(ranked, ranked.c.id == col(Message.id))
-        .where(*kept)
-        .order_by(col(Message.seq))
-    )
-    eligible = await _eligible_count(ctx, request) if not rows else rows[0][2]
+    budget = None if request.token_budget is None else max(request.token_budget - preamble, 0)
+    kept, truncated = await _walked(ctx, request, _tallies(request, last_n, budget))
     return Window(
         conversation=conversation,
         system_prompt=system_prompt,
         pinned_facts=list(conversation.pinned_facts),
-        messages=[row[0] for row in rows],
-        token_count=preamble + sum(row[1] for row in rows),
-        truncated=len(rows) < eligible,
+        messages=[row[0] for row in kept],
+        token_count=preamble + sum(row[1] for row in kept),
+        truncated=truncated,
     )
 
 
-async def _eligible_count(ctx: Context, request: WindowRequest) -> int:
-    """How many messages could have been in a window that kept none."""
-    found = await ctx.loaders.fetch(
-        select(func.count()).select_from(Message).where(*_eligible(request))
+async def _walked(
+    ctx: Context, request: WindowRequest, tallies: list[Tally]
+) -> tuple[list[Any], bool]:
+    """The window's (message, tokens) rows, oldest first, and whether a limit left older
+    messages out: the walk's eligible messages are the window, then at most one more."""
+    walked = walk([request.conversation_id], request.leaf_id, tallies)
+    rows = await ctx.loaders.fetch(
+        select(Message, message_tokens(Message), *(walked.c[t.name] for t in tallies))
+        .join(walked, walked.c.id == col(Message.id))
+        .where(_eligible(request, Message))
+        .order_by(col(Message.seq))
     )
-    return int(found[0][0])
+    kept = [row for row in rows if _within(row[2:], tallies)]
+    return kept, len(kept) < len(rows)
+
+
+def _within(sums: Any, tallies: list[Tally]) -> bool:
+    return all(t.limit is None or found <= t.limit for found, t in zip(sums, tallies, strict=True))

@@ -317,9 +317,20 @@ def partitioned_page_query(
 ) -> Select[Any]:
     """The same page for many parents at once: one query, rows numbered per parent.
 
-    Yields (row, parent id) pairs, in parent order then list order.
+    Yields (row, parent id) pairs, in parent order then list order (reversed for a
+    backward page).
     """
     ordering = relation.ordering
+    if len(parent_ids) == 1:
+        # One parent (a trace's spans, a conversation's messages): a range of an index in
+        # the page's order, limit + 1 rows read, where numbering the rows would read all of
+        # the parent's (20,000 spans for a page of 50).
+        return (
+            relation.select()
+            .where(relation.parent == parent_ids[0], *where, *request.conditions(ordering))
+            .order_by(*ordering.order_by(reverse=request.backward))
+            .limit(request.limit + 1)
+        )
     row_number = func.row_number().over(
         partition_by=relation.parent, order_by=ordering.order_by(reverse=request.backward)
     )

@@ -35,7 +35,6 @@ from resolvers.pagination import (
     make_page,
     page_query,
 )
-from resolvers.relations import MESSAGES_OF_CONVERSATION
 
 
 @dataclass
@@ -222,6 +221,7 @@ async def component_version(
 # --- Branches -----------------------------------------------------------------
 # The latest message of a conversation is always a leaf (a child is written after
 # its parent), so "the latest branch" is the path from the highest seq to the root.
+# Pages, counts and context windows of a branch walk it: resolvers/branches.py.
 
 LATEST_MESSAGE = and_(
     col(Message.conversation_id) == col(Conversation.id),
@@ -238,17 +238,22 @@ def path_to_root(start: Select[Any, Any], *, nesting: bool = False) -> CTE:
     step: 50 steps over 1,000 messages took 4.8 ms instead of 0.1.
     """
     path = start.cte("branch_path", recursive=True, nesting=nesting)
+    step = select(path.c.parent_message_id, parent_of_step(path)).where(
+        path.c.parent_message_id.is_not(None)
+    )
+    return path.union_all(step)
+
+
+def parent_of_step(path: CTE) -> Any:
+    """The parent of a recursive path's next message (its `parent_message_id` column),
+    looked up by primary key: see path_to_root."""
     parent = aliased(Message, name="parent")
-    grandparent = (
+    return (
         select(col(parent.parent_message_id))
         .where(col(parent.id) == path.c.parent_message_id)
         .correlate(path)
         .scalar_subquery()
     )
-    step = select(path.c.parent_message_id, grandparent).where(
-        path.c.parent_message_id.is_not(None)
-    )
-    return path.union_all(step)
 
 
 def branch_ids(leaf_ids: Any) -> Any:
@@ -257,69 +262,6 @@ def branch_ids(leaf_ids: Any) -> Any:
         col(Message.id).in_(leaf_ids)
     )
     return select(path_to_root(leaves).c.id)
-
-
-def leaves_for(conversation_ids: Sequence[uuid.UUID], leaf_id: uuid.UUID | None) -> Any:
-    if leaf_id is not None:
-        return [leaf_id]
-    return (
-        select(col(Message.id))
-        .join(Conversation, LATEST_MESSAGE)
-        .where(col(Conversation.id).in_(conversation_ids))
-    )
-
-
-BranchKey = tuple[uuid.UUID, uuid.UUID | None, PageRequest]
-
-
-def branch_pages(ctx: Context) -> Any:
-    """Pages of one branch per conversation: (conversation, leaf or None, page) -> Page."""
-
-    async def load(keys: list[BranchKey]) -> list[Page[Any]]:
-        by_leaf: dict[uuid.UUID | None, list[BranchKey]] = {}
-        for key in keys:
-            by_leaf.setdefault(key[1], []).append(key)
-        pages: dict[BranchKey, Page[Any]] = {}
-        for leaf_id, group in by_leaf.items():
-            conversation_ids = [key[0] for key in group]
-            on_branch = col(Message.id).in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
-            found = await ctx.loaders.pages(
-                MESSAGES_OF_CONVERSATION, [(key[0], key[2]) for key in group], [on_branch]
-            )
-            pages.update(zip(group, found, strict=True))
-        return [pages[key] for key in keys]
-
-    return ctx.loaders.custom("branch_pages", load)
-
-
-def branch_counts(ctx: Context) -> Any:
-    """How many messages each (conversation, leaf or None) branch has."""
-
-    async def load(keys: list[tuple[uuid.UUID, uuid.UUID | None]]) -> list[int]:
-        counts = []
-        default = [key[0] for key in keys if key[1] is None]
-        default_counts = await _count_branches(ctx, default, None) if default else {}
-        for conversation_id, leaf_id in keys:
-            if leaf_id is None:
-                counts.append(default_counts.get(conversation_id, 0))
-            else:
-                found = await _count_branches(ctx, [conversation_id], leaf_id)
-                counts.append(found.get(conversation_id, 0))
-        return counts
-
-    return ctx.loaders.custom("branch_counts", load)
-
-
-async def _count_branches(
-    ctx: Context, conversation_ids: list[uuid.UUID], leaf_id: uuid.UUID | None
-) -> dict[uuid.UUID, int]:
-    on_branch = col(Message.id).in_(branch_ids(leaves_for(conversation_ids, leaf_id)))
-    rows = await ctx.loaders.fetch(
-        select(col(Message.conversation_id), func.count())
-        .where(col(Message.conversation_id).in_(conversation_ids), on_branch)
-        .group_by(col(Message.conversation_id))
-    )
-    return {row[0]: row[1] for row in rows}
 
 
 def latest_messages(ctx: Context) -> Any:

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 import models
 from models.enums import ConversationKind, ConversationStatus, ParticipantRole, ParticipantType
-from resolvers import reads
+from resolvers import branches, reads
 from resolvers.analytics.conversations import conversation_metrics
 from resolvers.analytics.models_used import models_used
 from resolvers.context import Context
@@ -115,9 +115,9 @@ class Conversation(Node):
         if leaf_id is not None:
             await reads.require_message_in(ctx, leaf_id, self.row.id)
         request = ctx.page_request(page)
-        found = await reads.branch_pages(ctx).load((self.row.id, leaf_id, request))
+        found = await branches.branch_pages(ctx).load((self.row.id, leaf_id, request))
         return Connection.of(
-            found, Message.of, lambda: reads.branch_counts(ctx).load((self.row.id, leaf_id))
+            found, Message.of, lambda: branches.branch_counts(ctx).load((self.row.id, leaf_id))
         )
 
     @strawberry.field(description="The most recent message, on any branch.")

@@ -12,9 +12,10 @@ the parent comes) counts under it as soon as it is linked.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, Dialect, TypeDecorator, select, type_coerce
 from sqlmodel import col
 
 from models import Span
@@ -22,19 +23,34 @@ from resolvers.analytics.span_tree import SpanFacts, SpanTree
 from resolvers.context import Context
 from resolvers.loaders import group
 
+
+class StoredUtc(TypeDecorator[datetime]):
+    """A UTC timestamp as the driver reads it: aware already on PostgreSQL, naive (and
+    UTC) on SQLite. The columns' own type converts every aware value with astimezone:
+    40,000 calls, a sixth of the time, for a trace of 20,000 spans."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
 # The columns of SpanFacts, in its order.
 FACTS = (
-    Span.id,
-    Span.parent_span_id,
-    Span.kind,
-    Span.status,
-    Span.started_at,
-    Span.ended_at,
-    Span.duration_ms,
-    Span.input_tokens,
-    Span.output_tokens,
-    Span.total_tokens,
-    Span.cost,
+    col(Span.id),
+    col(Span.parent_span_id),
+    col(Span.kind),
+    col(Span.status),
+    type_coerce(col(Span.started_at), StoredUtc()),
+    type_coerce(col(Span.ended_at), StoredUtc()),
+    col(Span.duration_ms),
+    col(Span.input_tokens),
+    col(Span.output_tokens),
+    col(Span.total_tokens),
+    col(Span.cost),
 )
 
 
@@ -43,12 +59,12 @@ def span_trees(ctx: Context) -> Any:
     its spans are visible)."""
 
     async def load(trace_ids: list[uuid.UUID]) -> list[SpanTree]:
-        rows = await ctx.loaders.fetch(
-            select(col(Span.trace_id), *(col(c) for c in FACTS)).where(
-                col(Span.trace_id).in_(trace_ids)
-            )
-        )
-        spans = group(trace_ids, ((SpanFacts(*row[1:]), row[0]) for row in rows))
+        statement = select(col(Span.trace_id), *FACTS).where(col(Span.trace_id).in_(trace_ids))
+        # On the session's connection: plain rows, without the ORM's handling of each
+        # (a fifth of the time of a trace of 20,000 spans).
+        async with ctx.loaders.session_factory() as session:
+            rows = (await (await session.connection()).execute(statement)).all()
+        spans = group(trace_ids, ((SpanFacts._make(row[1:]), row[0]) for row in rows))
         return [SpanTree(found) for found in spans]
 
     return ctx.loaders.custom("span_trees", load)

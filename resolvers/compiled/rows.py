@@ -83,9 +83,9 @@ def _access(relation: Relation, principal: Principal) -> list[Any]:
 
 def on_latest_branch(conversation: Any) -> ColumnElement[bool]:
     """Messages on the path from the conversation's latest message up to the root:
-    reads.branch_ids from reads.leaves_for(..., None), for the conversation of the
-    `conversation` row. The path's own selects read aliases, so that nothing in them
-    correlates to the messages table the condition is applied to."""
+    reads.branch_ids from the latest message of the conversation of the `conversation`
+    row (the branch resolvers/branches.py walks). The path's own selects read aliases,
+    so that nothing in them correlates to the messages table the condition is applied to."""
     leaf = MESSAGES.alias()
     start = (
         select(leaf.c.id, leaf.c.parent_message_id)

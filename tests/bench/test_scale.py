@@ -1,4 +1,4 @@
-"""The scale benchmark runs end to end at a tiny size (XS: about 4,000 spans), on
+"""The scale benchmark runs end to end at a tiny size (XS: about 6,000 spans), on
 PostgreSQL (it is a PostgreSQL benchmark): its dataset keeps the app's invariants, its
 build leaves the schema as migrated, and every read of the issue's table answers."""
 
@@ -114,7 +114,8 @@ async def test_the_scale_benchmark_runs_at_a_tiny_size(capsys: pytest.CaptureFix
 
     assert stored
     assert stored == counted
-    assert 3000 < figures["spans"] < 5000
+    # 4,000 spans, and the 2,000 of the huge trace (bench/scale_data.py: XS.huge).
+    assert 5000 < figures["spans"] < 7000
     assert figures["build_seconds"]["total"] > 0
     for caller, timings in figures["reads"].items():
         failed = {read: t["error"] for read, t in timings.items() if t["error"]}

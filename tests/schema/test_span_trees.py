@@ -152,3 +152,27 @@ async def test_a_cycle_of_parents(http: httpx.AsyncClient, gql: GraphQLClient) -
     assert (analysis["spanCount"], analysis["criticalPath"]) == (2, [])
     # Each is the other's child: b ran 40 ms within a, and a all of b's 40 ms.
     assert [t["childMs"] for t in analysis["spanTimes"]] == [40, 40]
+
+
+# Three requests: in one, loads of different levels could share a batch or not, by timing.
+SPAN_TREE_READS = [
+    "query($id: ID!) { trace(id: $id) { rootSpans { id children { id children { name } } } } }",
+    "query($id: ID!) { trace(id: $id) { spans(last: 5) { nodes { id children { name } } } } }",
+    """query($id: ID!) { trace(id: $id) { analysis {
+      spanCount criticalPath { name } spanTimes { selfMs span { name } } } } }""",
+]
+
+
+async def test_statements_do_not_grow_with_the_trace(
+    gql: GraphQLClient, sql: StatementCounter
+) -> None:
+    counts = []
+    for size in (6, 90):
+        trace = await write(gql, draw(random.Random(size), size))
+        found = []
+        for document in SPAN_TREE_READS:
+            sql.reset()
+            await gql.data(document, {"id": trace})
+            found.append(sql.count)
+        counts.append(found)
+    assert counts[0] == counts[1], counts
