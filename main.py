@@ -151,12 +151,15 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
     assert conversation_id is not None
 
     async def work(database: Database) -> str:
-        document = await export.export_document(Context.create(database, settings), conversation_id)
-        if document is None:
-            sys.exit(f"no conversation {args.conversation_id}")
+        context = Context.create(database, settings)
         if args.format == "markdown":
-            return transcript.markdown(document)
-        return json.dumps(document, indent=2, ensure_ascii=False)
+            text = await transcript.markdown(context, conversation_id)
+        else:
+            document = await export.export_document(context, conversation_id)
+            text = None if document is None else json.dumps(document, indent=2, ensure_ascii=False)
+        if text is None:
+            sys.exit(f"no conversation {args.conversation_id}")
+        return text
 
     print(asyncio.run(_migrated(settings, work)))
 

@@ -1,10 +1,13 @@
-"""A conversation's whole subgraph as one JSON document, and as a Markdown transcript.
+"""A conversation's whole subgraph as one JSON document.
 
 The document holds, by table name, every row the conversation owns (see
 resolvers.ownership) and the shared component versions its spans used, each row
 as its model dumps it to JSON. Not exported: the event log (an import starts a
 log of its own) and derived tables (the search index, rebuilt by triggers).
 `importConversation` (resolvers.writes.imports) reads it back.
+
+`table_batches` reads it in keyset batches (resolvers.conversation_reader): streamed as
+it is read by GET /conversations/{id}/export, or gathered whole by `export_document`.
 
 A JSON value stored before MAX_JSON_DEPTH existed may nest deeper than it (pydantic
 refuses to serialise one past 255 levels, and importConversation would refuse it):
@@ -14,23 +17,25 @@ each is exported cut at the limit (resolvers.json_limits.truncated).
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, select
 from sqlmodel import SQLModel, col
 
 from models import (
     Component,
     ComponentVersion,
-    Conversation,
     Event,
     SpanComponentVersion,
     TraceVersion,
 )
 from resolvers.access import visible
 from resolvers.context import Context
-from resolvers.json_limits import truncated
+from resolvers.conversation_reader import ConversationReader, Row, reading
+from resolvers.errors import NotFound
 from resolvers.ownership import ROOT, owned_tables
+from resolvers.principal import Principal
 
 FORMAT = "threadline.conversation"
 VERSION = 1
@@ -38,6 +43,7 @@ VERSION = 1
 NOT_EXPORTED = frozenset({Event.__tablename__, "search_documents", TraceVersion.__tablename__})
 # Where a row's values sit in the document: document -> tables -> a table's rows -> a row.
 ROW_VALUES_DOWN = 4
+LINKS: Table = SpanComponentVersion.__table__  # type: ignore[attr-defined]
 
 
 def model_of(table: Table) -> type[SQLModel]:
@@ -54,51 +60,64 @@ def exported_tables() -> list[Table]:
     return [ROOT, *owned]
 
 
-def _json_rows(rows: Any, depth: int) -> list[dict[str, Any]]:
-    return [_json_row(row, depth) for row in rows]
+def header(conversation_id: uuid.UUID) -> dict[str, Any]:
+    """The document but its tables."""
+    return {"format": FORMAT, "version": VERSION, "conversationId": str(conversation_id)}
 
 
-def _json_row(row: SQLModel, depth: int) -> dict[str, Any]:
-    """The row as its model dumps it to JSON, its JSON values (objects and arrays,
-    JSON already) cut at `depth` levels and not dumped: pydantic might refuse them."""
-    values = {name: getattr(row, name) for name in type(row).model_fields}
-    nested = {name for name, value in values.items() if isinstance(value, dict | list)}
-    dumped = row.model_dump(mode="json", exclude=nested)
+def _owned_queries(conversation_id: uuid.UUID) -> dict[str, Select[Any]]:
+    """The rows of each exported table the conversation owns, by table name, in
+    document order (the conversation's own row is read first, apart)."""
     return {
-        name: truncated(value, depth) if name in nested else dumped[name]
-        for name, value in values.items()
+        owned.table.name: select(model_of(owned.table)).where(owned.within([conversation_id]))
+        for owned in owned_tables()
+        if owned.table.name not in NOT_EXPORTED
     }
 
 
-async def export_document(ctx: Context, conversation_id: uuid.UUID) -> dict[str, Any] | None:
-    """The document, or None when the caller may not see the conversation."""
-    if await ctx.loaders.by_id(Conversation).load(conversation_id) is None:
-        return None
-    tables: dict[str, list[dict[str, Any]]] = {}
-    depth = ctx.settings.max_json_depth
-    async with ctx.database.row_sessions() as session:
-        for table in exported_tables():
-            model = model_of(table)
-            owned = next((o for o in owned_tables() if o.table is table), None)
-            where = owned.within([conversation_id]) if owned else table.c.id == conversation_id
-            order = list(table.primary_key.columns)
-            found = await session.execute(select(model).where(where).order_by(*order))
-            tables[table.name] = _json_rows(found.scalars(), depth)
-        # The shared rows the subgraph points at: its spans' versions, and their components,
-        # those the caller may see (another user's private versions stay out, links too).
-        for model, rows, key in (
-            (ComponentVersion, SpanComponentVersion.__tablename__, "component_version_id"),
-            (Component, ComponentVersion.__tablename__, "component_id"),
-        ):
-            ids = {uuid.UUID(row[key]) for row in tables.get(rows, [])}
-            seen = [col(model.id).in_(ids), *visible(model, ctx.principal)]
-            found = await session.execute(select(model).where(*seen).order_by(col(model.id)))
-            tables[model.__tablename__] = _json_rows(found.scalars(), depth)
-            kept = {row["id"] for row in tables[model.__tablename__]}
-            tables[rows] = [row for row in tables.get(rows, []) if row[key] in kept]
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "conversationId": str(conversation_id),
-        "tables": tables,
-    }
+def _queries(conversation_id: uuid.UUID, principal: Principal) -> dict[str, Select[Any]]:
+    """Every exported table's query, in document order: the owned tables, then the shared
+    rows the subgraph points at (its spans' versions, and their components) that the
+    principal may see; another user's private versions stay out, their links too."""
+    queries = _owned_queries(conversation_id)
+    linked = queries[LINKS.name].with_only_columns(col(SpanComponentVersion.component_version_id))
+    versions = select(col(ComponentVersion.id)).where(
+        col(ComponentVersion.id).in_(linked), *visible(ComponentVersion, principal)
+    )
+    seen_links = col(SpanComponentVersion.component_version_id).in_(versions)
+    queries[LINKS.name] = queries[LINKS.name].where(seen_links)
+    queries[ComponentVersion.__tablename__] = select(ComponentVersion).where(
+        col(ComponentVersion.id).in_(versions)
+    )
+    components = select(col(ComponentVersion.component_id)).where(
+        col(ComponentVersion.id).in_(versions)
+    )
+    queries[Component.__tablename__] = select(Component).where(
+        col(Component.id).in_(components), *visible(Component, principal)
+    )
+    return queries
+
+
+async def table_batches(reader: ConversationReader) -> AsyncIterator[tuple[str, list[Row]]]:
+    """(table name, rows) in document order, each table's rows in batches; every table
+    at least once (maybe with no rows). NOT_FOUND before anything when the principal
+    may not see the conversation."""
+    yield ROOT.name, [await reader.conversation()]
+    for name, query in _queries(reader.conversation_id, reader.principal).items():
+        async for batch in reader.batches(query):
+            yield name, batch
+
+
+async def export_document(
+    ctx: Context, conversation_id: uuid.UUID, max_rows: int | None = None
+) -> dict[str, Any] | None:
+    """The whole document, or None when the caller may not see the conversation; past
+    `max_rows` rows, TOO_LARGE."""
+    tables: dict[str, list[Row]] = {}
+    async with reading(ctx, conversation_id, max_rows) as reader:
+        try:
+            async for name, rows in table_batches(reader):
+                tables.setdefault(name, []).extend(rows)
+        except NotFound:
+            return None
+    return {**header(conversation_id), "tables": tables}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import strawberry
 from strawberry.types import Info
 
 from resolvers import export, transcript
 from resolvers.context import Context
+from resolvers.conversation_reader import TooLarge
 from resolvers.ids import parse_id, to_global_id
 from resolvers.writes import imports, lifecycle
 from schema.conversation import Conversation
@@ -14,6 +19,20 @@ from schema.node import from_row
 from schema.scalars import JSONValue
 
 Ctx = Info[Context, None]
+# Rows the two fields below gather in memory at most: past it they answer TOO_LARGE,
+# pointing at the endpoint that streams the whole (web/downloads.py).
+GRAPHQL_MAX_ROWS = 10_000
+
+
+@contextmanager
+def _streamed_instead(conversation_id: uuid.UUID, name: str) -> Iterator[None]:
+    """TOO_LARGE says where to download the whole (`extensions.download`)."""
+    try:
+        yield
+    except TooLarge as exc:
+        path = f"/conversations/{conversation_id}/{name}"
+        message = f"{exc.message}: GET {path} streams it whole"
+        raise TooLarge(message, **exc.extensions, download=path) from None
 
 
 @strawberry.type(description="What deleteConversation removed.")
@@ -35,18 +54,25 @@ class LifecycleQueries:
     @strawberry.field(
         description="The conversation's whole subgraph as one JSON document (messages, tool "
         "calls, plans, traces, spans, scores... and the component versions its spans used), "
-        "for importConversation; null when it does not exist or is not yours to see."
+        "for importConversation; null when it does not exist or is not yours to see. "
+        f"TOO_LARGE past {GRAPHQL_MAX_ROWS:,} rows: GET /conversations/{{id}}/export streams "
+        "any size."
     )
     async def conversation_export(self, info: Ctx, id: strawberry.ID) -> JSONValue | None:
-        return await export.export_document(info.context, parse_id(id, "Conversation"))
+        conversation_id = parse_id(id, "Conversation")
+        with _streamed_instead(conversation_id, "export"):
+            return await export.export_document(info.context, conversation_id, GRAPHQL_MAX_ROWS)
 
     @strawberry.field(
         description="The conversation as a Markdown transcript: its latest branch with tool "
-        "calls, its plans and traces; null when it does not exist or is not yours to see."
+        "calls, its plans and traces; null when it does not exist or is not yours to see. "
+        f"TOO_LARGE past {GRAPHQL_MAX_ROWS:,} rows: GET /conversations/{{id}}/markdown "
+        "streams any size."
     )
     async def conversation_markdown(self, info: Ctx, id: strawberry.ID) -> str | None:
-        document = await export.export_document(info.context, parse_id(id, "Conversation"))
-        return None if document is None else transcript.markdown(document)
+        conversation_id = parse_id(id, "Conversation")
+        with _streamed_instead(conversation_id, "markdown"):
+            return await transcript.markdown(info.context, conversation_id, GRAPHQL_MAX_ROWS)
 
 
 @strawberry.type

@@ -39,6 +39,7 @@ from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.authentication import Authenticate, principal_of, websocket_principal
 from web.body_timeout import RequestBodyTimeout
+from web.downloads import download_routes
 from web.encoding import MessageEncoder
 from web.health import health_routes
 from web.limits import Limits, operation_type
@@ -207,6 +208,7 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql_app),
             *health_routes(database, bus),
             *otlp_routes(settings, database, bus),
+            *download_routes(settings, database),
             *page_routes(settings),
         ],
         # Every HTTP route (GraphQL, OTLP): a body must arrive in time; WebSockets pass.

@@ -50,15 +50,20 @@ def unavailable_response(error: BaseException) -> JSONResponse:
 
 
 class Authenticate:
-    """ASGI middleware for the GraphQL route: resolves the credential, or answers 401."""
+    """ASGI middleware for the GraphQL route (and, `every_request`, for routes that read
+    on any request, not only when they run an operation): resolves the credential, or
+    answers 401."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, database: Database, *, every_request: bool = False
+    ) -> None:
         self.app = app
         self.settings = settings
         self.database = database
+        self.every_request = every_request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _runs_an_operation(scope):
+        if scope["type"] == "http" and (self.every_request or _runs_an_operation(scope)):
             try:
                 credential = credential_from(Headers(scope=scope))
                 principal = await authenticate(credential, self.settings, self.database)
