@@ -66,6 +66,14 @@ SPAN_PAGE_TREE = f"""query($id: ID!) {{ trace(id: $id) {{
   spans(first: 50) {{ nodes {{ {SPAN} children {{ {SPAN} }} }} }} }} }}"""
 
 
+# Issue 22's analysts' questions: the costliest conversations with their models, and
+# which tools fail (a week of failures, and one tool's).
+COSTLIEST = """{ conversations(orderBy: {field: COST}, first: 5) {
+  nodes { title cost messageCount modelsUsed { model calls totalTokens cost } } } }"""
+FAILED_TOOL_CALLS = """query($f: ToolCallFilter) { toolCalls(filter: $f, first: 20) {
+  totalCount nodes { toolName error startedAt } } }"""
+
+
 @dataclass(frozen=True)
 class Targets:
     """What the reads are about, found in the dataset before they run."""
@@ -119,7 +127,21 @@ def reads(targets: Targets) -> list[tuple[str, str, dict[str, Any]]]:
         ("versionComparison", VERSIONS, {}),
         ("metrics of 50 conversations", METRICS, {}),
         ("Trace.analysis, 2,500 spans", ANALYSIS, {"id": to_global_id("Trace", BIG_TRACE)}),
+        *analyst_reads(targets),
         *huge_reads(targets),
+    ]
+
+
+def analyst_reads(targets: Targets) -> list[tuple[str, str, dict[str, Any]]]:
+    failed = {"statuses": ["FAILED"], "startedAfter": targets.week["from"]}
+    return [
+        ("5 costliest conversations + modelsUsed", COSTLIEST, {}),
+        ("failed tool calls, 7 days (+totalCount)", FAILED_TOOL_CALLS, {"f": failed}),
+        (
+            "  of one tool",
+            FAILED_TOOL_CALLS,
+            {"f": {**failed, "toolNames": ["lookup_order"]}},
+        ),
     ]
 
 
