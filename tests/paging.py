@@ -38,3 +38,16 @@ async def backwards(
         if not page["pageInfo"]["hasPreviousPage"]:
             return ids
         before = page["pageInfo"]["startCursor"]
+
+
+async def assert_pages_both_ways(
+    client: GraphQLClient,
+    document: str,
+    field: str,
+    variables: dict[str, Any],
+    size: int,
+    expected: list[str],
+) -> None:
+    """Read forwards and backwards, pages of `size`, the list is `expected`."""
+    assert await forwards(client, document, field, variables, size) == expected, variables
+    assert await backwards(client, document, field, variables, size) == expected, variables

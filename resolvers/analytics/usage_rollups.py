@@ -59,8 +59,6 @@ PERIODS = (
     (UserLatencyDay, UserLatencyDay.day),
     (UserLatencyMonth, UserLatencyMonth.month),
 )
-# Each latency day table, and the month table its compaction adds to.
-MONTHS = {LatencyBucket: LatencyMonth, UserLatencyDay: UserLatencyMonth}
 # The keys compaction writes rows in order of, in this order (the rest follow in column
 # order): a conversation's rows together, and a day's (month's) rows of one scope.
 CLUSTERED = ("conversation_id", "day", "month", "scope")
@@ -80,6 +78,8 @@ class Stored:
 
 EVERYONE = Stored(UsageDay, LatencyBucket, LatencyMonth)
 PER_USER = Stored(UserUsageDay, UserLatencyDay, UserLatencyMonth)
+# Each latency day table, and the month table its compaction adds to.
+MONTHS = {stored.buckets: stored.months for stored in (EVERYONE, PER_USER)}
 
 
 @dataclass(frozen=True)

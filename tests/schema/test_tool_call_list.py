@@ -21,7 +21,7 @@ from tests import factories
 from tests.conftest import StatementCounter
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user
-from tests.paging import backwards, forwards
+from tests.paging import assert_pages_both_ways
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 PAGE = """query($f: ToolCallFilter, $o: ToolCallOrder, $first: Int, $after: String, $last: Int,
@@ -133,8 +133,7 @@ async def check_every_filter_and_order(client: GraphQLClient, built: Built) -> N
         for direction in ("DESC", "ASC"):
             expected = in_list_order(wanted, direction == "DESC")
             variables = {"f": tool_call_filter, "o": {"direction": direction}}
-            assert await forwards(client, PAGE, "toolCalls", variables, 2) == expected, variables
-            assert await backwards(client, PAGE, "toolCalls", variables, 2) == expected, variables
+            await assert_pages_both_ways(client, PAGE, "toolCalls", variables, 2, expected)
 
 
 async def test_every_filter_pages_both_ways(gql: GraphQLClient) -> None:
