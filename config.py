@@ -139,6 +139,17 @@ class Settings:
     database_pool_timeout_seconds: float = _setting(
         30.0, "DATABASE_POOL_TIMEOUT_SECONDS", _at_least(0.0, float)
     )
+    # Streamed downloads (GET /conversations/{id}/export and /markdown) running at once
+    # in a process, past which more are refused (503) rather than queued. Each holds a
+    # pooled connection from its first row to its last: seconds for a large
+    # conversation, as long as the client takes to read it for a slow one. Unset: a
+    # quarter of DATABASE_POOL_SIZE, at least 1 (5 of 20). Downloads are rare and
+    # long, /graphql's requests many and short, each of their sibling fields on a
+    # connection of its own: three quarters of the pool stay theirs however many clients
+    # download. (download_slots is the cap in effect.)
+    downloads_max_concurrent: int | None = _setting(
+        None, "DOWNLOADS_MAX_CONCURRENT", _at_least(1, int)
+    )
     # Ingestion: largest OTLP body (as sent, and gunzipped), OTLP requests written at
     # once before more are refused (503), items in one `ingest` mutation.
     otlp_max_body_bytes: int = _setting(16_777_216, "OTLP_MAX_BODY_BYTES", int)
@@ -171,6 +182,11 @@ class Settings:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.jwt_secret or self.jwt_public_key)
+
+    @property
+    def download_slots(self) -> int:
+        """Streamed downloads a process runs at once (DOWNLOADS_MAX_CONCURRENT)."""
+        return self.downloads_max_concurrent or max(1, self.database_pool_size // 4)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -42,9 +42,10 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
 T = TypeVar("T")
 
 
-async def _migrated(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` on a migrated database, then close the engine."""
-    database = Database.from_url(settings.database_url)
+async def run_migrated(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on a migrated database, then close the engine. The database of every
+    verb that opens one: with the settings' pool and statement timeout, as `serve`'s."""
+    database = Database.from_settings(settings)
     try:
         await upgrade_to_head(database.engine)
         return await work(database)
@@ -92,7 +93,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
-    asyncio.run(_migrated(settings, lambda _database: asyncio.sleep(0)))
+    asyncio.run(run_migrated(settings, lambda _database: asyncio.sleep(0)))
     print("database is at the latest migration")
 
 
@@ -102,7 +103,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     async def work(database: Database) -> str:
         return await load_demo(Context.create(database, settings))
 
-    print(asyncio.run(_migrated(settings, work)))
+    print(asyncio.run(run_migrated(settings, work)))
 
 
 def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
@@ -115,7 +116,7 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
         key, secret = await create_api_key(context, args.name, scopes, args.agent_id)
         return f"{secret}\n(key {key.prefix}… for {key.owner_id}: shown once, store it now)"
 
-    print(asyncio.run(_migrated(settings, work)))
+    print(asyncio.run(run_migrated(settings, work)))
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
@@ -161,7 +162,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
             sys.exit(f"no conversation {args.conversation_id}")
         return text
 
-    print(asyncio.run(_migrated(settings, work)))
+    print(asyncio.run(run_migrated(settings, work)))
 
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> None:
@@ -178,7 +179,7 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> None:
         deleted = ", ".join(f"{n} {table}" for table, n in sorted(report.deleted.items()))
         return f"{report.stale_sessions} stale agent session(s); deleted: {deleted or 'nothing'}"
 
-    print(asyncio.run(_migrated(settings, work)))
+    print(asyncio.run(run_migrated(settings, work)))
 
 
 def default_schema_file() -> Path:

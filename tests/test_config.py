@@ -40,6 +40,7 @@ def test_variables_are_parsed_by_type() -> None:
             "DATABASE_MAX_OVERFLOW": "0",
             "DATABASE_POOL_RECYCLE_SECONDS": "1800",
             "DATABASE_POOL_TIMEOUT_SECONDS": "2.5",
+            "DOWNLOADS_MAX_CONCURRENT": "7",
         }
     )
     assert settings.database_url == "postgresql+asyncpg://db/threadline"
@@ -61,6 +62,7 @@ def test_variables_are_parsed_by_type() -> None:
         settings.database_pool_timeout_seconds,
     )
     assert pool == (32, 0, 1800, 2.5)
+    assert settings.download_slots == 7
     assert settings.max_page_size == Settings().max_page_size
 
 
@@ -76,6 +78,10 @@ def test_variables_are_parsed_by_type() -> None:
         ("DATABASE_POOL_TIMEOUT_SECONDS", "soon", "could not convert"),
         ("DATABASE_POOL_TIMEOUT_SECONDS", "nan", "at least 0.0, not nan"),
         ("DATABASE_POOL_TIMEOUT_SECONDS", "inf", "at least 0.0, not inf"),
+        ("DOWNLOADS_MAX_CONCURRENT", "0", "at least 1, not 0"),
+        ("DOWNLOADS_MAX_CONCURRENT", "-3", "at least 1, not -3"),
+        ("DOWNLOADS_MAX_CONCURRENT", "nan", "invalid literal"),
+        ("DOWNLOADS_MAX_CONCURRENT", "", "invalid literal"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(
@@ -84,6 +90,13 @@ def test_a_bad_value_is_refused_naming_its_variable(
     with pytest.raises(ValueError, match=message) as refused:
         Settings.from_env({variable: value})
     assert refused.value.__notes__ == [f"in {variable}"]
+
+
+def test_downloads_take_a_quarter_of_the_pool_unless_told() -> None:
+    assert Settings().download_slots == 5
+    assert Settings(database_pool_size=42).download_slots == 10
+    assert Settings(database_pool_size=3).download_slots == 1  # never none
+    assert Settings(database_pool_size=3, downloads_max_concurrent=2).download_slots == 2
 
 
 def test_the_public_key_file_wins_over_the_inline_key(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,10 +22,12 @@ import models
 from config import Settings
 from main import SCHEMA_FILE
 from migrations import alembic_config
+from resolvers.db import Database, is_sqlite
 from resolvers.errors import NotFound
 from schema import build_schema
 from schema.errors import classify
 from tests.graphql_client import GraphQLClient
+from tests.web.test_statement_timeout import slow, timed_out
 from web.app import create_app
 
 SCHEMA = build_schema()
@@ -239,6 +242,25 @@ async def test_cli_creates_an_api_key_that_authenticates(tmp_path: Path) -> None
                 "{ viewer { userId } }"
             )
     assert viewer == {"viewer": {"userId": "alice"}}
+
+
+async def test_cli_verbs_open_the_database_as_serve_does(settings: Settings) -> None:
+    """Every verb that opens the database (migrate, demo, export, sweep, create-api-key)
+    runs on run_migrated's: with the settings' statement timeout and PostgreSQL pool."""
+    configured = replace(
+        settings, statement_timeout_ms=100, database_pool_size=3, database_pool_timeout_seconds=1.5
+    )
+
+    async def work(database: Database) -> tuple[float, int, float]:
+        async with database.engine.connect() as connection:
+            stopped_after = await timed_out(connection, slow(settings.database_url, 10))
+        pool = database.engine.sync_engine.pool
+        return stopped_after, pool.size(), pool.timeout()  # type: ignore[attr-defined]
+
+    stopped_after, size, timeout = await main.run_migrated(configured, work)
+    assert stopped_after < 2  # ten seconds of work, stopped after about 0.1 s
+    if not is_sqlite(settings.database_url):  # SQLite keeps SQLAlchemy's own pool
+        assert (size, timeout) == (3, 1.5)
 
 
 def test_without_authentication_the_server_stays_on_loopback(

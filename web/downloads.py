@@ -8,9 +8,11 @@ and each batch is sent before the next is read.
 /graphql's: 401 without a credential where auth is on, 403 for an API key without READ,
 404 NOT_FOUND alike for a conversation that does not exist and one that is not yours,
 400 BAD_USER_INPUT for an id that is not a Conversation's, 503 while the database is
-unavailable or too slow; each a GraphQL-shaped JSON error body. Those are known before
-the first byte is sent. A failure after it can only cut the response short (no final
-chunk): the client sees an incomplete transfer, and the export does not parse.
+unavailable or too slow, and 503 UNAVAILABLE with Retry-After while the process already
+runs as many downloads as it may (DOWNLOADS_MAX_CONCURRENT); each a GraphQL-shaped JSON
+error body. Those are known before the first byte is sent. A failure after it can only
+cut the response short (no final chunk): the client sees an incomplete transfer, and the
+export does not parse.
 """
 
 from __future__ import annotations
@@ -33,10 +35,16 @@ from resolvers import transcript
 from resolvers.context import Context
 from resolvers.conversation_reader import ConversationReader, reading
 from resolvers.db import Database, is_statement_timeout, is_unavailable
-from resolvers.errors import ThreadlineError
+from resolvers.errors import RETRY_AFTER_SECONDS, ThreadlineError
 from resolvers.export import header, table_batches
 from resolvers.ids import parse_client_id
-from web.authentication import Authenticate, graphql_error, principal_of, unavailable_response
+from web.authentication import (
+    Authenticate,
+    error_response,
+    graphql_error,
+    principal_of,
+    unavailable_response,
+)
 from web.encoding import compact
 
 # What may be refused before the first byte (Authenticate answers UNAUTHENTICATED).
@@ -75,9 +83,13 @@ DOWNLOADS = (
 
 
 class Downloads:
+    """The download routes of one app (one process): `running` counts the downloads
+    that hold a slot, each from before its first row is read until its response ends."""
+
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
         self.database = database
+        self.running = 0
 
     async def respond(self, download: Download, request: Request) -> Response:
         try:
@@ -89,6 +101,13 @@ class Downloads:
             # What fails before the first chunk (NOT_FOUND, a database down) fails here,
             # while the response can still say so with its status.
             async with AsyncExitStack() as stack:
+                # Past the cap, refused rather than queued: a slot stays taken as long
+                # as its client takes to read, and a waiting request would hold its
+                # connection and task meanwhile, with no bound on the wait.
+                if self.running >= self.settings.download_slots:
+                    return _busy(self.settings.download_slots)
+                self.running += 1
+                stack.callback(self._finished)
                 reader = await stack.enter_async_context(reading(context, conversation_id))
                 chunks = download.chunks(reader)
                 stack.push_async_callback(chunks.aclose)
@@ -103,6 +122,15 @@ class Downloads:
         return Stream(
             _encoded(first, chunks), held, media_type=download.media_type, headers=headers
         )
+
+    def _finished(self) -> None:
+        self.running -= 1
+
+
+def _busy(slots: int) -> JSONResponse:
+    message = f"too many downloads at once (this server runs {slots}); retry in a moment"
+    extensions = {"code": "UNAVAILABLE", "retryAfter": RETRY_AFTER_SECONDS}
+    return error_response(message, extensions, 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _database_failure(error: Exception) -> JSONResponse:

@@ -4,15 +4,22 @@ with /graphql's authentication and visibility; and the fields' own size bound.""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
-from starlette.types import Message
+from starlette.types import Message, Scope
 
 import schema.lifecycle
+from config import Settings
+from resolvers.errors import RETRY_AFTER_SECONDS
 from resolvers.ids import to_global_id
 from tests import factories
 from tests.graphql_client import GraphQLClient
@@ -25,6 +32,8 @@ from tests.schema.test_fork_export import (
     MARKDOWN,
     without_event_log_position,
 )
+from tests.web.conftest import client_of
+from web.app import create_app
 
 
 async def download(
@@ -153,20 +162,7 @@ async def test_a_client_that_goes_away_leaves_no_connection_behind(
     """The first rows are read (and a pooled connection held) before the response
     starts; a client gone by then must not leave them to the garbage collector."""
     conversation = (await rich_conversation(gql))["conversation"]
-    path = f"/conversations/{conversation}/export"
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-        "server": ("threadline.test", 80),
-        "client": ("127.0.0.1", 1234),
-    }
+    scope = get(f"/conversations/{conversation}/export")
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -179,3 +175,129 @@ async def test_a_client_that_goes_away_leaves_no_connection_behind(
     await app(scope, receive, send)
     assert app.state.engine.pool.checkedout() == 0
     assert not any(message.get("more_body") is False for message in sent)
+
+
+def get(path: str) -> Scope:
+    """The ASGI scope of GET `path`, for clients that drive the app themselves."""
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "server": ("threadline.test", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+
+
+class SlowClient:
+    """A download's client, driving the app through ASGI, that takes the response's head
+    and first chunk, then reads nothing more until `read_on` is set (the server's send
+    waits, as uvicorn's does on a client that reads slowly), or goes away on `leave`."""
+
+    def __init__(self, app: Starlette, path: str) -> None:
+        self.sent: list[Message] = []
+        self.streaming = asyncio.Event()
+        self.read_on = asyncio.Event()
+        self.leave = asyncio.Event()
+        self.task = asyncio.create_task(app(get(path), self.receive, self.send))
+
+    async def answered(self) -> int:
+        """The status, once the download streams (holding its slot) or has been
+        answered whole (refused)."""
+        streaming = asyncio.create_task(self.streaming.wait())
+        await asyncio.wait([self.task, streaming], timeout=10, return_when=FIRST_COMPLETED)
+        streaming.cancel()
+        status: int = self.sent[0]["status"]
+        return status
+
+    async def receive(self) -> Message:
+        await self.leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+        if message.get("more_body"):
+            self.streaming.set()
+            await self.read_on.wait()
+
+    async def ended(self) -> None:
+        await asyncio.wait_for(self.task, 10)
+
+    @property
+    def finished(self) -> bool:
+        return any(message.get("more_body") is False for message in self.sent)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(message.get("body", b"") for message in self.sent[1:])
+
+
+@pytest.fixture
+async def one_slot(
+    settings: Settings, http: httpx.AsyncClient
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """An app that runs one download at once, with a pool of two that fails at once when
+    empty (on PostgreSQL; SQLite keeps its own pool): two downloads holding connections
+    would leave /graphql none. No rechecks of the log, which take one too."""
+    capped = replace(
+        settings,
+        auto_migrate=False,
+        downloads_max_concurrent=1,
+        database_pool_size=2,
+        database_pool_timeout_seconds=0,
+        live_recheck_seconds=0,
+    )
+    application = create_app(capped)
+    async with LifespanManager(application), client_of(application) as client:
+        yield application, client
+
+
+async def test_past_the_cap_downloads_are_refused_at_once_and_graphql_answers(
+    gql: GraphQLClient, one_slot: tuple[Starlette, httpx.AsyncClient]
+) -> None:
+    app, client = one_slot
+    conversation = (await rich_conversation(gql))["conversation"]
+    answered = (await gql.data(EXPORT, {"c": conversation}))["conversationExport"]
+    path = f"/conversations/{conversation}/export"
+    slow = [SlowClient(app, path) for _ in range(3)]
+    # The first streams and holds its slot until read; the others wait for none.
+    assert [await each.answered() for each in slow] == [200, 503, 503]
+    refused = await asyncio.wait_for(download(client, conversation, "markdown"), 5)
+    error = error_of(refused, 503)
+    assert refused.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert error == {
+        "message": "too many downloads at once (this server runs 1); retry in a moment",
+        "extensions": {"code": "UNAVAILABLE", "retryAfter": RETRY_AFTER_SECONDS},
+    }
+    listed = await GraphQLClient(client).data("{ conversations { totalCount } }")
+    assert listed["conversations"]["totalCount"] >= 1
+    first = slow[0]
+    first.read_on.set()
+    await first.ended()
+    assert first.finished
+    assert json.loads(first.body) == answered
+    after = await download(client, conversation, "export")
+    assert after.status_code == 200
+    assert after.json() == answered
+
+
+async def test_a_download_gives_its_slot_back_however_it_ends(
+    gql: GraphQLClient, one_slot: tuple[Starlette, httpx.AsyncClient]
+) -> None:
+    app, client = one_slot
+    conversation = (await rich_conversation(gql))["conversation"]
+    missing = to_global_id("Conversation", uuid.uuid4())
+    for _ in range(2):  # refused before the first byte
+        assert (await download(client, missing, "export")).status_code == 404
+    gone = SlowClient(app, f"/conversations/{conversation}/markdown")
+    assert await gone.answered() == 200
+    gone.leave.set()
+    await gone.ended()
+    assert not gone.finished  # cut short
+    assert (await download(client, conversation, "markdown")).status_code == 200
+    assert app.state.engine.pool.checkedout() == 0
