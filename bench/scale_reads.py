@@ -72,6 +72,13 @@ COSTLIEST = """{ conversations(orderBy: {field: COST}, first: 5) {
   nodes { title cost messageCount modelsUsed { model calls totalTokens cost } } } }"""
 FAILED_TOOL_CALLS = """query($f: ToolCallFilter) { toolCalls(filter: $f, first: 20) {
   totalCount nodes { toolName error startedAt } } }"""
+# ...and `usage` ordered and cut: which tool fails most, the slowest span names, usage
+# per agent and status, the costliest conversations (issue 22).
+TOP_USAGE = """query($g: [UsageGroupBy!], $f: UsageFilter, $o: UsageOrder, $first: Int,
+  $from: DateTime, $to: DateTime) {
+  usage(groupBy: $g, filter: $f, orderBy: $o, first: $first, from: $from, to: $to) {
+    status spanName tool agentId conversation { id }
+    count totalTokens cost errorCount errorRate latencyP50Ms latencyP95Ms } }"""
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,35 @@ def analyst_reads(targets: Targets) -> list[tuple[str, str, dict[str, Any]]]:
             "  of one tool",
             FAILED_TOOL_CALLS,
             {"f": {**failed, "toolNames": ["lookup_order"]}},
+        ),
+        *usage_top_reads(targets),
+    ]
+
+
+def usage_top_reads(targets: Targets) -> list[tuple[str, str, dict[str, Any]]]:
+    slowest = {"measure": "LATENCY_P95", "direction": "DESC"}
+    return [
+        (
+            "which tool fails most: TOOL top 5 by errors",
+            TOP_USAGE,
+            {
+                "g": ["TOOL"],
+                "f": {"kinds": ["TOOL"]},
+                "o": {"measure": "ERROR_COUNT", "direction": "DESC"},
+                "first": 5,
+            },
+        ),
+        (
+            "usage 7 days by SPAN_NAME, top 10 by p95",
+            TOP_USAGE,
+            {"g": ["SPAN_NAME"], "o": slowest, "first": 10, **targets.week},
+        ),
+        ("usage all time by AGENT", TOP_USAGE, {"g": ["AGENT"]}),
+        ("usage all time by STATUS", TOP_USAGE, {"g": ["STATUS"]}),
+        (
+            "usage top 5 CONVERSATION by COST",
+            TOP_USAGE,
+            {"g": ["CONVERSATION"], "o": {"measure": "COST"}, "first": 5},
         ),
     ]
 

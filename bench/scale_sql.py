@@ -59,11 +59,13 @@ PLAN = [
     # Traces spread evenly over the conversations (so over time and owners); trace 0,
     # the big one, is in conversation 0, trace 1, the huge one, in conversation 1. Spans
     # are 40 ms apart; a trace lasts until the latest possible end of its spans (leaves
-    # last at most 30 s). A span has `fan_out` children at most.
+    # last at most 30 s). A span has `fan_out` children at most. A trace is a run of its
+    # conversation's agent (one of 7), one in 8 of none.
     """CREATE UNLOGGED TABLE scale.traces AS
     SELECT t.*, t.started + (t.n_spans * 40 + 30010) * interval '1 ms' AS ends
     FROM (SELECT t, scale.uid('t', t) AS id, c.i AS conversation, c.id AS conversation_id,
-                 c.owner, c.created + interval '100 s' + (t % 13) * interval '1 min' AS started,
+                 c.owner, CASE WHEN t % 8 != 7 THEN c.agent END AS agent,
+                 c.created + interval '100 s' + (t % 13) * interval '1 min' AS started,
                  CASE WHEN t = 0 THEN p.big_trace WHEN t = 1 THEN p.huge
                       ELSE 20 + floor(random() * 181)::int END AS n_spans,
                  CASE WHEN t = 1 THEN p.huge_fan_out ELSE 4 END AS fan_out,
@@ -106,9 +108,9 @@ CONVERSATIONS = [
 
 TRACES = [
     """INSERT INTO traces (id, conversation_id, name, status, started_at, ended_at, duration_ms,
-        total_tokens, cost, user_id)
+        total_tokens, cost, user_id, agent_id)
     SELECT id, conversation_id, 'agent run', CASE WHEN r_status < 0.05 THEN 'ERROR' ELSE 'OK' END,
-           started, ends, extract(epoch FROM ends - started) * 1000, 0, 0, owner
+           started, ends, extract(epoch FROM ends - started) * 1000, 0, 0, owner, agent
     FROM scale.traces""",
 ]
 
@@ -118,8 +120,8 @@ TRACES = [
 SPANS = [
     Everywhere(
         """INSERT INTO spans (id, trace_id, parent_span_id, kind, name, status, error, started_at,
-        ended_at, duration_ms, inputs, outputs, attributes, model, provider, input_tokens,
-        cached_input_tokens, output_tokens, total_tokens, cost, cost_source)
+        ended_at, duration_ms, inputs, outputs, attributes, model, provider, tool_name,
+        input_tokens, cached_input_tokens, output_tokens, total_tokens, cost, cost_source)
     SELECT scale.uid('s', s.t * p.per_parent + s.k), s.trace_id,
            CASE WHEN s.k > 0 THEN scale.uid('s', s.t * p.per_parent + (s.k - 1) / s.fan_out) END,
            s.kind,
@@ -142,7 +144,8 @@ SPANS = [
            CASE WHEN m.model IS NULL THEN '{}'
                 ELSE jsonb_build_object('gen_ai.system', m.provider,
                                         'gen_ai.request.model', m.model) END,
-           m.model, m.provider, coalesce(s.input_tokens, 0), 0, coalesce(s.output_tokens, 0),
+           m.model, m.provider, CASE WHEN s.kind = 'TOOL' THEN s.tool END,
+           coalesce(s.input_tokens, 0), 0, coalesce(s.output_tokens, 0),
            coalesce(s.input_tokens + s.output_tokens, 0),
            coalesce(s.input_tokens * m.input_nanos + s.output_tokens * m.output_nanos, 0),
            CASE WHEN m.model IS NULL THEN 'NONE' ELSE 'REPORTED' END

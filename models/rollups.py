@@ -11,6 +11,9 @@ Rows are in one of three scopes, so that grouping by component version needs no 
 - VERSION: a span once per component version it used, under that version;
 - LINKED: a span that used at least one version, negated: ALL + LINKED is what used none.
 
+The name_* tables hold scope ALL alone too, per UTC day (or month) and what a call was
+and who ran it: kind, status, span name, tool and agent (migration 0025).
+
 The user_* tables hold scope ALL alone, per UTC day (or month) and trace user, with no
 other dimension: `usage` by user for a caller who sees everything (migration 0020).
 """
@@ -182,3 +185,53 @@ class UserLatencyMonth(_Buckets, table=True):
 
     month: datetime
     user_id: str | None = None
+
+
+class _Named(_Delta):
+    """What a call was and who ran it: a span's kind, status, name and tool and its trace's
+    agent; a model-call message is an LLM call with its status (resolvers.analytics
+    .usage_query.MESSAGE_STATUS), no name or tool, and its sender if an agent sent it."""
+
+    kind: str
+    status: str
+    name: str | None = None
+    tool_name: str | None = None
+    agent_id: str | None = None
+
+
+class NameUsageDay(_Sums, _Named, table=True):
+    """The sums of every call of a UTC day per kind, status, name, tool and agent, over
+    every conversation and user: `usage` by SPAN_NAME, TOOL, AGENT or STATUS for a caller
+    who sees everything (migration 0025)."""
+
+    __tablename__ = "name_usage_days"
+    __table_args__ = (
+        sa.Index("ix_name_usage_days_day", "day"),
+        pending_index("name_usage_days", "day"),
+    )
+
+    day: datetime
+
+
+class NameLatencyDay(_Buckets, _Named, table=True):
+    """LatencyBucket's counts per UTC day, kind, status, name, tool and agent."""
+
+    __tablename__ = "name_latency_days"
+    __table_args__ = (
+        sa.Index("ix_name_latency_days_day", "day"),
+        pending_index("name_latency_days", "day"),
+    )
+
+    day: datetime
+
+
+class NameLatencyMonth(_Buckets, _Named, table=True):
+    """NameLatencyDay's counts per UTC month, kept as LatencyMonth is from LatencyBucket."""
+
+    __tablename__ = "name_latency_months"
+    __table_args__ = (
+        sa.Index("ix_name_latency_months_month", "month"),
+        pending_index("name_latency_months", "month"),
+    )
+
+    month: datetime

@@ -45,6 +45,8 @@ class Trace(SQLModel, table=True):
     cost: Decimal = money_field()
     user_id: str | None = Field(default=None, index=True)
     session_id: str | None = Field(default=None, index=True)
+    # The agent participant the run was for (`usage` groups by it as AGENT); migration 0025.
+    agent_id: str | None = None
     # The OpenTelemetry trace id (hex) of an ingested trace.
     external_id: str | None = None
 
@@ -89,6 +91,9 @@ class Span(SQLModel, table=True):
     attributes: dict[str, Any] = json_field()
     model: str | None = None
     provider: str | None = None
+    # A TOOL span's tool (as its tool call names it), null for other kinds: `usage` groups
+    # by it as TOOL, and span names need not be tool names ("execute_tool x"). Migration 0025.
+    tool_name: str | None = None
     input_tokens: int = 0
     # Of the input tokens, those read from the provider's prompt cache (priced lower).
     cached_input_tokens: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

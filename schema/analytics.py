@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from models.enums import SpanKind
+from models.enums import SpanKind, SpanStatus
 from resolvers.analytics import usage as usage_reads
+from resolvers.analytics import usage_query
 from resolvers.analytics.sketch import RELATIVE_ERROR
 from resolvers.analytics.usage import EXACT_LIMIT
 from resolvers.analytics.usage import UsageGroupBy as By
 from resolvers.context import Context
 from resolvers.ids import parse_id
+from schema.enums import OrderDirection
 from schema.node import related
 from schema.scalars import Long
 from schema.selections import asks_for
@@ -32,8 +34,28 @@ ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")
 strawberry.enum(
     usage_reads.UsageGroupBy,
     description="DAY and HOUR are UTC; a span with several component versions counts "
-    "under each of them.",
+    "under each of them. STATUS is a span's; a model-call message's is OK when complete, "
+    "ERROR when failed, UNSET while streaming. SPAN_NAME and TOOL (a TOOL span's tool) are "
+    "null for model-call messages; AGENT is the agent participant a trace ran for, or the "
+    "agent that sent a model-call message.",
 )
+strawberry.enum(
+    usage_query.UsageMeasure,
+    description="A UsageGroup field to order groups by: COUNT is count, LATENCY_P50 "
+    "latencyP50Ms, and so on.",
+)
+
+
+@strawberry.input(
+    description="Ties go by group key order; groups without a latency come last in "
+    "either direction."
+)
+class UsageOrder:
+    measure: usage_query.UsageMeasure
+    direction: OrderDirection = OrderDirection.DESC
+
+    def query(self) -> usage_query.UsageOrder:
+        return usage_query.UsageOrder(self.measure, self.direction == OrderDirection.DESC)
 
 
 @strawberry.input
@@ -73,6 +95,10 @@ class UsageGroup:
     provider: str | None
     span_kind: SpanKind | None
     user_id: str | None
+    status: SpanStatus | None = strawberry.field(description="Set when grouped by STATUS.")
+    span_name: str | None = strawberry.field(description="Set when grouped by SPAN_NAME.")
+    tool: str | None = strawberry.field(description="Set when grouped by TOOL.")
+    agent_id: str | None = strawberry.field(description="Set when grouped by AGENT.")
     period: datetime | None = strawberry.field(description="The UTC day or hour's start.")
     count: Long
     input_tokens: Long
@@ -92,8 +118,10 @@ class UsageGroup:
         "stored one for a caller who sees everything with no conversation filter, "
         "grouped by nothing but MODEL, PROVIDER, SPAN_KIND, DAY and COMPONENT_VERSION "
         "with no user filter, or by nothing but USER and DAY with no model, provider or "
-        "span kind filter; otherwise the caller's own calls, bucketed the same way. Up "
-        "to that many calls they are exact. Counts, tokens and costs are always exact."
+        "span kind filter, or by STATUS, SPAN_NAME, TOOL or AGENT with nothing but those, "
+        "SPAN_KIND and DAY and no model, provider or user filter; otherwise the "
+        "caller's own calls, bucketed the same way. Up to that many calls they are "
+        "exact. Counts, tokens and costs are always exact."
     )
     conversation_id: strawberry.Private[uuid.UUID | None]
     version_id: strawberry.Private[uuid.UUID | None]
@@ -119,6 +147,10 @@ class UsageGroup:
             provider=key.get(By.PROVIDER),
             span_kind=key.get(By.SPAN_KIND),
             user_id=key.get(By.USER),
+            status=key.get(By.STATUS),
+            span_name=key.get(By.SPAN_NAME),
+            tool=key.get(By.TOOL),
+            agent_id=key.get(By.AGENT),
             period=datetime.fromisoformat(period) if period else None,
             count=group.count,
             input_tokens=group.input_tokens,
@@ -145,7 +177,12 @@ class AnalyticsQueries:
         "order. Counted: every span, and every message that carries usage and was not "
         "produced by a span (a message an LLM span produced shows the span's usage, counted "
         "once, by the span); such messages group as LLM, with no user or component version. "
-        "Conversation and trace totals and Conversation.metrics read this same model."
+        "Conversation and trace totals and Conversation.metrics read this same model. "
+        "With `orderBy`, groups in that order instead; with `first`, only the first that "
+        f"many (1 to {usage_query.MAX_FIRST}). Ordered by a summed measure (not a "
+        "latency) or by key, only the kept groups' latencies are read, so a top-N of many "
+        "groups (by CONVERSATION) costs the sums and N groups' latencies; ordered by a "
+        "latency, every group's."
     )
     async def usage(
         self,
@@ -154,6 +191,8 @@ class AnalyticsQueries:
         group_by: list[By] | None = None,
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
+        order_by: UsageOrder | None = None,
+        first: int | None = None,
     ) -> list[UsageGroup]:
         f = filter or UsageFilter()
         q = usage_reads.UsageQuery(
@@ -166,5 +205,7 @@ class AnalyticsQueries:
             providers=f.providers,
             user_id=f.user_id,
             latencies=any(asks_for(f.selections, *LATENCIES) for f in info.selected_fields),
+            order=order_by.query() if order_by else None,
+            first=first,
         )
         return [UsageGroup.of(group) for group in await usage_reads.usage(info.context, q)]

@@ -56,6 +56,7 @@ class Trace(Node):
     cost: float
     user_id: str | None
     session_id: str | None
+    agent_id: str | None = strawberry.field(description="The agent participant the run was for.")
     scores: list[Score] = scores_field(SCORES_OF_TRACE, "trace")
     row: strawberry.Private[models.Trace]
 
@@ -115,6 +116,9 @@ class Span(Node):
     attributes: JSONValue
     model: str | None
     provider: str | None
+    tool_name: str | None = strawberry.field(
+        description="A TOOL span's tool; null for other kinds."
+    )
     input_tokens: int
     cached_input_tokens: int = strawberry.field(description=CACHED_INPUT_TOKENS)
     output_tokens: int

@@ -23,6 +23,11 @@ class StartTraceInput:
     user_input: str | None = None
     user_id: str | None = None
     session_id: str | None = None
+    agent_id: str | None = strawberry.field(
+        default=None,
+        description="The agent participant of the conversation the run is for; by default "
+        "the calling agent key's.",
+    )
     started_at: datetime | None = None
 
     def to_command(self) -> cmd.StartTrace:

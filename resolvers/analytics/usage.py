@@ -1,44 +1,32 @@
 """`usage`: model calls and spans counted, summed and timed per group.
 
 Counts and sums come from the roll-ups (resolvers.analytics.usage_rollups) for the whole
-hours of the range and from the rows for its ragged ends; latencies from the rows while
-they are few, else from a latency sketch: the stored one (per day and month, over
-everyone or per user) where it can answer, else one counted from the caller's rows.
+hours of the range and from the rows (resolvers.analytics.usage_rows) for its ragged
+ends; grouped by status, span name, tool or agent, which the hourly roll-ups do not
+keep, from the per-name days and the rows. Latencies come from the rows while they are
+few, else from a latency sketch: the stored one (per day and month, over everyone, per
+user or per name) where it can answer, else one counted from the caller's rows.
 Every answer equals the one the rows alone give (tests/resolvers/test_usage_rollups.py),
 latencies within the sketch's relative error when `approximate` says so.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Float,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    not_,
-    null,
-    or_,
-    select,
-    true,
-    type_coerce,
-    union_all,
-)
+from sqlalchemy import BigInteger, and_, case, func, literal, not_, select, type_coerce, union_all
 from sqlmodel import col
 
-from models import ComponentVersion, Message, Span, SpanComponentVersion, Trace
+from models import ComponentVersion
 from models.base import from_nanos
-from models.enums import MessageStatus, SpanKind, SpanStatus
-from resolvers.access import among, among_visible_conversations, visible
+from models.enums import SpanKind, SpanStatus
+from resolvers.access import visible
 from resolvers.analytics.sketch import bucket_sql, bucket_value
-from resolvers.analytics.sql import PERCENTILES, percentile, percentile_columns, utc_period
+from resolvers.analytics.sql import PERCENTILES
+from resolvers.analytics.usage_order import check_first, ordered, sql_limit, sql_order
 from resolvers.analytics.usage_query import (
     UsageGroup,
     UsageGroupBy,
@@ -59,208 +47,14 @@ from resolvers.analytics.usage_rollups import (
     whole_months,
     whole_periods,
 )
+from resolvers.analytics.usage_rows import call_rows, key_columns, usage_statement
 from resolvers.context import Context
 from resolvers.errors import BadInput
-from resolvers.principal import Principal
 
-__all__ = ["UsageGroup", "UsageGroupBy", "UsageQuery", "shown_links", "usage", "versions_of"]
+__all__ = ["UsageGroup", "UsageGroupBy", "UsageQuery", "usage", "usage_statement", "versions_of"]
 
 # Up to this many calls, latencies are read exactly from the rows.
 EXACT_LIMIT = 50_000
-
-
-# What each grouping groups by (a span's, its trace's, or its version link's column).
-GROUP_COLUMNS: dict[UsageGroupBy, Any] = {
-    UsageGroupBy.MODEL: col(Span.model),
-    UsageGroupBy.PROVIDER: col(Span.provider),
-    UsageGroupBy.COMPONENT_VERSION: col(SpanComponentVersion.component_version_id),
-    UsageGroupBy.SPAN_KIND: col(Span.kind),
-    UsageGroupBy.CONVERSATION: col(Trace.conversation_id),
-    UsageGroupBy.USER: col(Trace.user_id),
-    UsageGroupBy.DAY: utc_period(col(Span.started_at), "day"),
-    UsageGroupBy.HOUR: utc_period(col(Span.started_at), "hour"),
-}
-
-
-def _span_conditions(ctx: Context, q: UsageQuery) -> list[ColumnElement[bool]]:
-    # The trace is joined anyway: its visibility is the span's.
-    found = among_visible_conversations(col(Trace.conversation_id), ctx.principal)
-    if q.conversation_ids is not None:
-        found.append(col(Trace.conversation_id).in_(q.conversation_ids))
-    if q.user_id is not None:
-        found.append(col(Trace.user_id) == q.user_id)
-    if q.kinds:
-        found.append(col(Span.kind).in_(q.kinds))
-    return found + _common(q, Span.model, Span.provider, Span.started_at)
-
-
-def _common(q: UsageQuery, model: Any, provider: Any, started: Any) -> list[ColumnElement[bool]]:
-    """The conditions spans and model-call messages share, on their own columns."""
-    found: list[ColumnElement[bool]] = [
-        col(c).in_(values) for values, c in ((q.models, model), (q.providers, provider)) if values
-    ]
-    if q.started_from is not None:
-        found.append(col(started) >= q.started_from)
-    if q.started_to is not None:
-        found.append(col(started) < q.started_to)
-    return found
-
-
-def shown_links(principal: Principal) -> list[ColumnElement[bool]]:
-    """Links of spans to versions the principal may see: another user's private versions
-    are no group of theirs (their spans count as using none)."""
-    shown = visible(ComponentVersion, principal)
-    if not shown:
-        return []
-    shown_ids = select(col(ComponentVersion.id)).where(*shown)
-    return [among(col(SpanComponentVersion.component_version_id), shown_ids)]
-
-
-def _measures(
-    input_tokens: Any, output_tokens: Any, total_tokens: Any, cost: Any, latency: Any, error: Any
-) -> list[Any]:
-    return [
-        input_tokens.label("input_tokens"),
-        output_tokens.label("output_tokens"),
-        total_tokens.label("total_tokens"),
-        cost.label("cost"),
-        cast(latency, Float).label("latency"),
-        case((error, 1), else_=0).label("error"),
-    ]
-
-
-def _version_links(ctx: Context) -> tuple[Any, Any, Any]:
-    """What a span's rows join to count it under each version it used (the joined
-    table or subquery, its join condition, its version column). On PostgreSQL a lateral
-    subquery fenced by OFFSET 0, so each span's links are looked up by index: as a
-    plain join, the planner hash-joined a scan of every link (2.25M at L, over 100 ms)
-    to the few thousand spans at a range's ragged end. SQLite joins the table."""
-    shown = shown_links(ctx.principal)
-    if ctx.database.engine.dialect.name != "postgresql":
-        link = and_(col(SpanComponentVersion.span_id) == col(Span.id), *shown)
-        return SpanComponentVersion, link, col(SpanComponentVersion.component_version_id)
-    lookup = (
-        select(col(SpanComponentVersion.component_version_id).label("version_id"))
-        .where(col(SpanComponentVersion.span_id) == col(Span.id), *shown)
-        .offset(0)
-        .lateral("span_versions")
-    )
-    return lookup, true(), lookup.c.version_id
-
-
-def _span_rows(ctx: Context, q: UsageQuery) -> Any:
-    columns = GROUP_COLUMNS
-    if q.grouped_by_version:
-        links, joined_on, version = _version_links(ctx)
-        columns = {**GROUP_COLUMNS, UsageGroupBy.COMPONENT_VERSION: version}
-    keys = [columns[g].label(f"key_{i}") for i, g in enumerate(q.group_by)]
-    spans = select(
-        *keys,
-        *_measures(
-            col(Span.input_tokens),
-            col(Span.output_tokens),
-            col(Span.total_tokens),
-            col(Span.cost),
-            col(Span.duration_ms),
-            col(Span.status) == SpanStatus.ERROR,
-        ),
-    ).join(Trace, col(Trace.id) == col(Span.trace_id))
-    if q.grouped_by_version:
-        # A span counts once for each version it used; a span that used none, under null.
-        spans = spans.outerjoin(links, joined_on)
-        if q.component_ids is not None:
-            spans = spans.where(version.in_(versions_of(q.component_ids)))
-    return spans.where(*_span_conditions(ctx, q))
-
-
-# What a message that is a model call of its own is grouped under.
-MESSAGE_KEYS: dict[UsageGroupBy, Any] = {
-    UsageGroupBy.MODEL: col(Message.model),
-    UsageGroupBy.PROVIDER: col(Message.provider),
-    UsageGroupBy.SPAN_KIND: literal(SpanKind.LLM.value),
-    UsageGroupBy.CONVERSATION: col(Message.conversation_id),
-    UsageGroupBy.DAY: utc_period(col(Message.created_at), "day"),
-    UsageGroupBy.HOUR: utc_period(col(Message.created_at), "hour"),
-}
-
-
-def model_call_messages() -> list[ColumnElement[bool]]:
-    """Messages that are model calls counted by themselves: they carry usage and no span
-    produced them (a produced message shows its span's usage, which the span counts)."""
-    return [
-        col(Message.span_id).is_(None),
-        or_(col(Message.total_tokens) != 0, col(Message.input_tokens) != 0, col(Message.cost) != 0),
-    ]
-
-
-def _message_rows(ctx: Context, q: UsageQuery) -> Any | None:
-    """The messages that count as model calls, as rows like _span_rows'; None when the
-    filter leaves none (they have no trace user, component version or span kind but LLM)."""
-    if q.user_id is not None or q.component_ids is not None:
-        return None
-    if q.kinds and SpanKind.LLM not in q.kinds:
-        return None
-    keys = [
-        cast(MESSAGE_KEYS.get(g, null()), GROUP_COLUMNS[g].type).label(f"key_{i}")
-        for i, g in enumerate(q.group_by)
-    ]
-    found = [
-        *among_visible_conversations(col(Message.conversation_id), ctx.principal),
-        *model_call_messages(),
-    ]
-    if q.conversation_ids is not None:
-        found.append(col(Message.conversation_id).in_(q.conversation_ids))
-    found += _common(q, Message.model, Message.provider, Message.created_at)
-    return select(
-        *keys,
-        *_measures(
-            col(Message.input_tokens),
-            col(Message.output_tokens),
-            col(Message.total_tokens),
-            col(Message.cost),
-            col(Message.latency_ms),
-            col(Message.status) == MessageStatus.ERROR,
-        ),
-    ).where(*found)
-
-
-def _rows(ctx: Context, q: UsageQuery) -> Any:
-    """One row per span and per message that is a model call of its own."""
-    spans, messages = _span_rows(ctx, q), _message_rows(ctx, q)
-    return spans if messages is None else union_all(spans, messages)
-
-
-def _key_columns(q: UsageQuery, rows: Any) -> list[Any]:
-    """The group key columns of a subquery of `usage` rows (key_0, key_1...)."""
-    return [rows.c[f"key_{i}"] for i in range(len(q.group_by))]
-
-
-def usage_statement(ctx: Context, q: UsageQuery) -> Any:
-    """Spans and the messages that are model calls of their own, aggregated from their
-    rows: exact latencies, and what the roll-ups must always agree with."""
-    calls = _rows(ctx, q).subquery("usage_calls")
-    keys: list[Any] = _key_columns(q, calls)
-    rank, ranked = percentile_columns(calls.c.latency, keys)
-    rows = select(calls, rank.label("latency_rank"), ranked.label("latencies")).subquery(
-        "usage_rows"
-    )
-    group: list[Any] = _key_columns(q, rows)
-    measured = rows.c.latency, rows.c.latency_rank, rows.c.latencies
-    return (
-        select(
-            *group,
-            func.count(),
-            func.coalesce(func.sum(rows.c.input_tokens), 0),
-            func.coalesce(func.sum(rows.c.output_tokens), 0),
-            func.coalesce(func.sum(rows.c.total_tokens), 0),
-            func.coalesce(func.sum(rows.c.cost), 0).label("cost"),
-            *(percentile(p, *measured) for p in PERCENTILES),
-            func.max(rows.c.latency),
-            func.coalesce(func.sum(rows.c.error), 0),
-        )
-        .group_by(*group)
-        .order_by(*(g.asc().nulls_last() for g in group))
-    )
 
 
 def _check(q: UsageQuery) -> None:
@@ -268,6 +62,7 @@ def _check(q: UsageQuery) -> None:
         raise BadInput("`groupBy` lists a grouping twice")
     if q.started_from and q.started_to and q.started_from >= q.started_to:
         raise BadInput("`from` must be before `to`")
+    check_first(q)
 
 
 def _edges(q: UsageQuery, within: Periods) -> list[UsageQuery]:
@@ -287,14 +82,15 @@ def _union(parts: list[Any]) -> Any:
 
 
 def _grouped(q: UsageQuery, rows: Any, *measures: Any) -> Any:
-    keys = _key_columns(q, rows)
+    keys = key_columns(q, rows)
     return select(*keys, *measures).group_by(*keys)
 
 
 def sums_statement(ctx: Context, q: UsageQuery) -> Any:
     """Counts and sums per group: for a caller who sees everything, the per-day rows of
     the range's whole days; the per-hour roll-ups of the whole hours left; the rows at
-    the range's ragged ends."""
+    the range's ragged ends. In the query's order and cut to its `first` groups, unless
+    the order is by a latency (resolvers.analytics.usage_order)."""
     parts: list[Any] = []
     rest = [q]
     stored = stored_days(ctx.principal, q)
@@ -304,12 +100,17 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
             parts.append(day_rows(stored, q, days))
         rest = _edges(q, days)
     for part in rest:
-        hours = whole_periods(part, HOUR)
-        if not hours.empty:
-            parts.append(rollup_rows(ctx.principal, part, hours))
-        for edge in _edges(part, hours):
-            raw = _rows(ctx, edge).subquery()
-            keys = _key_columns(q, raw)
+        edges = [part]
+        # The hourly roll-ups keep no status, span name, tool or agent: grouped by one,
+        # the hours the days leave are read from the rows.
+        if not q.grouped_by_name:
+            hours = whole_periods(part, HOUR)
+            if not hours.empty:
+                parts.append(rollup_rows(ctx.principal, part, hours))
+            edges = _edges(part, hours)
+        for edge in edges:
+            raw = call_rows(ctx, edge).subquery()
+            keys = key_columns(q, raw)
             # Nano-dollars as the roll-ups hold them, whichever part of the union is first.
             cost = type_coerce(raw.c.cost, BigInteger).label("cost")
             measures = (raw.c.input_tokens, raw.c.output_tokens, raw.c.total_tokens, cost)
@@ -317,14 +118,14 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
                 select(*keys, literal(1).label("calls"), *measures, raw.c.error.label("errors"))
             )
     rows = _union(parts).subquery("usage_sums")
-    summed = [func.coalesce(func.sum(rows.c[name]), 0) for name in SUMMED]
-    keys = _key_columns(q, rows)
-    counted = _grouped(q, rows, *summed)
+    summed = {name: func.coalesce(func.sum(rows.c[name]), 0) for name in SUMMED}
+    keys = key_columns(q, rows)
+    counted = _grouped(q, rows, *summed.values())
     if keys:
         # A group's delta rows can net to nothing (a span's model changed): no group then.
         # Ungrouped, there is always the one group of everything, as on the rows.
         counted = counted.having(func.sum(rows.c.calls) != 0)
-    return counted.order_by(*(k.asc().nulls_last() for k in keys))
+    return counted.order_by(*sql_order(q, summed, keys)).limit(sql_limit(q))
 
 
 def _stored_buckets(stored: Stored, q: UsageQuery, days: Periods) -> list[Any]:
@@ -353,8 +154,8 @@ def buckets_statement(ctx: Context, q: UsageQuery) -> Any:
     else:
         parts, edges = [], [q]
     for edge in edges:
-        raw = _rows(ctx, edge).subquery()
-        keys = _key_columns(q, raw)
+        raw = call_rows(ctx, edge).subquery()
+        keys = key_columns(q, raw)
         bucket = bucket_sql(raw.c.latency).label("bucket")
         parts.append(
             select(*keys, bucket, literal(1).label("calls")).where(raw.c.latency.is_not(None))
@@ -374,7 +175,7 @@ def sketch_statement(ctx: Context, q: UsageQuery) -> Any:
     whose running count reaches p% of the group's calls, as resolvers.analytics.sql
     ranks rows) and the largest bucket: one row a group, whatever the buckets."""
     counted = buckets_statement(ctx, q).subquery("bucket_counts")
-    keys = _key_columns(q, counted) or None
+    keys = key_columns(q, counted) or None
     running = func.sum(counted.c.calls).over(partition_by=keys, order_by=counted.c.bucket)
     total = func.sum(counted.c.calls).over(partition_by=keys)
     ranked = select(counted, running.label("seen"), total.label("total")).subquery("ranked")
@@ -420,12 +221,27 @@ async def _latencies(ctx: Context, q: UsageQuery, calls: int) -> tuple[dict[Key,
     return {_key(q, row[:width]): tuple(row[at : at + 4]) for row in rows}, False
 
 
+# Key values the roll-ups hold as strings, as the rows' enums.
+KEY_TYPES = {UsageGroupBy.SPAN_KIND: SpanKind, UsageGroupBy.STATUS: SpanStatus}
+
+
 def _key(q: UsageQuery, values: Sequence[Any]) -> Key:
     """A group's key values, alike whichever reader found them."""
     return tuple(
-        SpanKind(v) if g is UsageGroupBy.SPAN_KIND and v is not None else v
+        KEY_TYPES[g](v) if g in KEY_TYPES and v is not None else v
         for g, v in zip(q.group_by, values, strict=True)
     )
+
+
+def _timed(q: UsageQuery, sums: Sequence[Any]) -> UsageQuery:
+    """What latencies are read of: when the sums kept the first groups by conversation,
+    those conversations' calls alone (a top-N of thousands of conversations then ranks
+    or buckets a few conversations' calls, not all of them)."""
+    if q.first is None or q.ordered_by_latency or UsageGroupBy.CONVERSATION not in q.group_by:
+        return q
+    at = list(q.group_by).index(UsageGroupBy.CONVERSATION)
+    kept = {row[at] if isinstance(row[at], uuid.UUID) else uuid.UUID(row[at]) for row in sums}
+    return replace(q, conversation_ids=sorted(kept))
 
 
 async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
@@ -433,13 +249,18 @@ async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
     width = len(q.group_by)
     if not await _from_rollups(ctx, q):
         rows = await ctx.loaders.fetch(usage_statement(ctx, q))
-        return [
-            UsageGroup(dict(zip(q.group_by, _key(q, row[:width]), strict=True)), *row[width:])
-            for row in rows
-        ]
+        return ordered(
+            q,
+            [
+                UsageGroup(dict(zip(q.group_by, _key(q, row[:width]), strict=True)), *row[width:])
+                for row in rows
+            ],
+        )
     sums = await ctx.loaders.fetch(sums_statement(ctx, q))
     calls = sum(row[width] for row in sums)
-    latencies, approximate = await _latencies(ctx, q, calls) if q.latencies else ({}, False)
+    latencies, approximate = (
+        await _latencies(ctx, _timed(q, sums), calls) if q.needs_latencies else ({}, False)
+    )
     found = []
     for row in sums:
         key = _key(q, row[:width])
@@ -461,4 +282,4 @@ async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
                 approximate=approximate,
             )
         )
-    return found
+    return ordered(q, found)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from models import ComponentVersion
-from models.enums import SpanKind
+from models.enums import MessageStatus, SpanKind, SpanStatus
 
 
 class UsageGroupBy(StrEnum):
@@ -26,6 +26,59 @@ class UsageGroupBy(StrEnum):
     USER = "USER"
     DAY = "DAY"
     HOUR = "HOUR"
+    STATUS = "STATUS"
+    SPAN_NAME = "SPAN_NAME"
+    TOOL = "TOOL"
+    AGENT = "AGENT"
+
+
+# The span status a model-call message counts under: a message still streaming has not
+# ended, as a span whose status is unset.
+MESSAGE_STATUS = {
+    MessageStatus.COMPLETE: SpanStatus.OK,
+    MessageStatus.ERROR: SpanStatus.ERROR,
+    MessageStatus.STREAMING: SpanStatus.UNSET,
+}
+
+
+# Groupings by what a call was and who ran it, which the hourly roll-ups do not hold.
+BY_NAME = frozenset(
+    {UsageGroupBy.STATUS, UsageGroupBy.SPAN_NAME, UsageGroupBy.TOOL, UsageGroupBy.AGENT}
+)
+
+
+class UsageMeasure(StrEnum):
+    """What groups can be ordered by: each names a UsageGroup attribute."""
+
+    COUNT = "count"
+    INPUT_TOKENS = "input_tokens"
+    OUTPUT_TOKENS = "output_tokens"
+    TOTAL_TOKENS = "total_tokens"
+    COST = "cost"
+    ERROR_COUNT = "error_count"
+    ERROR_RATE = "error_rate"
+    LATENCY_P50 = "latency_p50"
+    LATENCY_P95 = "latency_p95"
+    LATENCY_P99 = "latency_p99"
+    LATENCY_MAX = "latency_max"
+
+
+LATENCY_MEASURES = frozenset(
+    {
+        UsageMeasure.LATENCY_P50,
+        UsageMeasure.LATENCY_P95,
+        UsageMeasure.LATENCY_P99,
+        UsageMeasure.LATENCY_MAX,
+    }
+)
+# The most groups `first` may ask for.
+MAX_FIRST = 1000
+
+
+@dataclass(frozen=True)
+class UsageOrder:
+    measure: UsageMeasure
+    descending: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,10 +95,26 @@ class UsageQuery:
     component_ids: Sequence[uuid.UUID] | None = None
     # Whether latency percentiles and maximum are wanted (they cost the most).
     latencies: bool = True
+    # Groups by this measure (ties in key order), else in key order; the first `first`.
+    order: UsageOrder | None = None
+    first: int | None = None
 
     @property
     def grouped_by_version(self) -> bool:
         return UsageGroupBy.COMPONENT_VERSION in self.group_by
+
+    @property
+    def grouped_by_name(self) -> bool:
+        return not BY_NAME.isdisjoint(self.group_by)
+
+    @property
+    def ordered_by_latency(self) -> bool:
+        return self.order is not None and self.order.measure in LATENCY_MEASURES
+
+    @property
+    def needs_latencies(self) -> bool:
+        """Latencies are read when asked for, or to order by."""
+        return self.latencies or self.ordered_by_latency
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`usage` from the roll-ups (models.rollups): sums per conversation and hour, sums and
-latency buckets per day and month (over everyone, or per user), read for the whole
-hours, days and months of a range, and compacted now and then."""
+latency buckets per day and month (over everyone, per user or per name), read for the
+whole hours, days and months of a range, and compacted now and then."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import (
     LatencyBucket,
     LatencyMonth,
+    NameLatencyDay,
+    NameLatencyMonth,
+    NameUsageDay,
     UsageDay,
     UsageRollup,
     UserLatencyDay,
@@ -45,6 +48,8 @@ HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 # hour), and those the per-user ones hold (no other dimension).
 SKETCHED = frozenset({By.MODEL, By.PROVIDER, By.SPAN_KIND, By.DAY, By.COMPONENT_VERSION})
 PER_USER_GROUPS = frozenset({By.USER, By.DAY})
+# Groupings the per-name tables hold (over everyone, with no model, provider or user).
+NAMED_GROUPS = frozenset({By.SPAN_KIND, By.STATUS, By.SPAN_NAME, By.TOOL, By.AGENT, By.DAY})
 # Roll-up periods merged per compaction transaction.
 COMPACT_PERIODS = 200
 SUMMED = ("calls", "input_tokens", "output_tokens", "total_tokens", "cost", "errors")
@@ -58,6 +63,9 @@ PERIODS = (
     (UserUsageDay, UserUsageDay.day),
     (UserLatencyDay, UserLatencyDay.day),
     (UserLatencyMonth, UserLatencyMonth.month),
+    (NameUsageDay, NameUsageDay.day),
+    (NameLatencyDay, NameLatencyDay.day),
+    (NameLatencyMonth, NameLatencyMonth.month),
 )
 # The keys compaction writes rows in order of, in this order (the rest follow in column
 # order): a conversation's rows together, and a day's (month's) rows of one scope.
@@ -78,8 +86,9 @@ class Stored:
 
 EVERYONE = Stored(UsageDay, LatencyBucket, LatencyMonth)
 PER_USER = Stored(UserUsageDay, UserLatencyDay, UserLatencyMonth)
+NAMED = Stored(NameUsageDay, NameLatencyDay, NameLatencyMonth)
 # Each latency day table, and the month table its compaction adds to.
-MONTHS = {stored.buckets: stored.months for stored in (EVERYONE, PER_USER)}
+MONTHS = {stored.buckets: stored.months for stored in (EVERYONE, PER_USER, NAMED)}
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,10 @@ DIMENSIONS = {
     By.SPAN_KIND: "kind",
     By.CONVERSATION: "conversation_id",
     By.USER: "user_id",
+    By.STATUS: "status",
+    By.SPAN_NAME: "name",
+    By.TOOL: "tool_name",
+    By.AGENT: "agent_id",
 }
 
 
@@ -189,7 +202,8 @@ def stored_days(principal: Principal, q: UsageQuery) -> Stored | None:
     """The per-day tables (sums and latency buckets) that can answer the query's whole
     days, if any: they hold everyone's calls (so a caller who sees everything), by no
     conversation or hour; those over everyone by no user, the per-user ones by nothing
-    else."""
+    else, the per-name ones (for queries grouped by a name) by no model, provider or
+    user."""
     if not principal.unrestricted or q.conversation_ids is not None:
         return None
     grouped = set(q.group_by)
@@ -197,6 +211,9 @@ def stored_days(principal: Principal, q: UsageQuery) -> Stored | None:
         return EVERYONE
     if grouped <= PER_USER_GROUPS and not (q.kinds or q.models or q.providers):
         return PER_USER
+    unnamed = q.user_id is not None or q.models or q.providers
+    if q.grouped_by_name and grouped <= NAMED_GROUPS and not unnamed:
+        return NAMED
     return None
 
 

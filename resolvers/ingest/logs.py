@@ -26,7 +26,7 @@ from models.enums import ApiKeyScope, SpanStatus
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.events import record_many
-from resolvers.ingest import log_records, pending_logs, spans
+from resolvers.ingest import log_records, participants, pending_logs, spans
 from resolvers.ingest.batch import Mapped, Outcome
 from resolvers.ingest.ids import span_row, trace_row
 from resolvers.ingest.namespace import owner_namespace
@@ -100,7 +100,8 @@ async def _apply(
         if span_id not in kept:
             row = stored[span_id]
             outcome.refuse(len(refused), _reason(within, hexes[row.trace_id], row.external_id))
-    await spans.write_conversation(session, principal, batches, limits, within)
+    cast = participants.cast(batches, principal)
+    await spans.write_conversation(session, principal, batches, cast, limits, within)
     outcome.events.extend(within.events)
     await _keep_records(session, [m for m in changed if m.id in kept])
 

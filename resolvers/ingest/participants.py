@@ -7,7 +7,8 @@ agent is the caller's agent identity (an agent's API key), else the agent it nam
 (gen_ai.agent.name, gen_ai.agent.id) found the same way, else the service's name,
 else "agent". USER messages are the user's, ASSISTANT and TOOL ones the agent's; both
 join the conversation as MEMBERs of their type, also when it existed before, so its
-participants and the senders of its messages agree.
+participants and the senders of its messages agree. A trace is a run of the caller's
+agent identity, else of the agent its earliest span that has one present has.
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ class Speakers:
 
 @dataclass
 class Cast:
-    """The speakers of each span of a batch (by span row id), and who is present in each
-    conversation (participant id -> type)."""
+    """The speakers of each span of a batch (by span row id), who is present in each
+    conversation (participant id -> type), and the agent each trace is a run of (by
+    trace row id; none when no agent is present)."""
 
     speakers: dict[uuid.UUID, Speakers] = field(default_factory=dict)
     present: dict[uuid.UUID, dict[str, ParticipantType]] = field(default_factory=dict)
+    agents: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 def cast(batches: list[TraceBatch], principal: Principal) -> Cast:
@@ -62,7 +65,9 @@ def cast(batches: list[TraceBatch], principal: Principal) -> Cast:
         first_user = next((m.facts.user_id for m in ordered if m.facts.user_id), None)
         first_agent = next((m.facts.agent_name for m in ordered if m.facts.agent_name), None)
         present = found.present.setdefault(batch.conversation_id, {})
-        for m in batch.spans:
+        if principal.agent_id:
+            found.agents[batch.id] = principal.agent_id
+        for m in ordered:
             user = _inherited(m, by_id, lambda f: f.user_id) or first_user
             agent = _inherited(m, by_id, lambda f: f.agent_name) or first_agent
             who = Speakers(
@@ -75,6 +80,7 @@ def cast(batches: list[TraceBatch], principal: Principal) -> Cast:
                 present.setdefault(who.user, ParticipantType.USER)
             if m.facts.agent_name or roles & AGENT_ROLES:
                 present.setdefault(who.agent, ParticipantType.AGENT)
+                found.agents.setdefault(batch.id, who.agent)
     return found
 
 

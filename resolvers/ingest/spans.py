@@ -70,9 +70,10 @@ async def ingest_spans(ctx: Context, incoming: list[IncomingSpan], outcome: Outc
             return
         await pending_logs.take(session, principal.user_id, batches, limits)
         await costs.price_spans(session, batches)
-        await traces.write_traces(session, batches, outcome)
+        cast = participants.cast(batches, principal)
+        await traces.write_traces(session, batches, cast.agents, outcome)
         await traces.write_spans(session, batches, outcome)
-        await write_conversation(session, principal, batches, limits, outcome)
+        await write_conversation(session, principal, batches, cast, limits, outcome)
         traces.trace_endings(batches, outcome)
         await record_many(session, outcome.events)
 
@@ -96,11 +97,12 @@ async def write_conversation(
     session: AsyncSession,
     principal: Principal,
     batches: list[TraceBatch],
+    cast: participants.Cast,
     limits: JsonLimits,
     outcome: Outcome,
 ) -> None:
-    """What the spans show of their conversations: who takes part, and what they said."""
-    cast = participants.cast(batches, principal)
+    """What the spans show of their conversations (`cast`, participants.cast's): who
+    takes part, and what they said."""
     created = {b.conversation_id for b in batches if b.new_conversation}
     await participants.join(session, cast, principal, created, outcome)
     await messages.write_messages(session, messages.transcripts(batches, cast), limits, outcome)

@@ -181,18 +181,25 @@ async def drop_known_spans(session: AsyncSession, batches: list[TraceBatch]) -> 
         batch.spans = [m for m in batch.spans if m.id not in known]
 
 
-async def write_traces(session: AsyncSession, batches: list[TraceBatch], outcome: Outcome) -> None:
-    """New traces with their spans' usage; known traces and every conversation add it."""
+async def write_traces(
+    session: AsyncSession,
+    batches: list[TraceBatch],
+    agents: dict[uuid.UUID, str],
+    outcome: Outcome,
+) -> None:
+    """New traces with their spans' usage and the agent each is a run of (`agents`, by
+    trace: participants.Cast's); known traces and every conversation add the usage, and
+    a known trace without an agent takes its agent."""
     new = [b for b in batches if b.existing is None]
     for batch in new:
         outcome.event(batch.conversation_id, EventKind.TRACE_STARTED, trace_id=batch.id)
     if any(b.usage.total_tokens > MAX_TOTAL for b in new):
         raise totals_full("trace")
-    rows = [_trace_row(b) for b in new]
+    rows = [_trace_row(b, agents.get(b.id)) for b in new]
     await write_rows(session, Trace, rows)
     for batch in batches:
         if batch.existing is not None:
-            await _update_trace(session, batch)
+            await _update_trace(session, batch, agents.get(batch.id))
     used: dict[uuid.UUID, Usage] = defaultdict(Usage)
     for batch in batches:
         used[batch.conversation_id] += batch.usage
@@ -213,7 +220,7 @@ def trace_endings(batches: list[TraceBatch], outcome: Outcome) -> None:
             )
 
 
-def _trace_row(batch: TraceBatch) -> dict[str, Any]:
+def _trace_row(batch: TraceBatch, agent_id: str | None) -> dict[str, Any]:
     first = min(batch.spans, key=lambda m: m.span.started_at)
     row = {
         "id": batch.id,
@@ -226,6 +233,7 @@ def _trace_row(batch: TraceBatch) -> dict[str, Any]:
         "session_id": next(
             (m.facts.conversation_key for m in batch.spans if m.facts.conversation_key), None
         ),
+        "agent_id": agent_id,
         "external_id": batch.external_id,
         **_ending(batch),
     }
@@ -259,12 +267,15 @@ def _text_of(io: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def _update_trace(session: AsyncSession, batch: TraceBatch) -> None:
-    """Add late spans to a known trace: its totals, its start, and its end once the root came."""
+async def _update_trace(session: AsyncSession, batch: TraceBatch, agent_id: str | None) -> None:
+    """Add late spans to a known trace: its totals, its start, its agent if it had none,
+    and its end once the root came."""
     assert batch.existing is not None
     await add_usage(session, Trace, {batch.id: batch.usage}, "trace")
     first = min(m.span.started_at for m in batch.spans)
     values: dict[str, Any] = {}
+    if batch.existing.agent_id is None and agent_id is not None:
+        values["agent_id"] = agent_id
     if first < batch.existing.started_at:
         values["started_at"] = first
     if batch.root is not None:
@@ -332,6 +343,7 @@ def _span_row(m: Mapped, present: set[uuid.UUID]) -> dict[str, Any]:
         "attributes": {**span.resource, **span.attributes},
         "model": f.model,
         "provider": f.provider,
+        "tool_name": f.tool.name if f.tool is not None else None,
         "input_tokens": m.usage.input_tokens,
         "cached_input_tokens": m.cached_input_tokens,
         "output_tokens": m.usage.output_tokens,

@@ -18,6 +18,7 @@ from models.enums import (
     ConversationStatus,
     EventKind,
     MessageStatus,
+    ParticipantType,
     SpanKind,
     SpanStatus,
     ToolCallStatus,
@@ -206,6 +207,7 @@ async def _start_tool_span(session: AsyncSession, trace: Trace, data: ReportTool
         parent_span_id=data.parent_span_id,
         kind=SpanKind.TOOL,
         name=data.tool_name,
+        tool_name=data.tool_name,
         inputs=data.arguments,
         attributes={"callId": data.call_id},
     )
@@ -242,8 +244,13 @@ async def _trace_for(session: AsyncSession, message: Message, trace_id: uuid.UUI
     found = latest.first()
     if found is not None:
         return found
+    # A run of the agent that sends the message.
+    agent = message.sender_id if message.sender_type == ParticipantType.AGENT else None
     trace = Trace(
-        conversation_id=message.conversation_id, message_id=message.id, name=AGENT_TRACE_NAME
+        conversation_id=message.conversation_id,
+        message_id=message.id,
+        name=AGENT_TRACE_NAME,
+        agent_id=agent,
     )
     session.add(trace)
     # Written now: a flush does not order rows of models without relationships by their

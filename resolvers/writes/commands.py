@@ -194,6 +194,8 @@ class StartTrace:
     user_input: str | None = None
     user_id: str | None = None
     session_id: str | None = None
+    # The agent participant the run is for; by default the writer's own agent.
+    agent_id: str | None = None
     started_at: datetime | None = None
 
 

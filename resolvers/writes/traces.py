@@ -8,9 +8,18 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import ComponentVersion, Conversation, Plan, PlanStep, Span, SpanComponentVersion, Trace
+from models import (
+    ComponentVersion,
+    Conversation,
+    Participant,
+    Plan,
+    PlanStep,
+    Span,
+    SpanComponentVersion,
+    Trace,
+)
 from models.base import utcnow
-from models.enums import EventKind, TraceStatus
+from models.enums import EventKind, ParticipantType, SpanKind, TraceStatus
 from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
@@ -54,12 +63,32 @@ async def start_trace(ctx: Context, data: StartTrace) -> Trace:
             user_input=data.user_input,
             user_id=data.user_id,
             session_id=data.session_id,
+            agent_id=await _run_agent(session, conversation_id, data.agent_id),
             started_at=when(data.started_at, utcnow()),
         )
         session.add(trace)
         await session.flush()
         await events.record(session, conversation_id, EventKind.TRACE_STARTED, trace_id=trace.id)
     return trace
+
+
+async def _run_agent(
+    session: AsyncSession, conversation_id: uuid.UUID, agent_id: str | None
+) -> str | None:
+    """The agent a new trace is a run of (`usage` groups by it): the one named, which
+    must be an agent of the conversation, else the writer's own (an agent's key)."""
+    if agent_id is None:
+        return writer(session).agent_id
+    found = await session.exec(
+        select(col(Participant.id)).where(
+            col(Participant.conversation_id) == conversation_id,
+            col(Participant.participant_id) == agent_id,
+            col(Participant.participant_type) == ParticipantType.AGENT,
+        )
+    )
+    if found.first() is None:
+        raise BadInput(f"'{agent_id}' is not an agent of the trace's conversation")
+    return agent_id
 
 
 async def end_trace(ctx: Context, data: EndTrace) -> Trace:
@@ -145,6 +174,8 @@ async def start_span(ctx: Context, data: StartSpan) -> Span:
             plan_step_id=data.plan_step_id,
             kind=data.kind,
             name=data.name,
+            # startSpan names no tool but the span: a TOOL span is named after its tool.
+            tool_name=data.name if data.kind == SpanKind.TOOL else None,
             started_at=when(data.started_at, utcnow()),
             inputs=data.inputs,
             attributes=data.attributes,

@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from config import Settings
 from models import (
     LatencyMonth,
+    NameLatencyMonth,
     SpanComponentVersion,
     Trace,
     UserLatencyDay,
@@ -32,12 +33,20 @@ from models import (
     UserUsageDay,
 )
 from models.base import utcnow
+from models.enums import SpanKind
 from resolvers import retention
 from resolvers.analytics import usage as usage_reads
 from resolvers.analytics.sketch import RELATIVE_ERROR
 from resolvers.analytics.usage import UsageGroupBy as By
 from resolvers.analytics.usage import UsageQuery, usage, usage_statement
-from resolvers.analytics.usage_rollups import EVERYONE, PER_USER, Stored, compact, stored_days
+from resolvers.analytics.usage_rollups import (
+    EVERYONE,
+    NAMED,
+    PER_USER,
+    Stored,
+    compact,
+    stored_days,
+)
 from resolvers.context import Context
 from resolvers.ids import from_global_id
 from resolvers.principal import DEVELOPMENT_USER, Principal
@@ -59,9 +68,20 @@ GROUPINGS: list[tuple[By, ...]] = [
     (By.MODEL, By.HOUR),
     (By.COMPONENT_VERSION, By.SPAN_KIND),
     (By.USER, By.DAY),
+    (By.STATUS,),
+    (By.SPAN_NAME,),
+    (By.TOOL,),
+    (By.AGENT,),
+    (By.TOOL, By.DAY),
+    (By.AGENT, By.SPAN_KIND, By.STATUS),
+    # Which the per-name days do not hold: read from the rows alone.
+    (By.SPAN_NAME, By.HOUR),
+    (By.TOOL, By.MODEL),
 ]
-# The users spans_with_versions' traces belong to (None: a trace without one).
+# The users spans_with_versions' traces belong to (None: a trace without one), and the
+# agents they run for (factories.conversation's agent, or none).
 USERS = ("ann", "ben", None)
+AGENTS = ("agent-1", None, "agent-1")
 # Queries of one user's calls: (groupBy, userId).
 OF_ONE_USER: list[tuple[tuple[By, ...], str]] = [((), "ann"), ((By.DAY,), "ann")]
 HOUR = timedelta(hours=1)
@@ -80,11 +100,18 @@ def ranges() -> list[tuple[Any, Any]]:
 
 
 def queries(start: Any, end: Any) -> list[UsageQuery]:
-    """Every grouping, and one user's calls, over a range."""
+    """Every grouping, one user's calls, and calls by name filtered, over a range."""
     grouped = [(group_by, None) for group_by in GROUPINGS]
-    return [
+    found = [
         UsageQuery(group_by=group_by, started_from=start, started_to=end, user_id=user)
         for group_by, user in grouped + OF_ONE_USER
+    ]
+    by_tool = UsageQuery(group_by=(By.TOOL,), started_from=start, started_to=end)
+    return [
+        *found,
+        replace(by_tool, kinds=[SpanKind.TOOL]),
+        replace(by_tool, models=["m-1"]),
+        replace(by_tool, user_id="ann"),
     ]
 
 
@@ -120,21 +147,25 @@ RECENT = (timedelta(0), HOUR, timedelta(days=2))
 async def spans_with_versions(
     gql: GraphQLClient, conversation: str, seed: int, ages: tuple[timedelta, ...] = RECENT
 ) -> None:
-    """Spans of every kind, in traces of each of USERS: some with one or two component
-    versions, errors, latencies, started one of `ages` ago (by default now, an hour or
-    two days ago)."""
+    """Spans of every kind and two names, in traces of each of USERS (and AGENTS): some
+    with one or two component versions, errors, latencies, started one of `ages` ago (by
+    default now, an hour or two days ago)."""
     rng = random.Random(seed)
     versions = [
         (await factories.component_version(gql, f"prompt-{i}", {"text": f"v{i}"}))["id"]
         for i in range(2)
     ]
-    traces = [(await factories.trace(gql, conversation, userId=user))["id"] for user in USERS]
+    traces = [
+        (await factories.trace(gql, conversation, userId=user, agentId=agent))["id"]
+        for user, agent in zip(USERS, AGENTS, strict=True)
+    ]
     for index in range(8):
         started = utcnow() - rng.choice(ages)
         span = await factories.span(
             gql,
             rng.choice(traces),
             kind=rng.choice(["LLM", "TOOL", "CHAIN"]),
+            name=rng.choice(["search", "fetch"]),
             startedAt=started.isoformat(),
             componentVersionIds=rng.sample(versions, rng.randint(0, 2)),
         )
@@ -243,6 +274,8 @@ SKETCHED: list[tuple[tuple[By, ...], str | None]] = [
     ((By.COMPONENT_VERSION,), None),
     ((By.USER,), None),
     ((By.USER, By.DAY), None),
+    ((By.TOOL,), None),
+    ((By.AGENT, By.STATUS, By.DAY), None),
     *OF_ONE_USER,
 ]
 
@@ -293,7 +326,7 @@ async def test_whole_months_are_read_from_the_monthly_sketch(
         for start, end in ranges:
             q = UsageQuery(group_by=group_by, started_from=start, started_to=end, user_id=user)
             await assert_sketch_close(ctx, q, monkeypatch)
-    for table in (LatencyMonth, UserLatencyMonth):
+    for table in (LatencyMonth, UserLatencyMonth, NameLatencyMonth):
         months = await ctx.loaders.fetch(select(func.count()).select_from(table))
         assert months[0][0] > 0, table
 
@@ -429,8 +462,21 @@ async def test_deleted_traces_and_conversations_leave_their_users(
         (Principal.development(), UsageQuery(group_by=(By.USER,), models=["m-1"]), None),
         (Principal.development(), UsageQuery(group_by=(By.USER, By.HOUR)), None),
         (Principal.development(), UsageQuery(user_id="ann", conversation_ids=[]), None),
-        # Both hold everyone's calls, which a restricted caller may not all see.
+        (Principal.development(), UsageQuery(group_by=(By.TOOL,)), NAMED),
+        (
+            Principal.development(),
+            UsageQuery(group_by=(By.AGENT, By.SPAN_KIND, By.DAY), kinds=[SpanKind.TOOL]),
+            NAMED,
+        ),
+        # The per-name tables keep no model, provider, user, conversation or hour.
+        (Principal.development(), UsageQuery(group_by=(By.STATUS,), models=["m-1"]), None),
+        (Principal.development(), UsageQuery(group_by=(By.AGENT,), user_id="ann"), None),
+        (Principal.development(), UsageQuery(group_by=(By.SPAN_NAME, By.HOUR)), None),
+        (Principal.development(), UsageQuery(group_by=(By.TOOL, By.MODEL)), None),
+        (Principal.development(), UsageQuery(group_by=(By.TOOL,), conversation_ids=[]), None),
+        # They all hold everyone's calls, which a restricted caller may not all see.
         (Principal.user(DEVELOPMENT_USER), UsageQuery(group_by=(By.USER,)), None),
+        (Principal.user(DEVELOPMENT_USER), UsageQuery(group_by=(By.TOOL,)), None),
     ],
 )
 def test_the_stored_days_that_answer_a_query(

@@ -301,6 +301,7 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
     await graphiql_result(page, '"totalCount": 1')
 
     await run_tab(page, 2, "FailedToolCalls")  # with the variables the page set
+    await graphiql_result(page, '"mostFailing": []')  # no tool spans yet
     await graphiql_result(page, '"toolCalls"')
 
     await run_tab(page, 3, "Activity")  # over WebSocket

@@ -47,9 +47,19 @@ const AGGREGATE_QUERY = `query Usage {
 }
 `;
 
-// Failed tool calls of the last day, newest first (the tab's variable is set when the page
-// loads); add toolNames to the filter for one tool's failures.
+// Which tool fails most often (all time), then the failed tool calls of the last day,
+// newest first (the tab's variable is set when the page loads); add toolNames to the
+// filter for one tool's failures.
 const FAILED_TOOL_CALLS = `query FailedToolCalls($since: DateTime!) {
+  # Which tool fails most often? Tool spans by tool, the 5 with the most errors.
+  mostFailing: usage(
+    groupBy: [TOOL]
+    filter: { kinds: [TOOL] }
+    orderBy: { measure: ERROR_COUNT, direction: DESC }
+    first: 5
+  ) {
+    tool count errorCount errorRate latencyP95Ms
+  }
   toolCalls(filter: { statuses: [FAILED], startedAfter: $since }, first: 20) {
     totalCount
     nodes {

@@ -1,0 +1,76 @@
+"""`usage(orderBy:, first:)`: groups ordered by a measure, the first N of them.
+
+A summed measure (or no order: key order) is ordered and cut in the sums' SQL
+(resolvers.analytics.usage.sums_statement), so that only the kept groups' latencies
+are read; a latency measure is ordered here, once every group's latencies are known.
+Either way ties keep key order and groups without a latency come last, in both
+directions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, cast, func
+
+from resolvers.analytics.usage_query import (
+    MAX_FIRST,
+    UsageGroup,
+    UsageMeasure,
+    UsageOrder,
+    UsageQuery,
+)
+from resolvers.errors import BadInput
+
+# The roll-up sum (resolvers.analytics.usage_rollups.SUMMED) each summed measure is.
+SUMMED_AS = {
+    UsageMeasure.COUNT: "calls",
+    UsageMeasure.INPUT_TOKENS: "input_tokens",
+    UsageMeasure.OUTPUT_TOKENS: "output_tokens",
+    UsageMeasure.TOTAL_TOKENS: "total_tokens",
+    UsageMeasure.COST: "cost",
+    UsageMeasure.ERROR_COUNT: "errors",
+}
+
+
+def check_first(q: UsageQuery) -> None:
+    if q.first is not None and not 1 <= q.first <= MAX_FIRST:
+        raise BadInput(f"`first` must be between 1 and {MAX_FIRST}")
+
+
+def sql_order(q: UsageQuery, sums: dict[str, Any], keys: list[Any]) -> list[Any]:
+    """The sums' ORDER BY: by a summed measure if that is the order, then by the keys."""
+    by_keys = [key.asc().nulls_last() for key in keys]
+    if q.order is None or q.ordered_by_latency:
+        return by_keys
+    value = _summed(q.order.measure, sums)
+    return [value.desc() if q.order.descending else value.asc(), *by_keys]
+
+
+def _summed(measure: UsageMeasure, sums: dict[str, Any]) -> Any:
+    if measure is UsageMeasure.ERROR_RATE:
+        # As UsageGroup.error_rate: 0 with no calls (the one group of nothing).
+        rate = cast(sums["errors"], Float) / func.nullif(sums["calls"], 0)
+        return func.coalesce(rate, 0.0)
+    return sums[SUMMED_AS[measure]]
+
+
+def sql_limit(q: UsageQuery) -> int | None:
+    """How many groups the sums' SQL keeps: all when the order needs latencies."""
+    return None if q.ordered_by_latency else q.first
+
+
+def ordered(q: UsageQuery, groups: list[UsageGroup]) -> list[UsageGroup]:
+    """Groups in key order (or already ordered by the SQL, which this keeps) in the
+    query's order, the first `first` of them."""
+    if q.order is not None:
+        order = q.order
+        groups = sorted(groups, key=lambda group: _rank(order, group))
+    return groups[: q.first]
+
+
+def _rank(order: UsageOrder, group: UsageGroup) -> tuple[bool, Any]:
+    value = getattr(group, order.measure.value)
+    if value is None:
+        return True, 0
+    return False, -value if order.descending else value
