@@ -9,6 +9,11 @@ bench/results/<name>.json. --quick runs each briefly, to check that they work.
 
 runs the scale benchmark alone (bench/scale.py): it is not part of the suite, since
 building its largest dataset takes a quarter of an hour or more.
+
+    python -m bench peer [--seconds 10 --rounds 3 | --help]
+
+runs Threadline beside PostGraphile v4 on the same tables (bench/peer.py): it needs
+wrk and npm, so it is not part of the suite either.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import subprocess
 import sys
 
-from bench import scale
+from bench import peer, scale
 from bench.harness import ROOT, parser_on_postgres
 from tests.databases import fresh_database
 
@@ -46,6 +51,9 @@ def run(module: str, arguments: list[str], env: dict[str, str]) -> None:
 async def main() -> None:
     if sys.argv[1:2] == ["scale"]:
         await scale.main(scale.parse(sys.argv[2:]))
+        return
+    if sys.argv[1:2] == ["peer"]:
+        await peer.main(peer.parse(sys.argv[2:]))
         return
     parser = parser_on_postgres(__doc__ or "")
     parser.add_argument("--quick", action="store_true", help="run each benchmark briefly")

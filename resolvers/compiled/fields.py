@@ -81,9 +81,9 @@ def conversations(
     def where() -> list[Any]:
         return [*reads.conversation_conditions(q), *visible(Conversation, planner.principal)]
 
-    def page() -> tuple[Any, list[Any]]:
+    def page() -> Any:
         statement = rows.table_rows(Conversation).where(*where())
-        return rows.limited(statement, order_by, limit), order_by
+        return rows.limited(statement, order_by, limit)
 
     def count() -> Any:
         return rows.table_count(Conversation, where())

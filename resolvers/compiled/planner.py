@@ -20,6 +20,7 @@ from graphql import (
     GraphQLObjectType,
     get_named_type,
     get_nullable_type,
+    is_list_type,
     is_non_null_type,
     is_object_type,
 )
@@ -65,10 +66,12 @@ class Operation:
 @dataclass(frozen=True)
 class ReadPlan:
     """One statement yielding the result's `data` as JSON text; `ids` are its parameters:
-    (bind name, variable name) of the conversation ids it reads per request."""
+    (bind name, variable name) of the conversation ids it reads per request.
+    `raw_json`: it copies JSON columns as stored, whose numbers may be of any size."""
 
     statement: Any
     ids: tuple[tuple[str, str], ...]
+    raw_json: bool
 
 
 def compile_plan(
@@ -103,6 +106,7 @@ class Planner:
         self.settings = ctx.settings
         self.id_variables = id_variables
         self.ids: dict[str, str] = {}
+        self.raw_json = False
 
     def plan(self) -> ReadPlan:
         query_type = self.graphql.query_type
@@ -116,7 +120,7 @@ class Planner:
             executor.operation,
         )
         data = json_object(self.values(query_type, collected, None))
-        return ReadPlan(data_statement(data), tuple(self.ids.items()))
+        return ReadPlan(data_statement(data), tuple(self.ids.items()), self.raw_json)
 
     def id_parameter(self, variable: str) -> Any:
         """A bind parameter taking the conversation id sent as `variable`."""
@@ -168,6 +172,8 @@ class Planner:
                 raise Unsupported(f"{parent.name}.{name} has other arguments than compiled")
             return known.compile(self, field, details, row)
         if parent.name in TABLE_TYPES:
+            output = get_nullable_type(field.type)
+            self.raw_json |= is_list_type(output) or get_named_type(output).name == "JSON"
             return scalar(parent.name, name, field, self.binding.python_name(field), row)
         raise Unsupported(f"{parent.name}.{name}")
 
@@ -197,11 +203,11 @@ class Planner:
         self,
         field: GraphQLField,
         details: FieldDetailsList,
-        page: Callable[[], tuple[Any, list[Any]]],
+        page: Callable[[], Any],
         count: Callable[[], Any],
     ) -> Any:
-        """A Connection's totalCount, nodes and __typename; `page` gives the rows and
-        their order (a fresh subquery for each use), `count` the total."""
+        """A Connection's totalCount, nodes and __typename; `page` gives the rows, in
+        order (a fresh subquery for each use), `count` the total."""
         type_ = get_nullable_type(field.type)
         assert is_object_type(type_)
         node_type = get_named_type(type_.fields["nodes"].type)
@@ -214,9 +220,9 @@ class Planner:
             elif name == "totalCount":
                 pairs.append((key, count()))
             elif name == "nodes":
-                found, order_by = page()
+                found = page()
                 nodes = self.object_json(node_type, subdetails, found)
-                pairs.append((key, list_json(nodes, found, order_by)))
+                pairs.append((key, list_json(nodes, found)))
             else:
                 raise Unsupported(f"{type_.name}.{name}")
         return json_object(pairs)
@@ -231,11 +237,9 @@ class Planner:
     ) -> Any:
         """schema.pagination.nested_connection (with `where`: the branch of messages)."""
         limit = self.page_limit(self.arguments(field, details))
-        order_by = relation.ordering.order_by(reverse=False)
 
-        def page() -> tuple[Any, list[Any]]:
-            found = rows.relation_rows(relation, row, self.principal, where=where(), limit=limit)
-            return found, order_by
+        def page() -> Any:
+            return rows.relation_rows(relation, row, self.principal, where=where(), limit=limit)
 
         def count() -> Any:
             return rows.relation_count(relation, row, self.principal, where=where())
@@ -249,8 +253,7 @@ class Planner:
         type_ = get_named_type(field.type)
         assert is_object_type(type_)
         found = rows.relation_rows(relation, row, self.principal)
-        order_by = relation.ordering.order_by(reverse=False)
-        return list_json(self.object_json(type_, details, found), found, order_by)
+        return list_json(self.object_json(type_, details, found), found)
 
     def related(self, field: GraphQLField, details: FieldDetailsList, key: Any, row: Any) -> Any:
         """The row a nullable foreign key points at, if visible (schema.node.related)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, func, literal_column, select
 
 from models import Message
 from resolvers.access import visible
@@ -34,7 +34,12 @@ def table_count(model: Any, where: Sequence[Any]) -> Any:
 
 def limited(statement: Select[Any], order_by: Sequence[Any], limit: int | None) -> Any:
     statement = statement.order_by(*order_by)
-    return (statement if limit is None else statement.limit(limit)).subquery()
+    if limit is not None:
+        # Written into the SQL, not bound: a plan is compiled per page size anyway
+        # (cache.plan_key), and a generic plan cannot know a bound LIMIT, so PostgreSQL
+        # took custom plans and planned the statement again at every execution.
+        statement = statement.limit(literal_column(str(int(limit))))
+    return statement.subquery()
 
 
 def by_id(model: Any, key: Any, principal: Principal, outer: Any = None) -> Any:

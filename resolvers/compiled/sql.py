@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Integer, Text, and_, case, cast, func, literal_column, select
-from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.util import ClauseAdapter
 
 # GraphQL names (response keys, type names): safe to write into the SQL as literals,
 # which keeps the statement's parameters to the values that vary.
@@ -73,7 +72,9 @@ def exact_floats(result: Any) -> Any:
     """`result`, or NULL (for the normal path to answer) where the session writes doubles
     rounded: json_float relies on extra_float_digits >= 1, PostgreSQL's default since 12."""
     digits = cast(func.current_setting(literal_column("'extra_float_digits'")), Integer)
-    return case((digits >= 1, result), else_=None)
+    # A literal, not a parameter: PostgreSQL may plan a statement with parameters anew
+    # at each execution (custom plans).
+    return case((digits >= literal_column("1"), result), else_=None)
 
 
 def data_statement(data: Any) -> Any:
@@ -81,18 +82,16 @@ def data_statement(data: Any) -> Any:
     return select(exact_floats(cast(data, Text)))
 
 
-def adapted(order_by: Sequence[Any], rows: Any) -> list[Any]:
-    """An ordering of a table's columns, as the same ordering of a subquery's columns."""
-    adapter = ClauseAdapter(rows)
-    return [adapter.traverse(clause) for clause in order_by]
-
-
 def one_json(value: ColumnElement[Any], rows: Any) -> Any:
     """The JSON of the row in `rows` (at most one), or NULL when there is none."""
     return select(value).select_from(rows).scalar_subquery()
 
 
-def list_json(value: ColumnElement[Any], rows: Any, order_by: Sequence[Any]) -> Any:
-    """The JSON array of `value` over `rows`, in `order_by` (of the table's columns)."""
-    aggregated = func.json_agg(aggregate_order_by(value, *adapted(order_by, rows)))
+def list_json(value: ColumnElement[Any], rows: Any) -> Any:
+    """The JSON array of `value` over `rows`, in their order: `rows` is a subquery with
+    its ORDER BY (rows.limited), and an aggregate over nothing but one subquery takes its
+    rows as they come. An ORDER BY inside json_agg would sort each list again: PostgreSQL
+    15 sorts an aggregate's input even when it arrives sorted, and the conversation page
+    has some 260 lists (a span's component versions, a message's tool calls...)."""
+    aggregated = func.json_agg(value)
     return select(func.coalesce(aggregated, EMPTY_LIST)).select_from(rows).scalar_subquery()

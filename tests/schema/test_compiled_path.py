@@ -275,6 +275,27 @@ async def test_the_latest_branch_is_the_one_read(
     assert f'"{_reply}"' not in body
 
 
+async def test_lists_keep_their_order_and_json_values_their_integers(
+    http: httpx.AsyncClient, gql: GraphQLClient, spy: Spy
+) -> None:
+    # Each list is aggregated in its subquery's order, with no sort of its own: component
+    # versions are linked here in the reverse of the order they are listed in. A JSON
+    # value's integers past 64 bits are read back whole (json, not orjson, parses it).
+    c = (await factories.conversation(gql))["id"]
+    big = 2**70
+    calls = [{"callId": f"c{n}", "toolName": "t", "arguments": {"n": big + n}} for n in range(3)]
+    await factories.message(gql, c, toolCalls=calls)
+    versions = [(await factories.component_version(gql, f"p{n}", {"n": n}))["id"] for n in range(3)]
+    trace = await factories.trace(gql, c)
+    await factories.span(gql, trace["id"], componentVersionIds=versions[::-1])
+    query = """query($id: ID!) { conversation(id: $id) {
+      messages { nodes { toolCalls { arguments } } }
+      traces { nodes { spans { nodes { componentVersions { id } } } } } } }"""
+    body = await same(http, spy, query, {"id": c})
+    assert all(f'"n":{big + n}' in body.replace(" ", "") for n in range(3))
+    assert body.index(versions[0]) < body.index(versions[1]) < body.index(versions[2])
+
+
 async def test_what_it_does_not_cover_runs_the_normal_path(
     http: httpx.AsyncClient, gql: GraphQLClient, spy: Spy
 ) -> None:
