@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Component, ComponentVersion, Conversation, Message, Participant, Span, Trace
 from models.base import utcnow
-from models.enums import EventKind
+from models.enums import EventKind, SpanKind
 from resolvers import events
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
@@ -202,6 +202,15 @@ def _recount(parsed: Rows, conversation: Conversation) -> None:
         setattr(conversation, name, getattr(counted, name))
 
 
+def _tool_names(parsed: Rows) -> None:
+    """Tools as the API writes them, whatever the document says: a TOOL span's tool (its
+    name where the document names none, as for documents exported before spans kept
+    one), no tool on other kinds, which `usage` by TOOL would otherwise count."""
+    for span in parsed[SPANS]:
+        assert isinstance(span, Span)
+        span.tool_name = (span.tool_name or span.name) if span.kind == SpanKind.TOOL else None
+
+
 async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> Conversation:
     parsed = _parse(document)
     conversation = parsed[ROOT][0]
@@ -210,6 +219,7 @@ async def import_conversation(ctx: Context, document: Any, remap_ids: bool) -> C
     ctx.principal.require_identity(owner, "owner")
     _check_references(parsed)
     _recount(parsed, conversation)
+    _tool_names(parsed)
     source_id = conversation.id
     mapping: dict[uuid.UUID, uuid.UUID] = {}
     if remap_ids:

@@ -225,6 +225,34 @@ async def test_an_import_counts_its_usage_from_its_rows(gql: GraphQLClient) -> N
     assert {k: conversation[k] for k in ("totalTokens", "cost")} == imported["usage"][0]
 
 
+async def test_an_import_names_tools_as_the_api_does(gql: GraphQLClient) -> None:
+    """A document cannot put a tool on a span that is no TOOL span, nor leave a TOOL
+    span without one: `usage` by TOOL counts what the API would have written."""
+    graph = await rich_conversation(gql)
+    await factories.span(gql, graph["trace"], name="search_web", kind="TOOL")
+    document = (await gql.data(EXPORT, {"c": graph["conversation"]}))["conversationExport"]
+    tampered = json.loads(json.dumps(document))
+    for span in tampered["tables"]["spans"]:
+        span["tool_name"] = None if span["kind"] == "TOOL" else "delete_everything"
+    copy = (await gql.data(IMPORT, {"d": tampered, "r": True}))["importConversation"]
+    read = """query($c: ID!) { conversation(id: $c) { traces { nodes {
+      spans { nodes { kind toolName } } } } }
+      usage(filter: {conversationIds: [$c]}, groupBy: [SPAN_KIND, TOOL]) { spanKind tool } }"""
+    found = await gql.data(read, {"c": copy["id"]})
+    spans = [s for t in found["conversation"]["traces"]["nodes"] for s in t["spans"]["nodes"]]
+    assert sorted((s["kind"], s["toolName"]) for s in spans) == [
+        ("OTHER", None),
+        ("OTHER", None),
+        ("TOOL", "search_web"),
+    ]
+    # LLM: the thread's messages that carry usage of their own.
+    assert [(g["spanKind"], g["tool"]) for g in found["usage"]] == [
+        ("LLM", None),
+        ("OTHER", None),
+        ("TOOL", "search_web"),
+    ]
+
+
 async def test_an_import_belongs_to_its_owner(secured_http: httpx.AsyncClient) -> None:
     ada = as_user(secured_http, "ada")
     conv = (await factories.conversation(ada, owner={"participantId": "ada"}))["id"]
