@@ -25,6 +25,9 @@ DERIVED = {
     models.UserUsageDay.__tablename__,
     models.UserLatencyDay.__tablename__,
     models.UserLatencyMonth.__tablename__,
+    models.NameUsageDay.__tablename__,
+    models.NameLatencyDay.__tablename__,
+    models.NameLatencyMonth.__tablename__,
     models.ScoreRollup.__tablename__,
     models.ScoreTotal.__tablename__,
 }

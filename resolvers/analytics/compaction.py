@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, insert, literal, not_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from resolvers.db import SessionFactory
+from resolvers.db import SessionFactory, without_statement_timeout
 from resolvers.ingest.rows import dialect_of
 
 # Runs before a batch is merged, given the batch's values and the newest row id in it.
@@ -26,14 +26,19 @@ async def in_one_snapshot(
     PostgreSQL, behind the advisory lock `lock`, so one process compacts at a time;
     SQLite's writer holds the write lock throughout): a delta committed meanwhile is
     neither merged nor deleted. What `merge` returns (whether work was left), or False
-    when another process holds the lock."""
+    when another process holds the lock.
+
+    Without the statement timeout: requests have it, upkeep does not. A batch after a
+    bulk load (millions of deltas) outlasts any request's limit, and a compaction that
+    always times out never ends the backlog that makes every read sum more rows."""
     async with sessions() as session:
         if dialect_of(session) == "postgresql":
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             locked = sqlmodel.select(func.pg_try_advisory_xact_lock(lock))
             if not (await session.exec(locked)).one():
                 return False
-        more = await merge(session)
+        async with without_statement_timeout(await session.connection()):
+            more = await merge(session)
         await session.commit()
     return more
 

@@ -14,10 +14,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
 from config import Settings
-from resolvers.db import Database, is_sqlite, is_statement_timeout, without_statement_timeout
+from resolvers.analytics.compaction import in_one_snapshot
+from resolvers.db import (
+    Database,
+    create_session_factory,
+    is_sqlite,
+    is_statement_timeout,
+    without_statement_timeout,
+)
 from tests.databases import admin_connection
 from tests.web.conftest import app_with
 
@@ -159,3 +167,21 @@ async def test_a_query_past_the_timeout_fails_with_its_own_code(
     assert (await http.post("/graphql", json={"query": QUERY})).json() == {
         "data": {"components": {"edges": []}}
     }
+
+
+async def test_compaction_runs_without_the_limit(database_url: str) -> None:
+    """Upkeep is no request: a compaction batch outlasting the limit still finishes
+    (after a bulk load, one batch merges millions of deltas)."""
+    database = Database.from_url(database_url, 100)
+    statement = slow(database_url, 0.5)
+
+    async def merge(session: AsyncSession) -> bool:
+        await session.exec(text(statement))
+        return True
+
+    try:
+        assert await in_one_snapshot(create_session_factory(database.engine), 1, merge)
+        async with database.engine.connect() as connection:
+            await timed_out(connection, statement)
+    finally:
+        await database.engine.dispose()
