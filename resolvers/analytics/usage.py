@@ -26,7 +26,13 @@ from models.enums import SpanKind, SpanStatus
 from resolvers.access import visible
 from resolvers.analytics.sketch import bucket_sql, bucket_value
 from resolvers.analytics.sql import PERCENTILES
-from resolvers.analytics.usage_order import check_first, ordered, sql_limit, sql_order
+from resolvers.analytics.usage_order import (
+    check_first,
+    ordered,
+    sql_limit,
+    sql_order,
+    top_conversations,
+)
 from resolvers.analytics.usage_query import (
     UsageGroup,
     UsageGroupBy,
@@ -247,6 +253,9 @@ def _timed(q: UsageQuery, sums: Sequence[Any]) -> UsageQuery:
 async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
     _check(q)
     width = len(q.group_by)
+    tops = await top_conversations(ctx, q)
+    if tops is not None:
+        q = replace(q, conversation_ids=tops)
     if not await _from_rollups(ctx, q):
         rows = await ctx.loaders.fetch(usage_statement(ctx, q))
         return ordered(

@@ -14,11 +14,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from resolvers.analytics import usage as usage_reads
+from resolvers.analytics import usage_order
 from tests import factories
 from tests.graphql_client import GraphQLClient
+from tests.identities import as_user
 from tests.schema.test_usage_names import a_span
 
 BY_TOOL = """query($o: UsageOrder, $first: Int, $g: [UsageGroupBy!]) {
@@ -160,3 +163,35 @@ async def test_top_conversations_have_the_latencies_of_all(
     assert {g["approximate"] for g in top} == {sketched}
     cheapest = {"first": 1, "o": {"measure": "COST", "direction": "ASC"}}
     assert (await gql.data(BY_CONVERSATION, cheapest))["usage"] == ranked[-1:]
+
+
+TOP_BY = """query($first: Int, $o: UsageOrder, $from: DateTime) {
+  usage(groupBy: [CONVERSATION], orderBy: $o, first: $first, from: $from) {
+    conversation { id } count totalTokens cost latencyMaxMs } }"""
+# A range that holds every call: the same groups, read without the conversations' totals.
+ALL_TIME = "2000-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("measure", ["COST", "TOTAL_TOKENS"])
+@pytest.mark.parametrize("tied_cap", [10, 0])
+async def test_top_conversations_by_their_totals(
+    secured_http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, measure: str, tied_cap: int
+) -> None:
+    """The top N by all-time cost or tokens start from the conversations' totals (ties on
+    the Nth included), or, past the tie cap, from every conversation's sums: the answer
+    is the one a time range holding every call gives, and none of a stranger's
+    conversations, however costly, takes a place."""
+    monkeypatch.setattr(usage_order, "TIED_CAP", tied_cap)
+    alice, carol = as_user(secured_http, "alice"), as_user(secured_http, "carol")
+    for gql, who, units in ((alice, "alice", (3, 1, 3, 2, 0)), (carol, "carol", (9,))):
+        for n in units:
+            owner = {"participantId": who}
+            conversation = (await factories.conversation(gql, owner=owner))["id"]
+            trace = (await factories.trace(gql, conversation))["id"]
+            await a_span(gql, trace, "LLM", START, 10 * n, name="llm", inputTokens=n, cost=n / 100)
+    for first in (1, 2, 3, 5):
+        order = {"first": first, "o": {"measure": measure}}
+        top = (await alice.data(TOP_BY, order))["usage"]
+        ranged = (await alice.data(TOP_BY, {**order, "from": ALL_TIME}))["usage"]
+        assert top == ranged
+        assert [g["count"] and g["totalTokens"] for g in top] == [3, 3, 2, 1, 0][:first]
