@@ -176,7 +176,7 @@ async def test_compaction_runs_without_the_limit(database_url: str) -> None:
     statement = slow(database_url, 0.5)
 
     async def merge(session: AsyncSession) -> bool:
-        await session.exec(text(statement))
+        await (await session.connection()).exec_driver_sql(statement)
         return True
 
     try:
