@@ -91,6 +91,11 @@ class Settings:
     auto_migrate: bool = _setting(True, "AUTO_MIGRATE", _flag)
     default_page_size: int = _setting(50, "DEFAULT_PAGE_SIZE", int)
     max_page_size: int = _setting(500, "MAX_PAGE_SIZE", int)
+    # A context window asked for with neither limit: its last messages, and its tokens.
+    context_window_last_n: int = _setting(10, "CONTEXT_WINDOW_LAST_N", _at_least(1, int))
+    context_window_token_budget: int = _setting(
+        4000, "CONTEXT_WINDOW_TOKEN_BUDGET", _at_least(1, int)
+    )
     log_level: str = _setting("info", "LOG_LEVEL", _text)
     # Events a WebSocket subscriber may fall behind by before it is told to resume.
     subscriber_queue_size: int = _setting(1000, "SUBSCRIBER_QUEUE_SIZE", int)
@@ -157,8 +162,9 @@ class Settings:
     ingest_max_items: int = _setting(1000, "INGEST_MAX_ITEMS", int)
     # Data lifecycle: days to keep traces and archived conversations (0: for ever),
     # per-user exceptions, rows deleted per transaction, seconds between two sweeps of
-    # the background sweeper (0: none runs), and how long an agent session may wait
-    # for the user before it goes STALE (0: for ever).
+    # the background sweeper (0: none runs), how long an agent session may wait for
+    # the user before it goes STALE, and how long an ACTIVE one may go without a word
+    # from its agent before it FAILS (0: for ever).
     retention_trace_days: int = _setting(0, "RETENTION_TRACE_DAYS", int)
     retention_archived_days: int = _setting(0, "RETENTION_ARCHIVED_DAYS", int)
     retention_overrides: tuple[RetentionOverride, ...] = _setting(
@@ -166,7 +172,12 @@ class Settings:
     )
     retention_batch_size: int = _setting(1000, "RETENTION_BATCH_SIZE", int)
     sweep_interval_seconds: float = _setting(60.0, "SWEEP_INTERVAL_SECONDS", float)
-    agent_wait_timeout_seconds: float = _setting(3600.0, "AGENT_WAIT_TIMEOUT_SECONDS", float)
+    agent_wait_timeout_seconds: float = _setting(
+        300.0, "AGENT_WAIT_TIMEOUT_SECONDS", _at_least(0.0, float)
+    )
+    agent_stream_timeout_seconds: float = _setting(
+        300.0, "AGENT_STREAM_TIMEOUT_SECONDS", _at_least(0.0, float)
+    )
     # Prices of model calls that extend or replace the built-in table (resolvers.pricing):
     # PRICES_FILE names a JSON list of entries, read here, so a bad one stops the start.
     prices: tuple[PriceEntry, ...] = _setting((), "PRICES_FILE", read_price_file)

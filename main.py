@@ -5,7 +5,7 @@ python main.py migrate        # apply Alembic migrations and exit
 python main.py demo           # load the sample data (idempotent)
 python main.py export-schema  # write schema.graphql
 python main.py export ID      # a conversation as JSON (--format markdown: a transcript)
-python main.py sweep          # retention and stale agent sessions, once (for cron)
+python main.py sweep          # retention, stale and silent agent sessions, once (for cron)
 python main.py create-api-key --owner alice --name my-agent --scopes READ,WRITE
 python main.py simulate       # a simulated agent run against a running server
 
@@ -177,7 +177,10 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> None:
         finally:
             await bus.stop()
         deleted = ", ".join(f"{n} {table}" for table, n in sorted(report.deleted.items()))
-        return f"{report.stale_sessions} stale agent session(s); deleted: {deleted or 'nothing'}"
+        return (
+            f"{report.stale_sessions} stale agent session(s); {report.failed_sessions} "
+            f"failed for their agent's silence; deleted: {deleted or 'nothing'}"
+        )
 
     print(asyncio.run(run_migrated(settings, work)))
 

@@ -113,9 +113,10 @@ class SimulatedAgent:
         await self.clarify(conv, trace, root, steps[0])
         message = await self.use_tools(conv, trace, root, steps[1])
         answer = await self.write_answer(message, trace, root, steps[2])
-        await self.mutate(COMPLETE, conversationId=conv, messageId=message)
         await self.mutate(END_SPAN, spanId=root)
         await self.mutate(END_TRACE, traceId=trace, finalOutput=answer, messageId=message)
+        # Last: completeRun would end the span and the trace left open, without the output.
+        await self.mutate(COMPLETE, conversationId=conv, messageId=message)
         self.say("run complete")
         return conv
 

@@ -13,6 +13,9 @@ from models.base import enum_field, fk, json_field, utcnow, uuid_pk
 from models.enums import AgentSessionStatus, EventKind
 
 OPEN_SESSION_STATUSES = (AgentSessionStatus.ACTIVE, AgentSessionStatus.AWAITING_USER)
+# The open sessions, as the partial indexes say it: SQLite uses such an index only for a
+# query that has this very term, with literals (bound values would not match).
+OPEN_ONLY = "status IN ('ACTIVE', 'AWAITING_USER')"
 
 
 def where_set(name: str, column: str) -> sa.Index:
@@ -95,9 +98,21 @@ class AgentSession(SQLModel, table=True):
             "uq_agent_sessions_open_per_conversation",
             "conversation_id",
             unique=True,
-            postgresql_where=sa.text("status IN ('ACTIVE', 'AWAITING_USER')"),
-            sqlite_where=sa.text("status IN ('ACTIVE', 'AWAITING_USER')"),
+            postgresql_where=sa.text(OPEN_ONLY),
+            sqlite_where=sa.text(OPEN_ONLY),
         ),
+        # The sweeper's reads: the open sessions of a status silent since before a cutoff
+        # (AWAITING_USER ones go STALE, ACTIVE ones FAIL). Only open rows: the index
+        # stays as small as the work in flight. Migration 0026.
+        sa.Index(
+            "ix_agent_sessions_open_last_interaction",
+            "status",
+            "last_interaction_at",
+            postgresql_where=sa.text(OPEN_ONLY),
+            sqlite_where=sa.text(OPEN_ONLY),
+        ),
+        # The root `agentSessions` list, newest first (migration 0026).
+        sa.Index("ix_agent_sessions_started", "started_at", "id"),
     )
 
     id: uuid.UUID = uuid_pk()

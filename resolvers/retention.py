@@ -32,7 +32,7 @@ from resolvers.context import Context
 from resolvers.db import Database, SessionFactory
 from resolvers.ingest.pending_logs import HELD_FOR
 from resolvers.ownership import ROOT, Owned, owned_tables
-from resolvers.writes.stale import mark_stale
+from resolvers.writes.stale import fail_silent, mark_stale
 from resolvers.writes.totals import USAGE, Usage, add_usage
 
 if TYPE_CHECKING:
@@ -45,11 +45,13 @@ PROGRESS_EVERY = 10
 
 @dataclass
 class SweepReport:
-    """What one sweep did: rows deleted and batches run, by table; sessions made STALE."""
+    """What one sweep did: rows deleted and batches run, by table; sessions made STALE,
+    and FAILED for their agent's silence."""
 
     deleted: Counter[str] = field(default_factory=Counter)
     batches: Counter[str] = field(default_factory=Counter)
     stale_sessions: int = 0
+    failed_sessions: int = 0
 
 
 @dataclass(frozen=True)
@@ -224,13 +226,16 @@ async def apply_retention(ctx: Context) -> SweepReport:
 
 
 async def sweep(ctx: Context) -> SweepReport:
-    """One pass of the sweeper: stale agent sessions, retention, then the usage and
-    score roll-ups' compaction."""
-    stale = 0
-    if ctx.settings.agent_wait_timeout_seconds > 0:
-        stale = await mark_stale(ctx, ctx.settings.agent_wait_timeout_seconds)
+    """One pass of the sweeper: stale and silent agent sessions, retention, then the
+    usage and score roll-ups' compaction."""
+    settings = ctx.settings
+    stale = failed = 0
+    if settings.agent_wait_timeout_seconds > 0:
+        stale = await mark_stale(ctx, settings.agent_wait_timeout_seconds)
+    if settings.agent_stream_timeout_seconds > 0:
+        failed = await fail_silent(ctx, settings.agent_stream_timeout_seconds)
     report = await apply_retention(ctx)
-    report.stale_sessions = stale
+    report.stale_sessions, report.failed_sessions = stale, failed
     # After retention: its deletes appended negative roll-up rows to merge too.
     while await compact(ctx.session_factory):
         pass

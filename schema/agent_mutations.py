@@ -55,7 +55,10 @@ class AgentMutations:
         row = await agent_stream.report_tool_end(info.context, input.to_command())
         return from_row(ToolCall, row)
 
-    @strawberry.mutation(description="The ACTIVE session's question, sent as its message.")
+    @strawberry.mutation(
+        description="The ACTIVE session's question, sent as its message; until the "
+        "user answers, the agent cannot stream into the session (CONFLICT)."
+    )
     async def ask_user(self, info: Ctx, input: AskUserInput) -> AgentSession:
         return from_row(AgentSession, await agents.ask_user(info.context, input.to_command()))
 
@@ -64,14 +67,18 @@ class AgentMutations:
         return from_row(Message, await agents.answer_agent(info.context, input.to_command()))
 
     @strawberry.mutation(
-        description="COMPLETED session and COMPLETE message; null when no session was open."
+        description="COMPLETED session and COMPLETE message; what the run left open ends too "
+        "(the agent's other STREAMING messages COMPLETE, open spans and RUNNING traces OK, "
+        "RUNNING tool calls FAILED). Null when no session was open."
     )
     async def complete_run(self, info: Ctx, input: CompleteRunInput) -> AgentSession | None:
         row = await agents.complete_run(info.context, input.to_command())
         return maybe_from_row(AgentSession, row)
 
     @strawberry.mutation(
-        description="FAILED session and ERROR message; null when no session was open."
+        description="FAILED session and ERROR message; what the run left open ends too, as "
+        "errors with `error` (STREAMING messages, open spans, RUNNING traces and tool calls). "
+        "Null when no session was open."
     )
     async def fail_run(self, info: Ctx, input: FailRunInput) -> AgentSession | None:
         return maybe_from_row(AgentSession, await agents.fail_run(info.context, input.to_command()))

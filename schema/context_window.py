@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from resolvers import context_window
 from resolvers.context import Context
-from resolvers.ids import parse_id
+from resolvers.ids import parse_id, to_global_id
 from resolvers.writes import memory
 from resolvers.writes.commands import SetMemory
 from schema.commands import kept
@@ -26,7 +26,10 @@ MessageT = Annotated["Message", strawberry.lazy("schema.message")]
 
 @strawberry.type(
     description="What to send to a model, in order: the system prompt, the summary, the "
-    "pinned facts, then the messages (oldest first, newest last)."
+    "pinned facts, then the messages (oldest first, newest last). The latest user prompt "
+    "(the branch's newest USER message) is always among them; a TOOL message always "
+    "follows the message whose call it answers (results whose call is older than the "
+    "window are left out with it)."
 )
 class ContextWindow:
     system_prompt: str | None = strawberry.field(description="Null unless includeSystem.")
@@ -34,11 +37,32 @@ class ContextWindow:
     pinned_facts: list[str]
     messages: list[MessageT]
     token_count: Long = strawberry.field(
-        description="Tokens of all the above: a message's stored outputTokens, else an "
-        "estimate of ceil(characters / 4), as for the system prompt, summary and facts."
+        description="Tokens the window uses: a message's stored outputTokens, else an "
+        "estimate of ceil(characters / 4), as for the system prompt, summary and facts; a "
+        "cut prompt counts its truncatedContent. Within tokenBudget unless the preamble "
+        "alone exceeds it."
     )
     truncated: bool = strawberry.field(
-        description="Whether older messages of the branch were left out."
+        description="Whether the limits left out messages of the branch the window would "
+        "hold (older ones, or those between the latest user prompt and the newest that fit "
+        "beside it), or cut the prompt (truncatedMessageId)."
+    )
+    dropped_count: int = strawberry.field(
+        description="Messages of the branch not in the window, for any reason: left out by "
+        "the limits, tool traffic or SYSTEM messages left out by includeTools or "
+        "includeSystem. Counted from sequence numbers, without walking the branch past the "
+        "window: exact unless messages older than the window are on other branches or were "
+        "deleted, when it is an upper bound."
+    )
+    truncated_message_id: strawberry.ID | None = strawberry.field(
+        description="The latest user prompt when it alone exceeded the budget: it is then "
+        "the only message, and truncatedContent is what to send in place of its content. "
+        "Null otherwise."
+    )
+    truncated_content: str | None = strawberry.field(
+        description="The end of that prompt that fits the budget: its last "
+        "(tokenBudget - preamble) x 4 characters, as a long prompt usually asks its question "
+        "last. Null unless truncatedMessageId."
     )
     conversation: ConversationT
 
@@ -47,9 +71,15 @@ class ContextWindow:
 class ContextQueries:
     @strawberry.field(
         description="The messages of one branch (by default the latest) for a model: the "
-        "last `lastN` and/or the newest that fit `tokenBudget` (after the preamble). Tool "
-        "calls and results only with `includeTools`; SYSTEM messages and the system prompt "
-        "unless `includeSystem` is false. Without either limit, at most MAX_PAGE_SIZE."
+        "last `lastN` and/or the newest that fit `tokenBudget` (after the preamble). Without "
+        "either limit, the last 10 within 4,000 tokens (the server's CONTEXT_WINDOW_LAST_N "
+        "and CONTEXT_WINDOW_TOKEN_BUDGET). The latest user prompt is always in: when the "
+        "limits would leave it out it takes the oldest place, the newest messages that fit "
+        "beside it after it (lastN: 0 still holds it), and when it alone exceeds the budget "
+        "it is cut (truncatedMessageId); it is looked for up to MAX_PAGE_SIZE messages "
+        "before the window. "
+        "Tool calls and results only with `includeTools`; SYSTEM messages and the system "
+        "prompt unless `includeSystem` is false."
     )
     async def context_window(
         self,
@@ -80,6 +110,11 @@ class ContextQueries:
             messages=from_rows(Message, window.messages),
             token_count=window.token_count,
             truncated=window.truncated,
+            dropped_count=window.dropped_count,
+            truncated_message_id=None
+            if window.cut_message_id is None
+            else strawberry.ID(to_global_id("Message", window.cut_message_id)),
+            truncated_content=window.cut_content,
             conversation=from_row(Conversation, window.conversation),
         )
 

@@ -17,6 +17,7 @@ from resolvers.ids import from_global_id, parse_id
 from resolvers.pagination import PageArgs
 from resolvers.writes import chat_settings
 from schema.agent import AgentSession
+from schema.agent_queries import AgentQueries
 from schema.analytics import AnalyticsQueries
 from schema.auth import Agent, ApiKey, Viewer
 from schema.component import Component, ComponentVersion
@@ -105,6 +106,7 @@ def trace_query(filter: TraceFilter | None) -> reads.TraceQuery:
 
 @strawberry.type
 class Query(
+    AgentQueries,
     ScoreQueries,
     ContextQueries,
     SearchQueries,

@@ -35,12 +35,15 @@ def test_variables_are_parsed_by_type() -> None:
             "AUTH_JWT_SECRET": "",
             "AUTH_JWT_AUDIENCE": "threadline",
             "SWEEP_INTERVAL_SECONDS": "1.5",
+            "AGENT_STREAM_TIMEOUT_SECONDS": "0.5",
             "RETENTION_OVERRIDES": '{"alice": {"traceDays": 7}}',
             "DATABASE_POOL_SIZE": "32",
             "DATABASE_MAX_OVERFLOW": "0",
             "DATABASE_POOL_RECYCLE_SECONDS": "1800",
             "DATABASE_POOL_TIMEOUT_SECONDS": "2.5",
             "DOWNLOADS_MAX_CONCURRENT": "7",
+            "CONTEXT_WINDOW_LAST_N": "25",
+            "CONTEXT_WINDOW_TOKEN_BUDGET": "8000",
         }
     )
     assert settings.database_url == "postgresql+asyncpg://db/threadline"
@@ -54,6 +57,10 @@ def test_variables_are_parsed_by_type() -> None:
     assert settings.jwt_secret is None  # set but empty: as if unset
     assert settings.jwt_audience == "threadline"
     assert settings.sweep_interval_seconds == 1.5
+    assert (settings.agent_stream_timeout_seconds, settings.agent_wait_timeout_seconds) == (
+        0.5,
+        300,
+    )
     assert settings.retention_overrides == (RetentionOverride("alice", 7, None),)
     pool = (
         settings.database_pool_size,
@@ -63,6 +70,7 @@ def test_variables_are_parsed_by_type() -> None:
     )
     assert pool == (32, 0, 1800, 2.5)
     assert settings.download_slots == 7
+    assert (settings.context_window_last_n, settings.context_window_token_budget) == (25, 8000)
     assert settings.max_page_size == Settings().max_page_size
 
 
@@ -82,6 +90,13 @@ def test_variables_are_parsed_by_type() -> None:
         ("DOWNLOADS_MAX_CONCURRENT", "-3", "at least 1, not -3"),
         ("DOWNLOADS_MAX_CONCURRENT", "nan", "invalid literal"),
         ("DOWNLOADS_MAX_CONCURRENT", "", "invalid literal"),
+        ("CONTEXT_WINDOW_LAST_N", "0", "at least 1, not 0"),
+        ("CONTEXT_WINDOW_LAST_N", "ten", "invalid literal"),
+        ("CONTEXT_WINDOW_TOKEN_BUDGET", "-1", "at least 1, not -1"),
+        ("CONTEXT_WINDOW_TOKEN_BUDGET", "4k", "invalid literal"),
+        ("AGENT_STREAM_TIMEOUT_SECONDS", "-1", "at least 0.0, not -1.0"),
+        ("AGENT_STREAM_TIMEOUT_SECONDS", "nan", "at least 0.0, not nan"),
+        ("AGENT_WAIT_TIMEOUT_SECONDS", "-300", "at least 0.0, not -300.0"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(

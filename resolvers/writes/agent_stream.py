@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -15,6 +15,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from models import AgentSession, Conversation, Message, Span, ToolCall, Trace
 from models.base import utcnow
 from models.enums import (
+    AgentSessionStatus,
     ConversationStatus,
     EventKind,
     MessageStatus,
@@ -70,21 +71,35 @@ def _not_streaming(message: Message) -> Conflict:
 async def _touch(
     session: AsyncSession, conversation_id: uuid.UUID, producing: uuid.UUID | None = None
 ) -> uuid.UUID | None:
-    """Mark the open session (if any) as just heard from, and as producing `producing`;
-    its id. Callers hold the conversation lock, which every write to sessions takes."""
+    """Mark the open session (if any) as producing `producing`, and an ACTIVE one as just
+    heard from; its id. While it waits for the user it produces nothing (CONFLICT), and
+    only the answer restarts its wait: a tool call ending late does not. Callers hold
+    the conversation lock, which every write to sessions takes."""
+    status = col(AgentSession.status)
     message = col(AgentSession.message_id) if producing is None else producing
+    heard = case(
+        (status == AgentSessionStatus.ACTIVE, utcnow()), else_=col(AgentSession.last_interaction_at)
+    )
     touched = await session.exec(
         update(AgentSession)
         .where(
-            col(AgentSession.conversation_id) == conversation_id,
-            col(AgentSession.status).in_(OPEN_SESSION_STATUSES),
+            col(AgentSession.conversation_id) == conversation_id, status.in_(OPEN_SESSION_STATUSES)
         )
-        .values(last_interaction_at=utcnow(), message_id=message)
-        .returning(col(AgentSession.id))
+        .values(last_interaction_at=heard, message_id=message)
+        .returning(col(AgentSession.id), status)
         .execution_options(synchronize_session=False)
     )
-    found: uuid.UUID | None = touched.scalar()
-    return found
+    found = touched.first()
+    if found is None:
+        return None
+    if producing is not None and found[1] == AgentSessionStatus.AWAITING_USER:
+        # Raised before commit: the write that asked rolls back whole.
+        raise Conflict(
+            "the agent session is AWAITING_USER: nothing streams into it until the user "
+            "answers (answerAgent)"
+        )
+    agent_id: uuid.UUID = found[0]
+    return agent_id
 
 
 async def append_answer_chunk(ctx: Context, data: AppendAnswerChunk) -> Message:

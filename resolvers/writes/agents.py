@@ -6,7 +6,6 @@ What the agent streams meanwhile (chunks, thoughts, tool calls) is in agent_stre
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -38,6 +37,7 @@ from resolvers.writes.agent_commands import (
 from resolvers.writes.commands import KEEP, SendMessage
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.messages import write_message
+from resolvers.writes.run_end import Outcome, end_run
 from resolvers.writes.stale import stale_refusal
 from resolvers.writes.transaction import existing_client_row, message_in, transaction
 
@@ -190,33 +190,24 @@ async def _question_message_id(session: AsyncSession, agent: AgentSession) -> uu
     return result.first()
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    """How a run ends: the session's, the message's and the event's side of it."""
-
-    session_status: AgentSessionStatus
-    message_status: MessageStatus
-    kind: EventKind
-    error: str | None = None
-
-
 async def complete_run(ctx: Context, data: CompleteRun) -> AgentSession | None:
-    done = _Outcome(AgentSessionStatus.COMPLETED, MessageStatus.COMPLETE, EventKind.COMPLETE)
+    done = Outcome(AgentSessionStatus.COMPLETED, MessageStatus.COMPLETE, EventKind.COMPLETE)
     return await _end_run(ctx, data.conversation_id, data.message_id, done)
 
 
 async def fail_run(ctx: Context, data: FailRun) -> AgentSession | None:
     validation.not_blank("error", data.error)
-    failed = _Outcome(
+    failed = Outcome(
         AgentSessionStatus.FAILED, MessageStatus.ERROR, EventKind.ERROR, error=data.error
     )
     return await _end_run(ctx, data.conversation_id, data.message_id, failed)
 
 
 async def _end_run(
-    ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID | None, outcome: _Outcome
+    ctx: Context, conversation_id: uuid.UUID, message_id: uuid.UUID | None, outcome: Outcome
 ) -> AgentSession | None:
-    """End the open session and the STREAMING message (given, or the session's)."""
+    """End the open session and the STREAMING message (given, or the session's), with all
+    of the run still open (run_end)."""
     async with transaction(ctx) as session:
         # A run may end after its conversation was closed: lock, not open (as endSpan).
         await lock_conversation(session, conversation_id)
@@ -237,31 +228,5 @@ async def _end_run(
                 "nothing is running in this conversation: no open agent session "
                 "and no STREAMING message"
             )
-        if message is not None and streaming:
-            await _end_message(session, message, outcome.message_status)
-        if agent is not None:
-            _end_session(agent, outcome, message)
-        await events.record(
-            session,
-            conversation_id,
-            outcome.kind,
-            {} if outcome.error is None else {"error": outcome.error},
-            message_id=message.id if message is not None else None,
-            agent_session_id=agent.id if agent is not None else None,
-        )
+        await end_run(session, conversation_id, agent, message, outcome)
     return agent
-
-
-async def _end_message(session: AsyncSession, message: Message, status: MessageStatus) -> None:
-    message.status, message.updated_at = status, utcnow()
-    await events.record(
-        session, message.conversation_id, EventKind.MESSAGE_UPDATED, message_id=message.id
-    )
-
-
-def _end_session(agent: AgentSession, outcome: _Outcome, message: Message | None) -> None:
-    now = utcnow()
-    agent.status, agent.error, agent.question = outcome.session_status, outcome.error, None
-    agent.ended_at = agent.last_interaction_at = now
-    if message is not None:
-        agent.message_id = message.id

@@ -107,17 +107,26 @@ async def end_trace(ctx: Context, data: EndTrace) -> Trace:
         if data.message_id is not None:
             await message_in(session, data.message_id, trace.conversation_id, "the trace's message")
             trace.message_id = data.message_id
-        trace.status, trace.final_output, trace.ended_at = data.status, data.final_output, ended
-        trace.duration_ms = duration_ms(trace.started_at, ended)
-        await events.record(
-            session,
-            trace.conversation_id,
-            EventKind.TRACE_ENDED,
-            {"status": data.status.value},
-            trace_id=trace.id,
-            message_id=trace.message_id,
-        )
+        trace.final_output = data.final_output
+        await close_trace(session, trace, data.status, ended)
     return trace
+
+
+async def close_trace(
+    session: AsyncSession, trace: Trace, status: TraceStatus, ended: datetime
+) -> None:
+    """End a locked RUNNING trace and record TRACE_ENDED: endTrace, and runs that end
+    with their traces open (run_end)."""
+    trace.status, trace.ended_at = status, ended
+    trace.duration_ms = duration_ms(trace.started_at, ended)
+    await events.record(
+        session,
+        trace.conversation_id,
+        EventKind.TRACE_ENDED,
+        {"status": status.value},
+        trace_id=trace.id,
+        message_id=trace.message_id,
+    )
 
 
 async def _check_step(session: AsyncSession, step_id: uuid.UUID, trace: Trace) -> None:

@@ -30,7 +30,7 @@ PAGE = """query($c: ID!, $branch: ID, $first: Int, $after: String, $last: Int, $
 WINDOW = """query($c: ID!, $leaf: ID, $n: Int, $budget: Int, $tools: Boolean!, $system: Boolean!) {
   contextWindow(conversationId: $c, branchLeafId: $leaf, lastN: $n, tokenBudget: $budget,
                 includeTools: $tools, includeSystem: $system) {
-    tokenCount truncated messages { id }
+    tokenCount truncated droppedCount truncatedContent messages { id }
   }
 }"""
 SYSTEM_PROMPT = "You are terse."  # 4 tokens of preamble when the system is included
@@ -180,9 +180,12 @@ def window_of(
     budget: int | None,
     tools: bool,
     system: bool,
-) -> tuple[list[str], int, bool]:
+) -> tuple[list[str], int, bool, str | None]:
     """The window worked out in Python: the eligible messages from the newest back, while
-    they are at most `last_n` and their tokens fit the budget after the preamble."""
+    they are at most `last_n` (10 with neither limit) and their tokens fit the budget
+    (4,000 with neither) after the preamble; then the latest USER message in the oldest
+    place if they left it out (cut to its end if it alone does not fit), and no TOOL
+    message opening the window. With the text kept of a cut prompt."""
 
     def eligible(m: Written) -> bool:
         if not system and m.role == "SYSTEM":
@@ -192,26 +195,52 @@ def window_of(
     def tokens(m: Written) -> int:
         return m.output_tokens if m.output_tokens > 0 else -(-len(m.content) // 4)
 
+    def fitting(limit: int | None, room: int | None) -> list[Written]:
+        """The newest candidates within `limit` messages and `room` tokens, oldest first."""
+        kept: list[Written] = []
+        for m in candidates:
+            running = sum(tokens(k) for k in kept) + tokens(m)
+            if (limit is not None and len(kept) + 1 > limit) or (
+                room is not None and running > room
+            ):
+                break
+            kept.append(m)
+        return kept[::-1]
+
+    def paired(rows: list[Written]) -> list[Written]:
+        while rows and rows[0].role == "TOOL":
+            rows = rows[1:]
+        return rows
+
     preamble = 4 if system else 0
     if last_n is None and budget is None:
-        last_n = MAX_PAGE_SIZE
+        last_n, budget = 10, 4000
     room = None if budget is None else max(budget - preamble, 0)
     candidates = [m for m in reversed(conversation.branch(leaf)) if eligible(m)]
-    kept: list[Written] = []
-    for m in candidates:
-        running = sum(tokens(k) for k in kept) + tokens(m)
-        if (last_n is not None and len(kept) + 1 > last_n) or (room is not None and running > room):
-            break
-        kept.append(m)
-    total = preamble + sum(tokens(m) for m in kept)
-    return [m.id for m in reversed(kept)], total, len(kept) < len(candidates)
+    kept = fitting(last_n, room)
+    prompt = next((m for m in candidates if m.role == "USER"), None)
+    if prompt is None or prompt in kept:
+        rows = paired(kept)
+        total = preamble + sum(tokens(m) for m in rows)
+        return [m.id for m in rows], total, len(rows) < len(candidates), None
+    if room is not None and tokens(prompt) > room:
+        cut = prompt.content[max(len(prompt.content) - room * 4, 0) :]
+        return [prompt.id], preamble - (-len(cut) // 4), True, cut
+    beside = fitting(
+        None if last_n is None else last_n - 1, None if room is None else room - tokens(prompt)
+    )
+    rows = [prompt, *paired(beside)]
+    return [m.id for m in rows], preamble + sum(tokens(m) for m in rows), True, None
 
 
 async def test_context_windows_of_a_long_branched_conversation(
     gql: GraphQLClient, conversation: Conversation
 ) -> None:
+    written = list(conversation.messages)
     for leaf in (None, conversation.side_leaf()):
-        for last_n, budget in ((None, None), (0, None), (20, None), (None, 60), (30, 100)):
+        branch = conversation.branch(leaf)
+        limits = ((None, None), (0, None), (20, None), (None, 60), (30, 100), (None, 5))
+        for last_n, budget in limits:
             for tools, system in ((False, True), (True, False)):
                 variables = {
                     "c": conversation.id,
@@ -222,9 +251,15 @@ async def test_context_windows_of_a_long_branched_conversation(
                     "system": system,
                 }
                 found = (await gql.data(WINDOW, variables))["contextWindow"]
-                answer = ([m["id"] for m in found["messages"]], found["tokenCount"])
+                ids = [m["id"] for m in found["messages"]]
+                answer = (ids, found["tokenCount"], found["truncated"], found["truncatedContent"])
                 expected = window_of(conversation, leaf, last_n, budget, tools, system)
-                assert (*answer, found["truncated"]) == expected, variables
+                assert answer == expected, variables
+                # Exact, or at most the messages written before the leaf that are not in
+                # the window (sequence numbers count the other branches' too).
+                dropped = found["droppedCount"]
+                older = written.index(branch[-1].id) + 1
+                assert len(branch) - len(ids) <= dropped <= older - len(ids), variables
 
 
 ONE_OF_EACH = """query($c: ID!) {

@@ -8,6 +8,7 @@ Token sizes (stored outputTokens, else ceil(characters / 4)):
   m4 TOOL "result!!" 2            m5 ASSISTANT "answer one", outputTokens 10
   m6 USER "second question" 4     m8 edit of m6, "other q" 2 (written before m7)
   m7 ASSISTANT "answer two", outputTokens 6, the reply to m6 and the latest message
+The latest branch holds m1-m7 (7 messages); m8's, m1-m5 and m8 (6).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ query($c: ID!, $leaf: ID, $n: Int, $budget: Int, $tools: Boolean! = false,
       $system: Boolean! = true) {
   contextWindow(conversationId: $c, branchLeafId: $leaf, lastN: $n, tokenBudget: $budget,
                 includeTools: $tools, includeSystem: $system) {
-    systemPrompt summary pinnedFacts tokenCount truncated messages { id }
+    systemPrompt summary pinnedFacts tokenCount truncated droppedCount truncatedMessageId
+    truncatedContent messages { id }
   }
 }"""
 MEMORY = """
@@ -97,26 +99,41 @@ async def test_whole_branch_with_the_preamble_first(gql: GraphQLClient, f: Fixtu
     assert picked(f, found) == [1, 2, 5, 6, 7]
     assert found["tokenCount"] == 16 + 2 + 3 + 10 + 4 + 6
     assert found["truncated"] is False
+    assert found["droppedCount"] == 2  # the tool call and its result
+    assert (found["truncatedMessageId"], found["truncatedContent"]) == (None, None)
     # The same inputs, the same window.
     assert await window(gql, f) == found
 
 
 @pytest.mark.parametrize(
-    ("variables", "messages", "tokens"),
+    ("variables", "messages", "tokens", "dropped"),
     [
-        ({"n": 2}, [6, 7], 16 + 4 + 6),
-        ({"budget": 36}, [5, 6, 7], 36),  # 20 left for messages: 6 + 4 + 10 fit exactly
-        ({"budget": 35}, [6, 7], 26),  # 19 left: the answer of 10 no longer fits
-        ({"budget": 36, "n": 2}, [6, 7], 26),
-        ({"budget": 10}, [], 16),  # less than the preamble: no messages
-        ({"n": 0}, [], 16),
+        ({"n": 2}, [6, 7], 16 + 4 + 6, 5),
+        ({"budget": 36}, [5, 6, 7], 36, 4),  # 20 left for messages: 6 + 4 + 10 fit exactly
+        ({"budget": 35}, [6, 7], 26, 5),  # 19 left: the answer of 10 no longer fits
+        ({"budget": 36, "n": 2}, [6, 7], 26, 5),
+        # The latest prompt (m6) always in, in the oldest place: the answer no longer
+        # fits beside it.
+        ({"n": 1}, [6], 16 + 4, 6),
+        ({"n": 0}, [6], 16 + 4, 6),
+        ({"budget": 16 + 6}, [6], 16 + 4, 6),
     ],
 )
 async def test_last_n_and_token_budget(
-    gql: GraphQLClient, f: Fixture, variables: Any, messages: list[int], tokens: int
+    gql: GraphQLClient, f: Fixture, variables: Any, messages: list[int], tokens: int, dropped: int
 ) -> None:
     found = await window(gql, f, **variables)
     assert (picked(f, found), found["tokenCount"], found["truncated"]) == (messages, tokens, True)
+    assert (found["droppedCount"], found["truncatedMessageId"]) == (dropped, None)
+
+
+async def test_a_budget_below_the_preamble_keeps_the_prompt_cut_to_nothing(
+    gql: GraphQLClient, f: Fixture
+) -> None:
+    found = await window(gql, f, budget=10)
+    assert (picked(f, found), found["tokenCount"], found["truncated"]) == ([6], 16, True)
+    assert (found["truncatedMessageId"], found["truncatedContent"]) == (f.m[6], "")
+    assert found["droppedCount"] == 6
 
 
 async def test_tools_and_system_on_request(gql: GraphQLClient, f: Fixture) -> None:
@@ -127,13 +144,37 @@ async def test_tools_and_system_on_request(gql: GraphQLClient, f: Fixture) -> No
     assert without_system["systemPrompt"] is None
     assert picked(f, without_system) == [2, 5, 6, 7]
     assert without_system["tokenCount"] == 12 + 3 + 10 + 4 + 6
+    assert (with_tools["droppedCount"], without_system["droppedCount"]) == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("variables", "messages", "tokens", "dropped"),
+    [
+        # m4, the result of m3's call, would open the window: it goes with its call.
+        ({"n": 4}, [5, 6, 7], 16 + 10 + 4 + 6, 4),
+        ({"budget": 16 + 22}, [5, 6, 7], 16 + 10 + 4 + 6, 4),
+        # Call and result both in, or neither: the prompt m2 alone.
+        ({"leaf": "m4", "n": 2}, [2], 16 + 3, 3),
+        ({"leaf": "m4", "n": 3}, [2, 3, 4], 16 + 3 + 7 + 2, 1),
+    ],
+)
+async def test_a_tool_result_never_opens_the_window_without_its_call(
+    gql: GraphQLClient, f: Fixture, variables: Any, messages: list[int], tokens: int, dropped: int
+) -> None:
+    if "leaf" in variables:
+        variables = {**variables, "leaf": f.m[4]}
+    found = await window(gql, f, tools=True, **variables)
+    assert (picked(f, found), found["tokenCount"], found["truncated"]) == (messages, tokens, True)
+    assert found["droppedCount"] == dropped
 
 
 async def test_another_branch(gql: GraphQLClient, f: Fixture) -> None:
     found = await window(gql, f, leaf=f.m[8])
     assert picked(f, found) == [1, 2, 5, 8]
     assert found["tokenCount"] == 16 + 2 + 3 + 10 + 2
-    assert picked(f, await window(gql, f, leaf=f.m[8], n=1)) == [8]
+    assert (found["truncated"], found["droppedCount"]) == (False, 2)
+    latest = await window(gql, f, leaf=f.m[8], n=1)
+    assert (picked(f, latest), latest["droppedCount"]) == ([8], 5)
 
 
 async def test_memory_changes_only_what_is_given(gql: GraphQLClient, f: Fixture) -> None:

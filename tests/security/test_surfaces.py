@@ -465,6 +465,17 @@ QUERIES: dict[str, tuple[str, Vars, Any]] = {
         conversation_id,
         {"toolCalls": {"totalCount": 0, "nodes": []}, "all": {"totalCount": 0}},
     ),
+    # alice's agent session (ACTIVE): neither listed nor counted for carol.
+    "agentSessions": (
+        "{ agentSessions { totalCount nodes { id } } }",
+        lambda w, r: {},
+        {"agentSessions": {"totalCount": 0, "nodes": []}},
+    ),
+    "agentSessionStats": (
+        "{ agentSessionStats { agentId sessions } }",
+        lambda w, r: {},
+        {"agentSessionStats": []},
+    ),
     "viewer": ("{ viewer { userId } }", lambda w, r: {}, {"viewer": {"userId": "carol"}}),
     "agents": ("{ agents { agentId } }", lambda w, r: {}, {"agents": []}),
     "apiKeys": ("{ apiKeys { id } }", lambda w, r: {}, {"apiKeys": []}),

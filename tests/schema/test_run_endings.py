@@ -1,0 +1,236 @@
+"""Runs that always end (issue 19): what completeRun, failRun and the sweeper's timeout
+close, what an AWAITING_USER session refuses, and the reads of how runs went."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+
+import models
+from config import Settings
+from models.enums import EventKind
+from resolvers.context import Context
+from resolvers.retention import sweep
+from tests import factories
+from tests.graphql_client import GraphQLClient
+from tests.schema.test_agent_runs import rejected, run, running, state, streaming
+
+RUN = """query($c: ID!) { conversation(id: $c) {
+  agentSessions { status error }
+  messages(allBranches: true) { nodes { status toolCalls { status error } } }
+  traces { nodes { status endedAt spans { nodes { name status error endedAt } } } } } }"""
+
+
+async def ended(gql: GraphQLClient, conv: str) -> Any:
+    return (await gql.data(RUN, {"c": conv}))["conversation"]
+
+
+async def open_run(gql: GraphQLClient) -> tuple[str, str]:
+    """An ACTIVE session; a STREAMING message of its agent that never got a chunk; a
+    trace with an open span; and a message being produced with a running tool call."""
+    conv, msg, _ = await running(gql)
+    silent = await streaming(gql, conv)
+    trace = (await factories.trace(gql, conv))["id"]
+    await factories.span(gql, trace, name="llm", kind="LLM")
+    await run(gql, "reportToolStart", messageId=msg, callId="c1", toolName="search")
+    return conv, silent
+
+
+def spans(found: Any) -> list[tuple[str, str, str | None]]:
+    return sorted(
+        (span["name"], span["status"], span["error"])
+        for trace in found["traces"]["nodes"]
+        for span in trace["spans"]["nodes"]
+        if span["endedAt"] is not None
+    )
+
+
+async def test_fail_run_ends_everything_of_the_run_still_open(gql: GraphQLClient) -> None:
+    conv, _ = await open_run(gql)
+    await run(gql, "failRun", conversationId=conv, error="boom")
+    found = await ended(gql, conv)
+    assert found["agentSessions"] == [{"status": "FAILED", "error": "boom"}]
+    assert sorted(m["status"] for m in found["messages"]["nodes"]) == ["ERROR", "ERROR"]
+    calls = [c for m in found["messages"]["nodes"] for c in m["toolCalls"]]
+    assert calls == [{"status": "FAILED", "error": "boom"}]
+    assert [t["status"] for t in found["traces"]["nodes"]] == ["ERROR", "ERROR"]
+    assert spans(found) == [("llm", "ERROR", "boom"), ("search", "ERROR", "boom")]
+
+
+async def test_complete_run_ends_everything_of_the_run_still_open(gql: GraphQLClient) -> None:
+    conv, _ = await open_run(gql)
+    await run(gql, "completeRun", conversationId=conv)
+    found = await ended(gql, conv)
+    assert found["agentSessions"] == [{"status": "COMPLETED", "error": None}]
+    assert sorted(m["status"] for m in found["messages"]["nodes"]) == ["COMPLETE", "COMPLETE"]
+    # The call the run did not wait for failed, whatever became of the run.
+    cut = "the run ended before the tool call did"
+    calls = [c for m in found["messages"]["nodes"] for c in m["toolCalls"]]
+    assert calls == [{"status": "FAILED", "error": cut}]
+    assert [t["status"] for t in found["traces"]["nodes"]] == ["OK", "OK"]
+    assert spans(found) == [("llm", "OK", None), ("search", "ERROR", cut)]
+
+
+async def test_a_run_leaves_what_is_not_its_own(gql: GraphQLClient) -> None:
+    """A user's STREAMING message and a trace of another run, ended earlier, stay as they are."""
+    conv = (await factories.conversation(gql))["id"]
+    before = (await factories.trace(gql, conv))["id"]
+    await factories.span(gql, before, name="earlier")
+    await gql.data(
+        "mutation($t: ID!) { endTrace(input: {traceId: $t, status: OK}) { id } }", {"t": before}
+    )
+    await factories.message(gql, conv, content="", status="STREAMING")
+    await run(gql, "startAgentSession", conversationId=conv, profileName="agent-1")
+    await run(gql, "failRun", conversationId=conv, error="boom")
+    found = await ended(gql, conv)
+    assert [m["status"] for m in found["messages"]["nodes"]] == ["STREAMING"]
+    assert found["traces"]["nodes"][0]["status"] == "OK"
+    assert spans(found) == []
+
+
+async def test_a_waiting_session_takes_no_chunks_and_only_the_answer_resets_its_wait(
+    gql: GraphQLClient,
+) -> None:
+    conv, msg, _ = await running(gql)
+    call = (await run(gql, "reportToolStart", messageId=msg, callId="c", toolName="t"))["id"]
+    await run(gql, "askUser", conversationId=conv, question="which one?")
+    asked = (await state(gql, conv))["agentSession"]["lastInteractionAt"]
+    for name in ("appendAnswerChunk", "reportThought"):
+        assert await rejected(gql, conv, name, messageId=msg, text="x") == "CONFLICT"
+    start = {"messageId": msg, "callId": "c2", "toolName": "t"}
+    assert await rejected(gql, conv, "reportToolStart", **start) == "CONFLICT"
+    # A call started before the question may end while the user thinks: it does not
+    # restart the wait.
+    await run(gql, "reportToolEnd", toolCallId=call)
+    assert (await state(gql, conv))["agentSession"]["lastInteractionAt"] == asked
+    answer = {"conversationId": conv, "answer": "the first", "senderId": "user-1"}
+    await run(gql, "answerAgent", **answer)
+    assert (await state(gql, conv))["agentSession"]["lastInteractionAt"] > asked
+    await run(gql, "appendAnswerChunk", messageId=msg, text="ok")
+
+
+async def silent_for(gql: GraphQLClient, seconds: float) -> tuple[str, str]:
+    conv, msg, _ = await running(gql)
+    await run(gql, "appendAnswerChunk", messageId=msg, text="half an ans")
+    await asyncio.sleep(seconds)
+    return conv, msg
+
+
+async def test_two_sweeps_at_once_fail_a_silent_run_once(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    conv, _ = await silent_for(gql, 0.3)
+    policy = replace(settings, agent_stream_timeout_seconds=0.2)
+    reports = await asyncio.gather(
+        *(sweep(Context.create(app.state.database, policy, app.state.bus)) for _ in range(2))
+    )
+    assert sorted(report.failed_sessions for report in reports) == [0, 1]
+    found = await ended(gql, conv)
+    reason = "no activity from the agent within 0.2 seconds"
+    assert found["agentSessions"] == [{"status": "FAILED", "error": reason}]
+    assert [m["status"] for m in found["messages"]["nodes"]] == ["ERROR"]
+    async with app.state.engine.connect() as connection:
+        errors = await connection.scalar(
+            select(func.count()).where(models.Event.__table__.c.kind == EventKind.ERROR)  # type: ignore[attr-defined]
+        )
+    assert errors == 1
+
+
+async def test_a_session_heard_from_within_the_timeout_stays_active(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    conv, _ = await silent_for(gql, 0)
+    policy = replace(settings, agent_stream_timeout_seconds=30)
+    assert (
+        await sweep(Context.create(app.state.database, policy, app.state.bus))
+    ).failed_sessions == 0
+    assert (await ended(gql, conv))["agentSessions"] == [{"status": "ACTIVE", "error": None}]
+
+
+LIST = """query($f: AgentSessionFilter, $after: String) {
+  agentSessions(filter: $f, first: 1, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    nodes { profileName status error conversation { id } } } }"""
+STATS = """query($from: DateTime, $to: DateTime) {
+  agentSessionStats(startedAfter: $from, startedBefore: $to) {
+    agentId sessions completed failed stale questions answered
+    completionRate failureRate staleRate answerRate } }"""
+
+
+async def session_ending(gql: GraphQLClient, agent: str, how: str) -> str:
+    conv = (await factories.conversation(gql))["id"]
+    await run(gql, "startAgentSession", conversationId=conv, profileName=agent)
+    await run(gql, "askUser", conversationId=conv, question="?")
+    if how != "STALE":
+        await run(gql, "answerAgent", conversationId=conv, answer="!", senderId="user-1")
+    if how == "COMPLETED":
+        await run(gql, "completeRun", conversationId=conv)
+    elif how == "FAILED":
+        await run(gql, "failRun", conversationId=conv, error="tool broke")
+    return conv
+
+
+async def test_the_sessions_that_ended_badly_and_the_rates_per_agent(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    await session_ending(gql, "agent-1", "COMPLETED")
+    failed = await session_ending(gql, "agent-1", "FAILED")
+    stale = await session_ending(gql, "agent-1", "STALE")
+    await session_ending(gql, "agent-2", "ACTIVE")
+    await asyncio.sleep(0.2)
+    policy = replace(settings, agent_wait_timeout_seconds=0.1, agent_stream_timeout_seconds=0)
+    await sweep(Context.create(app.state.database, policy, app.state.bus))
+    bad = {"statuses": ["FAILED", "STALE"]}
+    first = (await gql.data(LIST, {"f": bad}))["agentSessions"]
+    assert (first["totalCount"], first["pageInfo"]["hasNextPage"]) == (2, True)
+    after = {"f": bad, "after": first["pageInfo"]["endCursor"]}
+    second = (await gql.data(LIST, after))["agentSessions"]
+    assert second["pageInfo"]["hasNextPage"] is False
+    # Newest first: the stale one started last.
+    assert [
+        (n["conversation"]["id"], n["status"], n["error"]) for n in first["nodes"] + second["nodes"]
+    ] == [
+        (stale, "STALE", "no answer from the user within 0.1 seconds"),
+        (failed, "FAILED", "tool broke"),
+    ]
+    everything = (await gql.data(LIST, {}))["agentSessions"]["totalCount"]
+    assert everything == 4
+    stats = (await gql.data(STATS, {}))["agentSessionStats"]
+    assert stats == [
+        {
+            "agentId": "agent-1",
+            "sessions": 3,
+            "completed": 1,
+            "failed": 1,
+            "stale": 1,
+            "questions": 3,
+            "answered": 2,
+            "completionRate": 1 / 3,
+            "failureRate": 1 / 3,
+            "staleRate": 1 / 3,
+            "answerRate": 2 / 3,
+        },
+        {
+            "agentId": "agent-2",
+            "sessions": 1,
+            "completed": 0,
+            "failed": 0,
+            "stale": 0,
+            "questions": 1,
+            "answered": 1,
+            "completionRate": 0.0,
+            "failureRate": 0.0,
+            "staleRate": 0.0,
+            "answerRate": 1.0,
+        },
+    ]
+    # A range that ends before anything started holds nothing.
+    assert (await gql.data(STATS, {"to": "2000-01-01T00:00:00Z"}))["agentSessionStats"] == []
+    error = await gql.error_code(
+        STATS, {"from": "2030-01-01T00:00:00Z", "to": "2000-01-01T00:00:00Z"}
+    )
+    assert error == "BAD_USER_INPUT"
