@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import case, func, update
+from sqlalchemy import case, exists, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -69,21 +69,30 @@ def _not_streaming(message: Message) -> Conflict:
 
 
 async def _touch(
-    session: AsyncSession, conversation_id: uuid.UUID, producing: uuid.UUID | None = None
+    session: AsyncSession, conversation_id: uuid.UUID, message_id: uuid.UUID, producing: bool
 ) -> uuid.UUID | None:
-    """Mark the open session (if any) as producing `producing`, and an ACTIVE one as just
-    heard from; its id. While it waits for the user it produces nothing (CONFLICT), and
-    only the answer restarts its wait: a tool call ending late does not. Callers hold
-    the conversation lock, which every write to sessions takes."""
+    """Mark the open session (if any) whose agent sent message `message_id` as
+    producing it (when `producing`), and an ACTIVE one as just heard from; its id. Another
+    sender's message (a user typing, another agent) neither keeps the session alive nor
+    becomes the message its run ends. While it waits for the user it produces nothing
+    (CONFLICT), and only the answer restarts its wait: a tool call ending late does not.
+    Callers hold the conversation lock, which every write to sessions takes."""
     status = col(AgentSession.status)
-    message = col(AgentSession.message_id) if producing is None else producing
+    message = message_id if producing else col(AgentSession.message_id)
     heard = case(
         (status == AgentSessionStatus.ACTIVE, utcnow()), else_=col(AgentSession.last_interaction_at)
+    )
+    from_its_agent = exists().where(
+        col(Message.id) == message_id,
+        col(Message.sender_type) == ParticipantType.AGENT,
+        col(Message.sender_id) == col(AgentSession.profile_name),
     )
     touched = await session.exec(
         update(AgentSession)
         .where(
-            col(AgentSession.conversation_id) == conversation_id, status.in_(OPEN_SESSION_STATUSES)
+            col(AgentSession.conversation_id) == conversation_id,
+            status.in_(OPEN_SESSION_STATUSES),
+            from_its_agent,
         )
         .values(last_interaction_at=heard, message_id=message)
         .returning(col(AgentSession.id), status)
@@ -92,7 +101,7 @@ async def _touch(
     found = touched.first()
     if found is None:
         return None
-    if producing is not None and found[1] == AgentSessionStatus.AWAITING_USER:
+    if producing and found[1] == AgentSessionStatus.AWAITING_USER:
         # Raised before commit: the write that asked rolls back whole.
         raise Conflict(
             "the agent session is AWAITING_USER: nothing streams into it until the user "
@@ -138,7 +147,7 @@ async def _append(ctx: Context, data: AppendText, attribute: str, kind: EventKin
             raise _not_streaming(await get_or_404(session, Message, message_id))
         # Checked on the row the UPDATE returned (a refusal rolls the append back).
         await agent_identities.require_author(session, message)
-        agent_id = await _touch(session, conversation_id, message_id)
+        agent_id = await _touch(session, conversation_id, message_id, producing=True)
         events.append(
             session,
             conversation_id,
@@ -279,8 +288,8 @@ async def _record_call_event(
 ) -> None:
     """The call's event (numbered `seq`), once the open agent session is touched: a call
     starting shows which message the agent produces; one ending may be late."""
-    producing = call.message_id if kind == EventKind.TOOL_START else None
-    agent_id = await _touch(session, conversation_id, producing)
+    producing = kind == EventKind.TOOL_START
+    agent_id = await _touch(session, conversation_id, call.message_id, producing)
     events.append(
         session,
         conversation_id,

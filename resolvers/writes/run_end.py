@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -148,13 +148,18 @@ async def _end_traces(
     message_ids: list[uuid.UUID],
     outcome: Outcome,
 ) -> None:
-    """The run's traces (those of its messages, and those begun during the session): their
-    open spans end, then the RUNNING ones, as ERROR when the run failed."""
+    """The run's traces (those of its messages, and those begun during the session that
+    no other agent ran): their open spans end, then the RUNNING ones, as ERROR when the
+    run failed."""
+    begun = _since(agent, col(Trace.started_at))
+    if agent is not None:
+        ran = col(Trace.agent_id)
+        begun.append(or_(ran.is_(None), ran == agent.profile_name))
     found = await session.exec(
         select(Trace)
         .where(
             col(Trace.conversation_id) == conversation_id,
-            or_(col(Trace.message_id).in_(message_ids), *_since(agent, col(Trace.started_at))),
+            or_(col(Trace.message_id).in_(message_ids), *([and_(*begun)] if begun else [])),
         )
         .order_by(col(Trace.started_at), col(Trace.id))
         .with_for_update()

@@ -92,6 +92,23 @@ async def test_a_run_leaves_what_is_not_its_own(gql: GraphQLClient) -> None:
     assert spans(found) == []
 
 
+async def test_a_run_leaves_another_agents_trace_open(gql: GraphQLClient) -> None:
+    """A trace begun during the session but run for another agent is not the run's."""
+    agents = [{"participantId": a, "participantType": "AGENT"} for a in ("agent-1", "agent-2")]
+    conv = (await factories.conversation(gql, participants=agents))["id"]
+    await run(gql, "startAgentSession", conversationId=conv, profileName="agent-1")
+    theirs = (await factories.trace(gql, conv, agentId="agent-2"))["id"]
+    await factories.span(gql, theirs, name="theirs")
+    ours = (await factories.trace(gql, conv, agentId="agent-1"))["id"]
+    await factories.span(gql, ours, name="ours")
+    await run(gql, "failRun", conversationId=conv, error="boom")
+    read = """query($c: ID!) { conversation(id: $c) { traces { nodes { agentId status
+      spans { nodes { status } } } } } }"""
+    found = (await gql.data(read, {"c": conv}))["conversation"]["traces"]["nodes"]
+    states = {t["agentId"]: (t["status"], t["spans"]["nodes"][0]["status"]) for t in found}
+    assert states == {"agent-2": ("RUNNING", "UNSET"), "agent-1": ("ERROR", "ERROR")}
+
+
 async def test_a_waiting_session_takes_no_chunks_and_only_the_answer_resets_its_wait(
     gql: GraphQLClient,
 ) -> None:
@@ -234,3 +251,22 @@ async def test_the_sessions_that_ended_badly_and_the_rates_per_agent(
         STATS, {"from": "2030-01-01T00:00:00Z", "to": "2000-01-01T00:00:00Z"}
     )
     assert error == "BAD_USER_INPUT"
+
+
+async def test_another_sender_s_stream_is_not_the_run_s(gql: GraphQLClient) -> None:
+    """A user typing into their own STREAMING message neither keeps a silent agent's
+    session alive nor makes that message the one the run ends; nor is it refused while
+    the agent waits for an answer."""
+    conv, msg, _ = await running(gql)
+    mine = await factories.message(gql, conv, content="", status="STREAMING", senderId="user-1")
+    heard = (await state(gql, conv))["agentSession"]["lastInteractionAt"]
+    await run(gql, "appendAnswerChunk", messageId=mine["id"], text="typing")
+    assert (await state(gql, conv))["agentSession"]["lastInteractionAt"] == heard
+    await run(gql, "askUser", conversationId=conv, question="which one?")
+    await run(gql, "appendAnswerChunk", messageId=mine["id"], text=" more")
+    await run(gql, "answerAgent", conversationId=conv, answer="the first", senderId="user-1")
+    done = await run(gql, "failRun", "message { id }", conversationId=conv, error="boom")
+    assert done["message"] == {"id": msg}
+    status = "query($m: ID!) { node(id: $m) { ... on Message { status } } }"
+    found = await gql.data(status, {"m": mine["id"]})
+    assert found["node"] == {"status": "STREAMING"}
