@@ -345,9 +345,8 @@ def _time_sqlite_statements(engine: AsyncEngine, limit: float) -> None:
 
 def is_statement_timeout(error: BaseException | None) -> bool:
     """Whether `error` is a statement stopped for running past the statement timeout."""
-    if not isinstance(error, DBAPIError):
-        return False
-    driver_error = error.orig
+    # The driver's own error where a statement ran on it directly (resolvers/compiled).
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
     # SQLite: only the StatementClock interrupts statements. PostgreSQL: query_canceled,
     # whose message is in the server's language, so it is not looked at.
     return (

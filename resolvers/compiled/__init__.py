@@ -7,6 +7,7 @@ types only through graphql-core objects and binding.SchemaBinding; it never impo
 `schema`.
 
 - statements.py: compiled_data, the entry point: a plan from the cache, run as one statement
+- driver.py: a plan's statement compiled once, run on a pooled connection's asyncpg
 - cache.py: ReadPlans, the plans of one schema (LRU), and what a plan is keyed by
 - planner.py: Planner walks an operation's fields into a ReadPlan
 - fields.py: FIELDS, the registry of fields with resolvers it reproduces (and their arguments)

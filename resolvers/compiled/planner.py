@@ -37,6 +37,7 @@ from sqlalchemy.types import Uuid
 import models
 from resolvers.compiled import fields, rows
 from resolvers.compiled.binding import SchemaBinding
+from resolvers.compiled.driver import DriverStatement, driver_statement
 from resolvers.compiled.render import TABLE_TYPES, scalar
 from resolvers.compiled.sql import (
     Unsupported,
@@ -69,7 +70,7 @@ class ReadPlan:
     (bind name, variable name) of the conversation ids it reads per request.
     `raw_json`: it copies JSON columns as stored, whose numbers may be of any size."""
 
-    statement: Any
+    statement: DriverStatement
     ids: tuple[tuple[str, str], ...]
     raw_json: bool
 
@@ -104,6 +105,7 @@ class Planner:
         self.executor = executor
         self.principal = ctx.principal
         self.settings = ctx.settings
+        self.dialect = ctx.database.reads.dialect
         self.id_variables = id_variables
         self.ids: dict[str, str] = {}
         self.raw_json = False
@@ -120,7 +122,8 @@ class Planner:
             executor.operation,
         )
         data = json_object(self.values(query_type, collected, None))
-        return ReadPlan(data_statement(data), tuple(self.ids.items()), self.raw_json)
+        statement = driver_statement(data_statement(data), self.dialect, frozenset(self.ids))
+        return ReadPlan(statement, tuple(self.ids.items()), self.raw_json)
 
     def id_parameter(self, variable: str) -> Any:
         """A bind parameter taking the conversation id sent as `variable`."""

@@ -10,6 +10,7 @@ import orjson
 
 from resolvers.compiled.binding import SchemaBinding
 from resolvers.compiled.cache import ReadPlans, plan_key
+from resolvers.compiled.driver import fetch_value
 from resolvers.compiled.planner import Operation, ReadPlan, compile_plan
 from resolvers.context import Context
 from resolvers.errors import BadInput
@@ -33,10 +34,10 @@ async def compiled_data(
     parameters = _parameters(plan, operation.variables or {})
     if parameters is None:
         return None
-    # One statement: a bare connection, without a session around it. Its errors are the
-    # hook's (schema/compiled_reads.py) to judge: the normal path runs after them.
-    async with ctx.database.reads.connect() as connection:
-        text = (await connection.execute(plan.statement, parameters)).scalar_one()
+    # One statement on a pooled connection's driver. Its errors are the hook's
+    # (schema/compiled_reads.py) to judge: the normal path runs after them.
+    arguments = plan.statement.arguments(parameters)
+    text = await fetch_value(ctx.database.reads, plan.statement, arguments)
     if text is None:
         return None
     # orjson reads what the statement writes itself (64-bit integers, shortest doubles,

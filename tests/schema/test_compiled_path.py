@@ -15,12 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
+import resolvers.compiled.statements as statements
 import schema.compiled_reads as compiled
 from bench.deep_read import CONVERSATION_PAGE, LIST_PAGE
 from resolvers.ids import to_global_id
 from tests import factories
 from tests.conftest import StatementCounter
+from tests.databases import admin_connection
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_key, as_user, bearer, new_key, register_agent, token
 
@@ -322,17 +325,59 @@ async def test_what_it_does_not_cover_runs_the_normal_path(
 
 
 async def test_the_bench_queries_are_one_statement(
-    http: httpx.AsyncClient, gql: GraphQLClient, spy: Spy, sql: StatementCounter
+    http: httpx.AsyncClient,
+    gql: GraphQLClient,
+    spy: Spy,
+    sql: StatementCounter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if not on_postgres(http):
         pytest.skip("the compiled path runs on PostgreSQL only")
     world = await seed(gql)
+    # The compiled statement runs on the driver, past SQLAlchemy's statement events.
+    on_driver: list[str] = []
+    original = statements.fetch_value
+
+    async def counted(engine: Any, statement: Any, arguments: list[Any]) -> Any:
+        on_driver.append(statement.sql)
+        return await original(engine, statement, arguments)
+
+    monkeypatch.setattr(statements, "fetch_value", counted)
     for query, variables in ((CONVERSATION_PAGE, {"id": world.conversation}), (LIST_PAGE, {})):
         await gql.data(query, variables)  # compiles the plan
         sql.reset()
+        on_driver.clear()
         await gql.data(query, variables)
-        assert sql.count == 1
+        assert (sql.count, len(on_driver)) == (0, 1), sql.statements
         assert spy.take() == [True, True]
+
+
+@pytest.mark.postgres_only
+async def test_connections_the_server_closed_are_replaced(
+    app: Starlette, gql: GraphQLClient, spy: Spy
+) -> None:
+    # The statement runs on the driver, past SQLAlchemy's disconnect handling: the
+    # compiled path must discard the pool's dead connections itself.
+    await seed(gql)
+    answer = await gql.data(LIST_PAGE)
+    url = app.state.engine.url
+    admin = await admin_connection(url.render_as_string(hide_password=False))
+    try:
+        closed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            url.database,
+        )
+    finally:
+        await admin.close()
+    assert closed >= 1
+    spy.take()
+    # The compiled read fails on its dead connection (the spy notes nothing of a read
+    # that raised) and the normal path answers, on a new one; then it compiles again.
+    assert await gql.data(LIST_PAGE) == answer
+    assert spy.take() == []
+    assert await gql.data(LIST_PAGE) == answer
+    assert spy.take() == [True]
 
 
 async def test_a_restricted_principal_sees_what_the_normal_path_shows_it(
