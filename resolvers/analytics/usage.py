@@ -5,7 +5,9 @@ hours of the range and from the rows (resolvers.analytics.usage_rows) for its ra
 ends; grouped by status, span name, tool or agent, which the hourly roll-ups do not
 keep, from the per-name days and the rows. Latencies come from the rows while they are
 few, else from a latency sketch: the stored one (per day and month, over everyone, per
-user or per name) where it can answer, else one counted from the caller's rows.
+user or per name) where it can answer, else one counted from the caller's rows; where
+the rows alone hold the sums, that sketch is counted in the same pass as the sums
+(resolvers.analytics.usage_one_pass).
 Every answer equals the one the rows alone give (tests/resolvers/test_usage_rollups.py),
 latencies within the sketch's relative error when `approximate` says so.
 """
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, func, literal, not_, select, type_coerce, union_all
+from sqlalchemy import BigInteger, and_, func, literal, not_, select, type_coerce, union_all
 from sqlmodel import col
 
 from models import ComponentVersion
@@ -26,6 +28,7 @@ from models.enums import SpanKind, SpanStatus
 from resolvers.access import visible
 from resolvers.analytics.sketch import bucket_sql, bucket_value
 from resolvers.analytics.sql import PERCENTILES
+from resolvers.analytics.usage_one_pass import bucket_picks, one_pass_statement
 from resolvers.analytics.usage_order import (
     check_first,
     ordered,
@@ -92,11 +95,10 @@ def _grouped(q: UsageQuery, rows: Any, *measures: Any) -> Any:
     return select(*keys, *measures).group_by(*keys)
 
 
-def sums_statement(ctx: Context, q: UsageQuery) -> Any:
-    """Counts and sums per group: for a caller who sees everything, the per-day rows of
-    the range's whole days; the per-hour roll-ups of the whole hours left; the rows at
-    the range's ragged ends. In the query's order and cut to its `first` groups, unless
-    the order is by a latency (resolvers.analytics.usage_order)."""
+def _sum_parts(ctx: Context, q: UsageQuery) -> tuple[list[Any], list[UsageQuery]]:
+    """Where the sums of the query's range are read: the roll-up parts (for a caller who
+    sees everything, the per-day rows of the range's whole days; the per-hour roll-ups
+    of the whole hours left) and the ranges left, read from the rows."""
     parts: list[Any] = []
     rest = [q]
     stored = stored_days(ctx.principal, q)
@@ -105,24 +107,34 @@ def sums_statement(ctx: Context, q: UsageQuery) -> Any:
         if not days.empty:
             parts.append(day_rows(stored, q, days))
         rest = _edges(q, days)
+    edges: list[UsageQuery] = []
     for part in rest:
-        edges = [part]
         # The hourly roll-ups keep no status, span name, tool or agent: grouped by one,
         # the hours the days leave are read from the rows.
-        if not q.grouped_by_name:
-            hours = whole_periods(part, HOUR)
-            if not hours.empty:
-                parts.append(rollup_rows(ctx.principal, part, hours))
-            edges = _edges(part, hours)
-        for edge in edges:
-            raw = call_rows(ctx, edge).subquery()
-            keys = key_columns(q, raw)
-            # Nano-dollars as the roll-ups hold them, whichever part of the union is first.
-            cost = type_coerce(raw.c.cost, BigInteger).label("cost")
-            measures = (raw.c.input_tokens, raw.c.output_tokens, raw.c.total_tokens, cost)
-            parts.append(
-                select(*keys, literal(1).label("calls"), *measures, raw.c.error.label("errors"))
-            )
+        if q.grouped_by_name:
+            edges.append(part)
+            continue
+        hours = whole_periods(part, HOUR)
+        if not hours.empty:
+            parts.append(rollup_rows(ctx.principal, part, hours))
+        edges += _edges(part, hours)
+    return parts, edges
+
+
+def sums_statement(ctx: Context, q: UsageQuery) -> Any:
+    """Counts and sums per group: the roll-up parts of _sum_parts and the rows of the
+    ranges it leaves. In the query's order and cut to its `first` groups, unless the
+    order is by a latency (resolvers.analytics.usage_order)."""
+    parts, edges = _sum_parts(ctx, q)
+    for edge in edges:
+        raw = call_rows(ctx, edge).subquery()
+        keys = key_columns(q, raw)
+        # Nano-dollars as the roll-ups hold them, whichever part of the union is first.
+        cost = type_coerce(raw.c.cost, BigInteger).label("cost")
+        measures = (raw.c.input_tokens, raw.c.output_tokens, raw.c.total_tokens, cost)
+        parts.append(
+            select(*keys, literal(1).label("calls"), *measures, raw.c.error.label("errors"))
+        )
     rows = _union(parts).subquery("usage_sums")
     summed = {name: func.coalesce(func.sum(rows.c[name]), 0) for name in SUMMED}
     keys = key_columns(q, rows)
@@ -177,17 +189,11 @@ def buckets_statement(ctx: Context, q: UsageQuery) -> Any:
 
 
 def sketch_statement(ctx: Context, q: UsageQuery) -> Any:
-    """Per group, the bucket of each of PERCENTILES by nearest rank (the first bucket
-    whose running count reaches p% of the group's calls, as resolvers.analytics.sql
-    ranks rows) and the largest bucket: one row a group, whatever the buckets."""
-    counted = buckets_statement(ctx, q).subquery("bucket_counts")
-    keys = key_columns(q, counted) or None
-    running = func.sum(counted.c.calls).over(partition_by=keys, order_by=counted.c.bucket)
-    total = func.sum(counted.c.calls).over(partition_by=keys)
-    ranked = select(counted, running.label("seen"), total.label("total")).subquery("ranked")
-    seen, bucket = ranked.c.seen, ranked.c.bucket
-    picks = [func.min(case((seen * 100 >= p * ranked.c.total, bucket))) for p in PERCENTILES]
-    return _grouped(q, ranked, *picks, func.max(bucket))
+    """Per group, the bucket of each of PERCENTILES and the largest bucket
+    (resolvers.analytics.usage_one_pass.bucket_picks): one row a group, whatever the
+    buckets."""
+    ranked, picks = bucket_picks(q, buckets_statement(ctx, q).subquery("bucket_counts"))
+    return _grouped(q, ranked, *picks)
 
 
 async def _hides_versions(ctx: Context) -> bool:
@@ -217,14 +223,41 @@ async def _latencies(ctx: Context, q: UsageQuery, calls: int) -> tuple[dict[Key,
     sorts them all, twice, which took seconds at millions)."""
     width = len(q.group_by)
     if calls > EXACT_LIMIT:
-        picked = await ctx.loaders.fetch(sketch_statement(ctx, q))
-        return {
-            _key(q, row[:width]): tuple(bucket_value(b) for b in row[width:]) for row in picked
-        }, True
+        return _sketched(q, await ctx.loaders.fetch(sketch_statement(ctx, q))), True
     rows = await ctx.loaders.fetch(usage_statement(ctx, q))
     # usage_statement's columns: keys, count, 3 token sums, cost, percentiles, max, errors.
     at = width + 5
     return {_key(q, row[:width]): tuple(row[at : at + 4]) for row in rows}, False
+
+
+def _sketched(q: UsageQuery, picked: Sequence[Any]) -> dict[Key, Latencies]:
+    """Latencies read back from the buckets picked per group (each row's last columns:
+    one per percentile, then the largest; null where the group has no latency)."""
+    width, last = len(q.group_by), len(PERCENTILES) + 1
+    return {
+        _key(q, row[:width]): tuple(None if b is None else bucket_value(b) for b in row[-last:])
+        for row in picked
+    }
+
+
+async def _measured(
+    ctx: Context, q: UsageQuery
+) -> tuple[Sequence[Any], dict[Key, Latencies], bool]:
+    """The sums per group (sums_statement's rows), the latencies and whether they are
+    sketched. Where the rows alone hold the sums and latencies are wanted, one pass over
+    them gives the sums and the sketch: past EXACT_LIMIT that is all; below it, the
+    latencies stay exact, read in a second pass over those few rows."""
+    width = len(q.group_by)
+    if q.needs_latencies and not _sum_parts(ctx, q)[0]:
+        found = await ctx.loaders.fetch(one_pass_statement(ctx, q))
+        sums: Sequence[Any] = [row[: width + len(SUMMED)] for row in found]
+        if sum(row[width] for row in sums) > EXACT_LIMIT:
+            return sums, _sketched(q, found), True
+    else:
+        sums = await ctx.loaders.fetch(sums_statement(ctx, q))
+    if not q.needs_latencies:
+        return sums, {}, False
+    return sums, *await _latencies(ctx, _timed(q, sums), sum(row[width] for row in sums))
 
 
 # Key values the roll-ups hold as strings, as the rows' enums.
@@ -265,11 +298,7 @@ async def usage(ctx: Context, q: UsageQuery) -> list[UsageGroup]:
                 for row in rows
             ],
         )
-    sums = await ctx.loaders.fetch(sums_statement(ctx, q))
-    calls = sum(row[width] for row in sums)
-    latencies, approximate = (
-        await _latencies(ctx, _timed(q, sums), calls) if q.needs_latencies else ({}, False)
-    )
+    sums, latencies, approximate = await _measured(ctx, q)
     found = []
     for row in sums:
         key = _key(q, row[:width])
