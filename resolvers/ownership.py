@@ -87,16 +87,42 @@ def owned_tables() -> tuple[Owned, ...]:
 async def delete_conversations(session: AsyncSession, conversation_ids: Sequence[Any]) -> None:
     """Delete the conversations with everything they own, in the caller's transaction.
 
-    The statement timeout bounds each statement, not the transaction: the deepest tables
-    go first, CHUNK rows a statement, so that no statement's cascade grows with the
-    conversation (one statement cascading through 20,000 messages and a trace of 20,000
-    spans ran for seconds). The conversations' own rows go last; their cascade finds
-    nothing left but what a writer added meanwhile.
+    The statement timeout bounds each statement, not the transaction, so no statement
+    may grow with the conversation:
+    - the rows are found from the top down, each table's by its owners' ids, CHUNK
+      owners a statement (`owned_keys`): found in one statement through the chain of
+      its owners, a huge trace's span links were 20,000 random index lookups, past
+      10 s with a cold cache at 5M spans;
+    - the deepest tables go first, CHUNK rows a statement (one statement cascading
+      through 20,000 messages and a trace of 20,000 spans ran for seconds);
+    - the conversations' own rows go last; their cascade finds nothing left but what a
+      writer added meanwhile.
     """
+    found = await owned_keys(session, conversation_ids)
     for owned in reversed(owned_tables()):
-        keys: Any = select(*owned.table.primary_key.columns).where(owned.within(conversation_ids))
-        await delete_rows(session, owned.table, (await session.exec(keys)).all())
+        await delete_rows(session, owned.table, found[owned.table])
     await session.exec(ROOT.delete().where(ROOT.c.id.in_(conversation_ids)))
+
+
+async def owned_keys(
+    session: AsyncSession, conversation_ids: Sequence[Any]
+) -> dict[Table, list[Sequence[Any]]]:
+    """The primary keys of every owned table's rows in the conversations, each table's
+    read by its owners' ids (owners first: owned_tables' order), CHUNK at a time."""
+    found: dict[Table, list[Sequence[Any]]] = {ROOT: [(i,) for i in conversation_ids]}
+    for owned in owned_tables():
+        owner = ROOT if owned.owner is None else owned.owner.table
+        referenced = next(iter(owned.key.foreign_keys)).column
+        # Owners' keys are single ids (no owner has a composite key: checked here).
+        assert list(owner.primary_key.columns) == [referenced], owned.table.name
+        ids = [key[0] for key in found[owner]]
+        keys: list[Sequence[Any]] = []
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            rows: Any = select(*owned.table.primary_key.columns).where(owned.key.in_(chunk))
+            keys += (await session.exec(rows)).all()
+        found[owned.table] = keys
+    return found
 
 
 async def delete_rows(session: AsyncSession, table: Table, keys: Sequence[Sequence[Any]]) -> None:
