@@ -44,7 +44,9 @@ def driver_statement(statement: Any, dialect: Dialect, ids: frozenset[str]) -> D
     # IN lists (a principal's identities) expanded into their placeholders now, as the
     # engine's path would at each execution.
     compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    processors = compiled._bind_processors
+    # An IN list's elements have the processors of their list (its expanded state's).
+    expanded = compiled._post_compile_expanded_state
+    processors = {**compiled._bind_processors, **(expanded.processors if expanded else {})}
     binds: list[tuple[str | None, Any]] = []
     for name in compiled.positiontup or ():
         if name in ids:

@@ -30,6 +30,12 @@ async def test_constants_are_bound_as_their_types_write_them(database_url: str) 
         # The enumeration stored as its name, converted once, when the plan compiled.
         assert statement.binds == ((None, "AGENT"),)
         assert await fetch_value(engine, statement, statement.arguments({})) == "AGENT"
+        # An IN list's elements too, expanded into their own placeholders.
+        among = select(literal(1)).where(
+            cast(Any, Conversation).owner_type.in_([ParticipantType.AGENT, ParticipantType.USER])
+        )
+        expanded = driver_statement(among, engine.dialect, frozenset())
+        assert [type(value) for _, value in expanded.binds] == [int, str, str]
         per_request = driver_statement(ids, engine.dialect, frozenset({"conversation_id_0"}))
         assert per_request.binds[-1] == ("conversation_id_0", None)
     finally:
@@ -65,5 +71,23 @@ async def test_a_statement_timeout_is_one_and_leaves_the_connection(database_url
         quick = DriverStatement("SELECT 2", ())
         # The one connection of the pool serves again.
         assert await fetch_value(engine, quick, []) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_a_long_statement_is_prepared_once(database_url: str) -> None:
+    """asyncpg keeps statements up to 15 KiB by default: a wide compiled read past that
+    was prepared again at every request (ten times the cost); the engines keep any."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    columns = ", ".join(f"{n} AS column_{n:05}" for n in range(1_500))
+    sql = f"SELECT json_build_array(row_to_json(t))::text FROM (SELECT {columns}) AS t"
+    assert len(sql) > 20_000
+    try:
+        for _ in range(3):
+            assert await fetch_value(engine, DriverStatement(sql, ()), [])
+        prepared = DriverStatement(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", ((None, sql),)
+        )
+        assert await fetch_value(engine, prepared, prepared.arguments({})) == 1
     finally:
         await engine.dispose()
