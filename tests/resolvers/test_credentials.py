@@ -39,7 +39,9 @@ async def rs256(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def claims(**changes: Any) -> dict[str, Any]:
-    found = {"sub": "alice", "exp": int(time.time()) + 600, "aud": AUDIENCE, "iss": ISSUER}
+    # Valid for a day: the parametrized tokens are signed when the suite is collected,
+    # and the PostgreSQL half of `make test` reaches them more than ten minutes later.
+    found = {"sub": "alice", "exp": int(time.time()) + 86_400, "aud": AUDIENCE, "iss": ISSUER}
     found.update(changes)
     return {k: v for k, v in found.items() if v is not None}
 
