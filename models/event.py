@@ -16,6 +16,10 @@ OPEN_SESSION_STATUSES = (AgentSessionStatus.ACTIVE, AgentSessionStatus.AWAITING_
 # The open sessions, as the partial indexes say it: SQLite uses such an index only for a
 # query that has this very term, with literals (bound values would not match).
 OPEN_ONLY = "status IN ('ACTIVE', 'AWAITING_USER')"
+# The same, for the sweeper's index (migration 0026): PostgreSQL prints an OR back as it
+# was written, so the index can be re-created from its printed definition (an IN list
+# comes back as an array cast that prints differently the second time).
+OPEN_EITHER = "(status = 'ACTIVE' OR status = 'AWAITING_USER')"
 
 
 def where_set(name: str, column: str) -> sa.Index:
@@ -108,8 +112,8 @@ class AgentSession(SQLModel, table=True):
             "ix_agent_sessions_open_last_interaction",
             "status",
             "last_interaction_at",
-            postgresql_where=sa.text(OPEN_ONLY),
-            sqlite_where=sa.text(OPEN_ONLY),
+            postgresql_where=sa.text(OPEN_EITHER),
+            sqlite_where=sa.text(OPEN_EITHER),
         ),
         # The root `agentSessions` list, newest first (migration 0026).
         sa.Index("ix_agent_sessions_started", "started_at", "id"),

@@ -18,7 +18,8 @@ down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OPEN = sa.text("status IN ('ACTIVE', 'AWAITING_USER')")
+# An OR, not an IN list: PostgreSQL prints it back unchanged (models.event.OPEN_EITHER).
+OPEN = sa.text("(status = 'ACTIVE' OR status = 'AWAITING_USER')")
 
 
 def upgrade() -> None:

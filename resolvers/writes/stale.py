@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import AgentSession, Message
 from models.base import utcnow
 from models.enums import AgentSessionStatus, EventKind, MessageStatus
-from models.event import OPEN_ONLY
+from models.event import OPEN_EITHER
 from resolvers import events
 from resolvers.context import Context
 from resolvers.errors import Conflict
@@ -59,7 +59,7 @@ async def _sweep(
     silent = (
         select(col(AgentSession.id), col(AgentSession.conversation_id))
         .where(
-            text(OPEN_ONLY),
+            text(OPEN_EITHER),
             col(AgentSession.status) == status,
             col(AgentSession.last_interaction_at) < cutoff,
         )
