@@ -65,10 +65,15 @@ def settings(database_url: str) -> Settings:
     )
 
 
+# The first app of a run migrates its fresh database: on a loaded machine that takes
+# longer than asgi-lifespan's default of 5 s.
+STARTUP_S = 120
+
+
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_S):
         yield application
 
 
@@ -76,7 +81,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 async def secured_app(settings: Settings) -> AsyncIterator[Starlette]:
     """The app with authentication on (HS256 JWTs and API keys), on the same database."""
     application = create_app(replace(settings, jwt_secret=JWT_SECRET))
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_S):
         yield application
 
 
