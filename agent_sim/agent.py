@@ -1,9 +1,11 @@
 """One simulated agent run in a new conversation, through the public API only.
 
-The user asks; the agent opens a session, a trace and a plan, asks the user which
-region they mean and waits for the answer (on a subscription, resumed from the cursor
-it read before asking), runs two tool calls, streams its answer in chunks under an LLM
-span, and completes the run. Every pause is a multiple of `Pace.step`.
+The user's question is routed to the agent: the agent opens a session and a trace, and
+the question is recorded with the routing decision and that trace, the run answering
+it. The agent makes a plan, asks the user which region they mean and waits for the
+answer (on a subscription, resumed from the cursor it read before asking), runs two
+tool calls, streams its answer in chunks under an LLM span, and completes the run.
+Every pause is a multiple of `Pace.step`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,23 @@ USER = "sim-user"
 QUESTION = "How did our sales do last quarter?"
 CLARIFICATION = "Which region should I look at?"
 REPLY = "Europe, please."
+# Why the question goes to the agent rather than to a plain model, as a router says it.
+ROUTING = {
+    "route": "agent",
+    "agent": AGENT,
+    "intent": "sales_report",
+    "rule": "data questions go to the analyst agent",
+    "reason": "needs the sales records and a calculation",
+    "confidence": 0.92,
+}
+# What the run starts from (Trace.initialMemoryState, systemConfig): runs compare by them.
+MEMORY = {"user": USER, "facts": ["fiscal quarters follow the calendar"]}
+CONFIG = {
+    "agent": AGENT,
+    "model": "sim-model",
+    "temperature": 0.2,
+    "tools": ["search_sales", "calculator"],
+}
 STEPS = ["Ask which region", "Search the sales records", "Write the answer"]
 TOOLS = [
     ("search_sales", {"quarter": "Q3", "region": "Europe"}, {"rows": 412}),
@@ -91,10 +110,23 @@ class SimulatedAgent:
         data = await self.api.run(CREATE_CONVERSATION, title=title, owner=USER, agent=AGENT)
         conv = data["createConversation"]["id"]
         self.say(f"conversation {conv}")
-        await self.mutate(SEND_MESSAGE, conversationId=conv, senderId=USER, content=QUESTION)
         await self.mutate(START_SESSION, conversationId=conv, profileName=AGENT)
         trace = await self.mutate(
-            START_TRACE, conversationId=conv, name="agent run", userInput=QUESTION
+            START_TRACE,
+            conversationId=conv,
+            name="agent run",
+            userInput=QUESTION,
+            initialMemoryState=MEMORY,
+            initialConversationState={"messages": 0, "title": title},
+            systemConfig=CONFIG,
+        )
+        await self.mutate(
+            SEND_MESSAGE,
+            conversationId=conv,
+            senderId=USER,
+            content=QUESTION,
+            routingDecision=ROUTING,
+            runId=trace,
         )
         root = await self.mutate(START_SPAN, traceId=trace, name=AGENT, kind="AGENT")
         plan = await self.api.run(

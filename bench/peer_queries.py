@@ -7,7 +7,8 @@ descending: the one at `last_message_seq`), and the conversation page's messages
 calls, plan and steps, trace, spans, parents and component versions, ordered as
 Threadline orders them. Both servers read as a caller who sees every row: Threadline in
 development mode (the `dev` user, as bench.deep_read), PostGraphile as the database's
-superuser, so no condition restricts either.
+superuser, so no permission restricts either; both lists hold the ACTIVE conversations
+(Threadline's default list).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 from bench.deep_read import CONVERSATION_PAGE, LIST_PAGE
 
 PEER_LIST_PAGE = """query List {
-  allConversations(first: 50, orderBy: [LAST_ACTIVITY_AT_DESC, ID_DESC]) {
+  allConversations(
+    first: 50, orderBy: [LAST_ACTIVITY_AT_DESC, ID_DESC], condition: {status: "ACTIVE"}
+  ) {
     totalCount
     nodes { id title status messageCount totalTokens cost lastActivityAt
       messagesByConversationId(first: 1, orderBy: [SEQ_DESC]) {

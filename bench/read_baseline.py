@@ -204,13 +204,15 @@ async def conversation_page(db: asyncpg.Connection, conversation_id: uuid.UUID) 
 
 async def conversation_list(db: asyncpg.Connection) -> dict[str, Any]:
     """`data` of deep_read.LIST_PAGE: the page, its total, each one's last message."""
-    total = await db.fetchval("SELECT count(*) FROM conversations")
+    # The API's default list: ACTIVE conversations only (ARCHIVED and CLOSED when asked).
+    total = await db.fetchval("SELECT count(*) FROM conversations WHERE status = 'ACTIVE'")
     rows = await db.fetch(
         "SELECT c.id, c.title, c.status, c.message_count, c.total_tokens, c.cost,"
         " c.last_activity_at, m.id AS m_id, m.role, m.content, m.created_at"
         " FROM conversations c LEFT JOIN LATERAL ("
         "   SELECT id, role, content, created_at FROM messages"
         "   WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) m ON true"
+        " WHERE c.status = 'ACTIVE'"
         " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $1",
         CONVERSATIONS_PER_PAGE,
     )

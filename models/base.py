@@ -42,8 +42,15 @@ def json_field(name: str | None = None, *, default: Any = dict) -> Any:
     return Field(default_factory=default, sa_column=column)
 
 
-def optional_json_field() -> Any:
-    return Field(default=None, sa_column=sa.Column(JSON_TYPE, nullable=True))
+# None as SQL NULL, not as the JSON value null: NULL costs a row nothing.
+SPARSE_JSON_TYPE = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def optional_json_field(*, sparse: bool = False) -> Any:
+    """A nullable JSON column; `sparse` for one that most rows leave empty (None is
+    then written as SQL NULL: no bytes per row, and `IS NULL` finds it)."""
+    column_type = SPARSE_JSON_TYPE if sparse else JSON_TYPE
+    return Field(default=None, sa_column=sa.Column(column_type, nullable=True))
 
 
 def enum_field(enum_cls: type[Enum], default: Enum, *, index: bool = False) -> Any:

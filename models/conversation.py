@@ -78,6 +78,9 @@ class Conversation(SQLModel, table=True):
     # A fork's provenance. Not foreign keys: the source may be deleted, the story stays.
     forked_from_conversation_id: uuid.UUID | None = None
     forked_from_message_id: uuid.UUID | None = None
+    # The conversation this one serves (an agent-agent conversation under a user's), if
+    # any. Not a foreign key, for the same reason: the parent may go, the child stays.
+    parent_conversation_id: uuid.UUID | None = Field(default=None, index=True)
     # Roll-ups, updated by the same statement that assigns a message's sequence
     # number, so concurrent writers cannot lose an increment.
     last_message_seq: int = 0
@@ -112,6 +115,15 @@ class Message(SQLModel, table=True):
         sa.UniqueConstraint("conversation_id", "ingest_key"),
         # `usage` reads the model-call messages of a time range (migration 0017).
         sa.Index("ix_messages_created", "created_at"),
+        # `routeStats` counts the routed messages of a time range by route: only they are
+        # indexed, few beside the rest (migration 0028).
+        sa.Index(
+            "ix_messages_routed",
+            "created_at",
+            "route",
+            postgresql_where=sa.text("route IS NOT NULL"),
+            sqlite_where=sa.text("route IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -148,6 +160,16 @@ class Message(SQLModel, table=True):
     # shown on the message but counted once, by the span. Not a foreign key: spans ->
     # traces -> messages would close a cycle; spans go only with their conversation.
     span_id: uuid.UUID | None = Field(default=None, index=True)
+    # Why the message went where it went (an agent, a plain model...), as its sender's
+    # router decided (resolvers.writes.routing); None when it sent no decision.
+    routing_decision: dict[str, Any] | None = optional_json_field(sparse=True)
+    # The decision's route, copied at write: reads count by it without reading the JSON.
+    route: str | None = None
+    # The run answering the message: a trace or an agent session of its conversation, at
+    # most one. Not foreign keys, as span_id: they would close the same cycle. A run
+    # deleted leaves its id behind; `Message.run` then reads null.
+    run_trace_id: uuid.UUID | None = None
+    run_session_id: uuid.UUID | None = None
 
 
 class ToolCall(SQLModel, table=True):

@@ -113,6 +113,8 @@ class EventKind(StrEnum):
     PARTICIPANT_ROLE_CHANGED = "PARTICIPANT_ROLE_CHANGED"
     MESSAGE_CREATED = "MESSAGE_CREATED"
     MESSAGE_UPDATED = "MESSAGE_UPDATED"
+    # A message sent with a routing decision: where it went and why, and its run.
+    MESSAGE_ROUTED = "MESSAGE_ROUTED"
     ANSWER_CHUNK = "ANSWER_CHUNK"
     THOUGHT = "THOUGHT"
     TOOL_START = "TOOL_START"

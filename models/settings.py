@@ -18,6 +18,7 @@ class ChatSettings(SQLModel, table=True):
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 

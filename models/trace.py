@@ -16,6 +16,7 @@ from models.base import (
     fk,
     json_field,
     money_field,
+    optional_json_field,
     total_field,
     utcnow,
     uuid_pk,
@@ -49,6 +50,10 @@ class Trace(SQLModel, table=True):
     agent_id: str | None = None
     # The OpenTelemetry trace id (hex) of an ingested trace.
     external_id: str | None = None
+    # The state a run started from, for replaying and comparing runs (migration 0030).
+    initial_memory_state: dict[str, Any] | None = optional_json_field(sparse=True)
+    initial_conversation_state: dict[str, Any] | None = optional_json_field(sparse=True)
+    system_config: dict[str, Any] | None = optional_json_field(sparse=True)
 
 
 class Span(SQLModel, table=True):
@@ -107,6 +112,11 @@ class Span(SQLModel, table=True):
     # arrives before its parent keeps parent_span_id null until the parent arrives.
     external_id: str | None = None
     external_parent_id: str | None = None
+    # The state a step saw, and its error as structured JSON (type, message, stack,
+    # retryable; `error` keeps the message). Null on most spans: sparse (migration 0030).
+    memory_snapshot: dict[str, Any] | None = optional_json_field(sparse=True)
+    conversation_context: dict[str, Any] | None = optional_json_field(sparse=True)
+    error_details: dict[str, Any] | None = optional_json_field(sparse=True)
 
 
 def value_indexed(column: Any) -> Any:

@@ -2,10 +2,11 @@
 per step (a primary-key lookup), stopping as soon as the read has what it needs.
 
 A child is always written after its parent, so seq falls along the walk: the walk meets
-the branch newest first. "The last N", "before a cursor" and "what fits a budget" are
-then where the walk stops, so such a read costs the messages it returns, not the length
-of the conversation; a read from the root end (`first`) walks the whole branch, one
-lookup per message, and never reads the conversation's other branches.
+the branch newest first. "The newest N", "older than a cursor" and "what fits a budget"
+are then where the walk stops, so such a read costs the messages it returns, not the
+length of the conversation; a read from the root end (`first` oldest first, `last`
+newest first) walks the whole branch, one lookup per message, and never reads the
+conversation's other branches.
 
 The walk carries ids, seqs and running sums (Tally) only; the rows a read keeps are
 joined to the messages table by primary key at the end.
@@ -117,29 +118,42 @@ def walk(
     return walked.union_all(step)
 
 
-def _counted(request: PageRequest, ordering: Ordering) -> Tally:
-    """A backward page counts the messages before its `before` cursor (all, without
-    one): after limit + 1 of them, it has its page and knows whether there are more."""
-    before = ordering.decode(request.before)[0] if request.before is not None else None
+def _counted(cursor: str | None, limit: int | None, ordering: Ordering) -> Tally:
+    """The messages older than `cursor` (all, without one), counted down the walk: a page
+    read from the leaf end stops after limit + 1 of them, it then has its page and knows
+    whether there are more."""
+    older = ordering.decode(cursor)[0] if cursor is not None else None
     counted: Callable[[Any], ColumnElement[int]] = (
         (lambda m: literal(1))
-        if before is None
-        else (lambda m: case((col(m.seq) < before, 1), else_=0))
+        if older is None
+        else (lambda m: case((col(m.seq) < older, 1), else_=0))
     )
-    return Tally("counted", counted, request.limit if request.backward else None)
+    return Tally("counted", counted, limit)
 
 
 def page_statement(
-    conversation_ids: Sequence[uuid.UUID], leaf_id: uuid.UUID | None, request: PageRequest
+    conversation_ids: Sequence[uuid.UUID],
+    leaf_id: uuid.UUID | None,
+    request: PageRequest,
+    ordering: Ordering,
 ) -> Select[Any]:
-    """One page of each conversation's branch: (message, conversation id) pairs, by
-    conversation, then in the page's order (reversed for a backward page)."""
-    ordering = by_seq()
-    after = ordering.decode(request.after)[0] if request.after is not None else None
-    walked = walk(conversation_ids, leaf_id, [_counted(request, ordering)], lowest_seq=after)
+    """One page of each conversation's branch in `ordering` (by_seq, either way):
+    (message, conversation id) pairs, by conversation, then in the page's order (reversed
+    for a backward page)."""
+    # Of the page's two cursors, one bounds it on the root's side, the other on the
+    # leaf's: which is which follows from the list's direction. The walk stops at the
+    # former; a page read from the leaf end stops once it has counted its rows.
+    if ordering.descending:
+        rootward, leafward = request.before, request.after
+    else:
+        rootward, leafward = request.after, request.before
+    from_leaf = request.backward != ordering.descending
+    counted = _counted(leafward, request.limit if from_leaf else None, ordering)
+    lowest = ordering.decode(rootward)[0] if rootward is not None else None
+    walked = walk(conversation_ids, leaf_id, [counted], lowest_seq=lowest)
     # The page's conditions and order on the walk's own columns: only the kept rows are
     # joined to their messages.
-    on_walk = Ordering(walked.c.seq, walked.c.id)
+    on_walk = Ordering(walked.c.seq, walked.c.id, ordering.descending)
     rank = func.row_number().over(
         partition_by=walked.c.conversation_id, order_by=on_walk.order_by(request.backward)
     )
@@ -156,24 +170,28 @@ def page_statement(
     )
 
 
-BranchKey = tuple[uuid.UUID, uuid.UUID | None, PageRequest]
+# (conversation, leaf or None: the latest message, page, newest first)
+BranchKey = tuple[uuid.UUID, uuid.UUID | None, PageRequest, bool]
 
 
 def branch_pages(ctx: Context) -> Any:
-    """Pages of one branch per conversation: (conversation, leaf or None, page) -> Page.
-    Keys with the same leaf (None: the latest message) and page share one statement."""
+    """Pages of one branch per conversation: BranchKey -> Page. Keys with the same leaf,
+    page and order share one statement."""
 
     async def load(keys: list[BranchKey]) -> list[Page[Any]]:
-        groups: dict[tuple[uuid.UUID | None, PageRequest], list[uuid.UUID]] = {}
-        for conversation_id, leaf_id, request in keys:
-            groups.setdefault((leaf_id, request), []).append(conversation_id)
+        groups: dict[tuple[uuid.UUID | None, PageRequest, bool], list[uuid.UUID]] = {}
+        for conversation_id, leaf_id, request, newest_first in keys:
+            groups.setdefault((leaf_id, request, newest_first), []).append(conversation_id)
         pages: dict[BranchKey, Page[Any]] = {}
-        for (leaf_id, request), conversation_ids in groups.items():
-            rows = await ctx.loaders.fetch(page_statement(conversation_ids, leaf_id, request))
+        for (leaf_id, request, newest_first), conversation_ids in groups.items():
+            ordering = by_seq(newest_first)
+            statement = page_statement(conversation_ids, leaf_id, request, ordering)
+            rows = await ctx.loaders.fetch(statement)
             ctx.loaders.known(Message, rows)
             grouped = group(conversation_ids, ((row[0], row[1]) for row in rows))
             for conversation_id, found in zip(conversation_ids, grouped, strict=True):
-                pages[conversation_id, leaf_id, request] = make_page(found, request, by_seq())
+                key = (conversation_id, leaf_id, request, newest_first)
+                pages[key] = make_page(found, request, ordering)
         return [pages[key] for key in keys]
 
     return ctx.loaders.custom("branch_pages", load)

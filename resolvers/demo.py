@@ -202,6 +202,9 @@ class Demo:
                 user_id=t.user_id,
                 session_id=f"demo-{conversation}",
                 started_at=self.at(t, 0),
+                initial_memory_state=t.memory,
+                initial_conversation_state=t.conversation_state,
+                system_config=t.config,
             ),
         )
         for span in t.spans:
@@ -253,7 +256,7 @@ class Demo:
             EndSpan(
                 span_id=demo_id("Span", s.key),
                 status=SpanStatus.ERROR if s.error else SpanStatus.OK,
-                error=s.error,
+                error_details=s.error,
                 ended_at=self.at(t, s.end_ms),
                 outputs=s.outputs,
                 input_tokens=s.tokens[0],

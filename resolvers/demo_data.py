@@ -14,6 +14,7 @@ from models.enums import (
     SpanKind,
     StepStatus,
 )
+from resolvers.writes.commands import SpanError
 
 JSONObject = dict[str, Any]
 Version = tuple[str, int]  # (component key, index into its definitions)
@@ -78,7 +79,7 @@ class SpanSpec:
     step: tuple[str, int] | None = None  # (plan key, step position)
     inputs: JSONObject = field(default_factory=dict)
     outputs: JSONObject = field(default_factory=dict)
-    error: str | None = None
+    error: SpanError | None = None
     # The model call that wrote the trace's answer: the answer shows its usage.
     writes_answer: bool = False
 
@@ -95,6 +96,11 @@ class TraceSpec:
     minutes_ago: float
     spans: tuple[SpanSpec, ...]
     answer: Send | None = None
+    # What the run started from (Trace.initialMemoryState, initialConversationState,
+    # systemConfig): `Trace.compare` sets two runs apart by them.
+    memory: JSONObject | None = None
+    conversation_state: JSONObject | None = None
+    config: JSONObject | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,25 @@ NOTES = {
     "url": "https://files.example.com/ada/pattern-matching-notes.md",
 }
 FETCH_TIMEOUT = "GET https://docs.python.org/3/whatsnew/3.10.html timed out after 3.0 s"
+FETCH_ERROR = SpanError(type="TimeoutError", message=FETCH_TIMEOUT, retryable=True)
+
+
+def research_state(t: str, model: str) -> JSONObject:
+    """The state each research run starts from: the second knows the first's answer."""
+    first = t == "t1"
+    memory: JSONObject = {"facts": ["ada prefers primary sources (PEPs) to blog posts"]}
+    if not first:
+        memory["previous_answer"] = "a1"
+    return {
+        "memory": memory,
+        "conversation_state": {"messages": 1 if first else 3, "attachments": [NOTES["name"]]},
+        "config": {
+            "model": model,
+            "temperature": 0.2,
+            "tools": ["web_search", "fetch_page"],
+            "fetch_timeout_s": 3,
+        },
+    }
 
 
 def research_spans(t: str, model: str, prompt: Version, config: Version) -> tuple[SpanSpec, ...]:
@@ -279,7 +304,7 @@ def research_spans(t: str, model: str, prompt: Version, config: Version) -> tupl
             root,
             versions=(FETCH,),
             inputs={"url": PEP if first else WHATS_NEW, "timeout_s": 3},
-            error=None if first else FETCH_TIMEOUT,
+            error=None if first else FETCH_ERROR,
         ),
         SpanSpec(
             f"{t}/answer",
@@ -346,6 +371,7 @@ RESEARCH = ConversationSpec(
                 reasoning="Search, then confirm in the spec PEP.",
                 tool_calls=research_calls("t1"),
             ),
+            **research_state("t1", "gpt-4o"),
         ),
         Send("q1-edit", "ada", Q2, edits="q1"),
         TraceSpec(
@@ -366,6 +392,7 @@ RESEARCH = ConversationSpec(
                 tool_calls=research_calls("t2"),
                 reasoning="The release notes timed out; PEP 634 from search is enough.",
             ),
+            **research_state("t2", "claude-sonnet-4"),
         ),
     ),
 )
@@ -465,6 +492,9 @@ CODER = ConversationSpec(
                     step=(PLAN, 2),
                 ),
             ),
+            memory={"plan": PLAN, "repository": "search-service"},
+            conversation_state={"messages": 2, "plan_steps": 4},
+            config={"model": "claude-sonnet-4", "temperature": 0.0, "max_steps": 20},
         ),
         reply(
             "progress",

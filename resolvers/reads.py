@@ -21,7 +21,13 @@ from models import (
     Participant,
     Trace,
 )
-from models.enums import ComponentType, ConversationKind, ConversationStatus, TraceStatus
+from models.enums import (
+    ComponentType,
+    ConversationKind,
+    ConversationStatus,
+    ParticipantType,
+    TraceStatus,
+)
 from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, NotFound
@@ -68,12 +74,24 @@ def row_count(
     return count
 
 
+# What a conversation list shows when its filter names no statuses: archived and closed
+# conversations only when asked for.
+LISTED_BY_DEFAULT = (ConversationStatus.ACTIVE,)
+
+
 @dataclass(frozen=True)
 class ConversationQuery:
+    """A conversation list's filter and order. A field left None sets no condition,
+    `statuses` too: the list's default (LISTED_BY_DEFAULT) is applied by the API, so
+    that a query built here (a participant check, say) means what it says."""
+
     kinds: Sequence[ConversationKind] | None = None
     statuses: Sequence[ConversationStatus] | None = None
     owner_id: str | None = None
     participant_id: str | None = None
+    # The type of participant_id's participant (a user "alice" and an agent "alice" are
+    # two parties); None: any type.
+    participant_type: ParticipantType | None = None
     tag: str | None = None
     title_contains: str | None = None
     created_after: Any = None
@@ -93,12 +111,7 @@ def conversation_conditions(q: ConversationQuery) -> list[ColumnElement[bool]]:
     if q.owner_id is not None:
         found.append(col(Conversation.owner_id) == q.owner_id)
     if q.participant_id is not None:
-        found.append(
-            exists().where(
-                col(Participant.conversation_id) == col(Conversation.id),
-                col(Participant.participant_id) == q.participant_id,
-            )
-        )
+        found.append(_has_participant(q.participant_id, q.participant_type))
     if q.tag is not None:
         found.append(json_array_contains(col(Conversation.tags), q.tag))
     if q.title_contains:
@@ -115,6 +128,18 @@ def conversation_conditions(q: ConversationQuery) -> list[ColumnElement[bool]]:
     return found
 
 
+def _has_participant(
+    participant_id: str, participant_type: ParticipantType | None
+) -> ColumnElement[bool]:
+    found = exists().where(
+        col(Participant.conversation_id) == col(Conversation.id),
+        col(Participant.participant_id) == participant_id,
+    )
+    if participant_type is not None:
+        found = found.where(col(Participant.participant_type) == participant_type)
+    return found
+
+
 async def conversations(ctx: Context, q: ConversationQuery, request: PageRequest) -> RootPage:
     ordering = Ordering(
         getattr(Conversation, q.order_field),
@@ -123,6 +148,16 @@ async def conversations(ctx: Context, q: ConversationQuery, request: PageRequest
     )
     where = [*conversation_conditions(q), *visible(Conversation, ctx.principal)]
     return await root_page(ctx, Conversation, where, request, ordering)
+
+
+# The conversations that name a conversation as their parent, oldest first. Each child's
+# visibility is checked: seeing the parent does not mean seeing what serves it.
+CHILDREN_OF_CONVERSATION = Relation(
+    Conversation,
+    Conversation.parent_conversation_id,
+    Ordering(Conversation.created_at, Conversation.id),
+    checks_access=True,
+)
 
 
 @dataclass(frozen=True)
@@ -195,12 +230,19 @@ async def component_by_key(ctx: Context, key: str) -> Component | None:
 
 async def component_version(
     ctx: Context,
-    content_hash: str,
     *,
+    content_hash: str | None = None,
+    version_name: str | None = None,
     component_id: uuid.UUID | None = None,
     component_key: str | None = None,
 ) -> ComponentVersion | None:
-    """A version by its hash, of the component given by id or else by key."""
+    """The version with this label, or else this content hash, of the component given by
+    id or else by key."""
+    which = (
+        col(ComponentVersion.version_name) == version_name.strip()
+        if version_name is not None
+        else col(ComponentVersion.content_hash) == (content_hash or "").lower()
+    )
     component = (
         col(Component.id) == component_id
         if component_id is not None
@@ -209,11 +251,7 @@ async def component_version(
     rows = await ctx.loaders.fetch(
         select(ComponentVersion)
         .join(Component, col(Component.id) == col(ComponentVersion.component_id))
-        .where(
-            component,
-            col(ComponentVersion.content_hash) == content_hash,
-            *visible(Component, ctx.principal),
-        )
+        .where(component, which, *visible(Component, ctx.principal))
     )
     return rows[0][0] if rows else None
 

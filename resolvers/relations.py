@@ -25,8 +25,8 @@ from models.event import OPEN_SESSION_STATUSES
 from resolvers.pagination import Ordering, Relation
 
 
-def by_seq() -> Ordering:
-    return Ordering(Message.seq, Message.id)
+def by_seq(descending: bool = False) -> Ordering:
+    return Ordering(Message.seq, Message.id, descending)
 
 
 def spans_by_start() -> Ordering:
@@ -43,6 +43,9 @@ PARTICIPANTS_OF_CONVERSATION = Relation(
     Ordering(Participant.joined_at, Participant.id),
 )
 MESSAGES_OF_CONVERSATION = Relation(Message, Message.conversation_id, by_seq())
+MESSAGES_OF_CONVERSATION_NEWEST_FIRST = Relation(
+    Message, Message.conversation_id, by_seq(descending=True)
+)
 CHILDREN_OF_MESSAGE = Relation(Message, Message.parent_message_id, by_seq())
 TOOL_CALLS_OF_MESSAGE = Relation(
     ToolCall, ToolCall.message_id, Ordering(ToolCall.position, ToolCall.id)

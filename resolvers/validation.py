@@ -133,14 +133,22 @@ def storable_text(where: str, text: str) -> None:
 # indexed: PostgreSQL refuses an index entry past 2704 bytes (a server fault), SQLite
 # keeps it. 255 characters, of at most 4 bytes in UTF-8, stay far within.
 MAX_IDENTIFIER_LENGTH = 255
+# A conversation's title, as the conversation API was designed.
+MAX_TITLE_LENGTH = 255
 
 
 def identifier(where: str, value: str) -> None:
-    if len(value) > MAX_IDENTIFIER_LENGTH:
-        raise BadInput(
-            f"{where} is longer than the limit of {MAX_IDENTIFIER_LENGTH} characters "
-            f"(got {len(value)})"
-        )
+    at_most(where, value, MAX_IDENTIFIER_LENGTH)
+
+
+def title(where: str, value: str | None) -> None:
+    if value is not None:
+        at_most(where, value, MAX_TITLE_LENGTH)
+
+
+def at_most(where: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise BadInput(f"{where} is longer than the limit of {limit} characters (got {len(value)})")
 
 
 def finite(number: float) -> bool:

@@ -11,7 +11,6 @@ from resolvers.writes import agent_identities, api_keys, chat_settings
 from schema.auth import Agent, ApiKey, CreateApiKeyInput, CreatedApiKey
 from schema.inputs import ChatSettingsInput
 from schema.node import from_row
-from schema.query import from_settings
 from schema.settings import ChatSettings
 
 Ctx = Info[Context, None]
@@ -44,5 +43,5 @@ class AccountMutations:
         self, info: Ctx, input: ChatSettingsInput, user_id: str | None = None
     ) -> ChatSettings:
         user_id = info.context.principal.user_id if user_id is None else user_id
-        row = await chat_settings.upsert(info.context, user_id, input.to_command())
-        return from_settings(row)
+        saved = await chat_settings.upsert(info.context, user_id, input.to_command())
+        return ChatSettings.of(saved)

@@ -1,4 +1,5 @@
-"""The root reads of how agent runs went: `agentSessions` and `agentSessionStats`."""
+"""The root reads of how agent runs went: `agentSessions`, `agentSessionStats`, and how
+messages were routed to them: `routeStats`."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from strawberry.types import Info
 
 from models.enums import AgentSessionStatus
 from resolvers import agent_sessions
+from resolvers.analytics.routes import RouteQuery, route_counts
 from resolvers.context import Context
 from resolvers.pagination import PageArgs
 from schema.agent import AgentSession
 from schema.node import from_row
 from schema.pagination import Connection, PageArguments
+from schema.routing import RouteCount
 from schema.scalars import Long
 
 STARTED_AFTER = "Sessions started at or after this instant."
 STARTED_BEFORE = "Sessions started before this instant."
+CREATED_AFTER = "Messages created at or after this instant."
+CREATED_BEFORE = "Messages created before this instant."
 
 
 @strawberry.input(description="Every condition given must hold.")
@@ -105,3 +110,24 @@ class AgentQueries:
         started = agent_sessions.SessionRange(started_after, started_before)
         found = await agent_sessions.agent_stats(info.context, started)
         return [AgentSessionStats.of(stats) for stats in found]
+
+    @strawberry.field(
+        description="Per route, by route: the messages created in the range in the "
+        "conversations you can read that were sent with a routing decision, and the share of "
+        "each route among them (the delegation rate, for the route `agent`)."
+    )
+    async def route_stats(
+        self,
+        info: Info[Context, None],
+        created_after: Annotated[
+            datetime | None, strawberry.argument(description=CREATED_AFTER)
+        ] = None,
+        created_before: Annotated[
+            datetime | None, strawberry.argument(description=CREATED_BEFORE)
+        ] = None,
+        agent: Annotated[
+            str | None, strawberry.argument(description="Only the decisions naming this agent.")
+        ] = None,
+    ) -> list[RouteCount]:
+        query = RouteQuery(created_after, created_before, agent)
+        return RouteCount.all_of(await route_counts(info.context, query))

@@ -19,6 +19,7 @@ from resolvers.pagination import PageArgs
 from resolvers.relations import (
     AGENT_SESSIONS_OF_CONVERSATION,
     MESSAGES_OF_CONVERSATION,
+    MESSAGES_OF_CONVERSATION_NEWEST_FIRST,
     OPEN_AGENT_SESSION_OF_CONVERSATION,
     PARTICIPANTS_OF_CONVERSATION,
     PLANS_OF_CONVERSATION,
@@ -27,6 +28,8 @@ from resolvers.relations import (
 from resolvers.scores import SCORES_OF_CONVERSATION
 from resolvers.writes.totals import Usage
 from schema.agent import AgentSession
+from schema.enums import OrderDirection
+from schema.inputs import MessageOrder
 from schema.metrics import ConversationMetrics, ModelUsage
 from schema.node import Node, from_row, maybe_from_row, related, required
 from schema.pagination import Connection, PageArguments, nested_connection
@@ -94,7 +97,8 @@ class Conversation(Node):
 
     @strawberry.field(
         description="One branch, root first: the path to `branch` (a leaf message), by default "
-        "to the latest message. With `allBranches`, every message in sequence order.",
+        "to the latest message. With `allBranches`, every message in sequence order. "
+        "`orderBy: {direction: DESC}` lists either newest first.",
         extensions=[PageArguments()],
     )
     async def messages(
@@ -102,20 +106,24 @@ class Conversation(Node):
         info: Info[Context, None],
         branch: strawberry.ID | None = None,
         all_branches: bool = False,
+        order_by: MessageOrder | None = None,
         page: PageArgs = PageArgs(),
     ) -> Connection[MessageT]:
         from schema.message import Message
 
+        newest_first = order_by is not None and order_by.direction == OrderDirection.DESC
         if all_branches:
-            return await nested_connection(
-                info, MESSAGES_OF_CONVERSATION, self.row.id, page, Message.of
+            relation = (
+                MESSAGES_OF_CONVERSATION_NEWEST_FIRST if newest_first else MESSAGES_OF_CONVERSATION
             )
+            return await nested_connection(info, relation, self.row.id, page, Message.of)
         ctx = info.context
         leaf_id = parse_id(branch, "Message") if branch is not None else None
         if leaf_id is not None:
             await reads.require_message_in(ctx, leaf_id, self.row.id)
         request = ctx.page_request(page)
-        found = await branches.branch_pages(ctx).load((self.row.id, leaf_id, request))
+        key = (self.row.id, leaf_id, request, newest_first)
+        found = await branches.branch_pages(ctx).load(key)
         return Connection.of(
             found, Message.of, lambda: branches.branch_counts(ctx).load((self.row.id, leaf_id))
         )
@@ -174,6 +182,26 @@ class Conversation(Node):
         from schema.message import Message
 
         return await related(info, Message, self.row.forked_from_message_id)
+
+    @strawberry.field(
+        description="The conversation this one serves (createConversation's "
+        "`parentConversationId`); null if none, or if that one was deleted or is not yours "
+        "to see."
+    )
+    async def parent_conversation(self, info: Info[Context, None]) -> Conversation | None:
+        return await related(info, Conversation, self.row.parent_conversation_id)
+
+    @strawberry.field(
+        description="The conversations serving this one (whose `parentConversation` it is) "
+        "that you may see, oldest first.",
+        extensions=[PageArguments()],
+    )
+    async def child_conversations(
+        self, info: Info[Context, None], page: PageArgs = PageArgs()
+    ) -> Connection[Conversation]:
+        return await nested_connection(
+            info, reads.CHILDREN_OF_CONVERSATION, self.row.id, page, Conversation.of
+        )
 
     @strawberry.field(description="Turns, messages, tokens, latency, tools, plans, waits.")
     async def metrics(self, info: Info[Context, None]) -> ConversationMetrics:

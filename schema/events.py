@@ -16,11 +16,13 @@ import models
 from models.enums import EventKind
 from resolvers.context import Context
 from resolvers.events import LoadedEvent
+from resolvers.writes.routing import DECISION
 from schema.agent import AgentSession
 from schema.conversation import Conversation, Participant
 from schema.message import Message, ToolCall
 from schema.node import from_row, maybe_from_row
 from schema.plan import Plan, PlanStep
+from schema.routing import RoutingDecision, Run
 from schema.trace import Span, Trace
 from subscriptions.streams import encode_cursor
 
@@ -83,6 +85,21 @@ class EventWithSpan(ConversationEvent):
 @strawberry.type(description="MESSAGE_CREATED, MESSAGE_UPDATED.")
 class MessageEvent(EventWithMessage):
     pass
+
+
+@strawberry.type(
+    description="MESSAGE_ROUTED: a message was sent with a routing decision (after its "
+    "MESSAGE_CREATED): where it went and why, and the run answering it."
+)
+class MessageRoutedEvent(EventWithMessage):
+    @strawberry.field
+    def routing_decision(self) -> RoutingDecision:
+        return RoutingDecision.of(self._data(DECISION))
+
+    @strawberry.field(description="The run answering the message, if it named one.")
+    def run(self) -> Run | None:
+        trace: Trace | None = self._row("trace_id", Trace)
+        return trace or self._row("agent_session_id", AgentSession)
 
 
 @strawberry.type(description="ANSWER_CHUNK: text appended to a STREAMING message.")
@@ -175,6 +192,7 @@ class ConversationDeletedEvent(ConversationEvent):
 TYPE_OF_KIND: dict[EventKind, type[ConversationEvent]] = {
     EventKind.MESSAGE_CREATED: MessageEvent,
     EventKind.MESSAGE_UPDATED: MessageEvent,
+    EventKind.MESSAGE_ROUTED: MessageRoutedEvent,
     EventKind.ANSWER_CHUNK: AnswerChunkEvent,
     EventKind.THOUGHT: ThoughtEvent,
     EventKind.TOOL_START: ToolEvent,

@@ -24,6 +24,7 @@ from resolvers.writes import commands as cmd
 from schema.commands import optional_id, to_command
 from schema.enums import ConversationOrderField, OrderDirection
 from schema.pricing import CACHED_INPUT_TOKENS, STATED_COST, usd
+from schema.routing_inputs import RUN_ID, RoutingDecisionInput, run_id
 from schema.scalars import JSONValue
 
 C = TypeVar("C", cmd.SendMessage, cmd.EditMessage)
@@ -56,12 +57,17 @@ class CreateConversationInput:
     system_prompt: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    parent_conversation_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The conversation this one serves (an agent-agent conversation under a "
+        "user's), which you must be able to see; set when created, never changed.",
+    )
 
     def to_command(self) -> cmd.CreateConversation:
         return to_command(
             self,
             cmd.CreateConversation,
-            {"id": "Conversation"},
+            {"id": "Conversation", "parent_conversation_id": "Conversation"},
             owner=self.owner.to_command(),
             participants=[p.to_command() for p in self.participants],
         )
@@ -85,10 +91,21 @@ class UpdateConversationInput:
 @strawberry.input
 class ConversationFilter:
     kinds: list[ConversationKind] | None = None
-    statuses: list[ConversationStatus] | None = None
+    statuses: list[ConversationStatus] | None = strawberry.field(
+        default=None,
+        description="Left out (or empty): ACTIVE ones only. ARCHIVED and CLOSED "
+        "conversations are listed when named here.",
+    )
     owner_id: str | None = None
     participant_id: str | None = strawberry.field(
-        default=None, description="Conversations this participant is (or was) part of."
+        default=None,
+        description="Conversations this participant is (or was) part of, a user or an agent "
+        "of that id unless `participantType` says which.",
+    )
+    participant_type: ParticipantType | None = strawberry.field(
+        default=None,
+        description="With `participantId`: the participant is of this type (an agent "
+        '"alice" is not the user "alice").',
     )
     tag: str | None = None
     title_contains: str | None = strawberry.field(default=None, description="Case-insensitive.")
@@ -102,6 +119,13 @@ class ConversationFilter:
 class ConversationOrder:
     field: ConversationOrderField = ConversationOrderField.LAST_ACTIVITY_AT
     direction: OrderDirection = OrderDirection.DESC
+
+
+@strawberry.input(
+    description="By seq (the position in the conversation): ASC oldest first, DESC newest first."
+)
+class MessageOrder:
+    direction: OrderDirection = OrderDirection.ASC
 
 
 @strawberry.input
@@ -161,10 +185,18 @@ class SendMessageInput(MessageContentInput):
         default=strawberry.UNSET,
         description="Defaults to the conversation's latest message; null starts a new root.",
     )
+    routing_decision: RoutingDecisionInput | None = None
+    run_id: strawberry.ID | None = strawberry.field(default=None, description=RUN_ID)
 
     def to_command(self) -> cmd.SendMessage:
         ids = {"conversation_id": "Conversation", "id": "Message", "parent_message_id": "Message"}
-        return self._content(cmd.SendMessage, ids)
+        decision = self.routing_decision
+        return self._content(
+            cmd.SendMessage,
+            ids,
+            routing_decision=None if decision is None else decision.to_command(),
+            run_id=run_id(self.run_id),
+        )
 
 
 @strawberry.input(description="The new content; the edit becomes a sibling of the original.")
@@ -197,7 +229,10 @@ class CreatePlanInput:
     description: str | None = None
     status: PlanStatus = PlanStatus.DRAFT
     context: JSONValue = strawberry.field(default_factory=dict)
-    max_retries: int = 0
+    max_retries: int = strawberry.field(
+        default=cmd.DEFAULT_MAX_RETRIES,
+        description="How many times each FAILED step may run again (0: never).",
+    )
     timeout_seconds: int | None = None
 
     def to_command(self) -> cmd.CreatePlan:
@@ -241,6 +276,13 @@ class RegisterComponentVersionInput:
         default=False,
         description="On first registration: seen by you alone (else every user reads it).",
     )
+    version_name: str | None = strawberry.field(
+        default=None,
+        description='A label ("v3", "2026-12-rollout"), 1 to 64 characters once trimmed, '
+        "unique within the component (CONFLICT if another version has it).",
+    )
+    description: str | None = None
+    tags: list[str] = strawberry.field(default_factory=list)
 
     def to_command(self) -> cmd.RegisterComponentVersion:
         return to_command(self, cmd.RegisterComponentVersion)

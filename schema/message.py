@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,7 +11,7 @@ from strawberry.types import Info
 
 import models
 from models.enums import CostSource, MessageRole, MessageStatus, ParticipantType, ToolCallStatus
-from resolvers import reads
+from resolvers import reads, validation
 from resolvers.context import Context
 from resolvers.relations import (
     CHILDREN_OF_MESSAGE,
@@ -21,6 +22,7 @@ from resolvers.relations import (
 from resolvers.scores import SCORES_OF_MESSAGE
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.pricing import CACHED_INPUT_TOKENS, COST_SOURCE, PRICE_ID
+from schema.routing import RoutingDecision, Run, run_of
 from schema.scalars import JSONValue
 from schema.score import Score, scores_field
 
@@ -31,6 +33,36 @@ if TYPE_CHECKING:
 ConversationT = Annotated["Conversation", strawberry.lazy("schema.conversation")]
 TraceT = Annotated["Trace", strawberry.lazy("schema.trace")]
 SpanT = Annotated["Span", strawberry.lazy("schema.trace")]
+PREVIEW_LENGTHS = (1, 1000)
+# What str.split() keeps: `\s` is str.isspace() on str patterns.
+WORD = re.compile(r"\S+")
+
+
+def preview_text(row: models.Message) -> str:
+    """The text of a message: its content or, where that is blank (a client that sends
+    typed parts only), its `text` parts in order. Reasoning, tool traffic and files are
+    not its text."""
+    if row.content.strip():
+        return row.content
+    texts = (p.get("text") for p in row.parts if isinstance(p, dict) and p.get("type") == "text")
+    return "\n".join(text for text in texts if isinstance(text, str))
+
+
+def one_line(text: str, length: int) -> str | None:
+    """`text` with each run of whitespace as one space, at most `length` characters: cut,
+    the last one an ellipsis, when longer. None when there is nothing but whitespace."""
+    words: list[str] = []
+    size = -1
+    # Only the words up to `length`: a long message is not split whole for its preview.
+    for word in WORD.finditer(text):
+        words.append(word.group())
+        size += len(words[-1]) + 1
+        if size > length:
+            break
+    line = " ".join(words)
+    if len(line) <= length:
+        return line or None
+    return line[: length - 1].rstrip() + "…"
 
 
 @strawberry.type
@@ -61,6 +93,17 @@ class Message(Node):
     updated_at: datetime
     scores: list[Score] = scores_field(SCORES_OF_MESSAGE, "message")
     row: strawberry.Private[models.Message]
+
+    @strawberry.field(
+        description="The text on one line, for lists (`lastMessage { preview }`): each run of "
+        "whitespace as one space, at most `length` (1 to 1000) characters, the last of them "
+        "an ellipsis (…) when the text is longer. The text is `content` or, where that is "
+        "blank, the `text` parts in order (not reasoning, tool calls or files); null when "
+        "there is none."
+    )
+    def preview(self, length: int = 100) -> str | None:
+        validation.in_range("length", length, *PREVIEW_LENGTHS)
+        return one_line(preview_text(self.row), length)
 
     @strawberry.field
     async def conversation(self, info: Info[Context, None]) -> ConversationT:
@@ -95,6 +138,21 @@ class Message(Node):
 
         rows = await info.context.loaders.rows_by(SPANS_OF_MESSAGE).load(self.row.id)
         return from_rows(Span, rows)
+
+    @strawberry.field(
+        description="Why the message went where it went (to an agent, a plain model...), as "
+        "its sender's router decided; null when it was sent without a decision."
+    )
+    def routing_decision(self) -> RoutingDecision | None:
+        stored = self.row.routing_decision
+        return None if stored is None else RoutingDecision.of(stored)
+
+    @strawberry.field(
+        description="The run answering the message (its `runId`): a trace or an agent "
+        "session of its conversation; null when none, or deleted."
+    )
+    async def run(self, info: Info[Context, None]) -> Run | None:
+        return await run_of(info, self.row)
 
     @classmethod
     def of(cls, row: models.Message) -> Message:

@@ -38,7 +38,9 @@ class Plan(Node):
     status: PlanStatus
     current_step_index: int | None
     context: JSONValue
-    max_retries: int
+    max_retries: int = strawberry.field(
+        description="How many times each FAILED step may run again (3 unless createPlan said)."
+    )
     timeout_seconds: int | None
     created_at: datetime
     updated_at: datetime

@@ -74,13 +74,18 @@ async def load_one(info: Info[Context, None], global_id: str, cls: type[Any]) ->
 
 
 def conversation_query(filter: ConversationFilter | None, order: ConversationOrder | None) -> Any:
+    """The list's filter and order as resolvers.reads takes them, with the list's defaults:
+    every reader of a ConversationFilter (the list, its compiled path, its live feed)."""
     f = filter or ConversationFilter()
     o = order or ConversationOrder()
+    if f.participant_type is not None and f.participant_id is None:
+        raise BadInput("`participantType` needs a `participantId`: it says which one is meant")
     return reads.ConversationQuery(
         kinds=f.kinds,
-        statuses=f.statuses,
+        statuses=f.statuses or reads.LISTED_BY_DEFAULT,
         owner_id=f.owner_id,
         participant_id=f.participant_id,
+        participant_type=f.participant_type,
         tag=f.tag,
         title_contains=f.title_contains,
         created_after=f.created_after,
@@ -152,7 +157,8 @@ class Query(
         return await load_one(info, id, Conversation)
 
     @strawberry.field(
-        description="Most recently active first, unless `orderBy` says otherwise.",
+        description="Most recently active first, unless `orderBy` says otherwise. ARCHIVED "
+        "and CLOSED conversations only when `filter.statuses` names them.",
         extensions=[PageArguments()],
     )
     async def conversations(
@@ -218,21 +224,24 @@ class Query(
         return maybe_from_row(Component, await reads.component_by_key(info.context, key or ""))
 
     @strawberry.field(
-        description="One version of a component, by its content hash; the component by id or key."
+        description="One version of a component, by its content hash or by its label "
+        "(`name`, its versionName); the component by id or key."
     )
     async def component_version(
         self,
         info: Info[Context, None],
         component_id: strawberry.ID | None = None,
         component_key: str | None = None,
-        *,
-        hash: str,
+        hash: str | None = None,
+        name: str | None = None,
     ) -> ComponentVersion | None:
         validation.exactly_one(componentId=component_id, componentKey=component_key)
+        validation.exactly_one(hash=hash, name=name)
         row = await reads.component_version(
             info.context,
-            hash.lower(),
-            component_id=parse_id(component_id, "Component") if component_id is not None else None,
+            content_hash=hash,
+            version_name=name,
+            component_id=None if component_id is None else parse_id(component_id, "Component"),
             component_key=component_key,
         )
         return maybe_from_row(ComponentVersion, row)
@@ -244,17 +253,4 @@ class Query(
         self, info: Info[Context, None], user_id: str | None = None
     ) -> ChatSettings:
         user_id = info.context.principal.user_id if user_id is None else user_id
-        saved = await chat_settings.read(info.context, user_id)
-        return from_settings(saved or chat_settings.defaults(user_id), saved=saved is not None)
-
-
-def from_settings(row: models.ChatSettings, *, saved: bool = True) -> ChatSettings:
-    return ChatSettings(
-        user_id=row.user_id,
-        enabled_tools=row.enabled_tools,
-        enabled_agents=row.enabled_agents,
-        model=row.model,
-        temperature=row.temperature,
-        max_tokens=row.max_tokens,
-        updated_at=row.updated_at if saved else None,
-    )
+        return ChatSettings.of(await chat_settings.read(info.context, user_id))

@@ -10,8 +10,9 @@ from strawberry.types import Info
 
 import models
 from models.enums import CostSource, SpanKind, SpanStatus, TraceStatus
-from resolvers import reads
+from resolvers import reads, trace_comparison
 from resolvers.context import Context
+from resolvers.ids import parse_id
 from resolvers.pagination import PageArgs
 from resolvers.relations import (
     CHILDREN_OF_SPAN,
@@ -28,6 +29,7 @@ from schema.scalars import JSONValue, Long
 from schema.score import Score, scores_field
 from schema.span_filters import SpanFilter, SpanOrder, span_query, spans_of_trace
 from schema.trace_analysis import SpanSubtree, TraceAnalysis, subtree
+from schema.trace_comparison import TraceComparison
 
 if TYPE_CHECKING:
     from schema.component import ComponentVersion
@@ -57,6 +59,15 @@ class Trace(Node):
     user_id: str | None
     session_id: str | None
     agent_id: str | None = strawberry.field(description="The agent participant the run was for.")
+    initial_memory_state: JSONValue | None = strawberry.field(
+        description="The agent's memory when the run started (a JSON object)."
+    )
+    initial_conversation_state: JSONValue | None = strawberry.field(
+        description="The conversation as the run saw it when it started (a JSON object)."
+    )
+    system_config: JSONValue | None = strawberry.field(
+        description="The configuration the run ran with: models, parameters, flags (a JSON object)."
+    )
     scores: list[Score] = scores_field(SCORES_OF_TRACE, "trace")
     row: strawberry.Private[models.Trace]
 
@@ -96,9 +107,39 @@ class Trace(Node):
     def analysis(self) -> TraceAnalysis:
         return TraceAnalysis(trace_id=self.row.id)
 
+    @strawberry.field(
+        description="This run (left) beside another (right), which must be a trace you can "
+        "see (else NOT_FOUND)."
+    )
+    async def compare(self, info: Info[Context, None], other: strawberry.ID) -> TraceComparison:
+        other_id = parse_id(other, "Trace")
+        found = await trace_comparison.compare_traces(info.context, self.row, other_id)
+        return TraceComparison(found=found)
+
     @classmethod
     def of(cls, row: models.Trace) -> Trace:
         return from_row(cls, row)
+
+
+@strawberry.type(description="A span's error, structured.")
+class SpanError:
+    message: str
+    type: str | None = strawberry.field(default=None, description="The exception's class.")
+    stack: str | None = None
+    retryable: bool | None = None
+
+    @classmethod
+    def of(cls, span: models.Span) -> SpanError | None:
+        """As recorded; for an error recorded as a string only, its message."""
+        details = span.error_details
+        if details is None:
+            return None if span.error is None else cls(message=span.error)
+        return cls(
+            type=details.get("type"),
+            message=details["message"],
+            stack=details.get("stack"),
+            retryable=details.get("retryable"),
+        )
 
 
 @strawberry.type
@@ -107,7 +148,9 @@ class Span(Node):
     kind: SpanKind
     name: str
     status: SpanStatus
-    error: str | None
+    error: str | None = strawberry.field(
+        description="The error's message (errorDetails.message when only those were given)."
+    )
     started_at: datetime
     ended_at: datetime | None
     duration_ms: float | None
@@ -126,8 +169,21 @@ class Span(Node):
     cost: float
     cost_source: CostSource = strawberry.field(description=COST_SOURCE)
     price_id: str | None = strawberry.field(description=PRICE_ID)
+    memory_snapshot: JSONValue | None = strawberry.field(
+        description="The agent's memory as this step saw it (a JSON object)."
+    )
+    conversation_context: JSONValue | None = strawberry.field(
+        description="The conversation context this step worked with (a JSON object)."
+    )
     scores: list[Score] = scores_field(SCORES_OF_SPAN, "span")
     row: strawberry.Private[models.Span]
+
+    @strawberry.field(
+        description="The error, structured; for an error recorded as a string only "
+        "(`error`), just its message. Null without an error."
+    )
+    def error_details(self) -> SpanError | None:
+        return SpanError.of(self.row)
 
     @strawberry.field
     async def trace(self, info: Info[Context, None]) -> Trace:

@@ -29,6 +29,18 @@ class StartTraceInput:
         "the calling agent key's.",
     )
     started_at: datetime | None = None
+    initial_memory_state: JSONValue | None = strawberry.field(
+        default=None, description="The agent's memory as the run starts (a JSON object)."
+    )
+    initial_conversation_state: JSONValue | None = strawberry.field(
+        default=None,
+        description="The conversation as the run sees it when it starts (a JSON object).",
+    )
+    system_config: JSONValue | None = strawberry.field(
+        default=None,
+        description="The configuration the run runs with: models, parameters, flags (a JSON "
+        "object).",
+    )
 
     def to_command(self) -> cmd.StartTrace:
         return to_command(
@@ -65,6 +77,12 @@ class StartSpanInput:
     model: str | None = None
     provider: str | None = None
     component_version_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    memory_snapshot: JSONValue | None = strawberry.field(
+        default=None, description="The agent's memory as this step sees it (a JSON object)."
+    )
+    conversation_context: JSONValue | None = strawberry.field(
+        default=None, description="The conversation context this step works with (a JSON object)."
+    )
 
     def to_command(self) -> cmd.StartSpan:
         return to_command(
@@ -76,11 +94,31 @@ class StartSpanInput:
         )
 
 
+@strawberry.input(description="A span's error, structured.")
+class SpanErrorInput:
+    message: str
+    type: str | None = strawberry.field(default=None, description="The exception's class.")
+    stack: str | None = None
+    retryable: bool | None = None
+
+    def to_command(self) -> cmd.SpanError:
+        return to_command(self, cmd.SpanError)
+
+
 @strawberry.input
 class EndSpanInput:
     span_id: strawberry.ID
     status: SpanStatus = SpanStatus.OK
-    error: str | None = None
+    error: str | None = strawberry.field(
+        default=None,
+        description="The error, as text; if left out while `errorDetails` are given, their "
+        "message.",
+    )
+    error_details: SpanErrorInput | None = strawberry.field(
+        default=None,
+        description="The error, structured, stored as given. Without them, the span's "
+        "`errorDetails` reads `{message}` from `error`.",
+    )
     ended_at: datetime | None = None
     outputs: JSONValue = strawberry.field(default_factory=dict)
     attributes: JSONValue = strawberry.field(
@@ -104,4 +142,5 @@ class EndSpanInput:
             cmd.EndSpan,
             {"span_id": "Span", "message_id": "Message"},
             cost=usd(self.cost),
+            error_details=self.error_details.to_command() if self.error_details else None,
         )

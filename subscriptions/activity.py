@@ -66,5 +66,7 @@ async def _concerns(ctx: Context, query: ConversationQuery, got: LoadedEvent) ->
         return False
     if query.participant_id is None:
         return True
-    with_participant = ConversationQuery(participant_id=query.participant_id)
+    with_participant = ConversationQuery(
+        participant_id=query.participant_id, participant_type=query.participant_type
+    )
     return await conversation_matches(ctx, with_participant, row.id)

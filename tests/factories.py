@@ -28,9 +28,15 @@ async def mutate(gql: GraphQLClient, name: str, input: dict[str, Any], fields: s
     return (await gql.data(mutation_document(name, fields), {"input": input}))[name]
 
 
+# The title conversations get unless a test gives one.
+TITLE = "a conversation"
+
+
 async def conversation(gql: GraphQLClient, fields: str = "id", **input: Any) -> Any:
     input.setdefault("owner", {"participantId": "user-1"})
     input.setdefault("participants", [{"participantId": "agent-1", "participantType": "AGENT"}])
+    # Titled: an untitled one takes its first prompt's line, with an event of its own.
+    input.setdefault("title", TITLE)
     return await mutate(gql, "createConversation", input, fields)
 
 

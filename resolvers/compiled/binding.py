@@ -36,5 +36,6 @@ class SchemaBinding(Protocol):
 
     def conversation_query(self, filter: Any, order_by: Any) -> ConversationQuery:
         """Query.conversations' `filter` and `orderBy` (as `arguments` gives them), as
-        resolvers.reads takes them."""
+        resolvers.reads takes them, the list's defaults applied; BadInput for a filter the
+        normal path refuses."""
         ...

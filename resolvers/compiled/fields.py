@@ -22,6 +22,7 @@ from resolvers.ids import parse_id
 from resolvers.pagination import Ordering, Relation
 from resolvers.relations import (
     MESSAGES_OF_CONVERSATION,
+    MESSAGES_OF_CONVERSATION_NEWEST_FIRST,
     PLANS_OF_CONVERSATION,
     SPANS_OF_TRACE,
     STEPS_OF_PLAN,
@@ -74,7 +75,10 @@ def conversations(
     args = planner.arguments(field, details)
     limit = planner.page_limit(args)
     # reads.conversations, with the filter and order as the GraphQL layer converts them.
-    q = planner.binding.conversation_query(args.get("filter"), args.get("order_by"))
+    try:
+        q = planner.binding.conversation_query(args.get("filter"), args.get("order_by"))
+    except BadInput as exc:
+        raise Unsupported("a filter the normal path refuses") from exc
     ordering = Ordering(getattr(Conversation, q.order_field), Conversation.id, q.descending)
     order_by = ordering.order_by(reverse=False)
 
@@ -98,11 +102,13 @@ def messages(planner: Planner, field: GraphQLField, details: FieldDetailsList, r
     args = planner.arguments(field, details)
     if args.get("branch") is not None:
         raise Unsupported("messages(branch:)")
+    # schema.inputs.MessageOrder, whose direction is a StrEnum.
+    order = args.get("order_by")
+    newest_first = order is not None and order.direction == "DESC"
+    relation = MESSAGES_OF_CONVERSATION_NEWEST_FIRST if newest_first else MESSAGES_OF_CONVERSATION
     if args.get("all_branches"):
-        return planner.nested_page(field, details, MESSAGES_OF_CONVERSATION, row)
-    return planner.nested_page(
-        field, details, MESSAGES_OF_CONVERSATION, row, lambda: [rows.on_latest_branch(row)]
-    )
+        return planner.nested_page(field, details, relation, row)
+    return planner.nested_page(field, details, relation, row, lambda: [rows.on_latest_branch(row)])
 
 
 def last_message(planner: Planner, field: GraphQLField, details: FieldDetailsList, row: Any) -> Any:
@@ -144,7 +150,7 @@ def _parent(column: str) -> KnownField:
 FIELDS: dict[tuple[str, str], KnownField] = {
     ("Query", "conversation"): KnownField(conversation, frozenset({"id"})),
     ("Query", "conversations"): KnownField(conversations, PAGE | {"filter", "orderBy"}),
-    ("Conversation", "messages"): KnownField(messages, PAGE | {"branch", "allBranches"}),
+    ("Conversation", "messages"): KnownField(messages, PAGE | {"branch", "allBranches", "orderBy"}),
     ("Conversation", "lastMessage"): KnownField(last_message),
     ("Conversation", "plans"): _page(PLANS_OF_CONVERSATION),
     ("Conversation", "traces"): _page(TRACES_OF_CONVERSATION),

@@ -67,6 +67,8 @@ class SpanFacts:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     error: str | None
+    # The error's exception, structured as errorDetails (type, message, stack).
+    error_details: dict[str, Any] | None
     messages_in: list[ChatMessage]
     messages_out: list[ChatMessage]
     tool: ToolRun | None
@@ -102,6 +104,11 @@ def _facts(span: IncomingSpan, limits: JsonLimits) -> SpanFacts:
     messages_out = genai_messages(attrs.get("gen_ai.output.messages"), limits) or flat_messages(
         attrs, "output", limits
     )
+    error = _error(span)
+    details = _error_details(span, error)
+    if details is not None:
+        validation.storable("exception", details)
+        limits.check("exception", details)
     return SpanFacts(
         kind=kind,
         model=_text(attrs, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name"),
@@ -123,7 +130,8 @@ def _facts(span: IncomingSpan, limits: JsonLimits) -> SpanFacts:
         service=_text(span.resource, "service.name"),
         inputs=_io(attrs, "input.value"),
         outputs=_io(attrs, "output.value"),
-        error=_error(span),
+        error=error,
+        error_details=details,
         messages_in=instructions + messages_in,
         messages_out=messages_out,
         tool=tool_run(attrs, limits) if kind == SpanKind.TOOL else None,
@@ -165,6 +173,27 @@ def _error(span: IncomingSpan) -> str | None:
         return None
     exceptions = [a.get("exception.message") for name, a in span.events if name == "exception"]
     return span.status_message or next((str(m) for m in exceptions if m), None) or "error"
+
+
+# The attributes of an `exception` event (OpenTelemetry's semantic conventions) that
+# errorDetails holds, by errorDetails' field.
+EXCEPTION_FIELDS = (
+    ("type", "exception.type"),
+    ("message", "exception.message"),
+    ("stack", "exception.stacktrace"),
+)
+
+
+def _error_details(span: IncomingSpan, error: str | None) -> dict[str, Any] | None:
+    """The first exception event of a failed span, as errorDetails; its message, if the
+    event has none, is the span's error."""
+    if error is None:
+        return None
+    for name, attrs in span.events:
+        found = {k: str(attrs[a]) for k, a in EXCEPTION_FIELDS if attrs.get(a)}
+        if name == "exception" and found:
+            return {"message": error, **found}
+    return None
 
 
 def tool_run(attrs: dict[str, Any], limits: JsonLimits) -> ToolRun:

@@ -114,6 +114,11 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+def _json_or_null(value: Any) -> str | None:
+    # A sparse JSON column (models.base.SPARSE_JSON_TYPE): None is SQL NULL.
+    return None if value is None else _json(value)
+
+
 def _constant(value: Any) -> Any:
     return value
 
@@ -128,7 +133,7 @@ def _columns(table: sa.Table) -> dict[str, _Column]:
     for column in table.columns:
         convert: Callable[[Any], Any] | None = None
         if isinstance(column.type, sa.JSON):
-            convert = _json
+            convert = _json_or_null if column.type.none_as_null else _json
         elif isinstance(column.type, sa.Enum):
             convert = _enum_name
         elif isinstance(column.type, Money):

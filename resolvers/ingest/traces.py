@@ -335,6 +335,7 @@ def _span_row(m: Mapped, present: set[uuid.UUID]) -> dict[str, Any]:
         "name": span.name,
         "status": _status(m),
         "error": f.error,
+        "error_details": f.error_details,
         "started_at": span.started_at,
         "ended_at": span.ended_at,
         "duration_ms": duration_ms(span.started_at, span.ended_at),

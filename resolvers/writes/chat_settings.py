@@ -1,6 +1,14 @@
-"""Per-user chat settings: defaults until saved, then upserted field by field; null resets."""
+"""Per-user chat settings: upserted field by field; null resets a field to its default.
+
+A row holds what its user chose. A temperature or token limit never chosen (or reset)
+is stored as null and read as the default, so the defaults apply to everyone who did
+not choose, a changed default included; the read, not the row, knows them.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from models import ChatSettings
 from models.base import utcnow
@@ -9,45 +17,61 @@ from resolvers.context import Context
 from resolvers.writes.commands import ChangeChatSettings, given
 from resolvers.writes.transaction import insert_ignoring_duplicates, transaction
 
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_MAX_TOKENS = 2000
 MAX_TOKENS_RANGE = (1, 32000)
-SETTINGS_FIELDS = ("enabled_tools", "enabled_agents", "model", "temperature", "max_tokens")
+LISTS = ("enabled_tools", "enabled_agents")
 
 
-def defaults(user_id: str) -> ChatSettings:
-    """What a user who never saved settings gets."""
-    return ChatSettings(
-        user_id=user_id,
-        enabled_tools=[],
-        enabled_agents=[],
-        model=None,
-        temperature=0.7,
-        max_tokens=4096,
-    )
+@dataclass(frozen=True)
+class Settings:
+    """A user's settings as they apply: their choices, the defaults for the rest."""
+
+    user_id: str
+    enabled_tools: list[str]
+    enabled_agents: list[str]
+    model: str | None
+    temperature: float
+    max_tokens: int
+    # None until the user first saves.
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, user_id: str, row: ChatSettings | None) -> Settings:
+        if row is None:
+            return cls(user_id, [], [], None, DEFAULT_TEMPERATURE, DEFAULT_MAX_TOKENS, None, None)
+        return cls(
+            user_id=row.user_id,
+            enabled_tools=row.enabled_tools,
+            enabled_agents=row.enabled_agents,
+            model=row.model,
+            temperature=DEFAULT_TEMPERATURE if row.temperature is None else row.temperature,
+            max_tokens=DEFAULT_MAX_TOKENS if row.max_tokens is None else row.max_tokens,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
-async def read(ctx: Context, user_id: str) -> ChatSettings | None:
-    """The saved settings, or None when the user never saved any."""
+async def read(ctx: Context, user_id: str) -> Settings:
+    """The user's settings; the defaults when they never saved any."""
     ctx.principal.require_self(user_id, "chat settings")
     async with ctx.session_factory() as session:
-        return await session.get(ChatSettings, user_id)
+        return Settings.of(user_id, await session.get(ChatSettings, user_id))
 
 
-async def upsert(ctx: Context, user_id: str, data: ChangeChatSettings) -> ChatSettings:
+async def upsert(ctx: Context, user_id: str, data: ChangeChatSettings) -> Settings:
     validation.not_blank("userId", user_id)
     ctx.principal.require_self(user_id, "chat settings")
-    initial = defaults(user_id)
-    # null resets a field to its default (for `model` that is no preferred model):
-    # a null temperature or token limit has no meaning to store.
-    changes = {
-        name: getattr(initial, name) if value is None else value
-        for name, value in given(data).items()
-    }
-    for name in ("enabled_tools", "enabled_agents"):
+    changes = given(data)
+    for name in LISTS:
         if name in changes:
-            changes[name] = list(dict.fromkeys(changes[name]))
+            # null empties a list, its default.
+            changes[name] = list(dict.fromkeys(changes[name] or []))
             validation.string_list(name, changes[name])
     validation.temperature(changes.get("temperature"))
     validation.in_range("maxTokens", changes.get("max_tokens"), *MAX_TOKENS_RANGE)
+    now = utcnow()
     async with transaction(ctx) as session:
         # Insert-if-missing, then lock: concurrent first saves of one user queue, not fail.
         await session.exec(
@@ -55,8 +79,9 @@ async def upsert(ctx: Context, user_id: str, data: ChangeChatSettings) -> ChatSe
                 session,
                 ChatSettings,
                 user_id=user_id,
-                updated_at=utcnow(),
-                **{name: getattr(initial, name) for name in SETTINGS_FIELDS},
+                **{name: [] for name in LISTS},
+                created_at=now,
+                updated_at=now,
             )
         )
         settings = await session.get(
@@ -65,5 +90,5 @@ async def upsert(ctx: Context, user_id: str, data: ChangeChatSettings) -> ChatSe
         assert settings is not None
         for name, value in changes.items():
             setattr(settings, name, value)
-        settings.updated_at = utcnow()
-    return settings
+        settings.updated_at = now
+    return Settings.of(user_id, settings)

@@ -75,6 +75,7 @@ class CreateConversation:
     system_prompt: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    parent_conversation_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +136,27 @@ class MessageContent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RoutingDecision:
+    """Why a message went where it went, as its sender's router decided."""
+
+    route: str  # agent, model, tool, human...: free text (trimmed by the write)
+    agent: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    intent: str | None = None
+    confidence: float | None = None  # 0..1
+    metadata: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunId:
+    """The run answering a message: a trace or an agent session."""
+
+    type_name: str  # "Trace" or "AgentSession", as in their global ids
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, kw_only=True)
 class SendMessage(MessageContent):
     conversation_id: uuid.UUID
     sender_id: str
@@ -143,6 +165,8 @@ class SendMessage(MessageContent):
     id: uuid.UUID | None = None
     # KEEP: after the conversation's latest message; None: a new root.
     parent_message_id: uuid.UUID | Keep | None = KEEP
+    routing_decision: RoutingDecision | None = None
+    run_id: RunId | None = None  # of the message's conversation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +184,10 @@ class NewStep:
     depends_on: list[int] = field(default_factory=list)  # positions of steps of the plan
 
 
+# How many times each FAILED step of a plan may run again, unless the plan says.
+DEFAULT_MAX_RETRIES = 3
+
+
 @dataclass(frozen=True, kw_only=True)
 class CreatePlan:
     conversation_id: uuid.UUID
@@ -170,7 +198,7 @@ class CreatePlan:
     description: str | None = None
     status: PlanStatus = PlanStatus.DRAFT
     context: Json = field(default_factory=dict)
-    max_retries: int = 0
+    max_retries: int = DEFAULT_MAX_RETRIES
     timeout_seconds: int | None = None
 
 
@@ -197,6 +225,10 @@ class StartTrace:
     # The agent participant the run is for; by default the writer's own agent.
     agent_id: str | None = None
     started_at: datetime | None = None
+    # The state the run starts from (JSON objects), to replay and compare runs.
+    initial_memory_state: Json | None = None
+    initial_conversation_state: Json | None = None
+    system_config: Json | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +254,19 @@ class StartSpan:
     model: str | None = None
     provider: str | None = None
     component_version_ids: list[uuid.UUID] = field(default_factory=list)
+    # The state the step saw (JSON objects).
+    memory_snapshot: Json | None = None
+    conversation_context: Json | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpanError:
+    """A span's error, structured; stored as a JSON object of the fields given."""
+
+    message: str
+    type: str | None = None
+    stack: str | None = None
+    retryable: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +274,8 @@ class EndSpan:
     span_id: uuid.UUID
     status: SpanStatus = SpanStatus.OK
     error: str | None = None
+    # With `error` absent, the span's error reads its message.
+    error_details: SpanError | None = None
     ended_at: datetime | None = None
     outputs: Json = field(default_factory=dict)
     attributes: Json = field(default_factory=dict)  # merged into those given at start
@@ -247,11 +294,26 @@ class EndSpan:
 
 @dataclass(frozen=True, kw_only=True)
 class RegisterComponentVersion:
+    """For content registered already, the label, description and tags fill in what its
+    version lacks (tags are added); they never replace a value it has."""
+
     component_key: str
     type: ComponentType
     definition: Json
     name: str | None = None
     private: bool = False
+    version_name: str | None = None
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateComponentVersion:
+    """None clears the label or the description; tags cannot be None (send [])."""
+
+    version_name: str | Keep | None = KEEP
+    description: str | Keep | None = KEEP
+    tags: list[str] | Keep | None = KEEP
 
 
 @dataclass(frozen=True, kw_only=True)

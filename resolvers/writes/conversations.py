@@ -38,6 +38,7 @@ def _check_settings(temperature: float | None, max_tokens: int | None) -> None:
 
 async def create_conversation(ctx: Context, data: CreateConversation) -> Conversation:
     validation.not_blank("owner.participantId", data.owner.participant_id)
+    validation.title("title", data.title)
     validation.json_object("metadata", data.metadata)
     validation.string_list("tags", data.tags)
     _check_settings(data.temperature, data.max_tokens)
@@ -58,6 +59,10 @@ async def create_conversation(ctx: Context, data: CreateConversation) -> Convers
         )
         if found is not None:
             return found
+        if data.parent_conversation_id is not None:
+            # NOT_FOUND for a parent the writer cannot see, as for any id it cannot see.
+            # The parent exists before its child, so the links never form a cycle.
+            await get_or_404(session, Conversation, data.parent_conversation_id)
         await agent_identities.claim(session, ctx.principal, _agents(everyone))
         kind = ConversationKind.MULTI_PARTY if len(everyone) >= MULTI_PARTY_FROM else data.kind
         conversation = Conversation(
@@ -73,6 +78,7 @@ async def create_conversation(ctx: Context, data: CreateConversation) -> Convers
             system_prompt=data.system_prompt,
             temperature=data.temperature,
             max_tokens=data.max_tokens,
+            parent_conversation_id=data.parent_conversation_id,
         )
         session.add(conversation)
         session.add(_participant(conversation.id, data.owner, ParticipantRole.OWNER))
@@ -167,6 +173,8 @@ async def update_conversation(
     changes = given(data)
     if changes.get("metadata", {}) is None or changes.get("tags", []) is None:
         raise BadInput("`metadata` and `tags` cannot be null (send {} or [] to clear them)")
+    if "title" in changes:
+        validation.title("title", changes["title"])
     if "metadata" in changes:
         validation.json_object("metadata", changes["metadata"])
     if "tags" in changes:

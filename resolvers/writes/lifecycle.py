@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Conversation, Message, Participant, ToolCall
 from models.base import utcnow
 from models.enums import EventKind
-from resolvers import events
+from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.ids import to_global_id
 from resolvers.ownership import delete_conversations, delete_rows
@@ -34,6 +34,14 @@ NOT_FORKED = frozenset(
     | {"last_message_seq", "last_event_seq", "message_count", "input_tokens"}
     | {"output_tokens", "total_tokens", "cost"}
     | {"forked_from_conversation_id", "forked_from_message_id"}
+    # Only createConversation names a parent, and only one its caller can see.
+    | {"parent_conversation_id"}
+)
+# What a message's copy leaves with the original: the routing was decided, and counted
+# (routeStats), in the source; its run is the source's.
+NOT_COPIED = frozenset(
+    {"id", "conversation_id", "seq", "span_id"}
+    | {"route", "routing_decision", "run_trace_id", "run_session_id"}
 )
 MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
 
@@ -112,6 +120,7 @@ async def fork_conversation(
 ) -> Conversation:
     """A new conversation holding copies of the branch that ends at the message (new ids,
     tool calls included, their spans left with the source); the source is not changed."""
+    validation.title("title", title)
     async with transaction(ctx) as session:
         leaf = await get_or_404(session, Message, from_message_id)
         source = await lock_conversation(session, leaf.conversation_id, Action.FORK)
@@ -154,10 +163,9 @@ def _copy_messages(fork: Conversation, branch: list[Message]) -> dict[uuid.UUID,
     are theirs. Keyed by the original's id."""
     copies: dict[uuid.UUID, Message] = {}
     for seq, original in enumerate(branch, start=1):
-        copy = Message(**original.model_dump(exclude={"id", "conversation_id", "seq"}))
-        copy.id, copy.conversation_id, copy.seq = uuid.uuid4(), fork.id, seq
         # The spans stay with the source: in the fork, each copy counts its own usage.
-        copy.span_id = None
+        copy = Message(**original.model_dump(exclude=set(NOT_COPIED)))
+        copy.id, copy.conversation_id, copy.seq = uuid.uuid4(), fork.id, seq
         parent = original.parent_message_id
         copy.parent_message_id = copies[parent].id if parent in copies else None
         copy.meta = {**original.meta, "forkedFrom": to_global_id("Message", original.id)}

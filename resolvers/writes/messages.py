@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message, Span, ToolCall, Trace
 from models.base import Money, utcnow
-from models.enums import ConversationStatus, EventKind, ParticipantType
+from models.enums import ConversationStatus, EventKind, MessageRole, ParticipantType
 from resolvers import events, validation
 from resolvers.access import visible
 from resolvers.context import Context
@@ -24,7 +24,8 @@ from resolvers.permissions import Action
 from resolvers.pricing import charges
 from resolvers.pricing.charges import Charge, ModelCall
 from resolvers.principal import Identity
-from resolvers.writes import agent_identities
+from resolvers.titles import title_from
+from resolvers.writes import agent_identities, routing
 from resolvers.writes.commands import KEEP, EditMessage, MessageContent, NewToolCall, SendMessage
 from resolvers.writes.conversations import open_conversation
 from resolvers.writes.totals import TOKENS, per_row, room_for, totals_full
@@ -64,6 +65,7 @@ def check_content(data: MessageContent) -> None:
 async def send_message(ctx: Context, data: SendMessage) -> Message:
     check_content(data)
     validation.not_blank("senderId", data.sender_id)
+    routing.check(data.routing_decision)
     async with transaction(ctx) as session:
         found = await existing_client_row(
             session, Message, data.id, conversation_id=data.conversation_id
@@ -81,7 +83,7 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
     """
     conversation_id = data.conversation_id
     charge = await _charge(session, conversation_id, data)
-    seq, event_seq = await _next_seqs(session, conversation_id, data, charge.cost)
+    seq, event_seq, untitled = await _next_seqs(session, conversation_id, data, charge.cost)
     # Once the conversation is known to be visible: who may not see it hears NOT_FOUND.
     sender = Identity(data.sender_type, data.sender_id)
     await agent_identities.require_speaker(session, writer(session), sender)
@@ -98,6 +100,7 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
         data.sender_type,
         data.role,
     )
+    await routing.route(session, message, data)
     await _add_with_tool_calls(session, message, data.tool_calls)
     # Written before the event that points at it: a flush does not order the rows of
     # models without relationships by their foreign keys.
@@ -105,7 +108,28 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
     events.append(
         session, conversation_id, event_seq, EventKind.MESSAGE_CREATED, message_id=message.id
     )
+    await routing.record(session, message)
+    if untitled and data.role == MessageRole.USER:
+        await _title_from_prompt(session, conversation_id, data)
     return message
+
+
+async def _title_from_prompt(
+    session: AsyncSession, conversation_id: uuid.UUID, data: SendMessage
+) -> None:
+    """A conversation created without a title takes its first user message's (its row is
+    locked already: _next_seqs), and its live lists hear of it."""
+    title = title_from(data.content, data.parts)
+    if title is None:
+        return
+    await session.exec(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.title).is_(None))
+        .values(title=title)
+        .execution_options(synchronize_session=False)
+    )
+    change = {"fields": ["title"], "before": {"title": None}}
+    await events.record(session, conversation_id, EventKind.CONVERSATION_UPDATED, change)
 
 
 async def edit_message(ctx: Context, data: EditMessage) -> Message:
@@ -123,7 +147,7 @@ async def edit_message(ctx: Context, data: EditMessage) -> Message:
         if found is not None:
             return found
         charge = await _charge(session, original.conversation_id, data)
-        seq, event_seq = await _next_seqs(session, original.conversation_id, data, charge.cost)
+        seq, event_seq, _ = await _next_seqs(session, original.conversation_id, data, charge.cost)
         message = _message(
             client_id, original.conversation_id, seq, original.parent_message_id, data, charge
         )
@@ -235,7 +259,12 @@ _TAKE_ONE_MESSAGE = (
         last_activity_at=bindparam("now"),
         updated_at=bindparam("now"),
     )
-    .returning(col(Conversation.last_message_seq), col(Conversation.last_event_seq))
+    .returning(
+        col(Conversation.last_message_seq),
+        col(Conversation.last_event_seq),
+        # The title, not `title IS NULL`: SQLite 3.40 answers that 0 here for a NULL title.
+        col(Conversation.title),
+    )
     .execution_options(synchronize_session=False)
 )
 _LATEST_BEFORE = (
@@ -248,10 +277,11 @@ _LATEST_BEFORE = (
 
 async def _next_seqs(
     session: AsyncSession, conversation_id: uuid.UUID, data: MessageContent, cost: Decimal
-) -> tuple[int, int]:
+) -> tuple[int, int, bool]:
     """Lock the conversation, add one message of `data`'s tokens and `cost` to its roll-ups,
     and take the message's sequence number and its MESSAGE_CREATED event's: one UPDATE, whose
-    conditions are those of open_conversation (and room in the totals).
+    conditions are those of open_conversation (and room in the totals). The third value
+    tells whether the conversation has no title yet.
 
     When it matches no row, open_conversation tells why (NOT_FOUND, FORBIDDEN, CONFLICT);
     once it holds the lock, nothing but full totals can stop the UPDATE a second time.
@@ -272,7 +302,7 @@ async def _next_seqs(
         taken = (await session.exec(statement, params=params)).first()
         if taken is None:
             raise totals_full("conversation")
-    return int(taken[0]), int(taken[1])
+    return int(taken[0]), int(taken[1]), taken[2] is None
 
 
 async def take_seqs(

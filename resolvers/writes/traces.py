@@ -27,7 +27,7 @@ from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.ids import to_global_id
 from resolvers.pricing import charges
 from resolvers.principal import Identity
-from resolvers.writes import agent_identities
+from resolvers.writes import agent_identities, run_state
 from resolvers.writes.commands import EndSpan, EndTrace, StartSpan, StartTrace
 from resolvers.writes.conversations import lock_conversation, open_conversation
 from resolvers.writes.totals import USAGE, Usage, add_usage
@@ -47,6 +47,11 @@ def duration_ms(start: datetime, end: datetime) -> float:
 
 
 async def start_trace(ctx: Context, data: StartTrace) -> Trace:
+    run_state.optional_objects(
+        initialMemoryState=data.initial_memory_state,
+        initialConversationState=data.initial_conversation_state,
+        systemConfig=data.system_config,
+    )
     conversation_id, message_id = data.conversation_id, data.message_id
     async with transaction(ctx) as session:
         found = await existing_client_row(session, Trace, data.id, conversation_id=conversation_id)
@@ -65,6 +70,9 @@ async def start_trace(ctx: Context, data: StartTrace) -> Trace:
             session_id=data.session_id,
             agent_id=await _run_agent(session, conversation_id, data.agent_id),
             started_at=when(data.started_at, utcnow()),
+            initial_memory_state=data.initial_memory_state,
+            initial_conversation_state=data.initial_conversation_state,
+            system_config=data.system_config,
         )
         session.add(trace)
         await session.flush()
@@ -169,6 +177,9 @@ async def start_span(ctx: Context, data: StartSpan) -> Span:
     validation.not_blank("name", data.name)
     validation.json_object("inputs", data.inputs)
     validation.json_object("attributes", data.attributes)
+    run_state.optional_objects(
+        memorySnapshot=data.memory_snapshot, conversationContext=data.conversation_context
+    )
     trace_id = data.trace_id
     async with transaction(ctx) as session:
         found = await existing_client_row(session, Span, data.id, trace_id=trace_id)
@@ -190,6 +201,8 @@ async def start_span(ctx: Context, data: StartSpan) -> Span:
             attributes=data.attributes,
             model=data.model,
             provider=data.provider,
+            memory_snapshot=data.memory_snapshot,
+            conversation_context=data.conversation_context,
         )
         await add_span(session, trace, span, data.component_version_ids)
     return span
@@ -283,7 +296,8 @@ async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: End
         data.input_tokens + data.output_tokens if data.total_tokens is None else data.total_tokens
     )
     span.ended_at, span.duration_ms = ended, duration_ms(span.started_at, ended)
-    span.status, span.error, span.outputs = data.status, data.error, data.outputs
+    span.status, span.outputs = data.status, data.outputs
+    span.error, span.error_details = run_state.span_error(data.error, data.error_details)
     span.attributes = {**span.attributes, **data.attributes}
     span.model = data.model or span.model
     span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens

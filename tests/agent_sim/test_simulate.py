@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import httpx
 
-from agent_sim.agent import ANSWER, REPLY, STEPS, TOOLS, Pace
+from agent_sim.agent import AGENT, ANSWER, CONFIG, MEMORY, REPLY, STEPS, TOOLS, Pace
 from agent_sim.run import Options, simulate
 from tests.graphql_client import GraphQLClient
 
 RUNS = """{ conversations(first: 10) { totalCount nodes { id totalTokens
   agentSessions { status }
-  messages { nodes { role status content totalTokens toolCalls { status } } }
+  messages { nodes { role status content totalTokens toolCalls { status }
+    routingDecision { route agent } run { ... on Trace { id } } } }
   plans { nodes { status steps { status } } }
-  traces { nodes { status totalTokens spans { totalCount } } } } } }"""
+  traces { nodes { id status totalTokens spans { totalCount }
+    initialMemoryState systemConfig } } } } }"""
 USAGE = """query($c: [ID!]) { usage(filter: {conversationIds: $c}) { totalTokens } }"""
 
 
@@ -39,10 +41,16 @@ async def test_simulated_runs_complete(
             {"status": "COMPLETED", "steps": [{"status": "COMPLETED"}] * len(STEPS)}
         ]
         [trace] = run["traces"]["nodes"]
+        # The question was routed to the agent, whose run is the trace.
+        assert messages[0]["routingDecision"] == {"route": "agent", "agent": AGENT}
+        assert messages[0]["run"] == {"id": trace["id"]}
+        assert [m["routingDecision"] for m in messages[1:]] == [None] * 3
         assert {k: trace[k] for k in ("status", "spans")} == {
             "status": "OK",
             "spans": {"totalCount": 5},
         }
+        # The state the run started from, to replay or compare it.
+        assert (trace["initialMemoryState"], trace["systemConfig"]) == (MEMORY, CONFIG)
         # What the viewer's header and the trace show agree, and the answer shows its call.
         used = 120 + len(ANSWER) * 4
         assert run["totalTokens"] == trace["totalTokens"] == messages[3]["totalTokens"] == used

@@ -1,4 +1,5 @@
-"""Per-user chat settings through /graphql: defaults, partial upserts and range checks."""
+"""Per-user chat settings through /graphql: defaults, partial upserts, range checks and
+the times of the first and last save."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from resolvers.writes import chat_settings
 from tests.graphql_client import GraphQLClient
 
-FIELDS = "userId enabledTools enabledAgents model temperature maxTokens updatedAt"
+FIELDS = "userId enabledTools enabledAgents model temperature maxTokens createdAt updatedAt"
 READ = f"query($u: String!) {{ chatSettings(userId: $u) {{ {FIELDS} }} }}"
 UPSERT = f"""mutation($u: String!, $i: ChatSettingsInput!) {{
                upsertChatSettings(userId: $u, input: $i) {{ {FIELDS} }} }}"""
@@ -18,9 +20,11 @@ DEFAULTS: dict[str, Any] = {
     "enabledAgents": [],
     "model": None,
     "temperature": 0.7,
-    "maxTokens": 4096,
+    "maxTokens": 2000,
+    "createdAt": None,
     "updatedAt": None,
 }
+TIMES = ("createdAt", "updatedAt")
 
 
 async def read(gql: GraphQLClient, user_id: str) -> Any:
@@ -32,13 +36,13 @@ async def upsert(gql: GraphQLClient, user_id: str, **input: Any) -> Any:
 
 
 def without_time(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k != "updatedAt"}
+    return {k: v for k, v in settings.items() if k not in TIMES}
 
 
 async def test_a_user_who_never_saved_gets_the_defaults(gql: GraphQLClient) -> None:
     assert await read(gql, "newcomer") == {"userId": "newcomer", **DEFAULTS}
     # Reading writes nothing: still unsaved.
-    assert (await read(gql, "newcomer"))["updatedAt"] is None
+    assert [(await read(gql, "newcomer"))[time] for time in TIMES] == [None, None]
 
 
 async def test_upsert_saves_then_changes_only_the_given_fields(gql: GraphQLClient) -> None:
@@ -51,7 +55,7 @@ async def test_upsert_saves_then_changes_only_the_given_fields(gql: GraphQLClien
         "enabledAgents": [],
         "model": "gpt-x",
         "temperature": 0.2,
-        "maxTokens": 4096,
+        "maxTokens": 2000,
     }
     assert saved["updatedAt"] is not None
     assert await read(gql, "ann") == saved
@@ -96,7 +100,7 @@ async def test_null_resets_fields_to_their_defaults(gql: GraphQLClient) -> None:
         "enabledAgents": ["planner"],
         "model": "gpt-x",
         "temperature": 0.7,
-        "maxTokens": 4096,
+        "maxTokens": 2000,
     }
     assert await read(gql, "ann") == reset
     everything = dict.fromkeys(
@@ -164,7 +168,55 @@ async def test_settings_are_per_user(gql: GraphQLClient) -> None:
     assert await read(gql, "carol") == {"userId": "carol", **DEFAULTS}
     assert await read(gql, "ann") == ann
     assert await read(gql, "bob") == bob
-    assert (ann["temperature"], ann["maxTokens"]) == (1.5, 4096)
+    assert (ann["temperature"], ann["maxTokens"]) == (1.5, 2000)
     assert (bob["temperature"], bob["maxTokens"], bob["enabledTools"]) == (0.7, 10, [])
     # User ids are exact: no trimming or case folding.
     assert (await read(gql, "Ann"))["updatedAt"] is None
+
+
+async def test_updates_that_leave_them_out_keep_the_defaults(gql: GraphQLClient) -> None:
+    for input in ({"model": "gpt-x"}, {"enabledTools": ["search"]}, {}):
+        saved = await upsert(gql, "ann", **input)
+        assert (saved["temperature"], saved["maxTokens"]) == (0.7, 2000), input
+    chosen = await upsert(gql, "ann", maxTokens=500)
+    assert (chosen["temperature"], chosen["maxTokens"]) == (0.7, 500)
+    kept = await upsert(gql, "ann", temperature=1.2, model=None)
+    assert (kept["temperature"], kept["maxTokens"]) == (1.2, 500)
+    assert await read(gql, "ann") == kept
+
+
+async def test_created_at_is_the_first_save_and_updated_at_the_last(gql: GraphQLClient) -> None:
+    first = await upsert(gql, "ann", model="gpt-x")
+    assert first["createdAt"] is not None
+    assert first["updatedAt"] == first["createdAt"]
+    assert await read(gql, "ann") == first
+    previous = first
+    for input in ({"maxTokens": 100}, {}, {"temperature": None}):
+        changed = await upsert(gql, "ann", **input)
+        assert changed["createdAt"] == first["createdAt"], input
+        when = datetime.fromisoformat(changed["updatedAt"])
+        assert when > datetime.fromisoformat(previous["updatedAt"]), input
+        assert await read(gql, "ann") == changed
+        previous = changed
+    # A refused update changes neither.
+    body = {"u": "ann", "i": {"maxTokens": 0}}
+    assert await gql.error_code(UPSERT, body) == "BAD_USER_INPUT"
+    assert await read(gql, "ann") == previous
+
+
+async def test_a_setting_never_chosen_follows_the_default(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The defaults apply when read: a user who never chose gets a changed default too,
+    # one who chose keeps their choice.
+    await upsert(gql, "ann", model="gpt-x")
+    await upsert(gql, "bob", maxTokens=1000, temperature=0.1)
+    monkeypatch.setattr(chat_settings, "DEFAULT_MAX_TOKENS", 3000)
+    monkeypatch.setattr(chat_settings, "DEFAULT_TEMPERATURE", 1.0)
+    for user in ("ann", "newcomer"):
+        found = await read(gql, user)
+        assert (found["temperature"], found["maxTokens"]) == (1.0, 3000), user
+    bob = await read(gql, "bob")
+    assert (bob["temperature"], bob["maxTokens"]) == (0.1, 1000)
+    reset = await upsert(gql, "bob", maxTokens=None)
+    assert (reset["temperature"], reset["maxTokens"]) == (0.1, 3000)

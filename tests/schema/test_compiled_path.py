@@ -299,6 +299,31 @@ async def test_lists_keep_their_order_and_json_values_their_integers(
     assert body.index(versions[0]) < body.index(versions[1]) < body.index(versions[2])
 
 
+async def test_execution_state_is_compiled_and_error_details_run_the_normal_path(
+    http: httpx.AsyncClient, gql: GraphQLClient, spy: Spy
+) -> None:
+    """The new JSON columns are copied as stored (null as SQL NULL or as given); the
+    structured error has a resolver (it reads `error` without details): the planner
+    steps aside."""
+    c = (await factories.conversation(gql))["id"]
+    config = {"model": "m", "n": 2**70, "nested": {"x": [1.5, None]}}
+    trace = await factories.trace(gql, c, systemConfig=config, initialMemoryState={})
+    await factories.trace(gql, c)
+    span = await factories.span(gql, trace["id"], memorySnapshot={"k": [1]})
+    await factories.end_span(
+        gql, span["id"], status="ERROR", errorDetails={"message": "m", "type": "E"}
+    )
+    other = await factories.span(gql, trace["id"], conversationContext={"w": "x"})
+    await factories.end_span(gql, other["id"], status="ERROR", error="plain")
+    state = """query($id: ID!) { conversation(id: $id) { traces { nodes {
+      initialMemoryState initialConversationState systemConfig
+      spans { nodes { memorySnapshot conversationContext error } } } } } }"""
+    body = await same(http, spy, state, {"id": c})
+    assert f'"n":{2**70}' in body.replace(" ", "")
+    details = state.replace("error }", "error errorDetails { type message } }")
+    await same(http, spy, details, {"id": c}, compiles=False)
+
+
 async def test_what_it_does_not_cover_runs_the_normal_path(
     http: httpx.AsyncClient, gql: GraphQLClient, spy: Spy
 ) -> None:

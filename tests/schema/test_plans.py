@@ -314,9 +314,30 @@ async def test_failed_step_is_retried_up_to_max_retries(gql: GraphQLClient) -> N
     assert (await move(gql, steps[0], "SKIPPED"))["status"] == "SKIPPED"
 
 
-async def test_without_max_retries_a_failed_step_cannot_rerun(gql: GraphQLClient) -> None:
+async def test_max_retries_defaults_to_three(gql: GraphQLClient) -> None:
     conv = await factories.conversation(gql)
-    _, steps = await step_ids(gql, conv["id"], [[]])
+    plan = await factories.plan(gql, conv["id"], [[], []], "id maxRetries steps { id }")
+    assert plan["maxRetries"] == 3
+    steps = [s["id"] for s in plan["steps"]]
+    await move(gql, steps[0], "RUNNING")
+    for retry in (1, 2, 3):
+        await move(gql, steps[0], "FAILED")
+        assert (await move(gql, steps[0], "RUNNING"))["retries"] == retry
+    await move(gql, steps[0], "FAILED")
+    error = await move_error(gql, steps[0], "RUNNING")
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert "already used its 3 retries" in error["message"]
+    # Each step has retries of its own.
+    await move(gql, steps[1], "RUNNING")
+    await move(gql, steps[1], "FAILED")
+    assert (await move(gql, steps[1], "RUNNING"))["retries"] == 1
+    found = await gql.data("query($p: ID!) { plan(id: $p) { maxRetries } }", {"p": plan["id"]})
+    assert found["plan"]["maxRetries"] == 3
+
+
+async def test_with_no_retries_a_failed_step_cannot_rerun(gql: GraphQLClient) -> None:
+    conv = await factories.conversation(gql)
+    _, steps = await step_ids(gql, conv["id"], [[]], maxRetries=0)
     await move(gql, steps[0], "RUNNING")
     await move(gql, steps[0], "FAILED")
     assert (await move_error(gql, steps[0], "RUNNING"))["extensions"]["code"] == "CONFLICT"

@@ -42,10 +42,12 @@ START_SESSION = """
 mutation($c: ID!) {
   startAgentSession(input: {conversationId: $c, profileName: "alice-bot"}) { id }
 }"""
+# Routed, so that `routeStats` has alice's decision to keep from others.
 STREAMING = """
 mutation($c: ID!) {
   sendMessage(input: {conversationId: $c, senderId: "alice-bot", senderType: AGENT,
-                      role: ASSISTANT, status: STREAMING, content: "thinking"}) { id }
+                      role: ASSISTANT, status: STREAMING, content: "thinking",
+                      routingDecision: {route: "agent", agent: "alice-bot"}}) { id }
 }"""
 TOOL_START = """
 mutation($m: ID!) {
@@ -288,6 +290,25 @@ MUTATIONS: dict[str, Attack] = {
         "FORBIDDEN",
         "FORBIDDEN",
     ),
+    "updateComponentVersion": Attack(
+        """mutation($v: ID!) {
+             updateComponentVersion(id: $v, input: {versionName: "mine"}) { id } }""",
+        lambda w, r: {"v": r.version},
+        "FORBIDDEN",
+        "FORBIDDEN",
+    ),
+    "deprecateComponentVersion": Attack(
+        'mutation($v: ID!) { deprecateComponentVersion(id: $v, reason: "mine") { id } }',
+        lambda w, r: {"v": r.version},
+        "FORBIDDEN",
+        "FORBIDDEN",
+    ),
+    "undeprecateComponentVersion": Attack(
+        "mutation($v: ID!) { undeprecateComponentVersion(id: $v) { id } }",
+        lambda w, r: {"v": r.version},
+        "FORBIDDEN",
+        "FORBIDDEN",
+    ),
     "createApiKey": Attack(
         """mutation { createApiKey(input: {name: "k", scopes: [READ], agentId: "alice-bot"}) {
              secret } }""",
@@ -475,6 +496,11 @@ QUERIES: dict[str, tuple[str, Vars, Any]] = {
         "{ agentSessionStats { agentId sessions } }",
         lambda w, r: {},
         {"agentSessionStats": []},
+    ),
+    "routeStats": (
+        '{ routeStats(agent: "alice-bot") { route messages share } }',
+        lambda w, r: {},
+        {"routeStats": []},
     ),
     "viewer": ("{ viewer { userId } }", lambda w, r: {}, {"viewer": {"userId": "carol"}}),
     "agents": ("{ agents { agentId } }", lambda w, r: {}, {"agents": []}),

@@ -29,12 +29,15 @@ query ConversationPage {
 `;
 
 // Aggregates, computed by the database over what the caller may see: usage by model
-// (tokens, cost, latency percentiles, errors), the costliest conversations, and counts.
+// (tokens, cost, latency percentiles, errors), where messages were routed, the costliest
+// conversations, and counts.
 const AGGREGATE_QUERY = `query Usage {
   usage(groupBy: [MODEL]) {
     model count inputTokens outputTokens totalTokens cost
     latencyP50Ms latencyP95Ms latencyP99Ms errorCount errorRate
   }
+  # Messages sent with a routing decision, by route: the share of "agent" is the delegation rate.
+  routeStats { route messages share }
   # The 5 most expensive conversations, with their message counts and the models they used.
   mostExpensive: conversations(orderBy: {field: COST}, first: 5) {
     nodes {

@@ -1,0 +1,34 @@
+"""The title a conversation gets from its first user message, when it has none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The designed length of a title taken from a message (a title given is at most
+# validation.MAX_TITLE_LENGTH).
+AUTO_TITLE_LENGTH = 80
+ELLIPSIS = "…"
+
+
+def message_text(content: str, parts: list[Any]) -> str:
+    """What a reader sees of a message: its content, or else its text parts."""
+    if content.strip():
+        return content
+    return "\n".join(str(part.get("text", "")) for part in parts if part.get("type") == "text")
+
+
+def title_from(content: str, parts: list[Any]) -> str | None:
+    """The message's first non-blank line, trimmed, cut to AUTO_TITLE_LENGTH characters
+    (at a word when one ends near the limit); None when it has no text."""
+    lines = (line.strip() for line in message_text(content, parts).splitlines())
+    line = next((line for line in lines if line), None)
+    if line is None:
+        return None
+    if len(line) <= AUTO_TITLE_LENGTH:
+        return line
+    cut = line[: AUTO_TITLE_LENGTH - len(ELLIPSIS)]
+    word_end = cut.rfind(" ")
+    # A word boundary in the last quarter keeps the title readable; else cut mid-word.
+    if word_end >= len(cut) * 3 // 4:
+        cut = cut[:word_end]
+    return cut.rstrip() + ELLIPSIS
