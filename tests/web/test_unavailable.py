@@ -71,7 +71,9 @@ OTLP_SPAN = {
 
 def create(conversation_id: uuid.UUID) -> dict[str, Any]:
     owner = {"participantId": "user-1"}
-    return {"query": CREATE, "variables": {"input": {"id": str(conversation_id), "owner": owner}}}
+    # Titled: an untitled one takes its first prompt's line, an event the counts here omit.
+    given = {"id": str(conversation_id), "owner": owner, "title": "outage"}
+    return {"query": CREATE, "variables": {"input": given}}
 
 
 @contextlib.asynccontextmanager
