@@ -11,10 +11,13 @@ ELLIPSIS = "…"
 
 
 def message_text(content: str, parts: list[Any]) -> str:
-    """What a reader sees of a message: its content, or else its text parts."""
+    """The text of a message: its content or, where that is blank (a client that sends
+    typed parts only), its `text` parts in order. Reasoning, tool traffic and files are
+    not its text."""
     if content.strip():
         return content
-    return "\n".join(str(part.get("text", "")) for part in parts if part.get("type") == "text")
+    texts = (p.get("text") for p in parts if isinstance(p, dict) and p.get("type") == "text")
+    return "\n".join(text for text in texts if isinstance(text, str))
 
 
 def title_from(content: str, parts: list[Any]) -> str | None:

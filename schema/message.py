@@ -20,6 +20,7 @@ from resolvers.relations import (
     TRACES_OF_MESSAGE,
 )
 from resolvers.scores import SCORES_OF_MESSAGE
+from resolvers.titles import message_text
 from schema.node import Node, from_row, from_rows, maybe_from_row, related, required
 from schema.pricing import CACHED_INPUT_TOKENS, COST_SOURCE, PRICE_ID
 from schema.routing import RoutingDecision, Run, run_of
@@ -36,16 +37,6 @@ SpanT = Annotated["Span", strawberry.lazy("schema.trace")]
 PREVIEW_LENGTHS = (1, 1000)
 # What str.split() keeps: `\s` is str.isspace() on str patterns.
 WORD = re.compile(r"\S+")
-
-
-def preview_text(row: models.Message) -> str:
-    """The text of a message: its content or, where that is blank (a client that sends
-    typed parts only), its `text` parts in order. Reasoning, tool traffic and files are
-    not its text."""
-    if row.content.strip():
-        return row.content
-    texts = (p.get("text") for p in row.parts if isinstance(p, dict) and p.get("type") == "text")
-    return "\n".join(text for text in texts if isinstance(text, str))
 
 
 def one_line(text: str, length: int) -> str | None:
@@ -103,7 +94,7 @@ class Message(Node):
     )
     def preview(self, length: int = 100) -> str | None:
         validation.in_range("length", length, *PREVIEW_LENGTHS)
-        return one_line(preview_text(self.row), length)
+        return one_line(message_text(self.row.content, self.row.parts), length)
 
     @strawberry.field
     async def conversation(self, info: Info[Context, None]) -> ConversationT:
