@@ -4,7 +4,7 @@ from sqlmodel import SQLModel
 
 from models.auth import Agent, ApiKey
 from models.component import Component, ComponentVersion
-from models.conversation import Conversation, Message, Participant, ToolCall
+from models.conversation import Conversation, Message, MessageReference, Participant, ToolCall
 from models.event import AgentSession, Event
 from models.health import ReadinessProbe
 from models.ingest import IngestReceipt, PendingLogRecord
@@ -45,6 +45,7 @@ __all__ = [
     "LatencyBucket",
     "LatencyMonth",
     "Message",
+    "MessageReference",
     "ModelPrice",
     "NameLatencyDay",
     "NameLatencyMonth",

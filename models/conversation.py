@@ -28,8 +28,10 @@ from models.enums import (
     CostSource,
     MessageRole,
     MessageStatus,
+    MessageType,
     ParticipantRole,
     ParticipantType,
+    ReferenceKind,
     ToolCallStatus,
 )
 
@@ -170,6 +172,29 @@ class Message(SQLModel, table=True):
     # deleted leaves its id behind; `Message.run` then reads null.
     run_trace_id: uuid.UUID | None = None
     run_session_id: uuid.UUID | None = None
+    # The message that opened this message's turn (a user prompt, with everything that
+    # answers it): a soft reference within the conversation, as span_id. None on rows
+    # written before migration 0031 had none to give: the message then opens its own.
+    turn_message_id: uuid.UUID | None = None
+    message_type: MessageType = enum_field(MessageType, MessageType.TEXT)
+    confidence: float | None = None  # 0..1, as its sender rated it
+
+
+class MessageReference(SQLModel, table=True):
+    """What a message relies on: a message or a span of its conversation, or an external
+    document. Targets are soft references (no foreign keys, as Message.span_id): a target
+    deleted leaves its id, and the read gives no node for it."""
+
+    __tablename__ = "message_references"
+
+    message_id: uuid.UUID = Field(foreign_key="messages.id", ondelete="CASCADE", primary_key=True)
+    position: int = Field(primary_key=True)
+    kind: ReferenceKind = enum_field(ReferenceKind, ReferenceKind.DOCUMENT)
+    target_message_id: uuid.UUID | None = None
+    target_span_id: uuid.UUID | None = None
+    # An external document's id or URL (kind DOCUMENT).
+    document: str | None = Field(default=None, sa_type=sa.Text)
+    title: str | None = None
 
 
 class ToolCall(SQLModel, table=True):

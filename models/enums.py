@@ -34,6 +34,25 @@ class MessageRole(StrEnum):
     TOOL = "TOOL"
 
 
+class MessageType(StrEnum):
+    """What a message is, beside who said it (its role)."""
+
+    TEXT = "TEXT"
+    ANSWER = "ANSWER"
+    QUESTION = "QUESTION"
+    THOUGHT = "THOUGHT"
+    PLAN = "PLAN"
+    TOOL_CALL = "TOOL_CALL"
+    TOOL_RESULT = "TOOL_RESULT"
+    ERROR = "ERROR"
+
+
+class ReferenceKind(StrEnum):
+    MESSAGE = "MESSAGE"
+    SPAN = "SPAN"
+    DOCUMENT = "DOCUMENT"
+
+
 class MessageStatus(StrEnum):
     STREAMING = "STREAMING"
     COMPLETE = "COMPLETE"

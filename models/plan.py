@@ -32,6 +32,8 @@ class Plan(SQLModel, table=True):
     timeout_seconds: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # When it reached a final status (COMPLETED, FAILED or CANCELLED).
+    completed_at: datetime | None = None
 
 
 class PlanStep(SQLModel, table=True):

@@ -21,6 +21,7 @@ from models.enums import (
     ConversationKind,
     MessageRole,
     MessageStatus,
+    MessageType,
     ParticipantRole,
     ParticipantType,
     PlanStatus,
@@ -114,6 +115,17 @@ class NewToolCall:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NewReference:
+    """What a message relies on: exactly one of a message or a span of its conversation,
+    or an external document (an id or URL)."""
+
+    message_id: uuid.UUID | None = None
+    span_id: uuid.UUID | None = None
+    document: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class MessageContent:
     content: str = ""
     parts: list[Json] = field(default_factory=list)
@@ -133,6 +145,10 @@ class MessageContent:
     attachments: list[Json] = field(default_factory=list)
     metadata: Json = field(default_factory=dict)
     tool_calls: list[NewToolCall] = field(default_factory=list)
+    # None: from the role, status and tool calls (resolvers.message_kinds).
+    message_type: MessageType | None = None
+    confidence: float | None = None  # 0..1
+    references: list[NewReference] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +183,9 @@ class SendMessage(MessageContent):
     parent_message_id: uuid.UUID | Keep | None = KEEP
     routing_decision: RoutingDecision | None = None
     run_id: RunId | None = None  # of the message's conversation
+    # A message of the conversation whose turn this one joins; None: a USER message
+    # opens a turn, any other joins its parent's (resolvers.message_kinds).
+    turn_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
