@@ -11,6 +11,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := web/graphiql/node_modules/.installed
+# The GraphQL clients users bring (graphql-js, graphql-ws, graphql-sse, Apollo), for tests.
+CLIENTS := tests/clients/node_modules/.installed
 
 # Where `make test` runs the suite besides SQLite; set either to point elsewhere.
 TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
@@ -27,6 +29,10 @@ $(STAMP): pyproject.toml
 $(ASSETS): web/graphiql/package.json web/graphiql/package-lock.json
 	npm ci --prefix web/graphiql --no-audit --no-fund --loglevel=error
 	touch $(ASSETS)
+
+$(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	touch $(CLIENTS)
 
 assets: $(ASSETS)
 
@@ -55,13 +61,13 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 
-test: lint $(ASSETS)
+test: lint $(ASSETS) $(CLIENTS)
 	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_BROADCAST_URL='$(TEST_BROADCAST_URL)' \
 		$(BIN)/python -m pytest
 
-test-sqlite: lint $(ASSETS)
+test-sqlite: lint $(ASSETS) $(CLIENTS)
 	env -u TEST_DATABASE_URL -u TEST_BROADCAST_URL $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) threadline.db threadline.db-wal threadline.db-shm .pytest_cache .mypy_cache .ruff_cache
-	rm -rf web/graphiql/node_modules test-output
+	rm -rf web/graphiql/node_modules tests/clients/node_modules test-output
