@@ -40,6 +40,7 @@ CONFIG = {
     "tools": ["search_sales", "calculator"],
 }
 STEPS = ["Ask which region", "Search the sales records", "Write the answer"]
+PLAN = "My plan: " + "; ".join(STEPS).lower() + "."
 TOOLS = [
     ("search_sales", {"quarter": "Q3", "region": "Europe"}, {"rows": 412}),
     ("calculator", {"expression": "1.24 * 100 - 100"}, {"value": 24}),
@@ -53,6 +54,10 @@ ANSWER = [
     "(412 orders ",
     "in the records).",
 ]
+# How sure the agent is of its answer, and where the figures come from (besides the
+# user's reply and the span that asked for it).
+CONFIDENCE = 0.86
+SALES_REPORT = "https://reports.example.com/sales/2026-q3-europe"
 
 CREATE_CONVERSATION = """mutation($title: String!, $owner: String!, $agent: String!) {
   createConversation(input: {title: $title, owner: {participantId: $owner},
@@ -77,7 +82,17 @@ COMPLETE = "mutation($input: CompleteRunInput!) { completeRun(input: $input) { i
 LAST_CURSOR = "query($id: ID!) { conversation(id: $id) { lastEventCursor } }"
 EXCHANGES = """subscription($id: ID!, $after: String) {
   conversationEvents(conversationId: $id, after: $after) {
-    kind ... on AgentExchangeEvent { text } } }"""
+    kind ... on AgentExchangeEvent { text message { id } } } }"""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The question the run answers, the span that asked the user which region, and the
+    message of their reply."""
+
+    question: str
+    span: str
+    reply_message: str
 
 
 @dataclass(frozen=True)
@@ -120,7 +135,7 @@ class SimulatedAgent:
             initialConversationState={"messages": 0, "title": title},
             systemConfig=CONFIG,
         )
-        await self.mutate(
+        question = await self.mutate(
             SEND_MESSAGE,
             conversationId=conv,
             senderId=USER,
@@ -141,9 +156,18 @@ class SimulatedAgent:
             },
         )
         steps = [s["id"] for s in plan["createPlan"]["steps"]]
+        await self.mutate(
+            SEND_MESSAGE,
+            conversationId=conv,
+            senderId=AGENT,
+            senderType="AGENT",
+            role="ASSISTANT",
+            content=PLAN,
+            messageType="PLAN",
+        )
         await self.pace.wait()
-        await self.clarify(conv, trace, root, steps[0])
-        message = await self.use_tools(conv, trace, root, steps[1])
+        asked = await self.clarify(conv, trace, root, steps[0], question)
+        message = await self.use_tools(conv, trace, root, steps[1], asked)
         answer = await self.write_answer(message, trace, root, steps[2])
         await self.mutate(END_SPAN, spanId=root)
         await self.mutate(END_TRACE, traceId=trace, finalOutput=answer, messageId=message)
@@ -152,17 +176,19 @@ class SimulatedAgent:
         self.say("run complete")
         return conv
 
-    async def clarify(self, conv: str, trace: str, root: str, step: str) -> None:
+    async def clarify(self, conv: str, trace: str, root: str, step: str, question: str) -> Asked:
         await self.mutate(STEP_STATUS, stepId=step, status="RUNNING")
         span = await self.mutate(
             START_SPAN, traceId=trace, name="ask user", parentSpanId=root, planStepId=step
         )
-        reply = await self.ask(conv, CLARIFICATION)
+        reply, message = await self.ask(conv, CLARIFICATION)
         await self.mutate(END_SPAN, spanId=span, outputs={"answer": reply})
         await self.mutate(STEP_STATUS, stepId=step, status="COMPLETED", result={"region": reply})
+        return Asked(question, span, message)
 
-    async def ask(self, conv: str, question: str) -> str:
-        """Ask the user; their answer, heard on the conversation's events."""
+    async def ask(self, conv: str, question: str) -> tuple[str, str]:
+        """Ask the user; their answer, heard on the conversation's events, and its
+        message's id."""
         # Read the cursor first: the subscription replays from it, so an answer given
         # before it starts listening is not missed.
         cursor = (await self.api.run(LAST_CURSOR, id=conv))["conversation"]["lastEventCursor"]
@@ -175,23 +201,27 @@ class SimulatedAgent:
                 self.say("waiting for a person to answer (in the viewer at /, or answerAgent)")
             else:
                 group.create_task(self.answer_as_user(conv))
-        self.say(f"answered: {heard.result()}")
-        return heard.result()
+        text, message = heard.result()
+        self.say(f"answered: {text}")
+        return text, message
 
-    async def hear_answer(self, conv: str, cursor: str) -> str:
+    async def hear_answer(self, conv: str, cursor: str) -> tuple[str, str]:
         async with self.api.subscribe(EXCHANGES, id=conv, after=cursor) as events:
             async for data in events:
                 event = data["conversationEvents"]
                 if event["kind"] == "USER_ANSWER":
-                    return str(event["text"])
+                    return str(event["text"]), str(event["message"]["id"])
         raise ApiError("the conversation's events ended before the user answered")
 
     async def answer_as_user(self, conv: str) -> None:
         await self.pace.wait(2)
         await self.mutate(ANSWER_AGENT, conversationId=conv, answer=REPLY, senderId=USER)
 
-    async def use_tools(self, conv: str, trace: str, root: str, step: str) -> str:
-        """Tool calls on the answer's (STREAMING) message; the message's id."""
+    async def use_tools(self, conv: str, trace: str, root: str, step: str, asked: Asked) -> str:
+        """Tool calls on the answer's (STREAMING) message; the message's id.
+
+        The answer's references are given when it is sent, before its tools run: it
+        relies on the user's reply, the span that asked for it, and the sales report."""
         await self.mutate(STEP_STATUS, stepId=step, status="RUNNING")
         message = await self.mutate(
             SEND_MESSAGE,
@@ -200,6 +230,15 @@ class SimulatedAgent:
             senderType="AGENT",
             role="ASSISTANT",
             status="STREAMING",
+            # The run answers the question: its turn, whatever came between.
+            turnId=asked.question,
+            messageType="ANSWER",
+            confidence=CONFIDENCE,
+            references=[
+                {"messageId": asked.reply_message},
+                {"spanId": asked.span},
+                {"document": SALES_REPORT, "title": "Q3 sales, Europe"},
+            ],
         )
         await self.mutate(THOUGHT, messageId=message, text="I need the records, then a sum.")
         for position, (tool, arguments, result) in enumerate(TOOLS):

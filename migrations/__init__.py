@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,6 +15,7 @@ from resolvers.db import without_statement_timeout
 
 # This package holds env.py and versions/, in a checkout and in an installed wheel alike.
 SCRIPT_LOCATION = Path(__file__).resolve().parent
+log = logging.getLogger("threadline.migrations")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -29,7 +32,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
     def run(connection: Connection) -> None:
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection), "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+        # One line for the whole upgrade: Alembic's own (configure_logging quiets them)
+        # are two a migration, 60 lines on a first run.
+        if after != before:
+            log.info("database migrated from %s to %s", before or "an empty schema", after)
 
     # A migration may rewrite a large table: no request's statement timeout applies.
     async with engine.begin() as connection, without_statement_timeout(connection):

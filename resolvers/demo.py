@@ -27,6 +27,7 @@ from resolvers.demo_data import (
     ConversationSpec,
     Join,
     PlanSpec,
+    Ref,
     Send,
     SpanSpec,
     ToolCallSpec,
@@ -45,6 +46,7 @@ from resolvers.writes.commands import (
     EndSpan,
     EndTrace,
     NewParticipant,
+    NewReference,
     NewStep,
     NewToolCall,
     RegisterComponentVersion,
@@ -107,6 +109,15 @@ def _parts(m: Send) -> list[Any]:
     return [*parts, {"type": "text", "text": m.content}]
 
 
+def _reference(r: Ref) -> NewReference:
+    return NewReference(
+        message_id=demo_id("Message", r.message) if r.message else None,
+        span_id=demo_id("Span", r.span) if r.span else None,
+        document=r.document,
+        title=r.title,
+    )
+
+
 class Demo:
     """One load: the time the sample is anchored to and the server-chosen ids it reuses."""
 
@@ -155,6 +166,9 @@ class Demo:
             "latency_ms": m.latency_ms,
             "attachments": list(m.attachments),
             "tool_calls": [self.tool_call(m, c) for c in m.tool_calls],
+            "message_type": m.message_type,
+            "confidence": m.confidence,
+            "references": [_reference(r) for r in m.references],
         }
         if m.edits is not None:
             await messages.edit_message(
@@ -321,18 +335,11 @@ def _summary(already: bool) -> str:
     calls = sum(len(m.tool_calls) for m in sends)
     steps = sum(len(p.steps) for p in _of(PlanSpec))
     versions = sum(len(c.definitions) for c in COMPONENTS)
-    first = gid("Conversation", CONVERSATIONS[0].key)
-    query = (
-        f'{{ conversation(id: "{first}") {{ title messages(allBranches: true) {{ edges {{ node '
-        "{ content toolCalls { toolName span { name durationMs } } } } } } }"
-    )
+    # One short line: `serve --demo` prints it just before uvicorn's lines and the URLs.
     return (
         f"{'The demo was already loaded' if already else 'Loaded the demo'}: "
-        f"{len(CONVERSATIONS)} conversations (user-agent with an edited question on two branches, "
-        f"agent-agent with a {steps}-step plan in progress, multi-party), {len(sends)} messages "
-        f"with {calls} tool calls, {len(_of(TraceSpec))} traces with {len(SPANS)} spans, "
-        f"{versions} versions of {len(COMPONENTS)} components, and chat settings for 'ada'. "
-        f"Paste the first conversation's id, {first}, into GraphiQL, e.g. {query}"
+        f"{len(CONVERSATIONS)} conversations, {len(sends)} messages, {calls} tool calls, "
+        f"{steps} plan steps, {len(SPANS)} spans, {versions} component versions"
     )
 
 

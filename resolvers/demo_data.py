@@ -9,6 +9,7 @@ from models.enums import (
     ComponentType,
     ConversationKind,
     MessageRole,
+    MessageType,
     ParticipantRole,
     ParticipantType,
     SpanKind,
@@ -42,6 +43,17 @@ class ToolCallSpec:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """What a message relies on: exactly one of a demo message's or span's key, or a
+    document's URL."""
+
+    message: str | None = None
+    span: str | None = None
+    document: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
 class Send:
     """A message; with `edits`, an edit of that message: a sibling starting a new branch."""
 
@@ -58,6 +70,10 @@ class Send:
     reasoning: str | None = None
     tool_calls: tuple[ToolCallSpec, ...] = ()
     attachments: tuple[JSONObject, ...] = ()
+    # None: from the role and tool calls (resolvers.message_kinds), as sendMessage does.
+    message_type: MessageType | None = None
+    confidence: float | None = None
+    references: tuple[Ref, ...] = ()
 
 
 def reply(key: str, sender: str, parent: str, content: str, model: str, **more: Any) -> Send:
@@ -321,6 +337,20 @@ def research_spans(t: str, model: str, prompt: Version, config: Version) -> tupl
     )
 
 
+def research_sources(t: str) -> JSONObject:
+    """A research answer is the answer (its tool calls ran on it), rated, and cites what
+    it read: the memory search, the web search and the specification."""
+    return {
+        "message_type": MessageType.ANSWER,
+        "confidence": 0.93 if t == "t1" else 0.78,
+        "references": (
+            Ref(span=f"{t}/memory"),
+            Ref(span=f"{t}/search"),
+            Ref(document=PEP, title="PEP 634 - Structural Pattern Matching"),
+        ),
+    }
+
+
 def research_calls(t: str) -> tuple[ToolCallSpec, ...]:
     first = t == "t1"
     page = {"title": "PEP 634 - Structural Pattern Matching: Specification", "status": 200}
@@ -370,6 +400,7 @@ RESEARCH = ConversationSpec(
                 latency_ms=4310,
                 reasoning="Search, then confirm in the spec PEP.",
                 tool_calls=research_calls("t1"),
+                **research_sources("t1"),
             ),
             **research_state("t1", "gpt-4o"),
         ),
@@ -391,6 +422,7 @@ RESEARCH = ConversationSpec(
                 latency_ms=6370,
                 tool_calls=research_calls("t2"),
                 reasoning="The release notes timed out; PEP 634 from search is enough.",
+                **research_sources("t2"),
             ),
             **research_state("t2", "claude-sonnet-4"),
         ),
@@ -422,6 +454,7 @@ CODER = ConversationSpec(
             "claude-sonnet-4",
             (820, 140),
             2100,
+            message_type=MessageType.PLAN,
         ),
         PlanSpec(
             PLAN,
@@ -538,6 +571,7 @@ GROUP = ConversationSpec(
             "claude-sonnet-4",
             tokens=(2410, 61),
             latency_ms=2200,
+            references=(Ref(message="rg2"),),  # the bullets it builds on
         ),
     ),
 )

@@ -64,6 +64,8 @@ class Loaders:
         """Rows a list read (first of each row tuple), for the by-id loader: a foreign
         key pointing among them (a span's parent in its trace, a reply's message)
         is then resolved without another query. They passed the list's visibility."""
+        if not hasattr(model, "id"):  # rows keyed otherwise (a message's references)
+            return
         by_id = self.by_id(model)
         for row in rows:
             by_id.prime(row[0].id, row[0])

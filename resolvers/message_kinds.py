@@ -7,6 +7,12 @@ whichever way it arrived.
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import func
+from sqlmodel import col
+
+from models import Message
 from models.enums import MessageRole, MessageStatus, MessageType
 
 
@@ -25,3 +31,13 @@ def default_type(role: MessageRole, status: MessageStatus, has_tool_calls: bool)
 def opens_turn(role: MessageRole) -> bool:
     """A user's prompt opens a turn; everything after it, until the next, answers it."""
     return role == MessageRole.USER
+
+
+def turn_of(message: Message) -> uuid.UUID:
+    """The id of the message that opened `message`'s turn: its own where none is stored
+    (a row written before turns were kept opens its own)."""
+    return message.turn_message_id or message.id
+
+
+# turn_of in SQL, for statements that read or match turns.
+TURN = func.coalesce(col(Message.turn_message_id), col(Message.id))

@@ -106,6 +106,12 @@ def string_list(name: str, values: list[str]) -> None:
         not_blank(name, value)
 
 
+def tag_list(name: str, values: list[str]) -> list[str]:
+    """Tags as stored: none blank, each once, in the order first given."""
+    string_list(name, values)
+    return list(dict.fromkeys(values))
+
+
 # A message or span reporting more is a client bug; their token columns (unlike the
 # conversation and trace totals) are 32-bit, and their fields GraphQL Ints.
 MAX_TOKENS_PER_ITEM = 10_000_000

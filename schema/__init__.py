@@ -25,7 +25,7 @@ from schema.input_guard import InputGuard
 from schema.mutation import Mutation
 from schema.parsing import ParseCache
 from schema.query import Query
-from schema.scalars import LONG, Long, UTCDateTime, literal_json_defaults
+from schema.scalars import LONG, Long, UTCDateTime
 from schema.scopes import ScopeGuard
 from schema.sharing import SharingSchema
 from schema.subscription import Subscription
@@ -35,7 +35,7 @@ from schema.validation_rules import limit_extensions
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema, limited as `settings` say (by default, as Settings() does)."""
     settings = Settings() if settings is None else settings
-    built = SharingSchema(
+    return SharingSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -59,5 +59,3 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         scalar_overrides={datetime: UTCDateTime, Long: LONG},
         max_query_tokens=settings.max_query_tokens,
     )
-    literal_json_defaults(built._schema)
-    return built

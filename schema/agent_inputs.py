@@ -9,7 +9,7 @@ import strawberry
 from resolvers.writes import agent_commands as cmd
 from schema.commands import to_command
 from schema.inputs import CLIENT_ID
-from schema.scalars import JSONValue
+from schema.scalars import EMPTY_OBJECT, JSONValue, json_object
 
 TOOL_START_IDS = {
     "message_id": "Message",
@@ -58,7 +58,7 @@ class ReportToolStartInput:
     message_id: strawberry.ID = strawberry.field(description="A STREAMING message.")
     call_id: str = strawberry.field(description="The model's id for the call (unique per message).")
     tool_name: str
-    arguments: JSONValue = strawberry.field(default_factory=dict)
+    arguments: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
     trace_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="Defaults to the message's latest trace, or a new 'agent run' trace.",
@@ -68,7 +68,8 @@ class ReportToolStartInput:
     id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
 
     def to_command(self) -> cmd.ReportToolStart:
-        return to_command(self, cmd.ReportToolStart, TOOL_START_IDS)
+        arguments = json_object(self.arguments)
+        return to_command(self, cmd.ReportToolStart, TOOL_START_IDS, arguments=arguments)
 
 
 @strawberry.input(description="Without `error` the call COMPLETED; with it, it FAILED.")

@@ -13,6 +13,7 @@ from models.enums import (
     ConversationStatus,
     MessageRole,
     MessageStatus,
+    MessageType,
     ParticipantRole,
     ParticipantType,
     PlanStatus,
@@ -25,7 +26,7 @@ from schema.commands import optional_id, to_command
 from schema.enums import ConversationOrderField, OrderDirection
 from schema.pricing import CACHED_INPUT_TOKENS, STATED_COST, usd
 from schema.routing_inputs import RUN_ID, RoutingDecisionInput, run_id
-from schema.scalars import JSONValue
+from schema.scalars import EMPTY_OBJECT, JSONValue, json_object
 
 C = TypeVar("C", cmd.SendMessage, cmd.EditMessage)
 CLIENT_ID = "Optional id chosen by the client (a UUID): retrying the same write is safe."
@@ -52,7 +53,7 @@ class CreateConversationInput:
     title: str | None = None
     summary: str | None = None
     tags: list[str] = strawberry.field(default_factory=list)
-    metadata: JSONValue = strawberry.field(default_factory=dict)
+    metadata: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
     model_name: str | None = None
     system_prompt: str | None = None
     temperature: float | None = None
@@ -70,6 +71,7 @@ class CreateConversationInput:
             {"id": "Conversation", "parent_conversation_id": "Conversation"},
             owner=self.owner.to_command(),
             participants=[p.to_command() for p in self.participants],
+            metadata=json_object(self.metadata),
         )
 
 
@@ -133,7 +135,7 @@ class ToolCallInput:
     call_id: str = strawberry.field(description="The model's id for the call (unique per message).")
     tool_name: str
     id: strawberry.ID | None = strawberry.field(default=None, description=CLIENT_ID)
-    arguments: JSONValue = strawberry.field(default_factory=dict)
+    arguments: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
     result: JSONValue | None = None
     status: ToolCallStatus = ToolCallStatus.PENDING
     error: str | None = None
@@ -142,7 +144,26 @@ class ToolCallInput:
     span_id: strawberry.ID | None = None
 
     def to_command(self) -> cmd.NewToolCall:
-        return to_command(self, cmd.NewToolCall, {"id": "ToolCall", "span_id": "Span"})
+        return to_command(
+            self,
+            cmd.NewToolCall,
+            {"id": "ToolCall", "span_id": "Span"},
+            arguments=json_object(self.arguments),
+        )
+
+
+@strawberry.input(
+    description="Exactly one of `messageId` and `spanId` (of the message's conversation) and "
+    "`document` (an id or URL, at most 2048 characters); `title` at most 255 characters."
+)
+class MessageReferenceInput:
+    message_id: strawberry.ID | None = None
+    span_id: strawberry.ID | None = None
+    document: str | None = None
+    title: str | None = None
+
+    def to_command(self) -> cmd.NewReference:
+        return to_command(self, cmd.NewReference, {"message_id": "Message", "span_id": "Span"})
 
 
 @strawberry.input
@@ -166,12 +187,31 @@ class MessageContentInput:
     cost: float | None = strawberry.field(default=None, description=STATED_COST)
     latency_ms: int | None = None
     attachments: list[JSONValue] = strawberry.field(default_factory=list)
-    metadata: JSONValue = strawberry.field(default_factory=dict)
+    metadata: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
     tool_calls: list[ToolCallInput] = strawberry.field(default_factory=list)
+    message_type: MessageType | None = strawberry.field(
+        default=None, description="Null: from the role, status and tool calls (see Message)."
+    )
+    confidence: float | None = strawberry.field(
+        default=None, description="How sure the sender is, from 0 to 1."
+    )
+    references: list[MessageReferenceInput] = strawberry.field(
+        default_factory=list, description="What the message relies on, in order; at most 50."
+    )
 
     def _content(self, target: type[C], ids: dict[str, str], **values: Any) -> C:
         calls = [call.to_command() for call in self.tool_calls]
-        return to_command(self, target, ids, tool_calls=calls, cost=usd(self.cost), **values)
+        references = [reference.to_command() for reference in self.references]
+        return to_command(
+            self,
+            target,
+            ids,
+            tool_calls=calls,
+            references=references,
+            cost=usd(self.cost),
+            metadata=json_object(self.metadata),
+            **values,
+        )
 
 
 @strawberry.input
@@ -187,9 +227,19 @@ class SendMessageInput(MessageContentInput):
     )
     routing_decision: RoutingDecisionInput | None = None
     run_id: strawberry.ID | None = strawberry.field(default=None, description=RUN_ID)
+    turn_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A message of this conversation whose turn this one joins (Message.turnId); "
+        "null: a USER message opens a turn, any other joins its parent's.",
+    )
 
     def to_command(self) -> cmd.SendMessage:
-        ids = {"conversation_id": "Conversation", "id": "Message", "parent_message_id": "Message"}
+        ids = {
+            "conversation_id": "Conversation",
+            "id": "Message",
+            "parent_message_id": "Message",
+            "turn_id": "Message",
+        }
         decision = self.routing_decision
         return self._content(
             cmd.SendMessage,
@@ -228,7 +278,7 @@ class CreatePlanInput:
     message_id: strawberry.ID | None = None
     description: str | None = None
     status: PlanStatus = PlanStatus.DRAFT
-    context: JSONValue = strawberry.field(default_factory=dict)
+    context: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
     max_retries: int = strawberry.field(
         default=cmd.DEFAULT_MAX_RETRIES,
         description="How many times each FAILED step may run again (0: never).",
@@ -242,6 +292,7 @@ class CreatePlanInput:
             {"conversation_id": "Conversation", "id": "Plan"},
             message_id=optional_id(self.message_id, "Message"),
             steps=[step.to_command() for step in self.steps],
+            context=json_object(self.context),
         )
 
 

@@ -10,14 +10,26 @@ import strawberry
 from strawberry.types import Info
 
 import models
-from models.enums import CostSource, MessageRole, MessageStatus, ParticipantType, ToolCallStatus
+from models.enums import (
+    CostSource,
+    MessageRole,
+    MessageStatus,
+    MessageType,
+    ParticipantType,
+    ReferenceKind,
+    ToolCallStatus,
+)
 from resolvers import reads, validation
 from resolvers.context import Context
+from resolvers.ids import to_global_id
+from resolvers.message_kinds import turn_of
 from resolvers.relations import (
     CHILDREN_OF_MESSAGE,
+    REFERENCES_OF_MESSAGE,
     SPANS_OF_MESSAGE,
     TOOL_CALLS_OF_MESSAGE,
     TRACES_OF_MESSAGE,
+    messages_of_turns,
 )
 from resolvers.scores import SCORES_OF_MESSAGE
 from resolvers.titles import message_text
@@ -82,8 +94,43 @@ class Message(Node):
     metadata: JSONValue
     created_at: datetime
     updated_at: datetime
+    message_type: MessageType = strawberry.field(
+        description="What the message is, beside who said it: as its sender said; else ERROR "
+        "when its status is ERROR, TOOL_RESULT for a TOOL message, TOOL_CALL or ANSWER for an "
+        "ASSISTANT one (with tool calls or not), TEXT for the rest. An agent's `askUser` "
+        "question is a QUESTION."
+    )
+    confidence: float | None = strawberry.field(
+        description="How sure its sender was, from 0 to 1; null when it did not say."
+    )
     scores: list[Score] = scores_field(SCORES_OF_MESSAGE, "message")
     row: strawberry.Private[models.Message]
+
+    @strawberry.field(
+        description="The turn the message belongs to (a user prompt and everything answering "
+        "it share one), as the id of the message that opened it: this message's own id when "
+        "it opened it, or when it was written before turns were kept. A USER message opens a "
+        "turn; any other joins its parent's (its own without a parent), unless sent with "
+        "`turnId`, which joins that message's turn; a user's `answerAgent` continues the "
+        "question's turn. An edit of a USER message opens a turn, any other edit keeps the "
+        "original's."
+    )
+    def turn_id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Message", turn_of(self.row)))
+
+    @strawberry.field(
+        description="The messages of its turn (see `turnId`), this one included, in `seq` "
+        "order, across every branch."
+    )
+    async def turn(self, info: Info[Context, None]) -> list[Message]:
+        loader = messages_of_turns(info.context.loaders)
+        rows = await loader.load((self.row.conversation_id, turn_of(self.row)))
+        return from_rows(Message, rows)
+
+    @strawberry.field(description="What the message relies on, in the order its sender gave.")
+    async def references(self, info: Info[Context, None]) -> list[MessageReference]:
+        rows = await info.context.loaders.rows_by(REFERENCES_OF_MESSAGE).load(self.row.id)
+        return [MessageReference.of(row) for row in rows]
 
     @strawberry.field(
         description="The text on one line, for lists (`lastMessage { preview }`): each run of "
@@ -148,6 +195,34 @@ class Message(Node):
     @classmethod
     def of(cls, row: models.Message) -> Message:
         return from_row(cls, row)
+
+
+@strawberry.type(
+    description="What a message relies on: a message or a span of its conversation, or an "
+    "external document."
+)
+class MessageReference:
+    kind: ReferenceKind
+    document: str | None = strawberry.field(
+        description="An external document's id or URL (kind DOCUMENT)."
+    )
+    title: str | None
+    row: strawberry.Private[models.MessageReference]
+
+    @strawberry.field(
+        description="The Message or Span referred to; null for a document, and when the "
+        "target was deleted or you may not see it."
+    )
+    async def node(self, info: Info[Context, None]) -> Node | None:
+        from schema.trace import Span
+
+        if self.row.target_span_id is not None:
+            return await related(info, Span, self.row.target_span_id)
+        return await related(info, Message, self.row.target_message_id)
+
+    @classmethod
+    def of(cls, row: models.MessageReference) -> MessageReference:
+        return cls(kind=row.kind, document=row.document, title=row.title, row=row)
 
 
 @strawberry.type

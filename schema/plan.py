@@ -44,6 +44,10 @@ class Plan(Node):
     timeout_seconds: int | None
     created_at: datetime
     updated_at: datetime
+    completed_at: datetime | None = strawberry.field(
+        description="When the plan reached a final status (COMPLETED, FAILED or CANCELLED): "
+        "null until then, never changed after."
+    )
     row: strawberry.Private[models.Plan]
 
     @strawberry.field

@@ -13,14 +13,7 @@ from graphql import (
     ConstObjectValueNode,
     ConstValueNode,
     FloatValueNode,
-    GraphQLArgument,
-    GraphQLDefaultInput,
     GraphQLError,
-    GraphQLInputField,
-    GraphQLInputObjectType,
-    GraphQLInterfaceType,
-    GraphQLObjectType,
-    GraphQLSchema,
     IntValueNode,
     NameNode,
     NullValueNode,
@@ -40,7 +33,20 @@ else:
     JSONValue = JSON
     Long = NewType("Long", int)
 
-__all__ = ["LONG", "JSONValue", "Long", "UTCDateTime", "literal_json_defaults", "parse_datetime"]
+__all__ = [
+    "EMPTY_OBJECT",
+    "LONG",
+    "JSONValue",
+    "Long",
+    "UTCDateTime",
+    "json_object",
+    "parse_datetime",
+]
+
+# A JSON object input that may be left out. Not `JSON! = {}`: graphql-js's printSchema
+# (codegen, schema registries, diff tools) cannot print an object default of a custom
+# scalar ("Cannot convert value to AST: {}"); the default is applied by json_object.
+EMPTY_OBJECT = "A JSON object; null or left out: {}."
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
@@ -110,6 +116,11 @@ LONG = strawberry.scalar(
 )
 
 
+def json_object(value: JSONValue | None) -> JSONValue:
+    """An EMPTY_OBJECT input's value: {} where it was null or left out."""
+    return {} if value is None else value
+
+
 def json_literal(value: Any) -> ConstValueNode:
     """A JSON value written as a GraphQL literal."""
     if isinstance(value, dict):
@@ -129,22 +140,3 @@ def json_literal(value: Any) -> ConstValueNode:
     if isinstance(value, float):
         return FloatValueNode(value=repr(value))
     return StringValueNode(value=str(value))
-
-
-def literal_json_defaults(schema: GraphQLSchema) -> None:
-    """Give each JSON object default (`metadata: JSON! = {}`) its literal.
-
-    Introspection prints a default through the scalar's serializer, which for JSON
-    returns the object itself, not a literal: GraphiQL's introspection query failed
-    with a server error at each such `defaultValue`. A default given as a literal is
-    printed as it is, and coerces to the same value.
-    """
-    inputs: list[GraphQLArgument | GraphQLInputField] = []
-    for named in schema.type_map.values():
-        if isinstance(named, GraphQLInputObjectType):
-            inputs.extend(named.fields.values())
-        elif isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
-            inputs.extend(arg for field in named.fields.values() for arg in field.args.values())
-    for value in inputs:
-        if value.default is None and isinstance(value.default_value, dict):
-            value.default = GraphQLDefaultInput(literal=json_literal(value.default_value))

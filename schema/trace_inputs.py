@@ -11,7 +11,7 @@ from resolvers.writes import commands as cmd
 from schema.commands import optional_id, to_command
 from schema.inputs import CLIENT_ID
 from schema.pricing import CACHED_INPUT_TOKENS, STATED_COST, usd
-from schema.scalars import JSONValue
+from schema.scalars import EMPTY_OBJECT, JSONValue, json_object
 
 
 @strawberry.input
@@ -72,8 +72,8 @@ class StartSpanInput:
     parent_span_id: strawberry.ID | None = None
     plan_step_id: strawberry.ID | None = None
     started_at: datetime | None = None
-    inputs: JSONValue = strawberry.field(default_factory=dict)
-    attributes: JSONValue = strawberry.field(default_factory=dict)
+    inputs: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
+    attributes: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
     model: str | None = None
     provider: str | None = None
     component_version_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
@@ -91,6 +91,8 @@ class StartSpanInput:
             {"trace_id": "Trace", "id": "Span", "component_version_ids": "ComponentVersion"},
             parent_span_id=optional_id(self.parent_span_id, "Span"),
             plan_step_id=optional_id(self.plan_step_id, "PlanStep"),
+            inputs=json_object(self.inputs),
+            attributes=json_object(self.attributes),
         )
 
 
@@ -120,9 +122,9 @@ class EndSpanInput:
         "`errorDetails` reads `{message}` from `error`.",
     )
     ended_at: datetime | None = None
-    outputs: JSONValue = strawberry.field(default_factory=dict)
-    attributes: JSONValue = strawberry.field(
-        default_factory=dict, description="Merged into the attributes given at start."
+    outputs: JSONValue | None = strawberry.field(default=None, description=EMPTY_OBJECT)
+    attributes: JSONValue | None = strawberry.field(
+        default=None, description=f"Merged into the attributes given at start. {EMPTY_OBJECT}"
     )
     message_id: strawberry.ID | None = strawberry.field(
         default=None,
@@ -143,4 +145,6 @@ class EndSpanInput:
             {"span_id": "Span", "message_id": "Message"},
             cost=usd(self.cost),
             error_details=self.error_details.to_command() if self.error_details else None,
+            outputs=json_object(self.outputs),
+            attributes=json_object(self.attributes),
         )

@@ -3,9 +3,13 @@ references, and when a plan ended
 
 A turn is a user prompt with everything answering it: each message keeps the id of the
 message that opened its turn (a soft reference, as `span_id`). Existing rows are given
-the latest USER message at or before them in their conversation (their own id when there
-is none), and a type from their role, status and tool calls, so old and new rows read
-alike. References are rows of their own, in order, owned by their message.
+their turns by the rule new rows follow (resolvers.message_kinds): a user's prompt opens
+one, a message without a parent its own, and the rest join their parent's; so a branch
+(an edit, a regenerated answer) answers the prompt it grew from, not the latest by
+number, and a user's answer to an agent's question (its USER_ANSWER event) continues the
+question's turn. Types come from their role, status and tool calls, and an agent's
+question (its ASK_USER event) is a QUESTION, so old and new rows read alike. References
+are rows of their own, in order, owned by their message.
 
 Revision ID: 0031
 Revises: 0030
@@ -40,17 +44,31 @@ MESSAGE_TYPE = _enum(
 )
 REFERENCE_KIND = _enum("MESSAGE", "SPAN", "DOCUMENT", name="referencekind")
 
+# Down the parent links from the roots: each message is visited once, however long its
+# conversation (walking up from each message would cost a conversation without a user
+# prompt the square of its length). UPDATE ... FROM: PostgreSQL, and SQLite since 3.33.
 TURNS = """
-UPDATE messages SET turn_message_id = COALESCE((
-    SELECT opener.id FROM messages AS opener
-    WHERE opener.conversation_id = messages.conversation_id
-      AND opener.seq <= messages.seq AND opener.role = 'USER'
-    ORDER BY opener.seq DESC LIMIT 1
-), id)
+WITH RECURSIVE turns (id, turn) AS (
+    SELECT id, id FROM messages WHERE parent_message_id IS NULL
+    UNION ALL
+    SELECT child.id, CASE
+        WHEN child.role = 'USER' AND NOT EXISTS (
+            SELECT 1 FROM events
+            WHERE events.message_id = child.id AND events.kind = 'USER_ANSWER'
+        ) THEN child.id
+        ELSE turns.turn
+    END
+    FROM messages AS child JOIN turns ON child.parent_message_id = turns.id
+)
+UPDATE messages SET turn_message_id = turns.turn FROM turns WHERE turns.id = messages.id
 """
 TYPES = """
 UPDATE messages SET message_type = CASE
     WHEN status = 'ERROR' THEN 'ERROR'
+    WHEN EXISTS (
+        SELECT 1 FROM events
+        WHERE events.message_id = messages.id AND events.kind = 'ASK_USER'
+    ) THEN 'QUESTION'
     WHEN role = 'TOOL' THEN 'TOOL_RESULT'
     WHEN EXISTS (SELECT 1 FROM tool_calls WHERE tool_calls.message_id = messages.id)
         THEN 'TOOL_CALL'

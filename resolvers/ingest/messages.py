@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message
-from models.enums import EventKind, MessageRole, ParticipantType, SpanKind
+from models.enums import EventKind, MessageRole, MessageStatus, ParticipantType, SpanKind
 from resolvers.ingest import tool_calls
 from resolvers.ingest.batch import Mapped, Outcome, TraceBatch
 from resolvers.ingest.chat import ChatMessage, ToolRequest, keyed
 from resolvers.ingest.participants import Cast
 from resolvers.ingest.rows import write_rows
 from resolvers.json_limits import JsonLimits
+from resolvers.message_kinds import TURN, default_type, opens_turn
 from resolvers.pricing.charges import NO_CHARGE
 from resolvers.writes.messages import Added, take_seqs
+
+
+class Placed(NamedTuple):
+    """A message of a transcript: its id, and the id of the message that opened its turn."""
+
+    id: uuid.UUID
+    turn: uuid.UUID
 
 
 @dataclass
@@ -82,14 +90,14 @@ async def write_messages(
     """Store the messages not stored yet, with their tool calls; close the calls the
     batch's tool spans and tool messages close."""
     keys = [key for t in found.values() for key in t.said]
-    stored: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+    stored: dict[tuple[uuid.UUID, str], Placed] = {}
     if keys:
         rows = await session.exec(
-            select(col(Message.conversation_id), col(Message.ingest_key), col(Message.id)).where(
-                col(Message.conversation_id).in_(found), col(Message.ingest_key).in_(keys)
-            )
+            select(
+                col(Message.conversation_id), col(Message.ingest_key), col(Message.id), TURN
+            ).where(col(Message.conversation_id).in_(found), col(Message.ingest_key).in_(keys))
         )
-        stored = {(c, k): i for c, k, i in rows if k is not None}
+        stored = {(c, k): Placed(i, t) for c, k, i, t in rows if k is not None}
     new = {
         t.conversation_id: [s for k, s in t.said.items() if (t.conversation_id, k) not in stored]
         for t in found.values()
@@ -130,17 +138,22 @@ def _add_messages(
     conversation_id: uuid.UUID,
     new: list[Said],
     first_seq: int,
-    latest: uuid.UUID | None,
-    stored: dict[tuple[uuid.UUID, str], uuid.UUID],
+    latest: Placed | None,
+    stored: dict[tuple[uuid.UUID, str], Placed],
     written: Written,
     outcome: Outcome,
 ) -> None:
     for offset, said in enumerate(new):
         message_id = uuid.uuid4()
         parent = stored.get((conversation_id, said.previous)) if said.previous else latest
-        stored[(conversation_id, said.key)] = message_id
+        # As sendMessage's rule: a user's prompt opens a turn, the rest joins its parent's.
+        if parent is None or opens_turn(said.message.role):
+            placed = Placed(message_id, message_id)
+        else:
+            placed = Placed(message_id, parent.turn)
+        stored[(conversation_id, said.key)] = placed
         written.messages.append(
-            _message_row(said, message_id, conversation_id, first_seq + offset, parent)
+            _message_row(said, placed, conversation_id, first_seq + offset, parent)
         )
         span = said.span.span
         # A message's call ids are unique (the first call with an id wins).
@@ -166,19 +179,21 @@ def _add_messages(
 
 def _message_row(
     said: Said,
-    message_id: uuid.UUID,
+    placed: Placed,
     conversation_id: uuid.UUID,
     seq: int,
-    parent: uuid.UUID | None,
+    parent: Placed | None,
 ) -> dict[str, Any]:
     f, span, role = said.span.facts, said.span.span, said.message.role
     sender_id, sender_type = said.sender
     usage = said.output
     return {
-        "id": message_id,
+        "id": placed.id,
         "conversation_id": conversation_id,
         "seq": seq,
-        "parent_message_id": parent,
+        "parent_message_id": None if parent is None else parent.id,
+        "turn_message_id": placed.turn,
+        "message_type": default_type(role, MessageStatus.COMPLETE, bool(said.message.tool_calls)),
         "sender_id": sender_id,
         "sender_type": sender_type,
         "role": role,
@@ -226,14 +241,14 @@ def _added(new: list[Said]) -> Added:
 
 async def _latest_before(
     session: AsyncSession, first_seq: dict[uuid.UUID, int]
-) -> dict[uuid.UUID, uuid.UUID]:
+) -> dict[uuid.UUID, Placed]:
     """The message each conversation's new history continues from: its latest so far."""
     wanted = [(c, seq - 1) for c, seq in first_seq.items() if seq > 1]
     if not wanted:
         return {}
     found = await session.exec(
-        select(col(Message.conversation_id), col(Message.id)).where(
+        select(col(Message.conversation_id), col(Message.id), TURN).where(
             tuple_(col(Message.conversation_id), col(Message.seq)).in_(wanted)
         )
     )
-    return dict(found.all())
+    return {c: Placed(i, t) for c, i, t in found.all()}

@@ -30,7 +30,7 @@ from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput, Conflict
 from resolvers.permissions import Action
-from resolvers.writes import agent_identities, traces
+from resolvers.writes import agent_identities, run_state, traces
 from resolvers.writes.agent_commands import (
     AppendAnswerChunk,
     AppendText,
@@ -38,8 +38,9 @@ from resolvers.writes.agent_commands import (
     ReportToolEnd,
     ReportToolStart,
 )
-from resolvers.writes.commands import EndSpan
+from resolvers.writes.commands import EndSpan, SpanError
 from resolvers.writes.conversations import lock_conversation, open_conversation
+from resolvers.writes.run_end import prompt_of
 from resolvers.writes.transaction import (
     existing_client_row,
     get_or_404,
@@ -275,6 +276,7 @@ async def _trace_for(session: AsyncSession, message: Message, trace_id: uuid.UUI
         message_id=message.id,
         name=AGENT_TRACE_NAME,
         agent_id=agent,
+        user_input=await prompt_of(session, message),
     )
     session.add(trace)
     # Written now: a flush does not order rows of models without relationships by their
@@ -351,10 +353,13 @@ async def _end_tool_span(
         # Ended on its own (endSpan): the tool call still ends, the span keeps its record.
         return
     trace = await get_or_404(session, Trace, span.trace_id)
+    details = (
+        None if data.error is None else SpanError(type=run_state.TOOL_ERROR, message=data.error)
+    )
     end = EndSpan(
         span_id=span.id,
-        status=SpanStatus.OK if data.error is None else SpanStatus.ERROR,
-        error=data.error,
+        status=SpanStatus.OK if details is None else SpanStatus.ERROR,
+        error_details=details,
         ended_at=ended,
         outputs={"result": data.result},
     )

@@ -18,6 +18,7 @@ from models.enums import (
     EventKind,
     MessageRole,
     MessageStatus,
+    MessageType,
     ParticipantType,
 )
 from models.event import OPEN_SESSION_STATUSES
@@ -129,6 +130,7 @@ async def ask_user(ctx: Context, data: AskUser) -> AgentSession:
             role=MessageRole.ASSISTANT,
             content=data.question,
             metadata={"askUser": True},
+            message_type=MessageType.QUESTION,
         )
         message = await write_message(session, question)
         await _exchange(session, agent, message, EventKind.ASK_USER, data.question)
@@ -145,11 +147,13 @@ async def answer_agent(ctx: Context, data: AnswerAgent) -> Message:
         agent = await _open_session_in(session, conversation_id, AgentSessionStatus.AWAITING_USER)
         question_id = await _question_message_id(session, agent)
         # Without the question's message (never expected), the default: the latest message.
+        # The answer continues the question's turn: the user's prompt is still being answered.
         reply = SendMessage(
             conversation_id=conversation_id,
             sender_id=data.sender_id,
             content=data.answer,
             parent_message_id=KEEP if question_id is None else question_id,
+            turn_id=question_id,
         )
         message = await write_message(session, reply)
         await _exchange(session, agent, message, EventKind.USER_ANSWER, data.answer)

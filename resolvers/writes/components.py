@@ -107,16 +107,11 @@ def label(value: str | None) -> str | None:
     return trimmed
 
 
-def tag_list(values: list[str]) -> list[str]:
-    validation.string_list("tags", values)
-    return list(dict.fromkeys(values))
-
-
 async def register_version(ctx: Context, data: RegisterComponentVersion) -> ComponentVersion:
     validation.not_blank("componentKey", data.component_key)
     validation.not_blank("description", data.description)
     data = dataclasses.replace(
-        data, version_name=label(data.version_name), tags=tag_list(data.tags)
+        data, version_name=label(data.version_name), tags=validation.tag_list("tags", data.tags)
     )
     try:
         digest = content_hash(data.definition)
@@ -241,7 +236,7 @@ async def update_version(
     if "tags" in changes:
         if changes["tags"] is None:
             raise BadInput("`tags` cannot be null (send [] to clear them)")
-        changes["tags"] = tag_list(changes["tags"])
+        changes["tags"] = validation.tag_list("tags", changes["tags"])
     if "version_name" in changes:
         changes["version_name"] = label(changes["version_name"])
     validation.not_blank("description", changes.get("description"))

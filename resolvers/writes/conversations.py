@@ -40,7 +40,7 @@ async def create_conversation(ctx: Context, data: CreateConversation) -> Convers
     validation.not_blank("owner.participantId", data.owner.participant_id)
     validation.title("title", data.title)
     validation.json_object("metadata", data.metadata)
-    validation.string_list("tags", data.tags)
+    tags = validation.tag_list("tags", data.tags)
     _check_settings(data.temperature, data.max_tokens)
     everyone = [data.owner, *data.participants]
     validation.unique("participants", [p.participant_id for p in everyone])
@@ -70,7 +70,7 @@ async def create_conversation(ctx: Context, data: CreateConversation) -> Convers
             kind=kind,
             title=data.title,
             summary=data.summary,
-            tags=list(dict.fromkeys(data.tags)),
+            tags=tags,
             meta=data.metadata,
             owner_id=data.owner.participant_id,
             owner_type=data.owner.participant_type,
@@ -178,8 +178,7 @@ async def update_conversation(
     if "metadata" in changes:
         validation.json_object("metadata", changes["metadata"])
     if "tags" in changes:
-        validation.string_list("tags", changes["tags"])
-        changes["tags"] = list(dict.fromkeys(changes["tags"]))
+        changes["tags"] = validation.tag_list("tags", changes["tags"])
     _check_settings(changes.get("temperature"), changes.get("max_tokens"))
     async with transaction(ctx) as session:
         conversation = await open_conversation(session, conversation_id, Action.UPDATE)

@@ -18,7 +18,16 @@ from sqlalchemy import Table, inspect
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Component, ComponentVersion, Conversation, Message, Participant, Span, Trace
+from models import (
+    Component,
+    ComponentVersion,
+    Conversation,
+    Message,
+    MessageReference,
+    Participant,
+    Span,
+    Trace,
+)
 from models.base import utcnow
 from models.enums import EventKind, SpanKind
 from resolvers import events
@@ -38,9 +47,24 @@ SHARED: list[Table] = [ComponentVersion.__table__, Component.__table__]  # type:
 SPANS: Table = Span.__table__  # type: ignore[attr-defined]
 TRACES: Table = Trace.__table__  # type: ignore[attr-defined]
 MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
+REFERENCES: Table = MessageReference.__table__  # type: ignore[attr-defined]
 # References that are no foreign keys (models.conversation.Message.span_id says why),
-# held to the same rule: inside the document.
-SOFT_REFERENCES = {MESSAGES.c.span_id: SPANS}
+# held to the same rule: inside the document, and remapped with the rows they point at.
+SOFT_REFERENCES = {
+    MESSAGES.c.span_id: SPANS,
+    MESSAGES.c.turn_message_id: MESSAGES,
+    REFERENCES.c.target_message_id: MESSAGES,
+    REFERENCES.c.target_span_id: SPANS,
+}
+# Of those, the ones whose target may be gone from the source (a cited message or span
+# deleted, or swept with its trace; a turn's opening message deleted): pointing outside
+# the document, they are cleared rather than refused, so the row reads as it did there
+# (no node; a turn of its own) and still reaches nothing outside.
+CLEARED_WHEN_OUTSIDE = {
+    MESSAGES.c.turn_message_id,
+    REFERENCES.c.target_message_id,
+    REFERENCES.c.target_span_id,
+}
 
 
 def _attribute(table: Table, column: Any) -> str:
@@ -87,7 +111,8 @@ def _references(table: Table) -> list[tuple[Any, Table]]:
 
 
 def _check_references(parsed: Rows) -> None:
-    """Every key must point at a row of the document: nothing outside it is touched."""
+    """Every key must point at a row of the document: nothing outside it is touched
+    (those CLEARED_WHEN_OUTSIDE are cleared)."""
     present = {table: {getattr(row, "id", None) for row in rows} for table, rows in parsed.items()}
     for table, rows in parsed.items():
         for column, target in _references(table):
@@ -95,7 +120,11 @@ def _check_references(parsed: Rows) -> None:
             targets = present.get(target, set())
             for index, row in enumerate(rows):
                 value = getattr(row, attribute)
-                if value is not None and value not in targets:
+                if value is None or value in targets:
+                    continue
+                if column in CLEARED_WHEN_OUTSIDE:
+                    setattr(row, attribute, None)
+                else:
                     raise BadInput(
                         f"tables.{table.name}[{index}].{attribute} points outside the document"
                     )

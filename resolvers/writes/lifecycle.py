@@ -9,12 +9,13 @@ from sqlalchemy import Table, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Conversation, Message, Participant, ToolCall
+from models import Conversation, Message, MessageReference, Participant, ToolCall
 from models.base import utcnow
 from models.enums import EventKind
 from resolvers import events, validation
 from resolvers.context import Context
 from resolvers.ids import to_global_id
+from resolvers.message_kinds import turn_of
 from resolvers.ownership import delete_conversations, delete_rows
 from resolvers.permissions import Action
 from resolvers.principal import Identity
@@ -40,7 +41,7 @@ NOT_FORKED = frozenset(
 # What a message's copy leaves with the original: the routing was decided, and counted
 # (routeStats), in the source; its run is the source's.
 NOT_COPIED = frozenset(
-    {"id", "conversation_id", "seq", "span_id"}
+    {"id", "conversation_id", "seq", "span_id", "turn_message_id"}
     | {"route", "routing_decision", "run_trace_id", "run_session_id"}
 )
 MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]
@@ -140,6 +141,7 @@ async def fork_conversation(
         session.add_all(copies.values())
         await session.flush()
         await _copy_tool_calls(session, copies)
+        await _copy_references(session, copies)
         data = {"forkedFrom": to_global_id("Message", leaf.id)}
         await events.record(session, fork.id, EventKind.CONVERSATION_CREATED, data)
     return fork
@@ -168,12 +170,35 @@ def _copy_messages(fork: Conversation, branch: list[Message]) -> dict[uuid.UUID,
         copy.id, copy.conversation_id, copy.seq = uuid.uuid4(), fork.id, seq
         parent = original.parent_message_id
         copy.parent_message_id = copies[parent].id if parent in copies else None
+        # A turn opened off the branch (a turnId naming another branch) opens its own.
+        turn = copies.get(turn_of(original), copy)
+        copy.turn_message_id = turn.id
         copy.meta = {**original.meta, "forkedFrom": to_global_id("Message", original.id)}
         copies[original.id] = copy
         for name in USAGE:
             setattr(fork, name, getattr(fork, name) + getattr(original, name))
     fork.message_count = fork.last_message_seq = len(branch)
     return copies
+
+
+async def _copy_references(session: AsyncSession, copies: dict[uuid.UUID, Message]) -> None:
+    """References follow their copies: to a message of the branch, its copy; to anything
+    the fork does not hold (a message off the branch, a span: spans stay with the source),
+    no target, as a deleted one reads."""
+    found = await session.exec(
+        select(MessageReference).where(col(MessageReference.message_id).in_(list(copies)))
+    )
+    for reference in found.all():
+        original = reference.target_message_id
+        target = None if original is None else copies.get(original)
+        copy = reference.model_dump(exclude={"message_id", "target_message_id", "target_span_id"})
+        session.add(
+            MessageReference(
+                **copy,
+                message_id=copies[reference.message_id].id,
+                target_message_id=None if target is None else target.id,
+            )
+        )
 
 
 async def _copy_tool_calls(session: AsyncSession, copies: dict[uuid.UUID, Message]) -> None:

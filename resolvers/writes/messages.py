@@ -20,14 +20,23 @@ from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import to_global_id
+from resolvers.message_kinds import TURN, default_type, opens_turn, turn_of
 from resolvers.permissions import Action
 from resolvers.pricing import charges
 from resolvers.pricing.charges import Charge, ModelCall
 from resolvers.principal import Identity
 from resolvers.titles import title_from
 from resolvers.writes import agent_identities, routing
-from resolvers.writes.commands import KEEP, EditMessage, MessageContent, NewToolCall, SendMessage
+from resolvers.writes.commands import (
+    KEEP,
+    EditMessage,
+    Keep,
+    MessageContent,
+    NewToolCall,
+    SendMessage,
+)
 from resolvers.writes.conversations import open_conversation
+from resolvers.writes.references import add_references, check_references
 from resolvers.writes.totals import TOKENS, per_row, room_for, totals_full
 from resolvers.writes.transaction import (
     existing_client_row,
@@ -49,6 +58,8 @@ def check_content(data: MessageContent) -> None:
     validation.cached_input(data.cached_input_tokens, data.input_tokens)
     validation.non_negative(latencyMs=data.latency_ms)
     validation.temperature(data.temperature)
+    validation.in_range("confidence", data.confidence, 0.0, 1.0)
+    check_references(data.references)
     validation.message_parts(data.parts)
     validation.json_objects("attachments", data.attachments)
     validation.json_object("metadata", data.metadata)
@@ -87,21 +98,16 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
     # Once the conversation is known to be visible: who may not see it hears NOT_FOUND.
     sender = Identity(data.sender_type, data.sender_id)
     await agent_identities.require_speaker(session, writer(session), sender)
-    parent_id = data.parent_message_id
-    # Checked under the conversation's lock, which a deletion of the parent also takes.
-    if parent_id is KEEP:
-        latest = await session.exec(_LATEST_BEFORE, params={"c": conversation_id, "seq": seq})
-        parent_id = latest.first()
-    elif parent_id is not None:
-        await message_in(session, parent_id, conversation_id, "the parent message")
+    parent_id, parent_turn = await _parent(session, conversation_id, seq, data.parent_message_id)
     message = _message(data.id, conversation_id, seq, parent_id, data, charge)
     message.sender_id, message.sender_type, message.role = (
         data.sender_id,
         data.sender_type,
         data.role,
     )
+    message.turn_message_id = await _turn(session, data, message.id, parent_turn)
     await routing.route(session, message, data)
-    await _add_with_tool_calls(session, message, data.tool_calls)
+    await _add(session, message, data)
     # Written before the event that points at it: a flush does not order the rows of
     # models without relationships by their foreign keys.
     await session.flush()
@@ -112,6 +118,36 @@ async def write_message(session: AsyncSession, data: SendMessage) -> Message:
     if untitled and data.role == MessageRole.USER:
         await _title_from_prompt(session, conversation_id, data)
     return message
+
+
+async def _parent(
+    session: AsyncSession, conversation_id: uuid.UUID, seq: int, parent_id: uuid.UUID | Keep | None
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The new message's parent (KEEP: the latest message before it) and the parent's turn.
+
+    Checked under the conversation's lock, which a deletion of the parent also takes.
+    """
+    if parent_id is KEEP:
+        latest = await session.exec(_LATEST_BEFORE, params={"c": conversation_id, "seq": seq})
+        found = latest.first()
+        return (None, None) if found is None else (found[0], found[1])
+    if parent_id is None:
+        return None, None
+    parent = await message_in(session, parent_id, conversation_id, "the parent message")
+    return parent.id, turn_of(parent)
+
+
+async def _turn(
+    session: AsyncSession, data: SendMessage, message_id: uuid.UUID, parent_turn: uuid.UUID | None
+) -> uuid.UUID:
+    """The turn the new message joins: that of the message the sender names; else a new
+    one (its own id) when its role opens one; else its parent's; without a parent, its own."""
+    if data.turn_id is not None:
+        joined = await message_in(session, data.turn_id, data.conversation_id, "the turn's message")
+        return turn_of(joined)
+    if opens_turn(data.role) or parent_turn is None:
+        return message_id
+    return parent_turn
 
 
 async def _title_from_prompt(
@@ -157,7 +193,10 @@ async def edit_message(ctx: Context, data: EditMessage) -> Message:
             original.role,
         )
         message.meta = {**data.metadata, "editedFrom": to_global_id("Message", original.id)}
-        await _add_with_tool_calls(session, message, data.tool_calls)
+        # An edited prompt asks anew; any other edit answers what the original answered.
+        opens = opens_turn(original.role)
+        message.turn_message_id = message.id if opens else turn_of(original)
+        await _add(session, message, data)
         await session.flush()  # before its event, as in write_message
         events.append(
             session,
@@ -199,6 +238,7 @@ def _message(
         latency_ms=data.latency_ms,
         attachments=data.attachments,
         meta=data.metadata,
+        confidence=data.confidence,
     )
 
 
@@ -268,7 +308,7 @@ _TAKE_ONE_MESSAGE = (
     .execution_options(synchronize_session=False)
 )
 _LATEST_BEFORE = (
-    select(col(Message.id))
+    select(col(Message.id), TURN)
     .where(col(Message.conversation_id) == bindparam("c"), col(Message.seq) < bindparam("seq"))
     .order_by(col(Message.seq).desc())
     .limit(1)
@@ -347,12 +387,15 @@ async def take_seqs(
     return last
 
 
-async def _add_with_tool_calls(
-    session: AsyncSession, message: Message, calls: list[NewToolCall]
-) -> None:
+async def _add(session: AsyncSession, message: Message, data: MessageContent) -> None:
+    """Add the message with its tool calls and references; its type, unless the sender
+    gave one, follows from its role, status and tool calls (resolvers.message_kinds)."""
+    has_calls = bool(data.tool_calls)
+    message.message_type = data.message_type or default_type(message.role, data.status, has_calls)
     session.add(message)
-    for position, call in enumerate(calls):
+    for position, call in enumerate(data.tool_calls):
         session.add(await _tool_call(session, message, position, call))
+    await add_references(session, message, data.references)
 
 
 async def _tool_call(

@@ -205,12 +205,13 @@ def _apply(step: PlanStep, plan: Plan, data: UpdateStepStatus) -> None:
 
 def _roll_up(plan: Plan, steps: list[PlanStep]) -> None:
     """The plan follows its steps: RUNNING once one starts, COMPLETED when all are done."""
+    now = utcnow()
     if all(s.status in DONE for s in steps):
-        plan.status = PlanStatus.COMPLETED
+        plan.status, plan.completed_at = PlanStatus.COMPLETED, now
         plan.current_step_index = None
     elif any(s.status == StepStatus.RUNNING for s in steps):
         plan.status = PlanStatus.RUNNING
-    plan.updated_at = utcnow()
+    plan.updated_at = now
 
 
 async def add_step_dependency(
@@ -253,7 +254,9 @@ async def set_plan_status(ctx: Context, plan_id: uuid.UUID, status: PlanStatus) 
             raise Conflict(f"the plan is already {plan.status}")
         if status == PlanStatus.DRAFT:
             raise BadInput("a plan cannot go back to DRAFT")
-        plan.status = status
+        plan.status, plan.updated_at = status, utcnow()
+        # Final statuses are never left (above), so this is set once.
+        if status in FINAL_PLAN:
+            plan.completed_at = plan.updated_at
         await events.record(session, plan.conversation_id, EventKind.PLAN_UPDATED, plan_id=plan.id)
-        plan.updated_at = utcnow()
     return plan

@@ -1,5 +1,6 @@
 """Ending an agent run: its session, and every message, tool call, span and trace of it
-still open.
+still open; the traces it ends keep the prompt the run answered and, when it completed,
+its answer (userInput, finalOutput).
 
 completeRun, failRun and the sweeper's timeout (stale.py) all end runs here, so that no
 way of ending one leaves a STREAMING message, a RUNNING tool call, an open span or a
@@ -21,6 +22,7 @@ from models.base import utcnow
 from models.enums import (
     AgentSessionStatus,
     EventKind,
+    MessageRole,
     MessageStatus,
     ParticipantType,
     SpanStatus,
@@ -28,8 +30,14 @@ from models.enums import (
     TraceStatus,
 )
 from resolvers import events
-from resolvers.writes.commands import EndSpan
+from resolvers.message_kinds import turn_of
+from resolvers.titles import message_text
+from resolvers.writes import run_state
+from resolvers.writes.commands import EndSpan, SpanError
 from resolvers.writes.traces import close_trace, finish_span
+
+# What a tool call still running when its run completes ends with.
+CUT_SHORT = SpanError(type=run_state.RUN_ENDED, message="the run ended before the tool call did")
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,19 @@ class Outcome:
     message_status: MessageStatus
     kind: EventKind
     error: str | None = None
+    # How the spans it leaves open record the error (errorDetails).
+    error_type: str = run_state.RUN_FAILED
+    retryable: bool | None = None
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def span_error(self) -> SpanError | None:
+        if self.error is None:
+            return None
+        return SpanError(type=self.error_type, message=self.error, retryable=self.retryable)
 
 
 async def end_run(
@@ -59,9 +76,11 @@ async def end_run(
     for each in ended:
         each.status, each.updated_at = outcome.message_status, utcnow()
         await events.record(session, conversation_id, EventKind.MESSAGE_UPDATED, message_id=each.id)
-    message_ids = [each.id for each in ended] + ([message.id] if message is not None else [])
+    produced = {each.id: each for each in [*ended, *([message] if message is not None else [])]}
+    message_ids = list(produced)
     await _end_tool_calls(session, conversation_id, message_ids, outcome)
-    await _end_traces(session, conversation_id, agent, message_ids, outcome)
+    answer = message or (ended[-1] if ended else None)
+    await _end_traces(session, conversation_id, agent, produced, answer, outcome)
     if agent is not None:
         _end_session(agent, outcome, message)
     await events.record(
@@ -126,11 +145,12 @@ async def _end_tool_calls(
         .order_by(col(ToolCall.message_id), col(ToolCall.position))
         .with_for_update()
     )
+    details = outcome.span_error or CUT_SHORT
     for call in found.all():
         call.status, call.ended_at = ToolCallStatus.FAILED, utcnow()
-        call.error = outcome.error or "the run ended before the tool call did"
+        call.error = details.message
         if call.span_id is not None:
-            await _end_span(session, call.span_id, SpanStatus.ERROR, call.error)
+            await _end_span(session, call.span_id, details)
         await events.record(
             session,
             conversation_id,
@@ -145,12 +165,14 @@ async def _end_traces(
     session: AsyncSession,
     conversation_id: uuid.UUID,
     agent: AgentSession | None,
-    message_ids: list[uuid.UUID],
+    produced: dict[uuid.UUID, Message],
+    answer: Message | None,
     outcome: Outcome,
 ) -> None:
     """The run's traces (those of its messages, and those begun during the session that
     no other agent ran): their open spans end, then the RUNNING ones, as ERROR when the
-    run failed."""
+    run failed, each with the texts of its message (else of the run's answer)."""
+    message_ids = list(produced)
     begun = _since(agent, col(Trace.started_at))
     if agent is not None:
         ran = col(Trace.agent_id)
@@ -164,7 +186,6 @@ async def _end_traces(
         .order_by(col(Trace.started_at), col(Trace.id))
         .with_for_update()
     )
-    span_status = SpanStatus.ERROR if outcome.failed else SpanStatus.OK
     trace_status = TraceStatus.ERROR if outcome.failed else TraceStatus.OK
     for trace in found.all():
         spans = await session.exec(
@@ -174,28 +195,53 @@ async def _end_traces(
             .with_for_update()
         )
         for span in spans.all():
-            await _finish(session, trace, span, span_status, outcome.error)
+            await _finish(session, trace, span, outcome.span_error)
         if trace.status == TraceStatus.RUNNING:
+            own = produced.get(trace.message_id) if trace.message_id is not None else None
+            await _keep_texts(session, trace, own or answer, outcome)
             await close_trace(session, trace, trace_status, max(utcnow(), trace.started_at))
 
 
-async def _end_span(
-    session: AsyncSession, span_id: uuid.UUID, status: SpanStatus, error: str | None
+async def _keep_texts(
+    session: AsyncSession, trace: Trace, answer: Message | None, outcome: Outcome
 ) -> None:
+    """What the trace's run did not say itself (startTrace's userInput, endTrace's
+    finalOutput): the prompt, and the answer of a run that completed. A failed run gave
+    no answer (endTrace stores an ERROR trace's output only when told one): its error is
+    the session's, the spans' (errorDetails) and the trace's status."""
+    if answer is None:
+        return
+    if trace.user_input is None:
+        trace.user_input = await prompt_of(session, answer)
+    if trace.final_output is None and not outcome.failed:
+        trace.final_output = message_text(answer.content, answer.parts) or None
+
+
+async def prompt_of(session: AsyncSession, message: Message) -> str | None:
+    """The text of the user's prompt `message` answers: the USER message that opened its
+    turn. None when no user opened it (an agent speaking first) or the prompt has no text."""
+    opener_id = turn_of(message)
+    opener = message if opener_id == message.id else await session.get(Message, opener_id)
+    if opener is None or opener.role != MessageRole.USER:
+        return None
+    return message_text(opener.content, opener.parts) or None
+
+
+async def _end_span(session: AsyncSession, span_id: uuid.UUID, error: SpanError) -> None:
     span = await session.get(Span, span_id, with_for_update=True)
     if span is None or span.ended_at is not None:
         return
     trace = await session.get(Trace, span.trace_id)
     if trace is not None:
-        await _finish(session, trace, span, status, error)
+        await _finish(session, trace, span, error)
 
 
-async def _finish(
-    session: AsyncSession, trace: Trace, span: Span, status: SpanStatus, error: str | None
-) -> None:
+async def _finish(session: AsyncSession, trace: Trace, span: Span, error: SpanError | None) -> None:
+    """End the span as OK, or as ERROR with `error` (structured, as endSpan stores it)."""
     # A span may say it started later than now (clocks differ): it then ends as it began.
     ended = max(utcnow(), span.started_at)
-    end = EndSpan(span_id=span.id, status=status, error=error, ended_at=ended)
+    status = SpanStatus.OK if error is None else SpanStatus.ERROR
+    end = EndSpan(span_id=span.id, status=status, error_details=error, ended_at=ended)
     await finish_span(session, trace, span, end)
 
 

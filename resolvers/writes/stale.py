@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from models import AgentSession, Message
 from models.base import utcnow
@@ -27,6 +28,7 @@ from resolvers import events
 from resolvers.context import Context
 from resolvers.errors import Conflict
 from resolvers.ids import to_global_id
+from resolvers.writes import run_state
 from resolvers.writes.conversations import lock_conversation
 from resolvers.writes.run_end import Outcome, end_run
 from resolvers.writes.transaction import transaction
@@ -50,13 +52,11 @@ async def fail_silent(ctx: Context, timeout_seconds: float) -> int:
 Close = Callable[[AsyncSession, AgentSession, float], Awaitable[None]]
 
 
-async def _sweep(
-    ctx: Context, status: AgentSessionStatus, timeout_seconds: float, close: Close
-) -> int:
-    """Close the sessions in `status` silent for longer than the timeout, each in a
-    transaction of its own, read a page at a time (ix_agent_sessions_open_last_interaction)."""
-    cutoff = utcnow() - timedelta(seconds=timeout_seconds)
-    silent = (
+def silent_sessions(status: AgentSessionStatus, cutoff: datetime) -> Select[uuid.UUID, uuid.UUID]:
+    """A page of the sessions in `status` not heard from since `cutoff`, the longest
+    silent first: ix_agent_sessions_open_last_interaction answers it, however many
+    sessions ever ended."""
+    return (
         select(col(AgentSession.id), col(AgentSession.conversation_id))
         .where(
             text(OPEN_EITHER),
@@ -66,6 +66,14 @@ async def _sweep(
         .order_by(col(AgentSession.last_interaction_at))
         .limit(PAGE)
     )
+
+
+async def _sweep(
+    ctx: Context, status: AgentSessionStatus, timeout_seconds: float, close: Close
+) -> int:
+    """Close the sessions in `status` silent for longer than the timeout, each in a
+    transaction of its own, read a page at a time."""
+    silent = silent_sessions(status, utcnow() - timedelta(seconds=timeout_seconds))
     closed = 0
     while True:
         async with ctx.session_factory() as session:
@@ -120,7 +128,15 @@ async def _fail(session: AsyncSession, agent: AgentSession, timeout_seconds: flo
     message = None
     if agent.message_id is not None:
         message = await session.get(Message, agent.message_id, with_for_update=True)
-    failed = Outcome(AgentSessionStatus.FAILED, MessageStatus.ERROR, EventKind.ERROR, reason)
+    # Silence may pass: the run can be tried again.
+    failed = Outcome(
+        AgentSessionStatus.FAILED,
+        MessageStatus.ERROR,
+        EventKind.ERROR,
+        reason,
+        error_type=run_state.AGENT_TIMEOUT,
+        retryable=True,
+    )
     await end_run(session, agent.conversation_id, agent, message, failed)
 
 

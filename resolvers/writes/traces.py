@@ -297,7 +297,9 @@ async def finish_span(session: AsyncSession, trace: Trace, span: Span, data: End
     )
     span.ended_at, span.duration_ms = ended, duration_ms(span.started_at, ended)
     span.status, span.outputs = data.status, data.outputs
-    span.error, span.error_details = run_state.span_error(data.error, data.error_details)
+    span.error, span.error_details = run_state.span_error(
+        data.status, data.error, data.error_details
+    )
     span.attributes = {**span.attributes, **data.attributes}
     span.model = data.model or span.model
     span.input_tokens, span.output_tokens = data.input_tokens, data.output_tokens

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -98,6 +98,21 @@ async def test_the_identity_migration_keeps_only_sound_agent_claims(
         assert owner.all() == [("USER",)]
 
 
+async def _conversation(connection: AsyncConnection, at: datetime, owner: str = "ada") -> str:
+    """A conversation row as every revision since 0007 takes it; its id."""
+    conversation = uuid.uuid4().hex
+    await connection.execute(
+        text(
+            "INSERT INTO conversations (id, kind, status, tags, metadata, owner_id, created_at,"
+            " updated_at, last_activity_at, last_message_seq, message_count, input_tokens,"
+            " output_tokens, total_tokens, cost) VALUES (:id, 'USER_AGENT', 'ACTIVE', '[]',"
+            " '{}', :owner, :at, :at, :at, 0, 0, 0, 0, 0, 0)"
+        ),
+        {"id": conversation, "owner": owner, "at": at},
+    )
+    return conversation
+
+
 async def _old_rows(connection: AsyncConnection) -> None:
     for owner, agent, created in OLD_KEYS:
         await connection.execute(
@@ -113,16 +128,7 @@ async def _old_rows(connection: AsyncConnection) -> None:
                 "at": datetime.fromisoformat(created),
             },
         )
-    conversation = uuid.uuid4().hex
-    await connection.execute(
-        text(
-            "INSERT INTO conversations (id, kind, status, tags, metadata, owner_id, created_at,"
-            " updated_at, last_activity_at, last_message_seq, message_count, input_tokens,"
-            " output_tokens, total_tokens, cost) VALUES (:id, 'USER_AGENT', 'ACTIVE', '[]',"
-            " '{}', 'alice', :at, :at, :at, 0, 0, 0, 0, 0, 0)"
-        ),
-        {"id": conversation, "at": datetime(2026, 1, 1)},
-    )
+    conversation = await _conversation(connection, datetime(2026, 1, 1), owner="alice")
     for who, kind in (("alice", "USER"), ("scout", "AGENT")):
         await connection.execute(
             text(
@@ -186,3 +192,135 @@ async def test_costs_become_exact_nano_dollars_and_back(
         assert (await connection.execute(text(costs))).one() == (0.11522, 0.01522, 2e-9)
         await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
         assert (await connection.execute(text(costs))).one() == exact
+
+
+# (name, parent, role, status, the event of an agent's question or of its answer)
+OldMessage = tuple[str, str | None, str, str, str | None]
+WITH_A_USER: list[OldMessage] = [
+    ("prompt", None, "USER", "COMPLETE", None),
+    ("calls", "prompt", "ASSISTANT", "COMPLETE", None),  # with a tool call
+    ("result", "calls", "TOOL", "COMPLETE", None),
+    ("answer", "result", "ASSISTANT", "COMPLETE", None),
+    ("second", "answer", "USER", "COMPLETE", None),
+    ("failed", "second", "ASSISTANT", "ERROR", None),
+    # Regenerated on the first prompt's branch after the second prompt was written.
+    ("again", "result", "ASSISTANT", "COMPLETE", None),
+    ("question", "again", "ASSISTANT", "COMPLETE", "ASK_USER"),
+    ("reply", "question", "USER", "COMPLETE", "USER_ANSWER"),
+]
+AGENT_FIRST: list[OldMessage] = [
+    ("opening", None, "ASSISTANT", "COMPLETE", None),
+    ("follow-up", "opening", "ASSISTANT", "COMPLETE", None),
+]
+
+
+async def _old_messages(
+    connection: AsyncConnection, at: datetime, messages: list[OldMessage]
+) -> dict[str, str]:
+    """`messages` in order in a new conversation, with their events and a tool call on
+    `calls`; their ids by name (each one's content)."""
+    conversation = await _conversation(connection, at)
+    ids: dict[str, str] = {}
+    for seq, (name, parent, role, status, event) in enumerate(messages, start=1):
+        ids[name] = uuid.uuid4().hex
+        await connection.execute(
+            text(
+                "INSERT INTO messages (id, conversation_id, seq, parent_message_id, sender_id,"
+                " sender_type, role, content, parts, status, input_tokens, output_tokens,"
+                " total_tokens, cost, attachments, metadata, created_at, updated_at) VALUES"
+                " (:id, :c, :seq, :parent, 'ada', 'USER', :role, :name, '[]', :status, 0, 0, 0,"
+                " 0, '[]', '{}', :at, :at)"
+            ),
+            {
+                "id": ids[name],
+                "c": conversation,
+                "seq": seq,
+                "parent": ids[parent] if parent else None,
+                "role": role,
+                "name": name,
+                "status": status,
+                "at": at,
+            },
+        )
+        if event is not None:
+            await connection.execute(
+                text(
+                    "INSERT INTO events (conversation_id, seq, kind, created_at, message_id,"
+                    " data) VALUES (:c, :seq, :kind, :at, :m, '{}')"
+                ),
+                {"c": conversation, "seq": seq, "kind": event, "at": at, "m": ids[name]},
+            )
+        if name == "calls":
+            await connection.execute(
+                text(
+                    "INSERT INTO tool_calls (id, message_id, position, call_id, tool_name,"
+                    " arguments, status) VALUES (:id, :m, 0, 'c1', 'search', '{}', 'COMPLETED')"
+                ),
+                {"id": uuid.uuid4().hex, "m": ids[name]},
+            )
+    return ids
+
+
+PLAN_STATUSES = ("COMPLETED", "FAILED", "CANCELLED", "RUNNING", "DRAFT")
+
+
+async def _old_plans(connection: AsyncConnection, at: datetime) -> None:
+    """A plan of each status, last updated a day after it was created."""
+    conversation = await _conversation(connection, at)
+    for status in PLAN_STATUSES:
+        await connection.execute(
+            text(
+                "INSERT INTO plans (id, conversation_id, title, status, context, max_retries,"
+                " created_at, updated_at) VALUES (:id, :c, :status, :status, '{}', 3, :at,"
+                " :later)"
+            ),
+            {
+                "id": uuid.uuid4().hex,
+                "c": conversation,
+                "status": status,
+                "at": at,
+                "later": at + timedelta(days=1),
+            },
+        )
+
+
+async def test_rows_written_before_0031_get_turns_types_and_plan_ends(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Migration 0031 gives old rows what new ones get when written (resolvers.message_kinds):
+    a message joins its parent's turn unless it is a user's prompt (a user's answer to an
+    agent's question is not one), a message without a parent opens its own; its type
+    follows its role, status, tool calls and question; a plan that ended ended when it was
+    last updated."""
+    at = datetime(2026, 1, 1)
+    async with at_revision(database_url, tmp_path_factory, "0030") as connection:
+        ids = await _old_messages(connection, at, WITH_A_USER)
+        ids |= await _old_messages(connection, at, AGENT_FIRST)
+        await _old_plans(connection, at)
+        await connection.run_sync(lambda c: command.upgrade(alembic_config(c), "0031"))
+        rows = await connection.execute(
+            text("SELECT content, turn_message_id, message_type FROM messages")
+        )
+        names = {uuid.UUID(str(v)): k for k, v in ids.items()}
+        found = {content: (names[uuid.UUID(str(turn))], kind) for content, turn, kind in rows}
+        ended = await connection.execute(
+            text("SELECT status FROM plans WHERE completed_at = updated_at")
+        )
+        running = await connection.execute(
+            text("SELECT status FROM plans WHERE completed_at IS NULL")
+        )
+        plans = (sorted(ended.scalars()), sorted(running.scalars()))
+    assert found == {
+        "prompt": ("prompt", "TEXT"),
+        "calls": ("prompt", "TOOL_CALL"),
+        "result": ("prompt", "TOOL_RESULT"),
+        "answer": ("prompt", "ANSWER"),
+        "second": ("second", "TEXT"),
+        "failed": ("second", "ERROR"),
+        "again": ("prompt", "ANSWER"),
+        "question": ("prompt", "QUESTION"),
+        "reply": ("prompt", "TEXT"),
+        "opening": ("opening", "ANSWER"),
+        "follow-up": ("opening", "ANSWER"),
+    }
+    assert plans == (["CANCELLED", "COMPLETED", "FAILED"], ["DRAFT", "RUNNING"])

@@ -23,6 +23,8 @@ query Deep($first: Int!) {
           id seq role content parent { id } children { id }
           toolCalls { id toolName arguments span { id name status } }
           trace { id }
+          references { kind node { id } }
+          turn { id }
         } }
       }
       plans { edges { node {
@@ -58,12 +60,18 @@ async def seed_conversation(gql: GraphQLClient, index: int, messages: int) -> No
         gql, trace["id"], kind="TOOL", parentSpanId=llm["id"], componentVersionIds=[tool["id"]]
     )
     await factories.end_span(gql, llm["id"], inputTokens=10, outputTokens=5)
+    prompt = None
     for n in range(messages):
         calls: list[dict[str, Any]] = []
+        references: list[dict[str, Any]] = []
         if n % 2:
             calls = [{"callId": f"c{n}", "toolName": "search", "spanId": tool_span["id"]}]
+            references = [{"messageId": prompt}, {"spanId": tool_span["id"]}, {"document": "d"}]
         role = "ASSISTANT" if n % 2 else "USER"
-        await factories.message(gql, conv["id"], role=role, content=f"m{n}", toolCalls=calls)
+        sent = await factories.message(
+            gql, conv["id"], role=role, content=f"m{n}", toolCalls=calls, references=references
+        )
+        prompt = prompt if n % 2 else sent["id"]
 
 
 async def count_deep_query(gql: GraphQLClient, sql: StatementCounter, first: int) -> int:
@@ -83,6 +91,14 @@ async def test_deep_query_returns_the_whole_graph(gql: GraphQLClient) -> None:
     assert [m["content"] for m in messages] == ["m0", "m1", "m2", "m3"]
     assert messages[1]["parent"]["id"] == messages[0]["id"]
     assert messages[1]["toolCalls"][0]["span"]["name"] == "span"
+    references = [(r["kind"], r["node"]) for r in messages[1]["references"]]
+    span_id = messages[1]["toolCalls"][0]["span"]["id"]
+    assert references == [
+        ("MESSAGE", {"id": messages[0]["id"]}),
+        ("SPAN", {"id": span_id}),
+        ("DOCUMENT", None),
+    ]
+    assert [t["id"] for t in messages[1]["turn"]] == [m["id"] for m in messages[:2]]
     steps = conv["plans"]["edges"][0]["node"]["steps"]
     assert [len(s["dependencies"]) for s in steps] == [0, 1, 2]
     assert len(steps[0]["spans"]) == 1

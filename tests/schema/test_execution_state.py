@@ -234,6 +234,33 @@ async def test_bad_error_details_are_refused_and_the_span_stays_open(gql: GraphQ
     }
 
 
+async def test_an_ok_span_has_no_error(gql: GraphQLClient) -> None:
+    _, trace = await new_trace(gql)
+    span = (await factories.span(gql, trace))["id"]
+    document = factories.mutation_document("endSpan", "id")
+    for given in (
+        {"status": "OK", "error": "boom"},
+        {"status": "OK", "errorDetails": {"message": "boom", "type": "E"}},
+        {"error": "boom"},  # OK is the default status
+    ):
+        error = await gql.error(document, {"input": {"spanId": span, **given}})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", given
+        assert "an OK span has no error" in error["message"]
+    end = {"spanId": span, "status": "OK", "errorDetails": {"message": "boom"}}
+    [refused] = (await gql.data(INGEST, {"batch": [{"clientEventId": "e", "span": {"end": end}}]}))[
+        "ingest"
+    ]
+    assert (refused["ok"], refused["error"]["code"]) == (False, "BAD_USER_INPUT")
+    assert await read(gql, SPAN, span, f"endedAt {ERROR}") == {
+        "endedAt": None,
+        "status": "UNSET",
+        "error": None,
+        "errorDetails": None,
+    }
+    ended = await factories.end_span(gql, span, ERROR, status="OK")
+    assert ended == {"status": "OK", "error": None, "errorDetails": None}
+
+
 async def test_state_nested_past_the_limit_is_refused(gql: GraphQLClient) -> None:
     conv = (await factories.conversation(gql))["id"]
     deep: Any = {}

@@ -15,6 +15,7 @@ import httpx
 from starlette.applications import Starlette
 
 from config import Settings
+from resolvers.ids import from_global_id
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user
@@ -293,3 +294,149 @@ async def test_the_command_line_exports_a_conversation(
         )
         assert expected in done.stdout
         assert "hello shell" in done.stdout
+
+
+KINDS = """query($c: ID!) { conversation(id: $c) {
+  messages { nodes { id content turnId messageType confidence
+    references { kind node { id ... on Span { name } ... on Message { content } } document } } }
+} }"""
+
+
+async def turns_and_references(gql: GraphQLClient) -> str:
+    """A conversation of two turns whose answer relies on a tool's result, a span and a
+    document, and whose last message joins the first turn."""
+    conv = (await factories.conversation(gql))["id"]
+    question = (await factories.message(gql, conv, content="weather?"))["id"]
+    trace = (await factories.trace(gql, conv))["id"]
+    span = (await factories.span(gql, trace, name="lookup"))["id"]
+    agent = {"senderId": "agent-1", "senderType": "AGENT"}
+    await factories.message(gql, conv, content="looking", role="ASSISTANT", **agent)
+    result = await factories.message(gql, conv, content="sunny", role="TOOL", **agent)
+    references = [
+        {"messageId": result["id"]},
+        {"spanId": span},
+        {"document": "https://weather.example.com/paris"},
+    ]
+    await factories.message(
+        gql,
+        conv,
+        content="Sunny.",
+        role="ASSISTANT",
+        confidence=0.8,
+        references=references,
+        **agent,
+    )
+    await factories.message(gql, conv, content="thanks")
+    await factories.message(gql, conv, content="also", role="ASSISTANT", turnId=question, **agent)
+    return conv
+
+
+def label(node: dict[str, Any] | None) -> str | None:
+    return None if node is None else node.get("name", node.get("content"))
+
+
+def kinds(read: dict[str, Any]) -> list[Any]:
+    """The messages' turns, types and references, by content rather than by id."""
+    nodes = read["conversation"]["messages"]["nodes"]
+    content = {m["id"]: m["content"] for m in nodes}
+    return [
+        (
+            m["content"],
+            content[m["turnId"]],
+            m["messageType"],
+            m["confidence"],
+            [(r["kind"], label(r["node"]), r["document"]) for r in m["references"]],
+        )
+        for m in nodes
+    ]
+
+
+async def test_turns_and_references_travel_with_their_messages(
+    gql: GraphQLClient, app: Starlette
+) -> None:
+    conv = await turns_and_references(gql)
+    before = await gql.data(KINDS, {"c": conv})
+    assert kinds(before) == [
+        ("weather?", "weather?", "TEXT", None, []),
+        ("looking", "weather?", "ANSWER", None, []),
+        ("sunny", "weather?", "TOOL_RESULT", None, []),
+        (
+            "Sunny.",
+            "weather?",
+            "ANSWER",
+            0.8,
+            [
+                ("MESSAGE", "sunny", None),
+                ("SPAN", "lookup", None),
+                ("DOCUMENT", None, "https://weather.example.com/paris"),
+            ],
+        ),
+        ("thanks", "thanks", "TEXT", None, []),
+        ("also", "weather?", "ANSWER", None, []),
+    ]
+    document = (await gql.data(EXPORT, {"c": conv}))["conversationExport"]
+    assert len(document["tables"]["message_references"]) == 3
+    copy = (await gql.data(IMPORT, {"d": document, "r": True}))["importConversation"]["id"]
+    copied = await gql.data(KINDS, {"c": copy})
+    # The copy's turns and references point at its own messages and spans.
+    assert kinds(copied) == kinds(before)
+    copied_ids = {m["id"] for m in copied["conversation"]["messages"]["nodes"]}
+    original, answer = (read["conversation"]["messages"]["nodes"][3] for read in (before, copied))
+    assert answer["references"][0]["node"]["id"] in copied_ids
+    spans = [m["references"][1]["node"]["id"] for m in (original, answer)]
+    assert spans[0] != spans[1]
+    assert {m["turnId"] for m in copied["conversation"]["messages"]["nodes"]} <= copied_ids
+    # Deleted, the original takes its references with it; the copy keeps its own.
+    await gql.data(DELETE, {"id": conv})
+    assert len((await table_rows(app))["message_references"]) == 3
+    await gql.data(IMPORT, {"d": document, "r": False})
+    assert await gql.data(KINDS, {"c": conv}) == before
+    for gone in (conv, copy):
+        await gql.data(DELETE, {"id": gone})
+    assert (await table_rows(app))["message_references"] == []
+
+
+async def test_citations_of_rows_outside_the_document_are_cleared(gql: GraphQLClient) -> None:
+    """A cited message or span, or a turn's opener, may be gone from the source (deleted,
+    swept): pointing outside the document, such a reference comes in empty, never
+    pointing at another conversation's row."""
+    other = (await factories.conversation(gql))["id"]
+    foreign = (await factories.message(gql, other, content="not yours"))["id"]
+    foreign_raw = str(from_global_id(foreign)[1])
+    conv = await turns_and_references(gql)
+    document = (await gql.data(EXPORT, {"c": conv}))["conversationExport"]
+    tables = document["tables"]
+    tables["message_references"][0]["target_message_id"] = foreign_raw
+    tables["message_references"][1]["target_span_id"] = str(uuid.uuid4())
+    [also] = [m for m in tables["messages"] if m["content"] == "also"]
+    also["turn_message_id"] = foreign_raw
+    for remap in (True, False):
+        if not remap:
+            await gql.data(DELETE, {"id": conv})
+        copy = (await gql.data(IMPORT, {"d": document, "r": remap}))["importConversation"]["id"]
+        read = kinds(await gql.data(KINDS, {"c": copy}))
+        assert read[3][4] == [
+            ("MESSAGE", None, None),
+            ("SPAN", None, None),
+            ("DOCUMENT", None, "https://weather.example.com/paris"),
+        ]
+        assert read[5][:2] == ("also", "also")  # a turn of its own
+
+
+async def test_a_fork_keeps_turns_and_references_within_itself(gql: GraphQLClient) -> None:
+    conv = await turns_and_references(gql)
+    before = await gql.data(KINDS, {"c": conv})
+    nodes = before["conversation"]["messages"]["nodes"]
+    fork = (await gql.data(FORK, {"m": nodes[-1]["id"], "t": None}))["forkConversation"]["id"]
+    forked = await gql.data(KINDS, {"c": fork})
+    # The same turns and citations, but of the fork's own messages; the span stays with
+    # the source, so its citation has no target in the fork.
+    expected = [
+        (*row[:4], [(kind, None if kind == "SPAN" else name, doc) for kind, name, doc in row[4]])
+        for row in kinds(before)
+    ]
+    assert kinds(forked) == expected
+    own = {m["id"] for m in forked["conversation"]["messages"]["nodes"]}
+    assert {m["turnId"] for m in forked["conversation"]["messages"]["nodes"]} <= own
+    answer = forked["conversation"]["messages"]["nodes"][3]
+    assert answer["references"][0]["node"]["id"] in own

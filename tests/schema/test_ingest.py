@@ -11,6 +11,7 @@ import httpx
 from config import Settings
 from resolvers.ids import to_global_id
 from tests import factories
+from tests.conftest import StatementCounter
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_key, as_user, new_key
 from tests.web.conftest import app_with
@@ -268,3 +269,117 @@ async def test_nobody_ingests_into_what_they_cannot_see(secured_http: httpx.Asyn
     assert codes(results) == ["NOT_FOUND", "NOT_FOUND", None, "FORBIDDEN", None]
     found = (await alice.data(CONVERSATION, {"id": theirs}))["conversation"]
     assert (found["messageCount"], found["traces"]["nodes"]) == (0, [])
+
+
+KINDS = """query($id: ID!) { conversation(id: $id) { messageCount
+  messages(first: 20) { nodes { id content turnId messageType confidence
+    references { kind node { id } document } } } } }"""
+AGENT = {"senderId": "agent-1", "senderType": "AGENT"}
+
+
+async def test_ingested_messages_take_turns_types_and_references(gql: GraphQLClient) -> None:
+    """Without the new fields, turns and types follow sendMessage's rule; with them, as
+    given, a turn and references pointing at messages and spans of the same batch."""
+    conversation, conversation_id = uid("Conversation")
+    ask, ask_id = uid("Message")
+    result, result_id = uid("Message")
+    trace, trace_id = uid("Trace")
+    span, span_id = uid("Span")
+
+    def message(content: str, **more: Any) -> dict[str, Any]:
+        return {"message": {"conversationId": conversation_id, "content": content, **more}}
+
+    answer = {
+        "messageType": "ANSWER",
+        "confidence": 0.75,
+        "references": [
+            {"messageId": result_id},
+            {"spanId": span_id},
+            {"document": "https://docs.example.com/w"},
+        ],
+    }
+    results = await ingest(
+        gql,
+        {"conversation": {"id": conversation, "owner": {"participantId": "user-1"}}},
+        message("weather?", id=ask, senderId="user-1"),
+        {"trace": {"start": {"id": trace, "conversationId": conversation_id, "name": "run"}}},
+        {"span": {"start": {"id": span, "traceId": trace_id, "name": "lookup", "kind": "TOOL"}}},
+        message("", role="ASSISTANT", **AGENT, toolCalls=[{"callId": "c", "toolName": "w"}]),
+        message("sunny", id=result, role="TOOL", **AGENT),
+        message("Sunny.", role="ASSISTANT", **AGENT, **answer),
+        message("thanks", senderId="user-1"),
+        message("hm", role="ASSISTANT", **AGENT, messageType="THOUGHT", turnId=ask_id),
+    )
+    assert codes(results) == [None] * 9, results
+    read = (await gql.data(KINDS, {"id": conversation_id}))["conversation"]
+    nodes = read["messages"]["nodes"]
+    thanks = nodes[4]["id"]
+    assert [(m["content"], m["turnId"], m["messageType"]) for m in nodes] == [
+        ("weather?", ask_id, "TEXT"),
+        ("", ask_id, "TOOL_CALL"),
+        ("sunny", ask_id, "TOOL_RESULT"),
+        ("Sunny.", ask_id, "ANSWER"),
+        ("thanks", thanks, "TEXT"),
+        ("hm", ask_id, "THOUGHT"),
+    ]
+    assert [m["confidence"] for m in nodes] == [None, None, None, 0.75, None, None]
+    assert nodes[3]["references"] == [
+        {"kind": "MESSAGE", "node": {"id": result_id}, "document": None},
+        {"kind": "SPAN", "node": {"id": span_id}, "document": None},
+        {"kind": "DOCUMENT", "node": None, "document": "https://docs.example.com/w"},
+    ]
+
+
+async def test_bad_kinds_fail_their_item_alone_and_write_nothing(gql: GraphQLClient) -> None:
+    conversation = (await factories.conversation(gql))["id"]
+    elsewhere = (await factories.conversation(gql))["id"]
+    foreign = (await factories.message(gql, elsewhere))["id"]
+    good = {"conversationId": conversation, "senderId": "user-1", "content": "ok"}
+    missing = to_global_id("Message", uuid.uuid4())
+    bad: list[dict[str, Any]] = [
+        {"confidence": 1.5},
+        {"messageType": "RIDDLE"},
+        {"turnId": foreign},
+        {"references": [{"messageId": foreign}]},
+        {"references": [{"messageId": missing}]},
+        {"references": [{"document": "https://a.example.com", "spanId": missing}]},
+        {"references": [{"document": " "}]},
+        {"references": [{"document": "https://a.example.com"}] * 51},
+    ]
+    batch = [{"clientEventId": f"e{n}", "message": {**good, **b}} for n, b in enumerate(bad)]
+    batch.append({"clientEventId": "last", "message": good})
+    # An enum value GraphQL does not know fails the whole request, before any item.
+    assert await gql.error_code(INGEST, {"batch": batch}) == "BAD_USER_INPUT"
+    del batch[1]
+    results = (await gql.data(INGEST, {"batch": batch}))["ingest"]
+    assert codes(results) == ["BAD_USER_INPUT"] * 3 + ["NOT_FOUND"] + ["BAD_USER_INPUT"] * 3 + [
+        None
+    ]
+    read = (await gql.data(KINDS, {"id": conversation}))["conversation"]
+    assert read["messageCount"] == 1
+    assert [(m["content"], m["references"]) for m in read["messages"]["nodes"]] == [("ok", [])]
+
+
+async def test_statements_per_item_do_not_grow_with_references(
+    gql: GraphQLClient, sql: StatementCounter
+) -> None:
+    conversation = (await factories.conversation(gql))["id"]
+    target = (await factories.message(gql, conversation))["id"]
+
+    async def statements(references: int) -> int:
+        cited = [{"messageId": target}] * references
+        message = {
+            "conversationId": conversation,
+            "role": "ASSISTANT",
+            **AGENT,
+            "references": cited,
+        }
+        batch = [{"clientEventId": f"{references}/{n}", "message": message} for n in range(5)]
+        sql.reset()
+        results = (await gql.data(INGEST, {"batch": batch}))["ingest"]
+        assert codes(results) == [None] * 5
+        return sql.count
+
+    plain, one, many = await statements(0), await statements(1), await statements(20)
+    # Two statements a message for its references (their targets, then their rows).
+    assert (one - plain, many) == (2 * 5, one)

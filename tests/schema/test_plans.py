@@ -463,3 +463,52 @@ async def test_closed_conversation_freezes_its_plans(gql: GraphQLClient) -> None
     after = await read_plan(gql, plan_id)
     assert after["status"] == "DRAFT"
     assert await plan_count(gql, conv["id"]) == 1
+
+
+# --- completedAt ------------------------------------------------------------------------
+
+FINISH = "status completedAt updatedAt"
+SET_STATUS_FINISH = SET_STATUS.replace("{ status }", f"{{ {FINISH} }}")
+
+
+async def read_finish(gql: GraphQLClient, plan_id: str) -> Any:
+    data = await gql.data(f"query($p: ID!) {{ plan(id: $p) {{ {FINISH} }} }}", {"p": plan_id})
+    return data["plan"]
+
+
+async def test_completed_at_is_set_when_the_steps_complete_the_plan(gql: GraphQLClient) -> None:
+    conv = await factories.conversation(gql)
+    plan_id, steps = await step_ids(gql, conv["id"], [[], []])
+    assert (await read_finish(gql, plan_id))["completedAt"] is None
+    await move(gql, steps[0], "RUNNING")
+    await move(gql, steps[0], "COMPLETED")
+    halfway = await read_finish(gql, plan_id)
+    assert (halfway["status"], halfway["completedAt"]) == ("RUNNING", None)
+    last = await move(gql, steps[1], "SKIPPED")
+
+    done = await read_finish(gql, plan_id)
+    assert done["status"] == "COMPLETED"
+    assert done["completedAt"] == done["updatedAt"]
+    assert datetime.fromisoformat(done["completedAt"]) >= datetime.fromisoformat(
+        last["completedAt"]
+    )
+    # Final: every later write is refused, and the time stays.
+    assert (await move_error(gql, steps[1], "RUNNING"))["extensions"]["code"] == "CONFLICT"
+    assert await gql.error_code(SET_STATUS, {"p": plan_id, "s": "CANCELLED"}) == "CONFLICT"
+    assert await read_finish(gql, plan_id) == done
+
+
+@pytest.mark.parametrize("final", ["FAILED", "CANCELLED", "COMPLETED"])
+async def test_completed_at_is_set_by_a_final_plan_status(gql: GraphQLClient, final: str) -> None:
+    conv = await factories.conversation(gql)
+    plan_id, steps = await step_ids(gql, conv["id"], [[]])
+    running = await gql.data(SET_STATUS_FINISH, {"p": plan_id, "s": "RUNNING"})
+    assert running["setPlanStatus"]["completedAt"] is None
+
+    ended = (await gql.data(SET_STATUS_FINISH, {"p": plan_id, "s": final}))["setPlanStatus"]
+    assert ended["status"] == final
+    assert ended["completedAt"] is not None
+    assert ended["completedAt"] == ended["updatedAt"]
+    assert await gql.error_code(SET_STATUS, {"p": plan_id, "s": "RUNNING"}) == "CONFLICT"
+    assert (await move_error(gql, steps[0], "RUNNING"))["extensions"]["code"] == "CONFLICT"
+    assert await read_finish(gql, plan_id) == ended

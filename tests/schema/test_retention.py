@@ -179,3 +179,23 @@ async def test_the_command_line_sweeps_once(
     )
     assert "1 conversations" in done.stdout
     assert (await table_rows(app))["conversations"] == []
+
+
+async def test_a_swept_conversation_takes_its_message_references(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    """Rows of a two-column key (a message's references), deleted in batches with the
+    messages they belong to."""
+    gone = (await factories.conversation(gql))["id"]
+    cited = (await factories.message(gql, gone, content="cited"))["id"]
+    references = [{"messageId": cited}, {"document": "https://a.example.com"}]
+    for text in ("a", "b"):
+        await factories.message(gql, gone, content=text, references=references)
+    await archived_long_ago(gql, app, gone, days=31)
+    kept = (await factories.conversation(gql))["id"]
+    await factories.message(gql, kept, references=[{"document": "https://b.example.com"}])
+    policy = replace(settings, retention_archived_days=30, retention_batch_size=3)
+    report = await sweep(Context.create(app.state.database, policy, app.state.bus))
+    assert (report.deleted["message_references"], report.batches["message_references"]) == (4, 2)
+    remaining = (await table_rows(app))["message_references"]
+    assert [row["document"] for row in remaining] == ["https://b.example.com"]

@@ -12,9 +12,11 @@ from starlette.applications import Starlette
 
 import models
 from config import Settings
-from models.enums import EventKind
+from models.base import utcnow
+from models.enums import AgentSessionStatus, EventKind
 from resolvers.context import Context
 from resolvers.retention import sweep
+from resolvers.writes.stale import silent_sessions
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.schema.test_agent_runs import rejected, run, running, state, streaming
@@ -22,7 +24,8 @@ from tests.schema.test_agent_runs import rejected, run, running, state, streamin
 RUN = """query($c: ID!) { conversation(id: $c) {
   agentSessions { status error }
   messages(allBranches: true) { nodes { status toolCalls { status error } } }
-  traces { nodes { status endedAt spans { nodes { name status error endedAt } } } } } }"""
+  traces { nodes { status endedAt spans { nodes {
+    name status error endedAt errorDetails { type message retryable } } } } } } }"""
 
 
 async def ended(gql: GraphQLClient, conv: str) -> Any:
@@ -49,6 +52,16 @@ def spans(found: Any) -> list[tuple[str, str, str | None]]:
     )
 
 
+def span_errors(found: Any) -> dict[str, Any]:
+    """The ended spans' structured errors, by span name."""
+    return {
+        span["name"]: span["errorDetails"]
+        for trace in found["traces"]["nodes"]
+        for span in trace["spans"]["nodes"]
+        if span["endedAt"] is not None
+    }
+
+
 async def test_fail_run_ends_everything_of_the_run_still_open(gql: GraphQLClient) -> None:
     conv, _ = await open_run(gql)
     await run(gql, "failRun", conversationId=conv, error="boom")
@@ -59,6 +72,8 @@ async def test_fail_run_ends_everything_of_the_run_still_open(gql: GraphQLClient
     assert calls == [{"status": "FAILED", "error": "boom"}]
     assert [t["status"] for t in found["traces"]["nodes"]] == ["ERROR", "ERROR"]
     assert spans(found) == [("llm", "ERROR", "boom"), ("search", "ERROR", "boom")]
+    failed = {"type": "RunFailed", "message": "boom", "retryable": None}
+    assert span_errors(found) == {"llm": failed, "search": failed}
 
 
 async def test_complete_run_ends_everything_of_the_run_still_open(gql: GraphQLClient) -> None:
@@ -73,6 +88,21 @@ async def test_complete_run_ends_everything_of_the_run_still_open(gql: GraphQLCl
     assert calls == [{"status": "FAILED", "error": cut}]
     assert [t["status"] for t in found["traces"]["nodes"]] == ["OK", "OK"]
     assert spans(found) == [("llm", "OK", None), ("search", "ERROR", cut)]
+    cut_short = {"type": "RunEnded", "message": cut, "retryable": None}
+    assert span_errors(found) == {"llm": None, "search": cut_short}
+
+
+async def test_a_failed_tool_call_s_span_has_structured_error_details(gql: GraphQLClient) -> None:
+    conv, msg, _ = await running(gql)
+    start = {"messageId": msg, "toolName": "search"}
+    failing = (await run(gql, "reportToolStart", callId="c1", **start))["id"]
+    fine = (await run(gql, "reportToolStart", callId="c2", **{**start, "toolName": "fetch"}))["id"]
+    await run(gql, "reportToolEnd", toolCallId=failing, error="HTTP 503 from search")
+    await run(gql, "reportToolEnd", toolCallId=fine, result={"hits": 2})
+    found = await ended(gql, conv)
+    assert spans(found) == [("fetch", "OK", None), ("search", "ERROR", "HTTP 503 from search")]
+    tool_error = {"type": "ToolError", "message": "HTTP 503 from search", "retryable": None}
+    assert span_errors(found) == {"fetch": None, "search": tool_error}
 
 
 async def test_a_run_leaves_what_is_not_its_own(gql: GraphQLClient) -> None:
@@ -155,6 +185,45 @@ async def test_two_sweeps_at_once_fail_a_silent_run_once(
             select(func.count()).where(models.Event.__table__.c.kind == EventKind.ERROR)  # type: ignore[attr-defined]
         )
     assert errors == 1
+
+
+async def test_a_silent_run_s_spans_end_as_a_retryable_timeout(
+    gql: GraphQLClient, app: Starlette, settings: Settings
+) -> None:
+    conv, _ = await open_run(gql)
+    await asyncio.sleep(0.3)
+    policy = replace(settings, agent_stream_timeout_seconds=0.2)
+    report = await sweep(Context.create(app.state.database, policy, app.state.bus))
+    assert report.failed_sessions == 1
+    found = await ended(gql, conv)
+    reason = "no activity from the agent within 0.2 seconds"
+    assert spans(found) == [("llm", "ERROR", reason), ("search", "ERROR", reason)]
+    timeout = {"type": "AgentStreamTimeout", "message": reason, "retryable": True}
+    assert span_errors(found) == {"llm": timeout, "search": timeout}
+
+
+async def test_the_sweepers_query_reads_the_open_sessions_index(app: Starlette) -> None:
+    statement = silent_sessions(AgentSessionStatus.ACTIVE, utcnow())
+    async with app.state.engine.connect() as connection:
+        dialect = connection.dialect
+        sql = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        if dialect.name == "sqlite":
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+        else:
+            # A test database's few rows are cheaper to scan: ask what the index would do.
+            # SET LOCAL ends with this transaction, which closing the connection rolls back.
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = await connection.exec_driver_sql(f"EXPLAIN {sql}")
+        steps = " ".join(str(row) for row in plan.all())
+    assert "ix_agent_sessions_open_last_interaction" in steps, steps
+
+
+def test_both_waits_default_to_300_seconds() -> None:
+    settings = Settings.from_env({})
+    assert (settings.agent_stream_timeout_seconds, settings.agent_wait_timeout_seconds) == (
+        300,
+        300,
+    )
 
 
 async def test_a_session_heard_from_within_the_timeout_stays_active(
@@ -270,3 +339,58 @@ async def test_another_sender_s_stream_is_not_the_run_s(gql: GraphQLClient) -> N
     status = "query($m: ID!) { node(id: $m) { ... on Message { status } } }"
     found = await gql.data(status, {"m": mine["id"]})
     assert found["node"] == {"status": "STREAMING"}
+
+
+TEXTS = """query($c: ID!) { conversation(id: $c) { traces { nodes {
+  name status userInput finalOutput } } } }"""
+
+
+async def texts(gql: GraphQLClient, conv: str) -> list[tuple[str, str, str | None, str | None]]:
+    found = (await gql.data(TEXTS, {"c": conv}))["conversation"]["traces"]["nodes"]
+    return sorted((t["name"], t["status"], t["userInput"], t["finalOutput"]) for t in found)
+
+
+async def prompted_run(gql: GraphQLClient, **prompt: Any) -> tuple[str, str]:
+    """A user's prompt, then the agent's STREAMING message and its session; its first tool
+    call gives the message its trace."""
+    conv = (await factories.conversation(gql))["id"]
+    await factories.message(gql, conv, **prompt)
+    msg = await streaming(gql, conv)
+    await run(gql, "startAgentSession", conversationId=conv, profileName="agent-1", messageId=msg)
+    await run(gql, "reportToolStart", messageId=msg, callId="c1", toolName="search")
+    return conv, msg
+
+
+async def test_a_completed_run_s_traces_keep_its_prompt_and_answer(gql: GraphQLClient) -> None:
+    conv, msg = await prompted_run(gql, content="What is 2+2?")
+    assert await texts(gql, conv) == [("agent run", "RUNNING", "What is 2+2?", None)]
+    # The user's answer to the agent's question continues the turn: it is not the prompt.
+    await run(gql, "askUser", conversationId=conv, question="In base 10?")
+    await run(gql, "answerAgent", conversationId=conv, answer="yes", senderId="user-1")
+    await run(gql, "appendAnswerChunk", messageId=msg, text="4")
+    # Traces the run started itself: what one says of its texts is kept, not replaced.
+    await factories.trace(gql, conv, name="silent")
+    await factories.trace(gql, conv, name="told", userInput="2+2 in base 10")
+    await run(gql, "completeRun", conversationId=conv)
+    assert await texts(gql, conv) == [
+        ("agent run", "OK", "What is 2+2?", "4"),
+        ("silent", "OK", "What is 2+2?", "4"),
+        ("told", "OK", "2+2 in base 10", "4"),
+    ]
+
+
+async def test_a_failed_run_s_trace_keeps_its_prompt_and_no_output(gql: GraphQLClient) -> None:
+    """As endTrace with ERROR: the error is the session's and the spans', not an output."""
+    parts = [{"type": "file", "url": "s3://a"}, {"type": "text", "text": "Summarise this"}]
+    conv, msg = await prompted_run(gql, content="", parts=parts)
+    await run(gql, "appendAnswerChunk", messageId=msg, text="The file says")
+    await run(gql, "failRun", conversationId=conv, error="boom")
+    assert await texts(gql, conv) == [("agent run", "ERROR", "Summarise this", None)]
+
+
+async def test_a_run_no_user_prompted_has_no_user_input(gql: GraphQLClient) -> None:
+    conv, msg, _ = await running(gql)
+    await run(gql, "reportToolStart", messageId=msg, callId="c1", toolName="search")
+    await run(gql, "appendAnswerChunk", messageId=msg, text="Good morning")
+    await run(gql, "completeRun", conversationId=conv)
+    assert await texts(gql, conv) == [("agent run", "OK", None, "Good morning")]

@@ -3,8 +3,8 @@ subscriber hears it over a real WebSocket."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgi_lifespan import LifespanManager
@@ -20,6 +20,8 @@ from tests.ws_client import connect
 from web.app import create_app
 
 TIMEOUT = 1.0
+# With the times the server gave each event.
+TIMED_EVENTS = EVENTS.replace("seq kind", "seq kind createdAt", 1)
 
 
 async def test_a_silent_agent_s_run_fails_and_its_subscriber_hears(
@@ -32,13 +34,14 @@ async def test_a_silent_agent_s_run_fails_and_its_subscriber_hears(
     sweeper_app = create_app(short)
     async with LifespanManager(sweeper_app), served(sweeper_app) as url, connect(url) as ws:
         cursor = (await gql.data(LAST_EVENT, {"c": conv}))["conversation"]["lastEventCursor"]
-        op = await ws.subscribe(EVENTS, {"c": conv, "after": cursor})
+        op = await ws.subscribe(TIMED_EVENTS, {"c": conv, "after": cursor})
         await run(gql, "appendAnswerChunk", messageId=msg, text="half an ans")
-        last_word = time.monotonic()
         seen: list[dict[str, Any]] = []
+        # Each event is waited for a bounded time (ws_client.WAIT, well below the default
+        # sweep interval): only the configured sweeper can fail the run this soon.
         while not seen or seen[-1]["kind"] != "ERROR":
             seen.append((await ws.next(op))["conversationEvents"])
-        silent_for = time.monotonic() - last_word
+    at = {event["kind"]: datetime.fromisoformat(event.pop("createdAt")) for event in seen}
     reason = f"no activity from the agent within {TIMEOUT:g} seconds"
     assert summary(seen[-1]) == (
         "ERROR",
@@ -46,8 +49,10 @@ async def test_a_silent_agent_s_run_fails_and_its_subscriber_hears(
     )
     kinds = [event["kind"] for event in seen]
     assert kinds == ["ANSWER_CHUNK", "MESSAGE_UPDATED", "SPAN_ENDED", "TRACE_ENDED", "ERROR"]
-    # The timeout, plus at most a sweep interval and the time to write and deliver.
-    assert TIMEOUT <= silent_for < TIMEOUT + 1.0
+    # Never before the timeout, by the server's own record: the failure was written at
+    # least TIMEOUT after the agent's last chunk (whose event follows the moment the
+    # session was last heard from), whatever the test's own pace.
+    assert at["ERROR"] - at["ANSWER_CHUNK"] >= timedelta(seconds=TIMEOUT)
     found = await ended(gql, conv)
     assert found["agentSessions"] == [{"status": "FAILED", "error": reason}]
     assert [t["status"] for t in found["traces"]["nodes"]] == ["ERROR"]
