@@ -62,6 +62,17 @@ def _words(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    """One of `allowed`, in any case."""
+
+    def parse(value: str) -> str:
+        if value.lower() not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, not {value!r}")
+        return value.lower()
+
+    return parse
+
+
 def _at_least(minimum: Number, kind: Callable[[str], Number]) -> Callable[[str], Number]:
     """A number of `kind` (int, float), refused below `minimum`, and refused if not
     finite: `nan` passes every comparison, and a pool would wait on it wrongly."""
@@ -102,6 +113,13 @@ class Settings:
     # Seconds between two looks at the log for events whose writer committed and died
     # before announcing them (0: none; such events then wait for the next announced one).
     live_recheck_seconds: float = _setting(0.5, "LIVE_RECHECK_SECONDS", float)
+    # Subscriptions over HTTP (web/sse.py, web/http_streams.py): seconds between SSE
+    # comment heartbeats, and the streams (SSE and multipart) one principal may hold
+    # open at once (the development user, the single local user, has no limit).
+    sse_heartbeat_seconds: float = _setting(15.0, "SSE_HEARTBEAT_SECONDS", _at_least(0.01, float))
+    max_http_streams_per_principal: int = _setting(
+        100, "MAX_HTTP_STREAMS_PER_PRINCIPAL", _at_least(1, int)
+    )
     # Origins whose browsers may open WebSockets (a non-browser client sends none).
     allowed_origins: tuple[str, ...] = _setting((), "ALLOWED_ORIGINS", _words)
     # Users' JWTs: HS256 with a shared secret and/or RS256 with a public key (PEM, given
@@ -188,11 +206,31 @@ class Settings:
     request_header_timeout_seconds: float = _setting(10.0, "REQUEST_HEADER_TIMEOUT_SECONDS", float)
     request_body_timeout_seconds: float = _setting(30.0, "REQUEST_BODY_TIMEOUT_SECONDS", float)
     keep_alive_timeout_seconds: int = _setting(5, "KEEP_ALIVE_TIMEOUT_SECONDS", int)
+    # graphql-transport-ws heartbeat: seconds between the server's {"type": "ping"}
+    # messages on an acknowledged socket; a socket whose client has not answered one
+    # with a pong by the next is closed with 4408 (0: no pings).
+    ws_ping_interval_seconds: float = _setting(
+        15.0, "WS_PING_INTERVAL_SECONDS", _at_least(0.0, float)
+    )
     max_connections: int = _setting(2048, "MAX_CONNECTIONS", int)
+    # Operations (README "Operations"): GET /metrics is served with METRICS=on, not
+    # with off; auto (the default) serves it in development mode, and with
+    # authentication on only when METRICS_TOKEN is set, which it then requires as a
+    # bearer token (in every mode). LOG_FORMAT: text, or json (one object a line).
+    metrics: str = _setting("auto", "METRICS", _choice("auto", "on", "off"))
+    metrics_token: str | None = _setting(None, "METRICS_TOKEN", _optional)
+    log_format: str = _setting("text", "LOG_FORMAT", _choice("text", "json"))
 
     @property
     def auth_enabled(self) -> bool:
         return bool(self.jwt_secret or self.jwt_public_key)
+
+    @property
+    def metrics_served(self) -> bool:
+        """Whether GET /metrics answers (METRICS, METRICS_TOKEN)."""
+        if self.metrics == "auto":
+            return not self.auth_enabled or self.metrics_token is not None
+        return self.metrics == "on"
 
     @property
     def download_slots(self) -> int:

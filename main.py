@@ -23,7 +23,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import strawberry
 import uvicorn
+from graphql import build_client_schema, introspection_from_schema, print_schema
+from uvicorn.server import STARTUP_FAILURE
 
 from config import Settings
 from migrations import upgrade_to_head
@@ -35,7 +38,16 @@ from schema import build_schema
 from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.app import create_app
+from web.logging_setup import configure_logging
 from web.process import server_options, tune_garbage_collector
+from web.startup import (
+    AnnouncingServer,
+    StartupError,
+    bind,
+    check_database,
+    check_services,
+    open_database,
+)
 
 log = logging.getLogger("threadline")
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.graphql"
@@ -45,8 +57,9 @@ T = TypeVar("T")
 async def run_migrated(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` on a migrated database, then close the engine. The database of every
     verb that opens one: with the settings' pool and statement timeout, as `serve`'s."""
-    database = Database.from_settings(settings)
+    database = open_database(settings)
     try:
+        await check_database(database)
         await upgrade_to_head(database.engine)
         return await work(database)
     finally:
@@ -65,31 +78,39 @@ DEVELOPMENT_BANNER = """
 
 def check_exposure(settings: Settings) -> None:
     """Without authentication the server must not be reachable from other machines."""
-    if settings.auth_enabled:
-        return
-    if settings.host not in LOOPBACK:
-        sys.exit(
+    if not settings.auth_enabled and settings.host not in LOOPBACK:
+        raise StartupError(
             f"refusing to serve without authentication on {settings.host}: set "
             "AUTH_JWT_SECRET (or AUTH_JWT_PUBLIC_KEY) or bind to 127.0.0.1"
         )
-    print(DEVELOPMENT_BANNER, file=sys.stderr, flush=True)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     check_exposure(settings)
+    listening = bind(settings.host, settings.port)
+    asyncio.run(check_services(settings))
+    if not settings.auth_enabled:  # once nothing can fail with a one-line cause
+        print(DEVELOPMENT_BANNER, file=sys.stderr, flush=True)
     if args.demo:
         cmd_demo(settings, args)
     url = f"http://{settings.host}:{settings.port}/"
     where = settings.database_url.split("@")[-1]
-    print(f"Threadline on {where}; live viewer at {url}, GraphiQL at {url}graphql", flush=True)
-    tune_garbage_collector()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # uvicorn's loggers go through configure_logging's handler (LOG_FORMAT).
+        log_config=None,
         **server_options(settings),
     )
+    server = AnnouncingServer(
+        config, f"Threadline on {where}; live viewer at {url}, GraphiQL at {url}graphql"
+    )
+    tune_garbage_collector()
+    server.run(sockets=[listening])
+    if not server.started:  # uvicorn logged why (its lifespan failed)
+        sys.exit(STARTUP_FAILURE)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
@@ -192,9 +213,17 @@ def default_schema_file() -> Path:
     return SCHEMA_FILE if in_checkout else Path("schema.graphql").resolve()
 
 
+def schema_text(schema: strawberry.Schema) -> str:
+    """The schema as every client tool prints it from introspection (graphql-js's
+    printSchema(buildClientSchema(...)), which graphql-core prints alike), so that
+    schema.graphql and a codegen's or registry's copy never differ."""
+    introspected = build_client_schema(introspection_from_schema(schema._schema))
+    return print_schema(introspected) + "\n"
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> None:
     path = args.output or default_schema_file()
-    path.write_text(build_schema(settings).as_str() + "\n")
+    path.write_text(schema_text(build_schema(settings)))
     print(f"wrote {path}")
 
 
@@ -226,8 +255,11 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--pace", type=float, default=0.5, help="seconds between agent actions")
     sim.add_argument("--human", action="store_true", help="wait for a person to answer")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a variable that does not parse: its message names it
+        sys.exit(" ".join([str(exc), *getattr(exc, "__notes__", ())]))
+    configure_logging(settings)
     handlers = {
         "serve": cmd_serve,
         None: cmd_serve,
@@ -241,7 +273,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.command is None:
         args.demo = False
-    handlers[args.command](settings, args)
+    try:
+        handlers[args.command](settings, args)
+    except StartupError as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":

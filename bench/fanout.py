@@ -1,12 +1,13 @@
-"""Fan-out: N WebSocket subscribers on one conversation, events produced at a fixed rate.
+"""Fan-out: N subscribers on one conversation, events produced at a fixed rate, over
+WebSocket (graphql-transport-ws) and over Server-Sent Events (graphql-sse, `--transports`).
 
-Prints, per subscriber count: delivered/sent, latency from the event's creation
+Prints, per transport and subscriber count: delivered/sent, latency from the event's creation
 (just before its commit) to its receipt (p50/p99/max), and the server's RSS, for
 Threadline and for its baseline, a bare broadcaster-to-WebSocket relay
 (bench/relay_baseline.py: no database, no GraphQL) driven by the same client; the
 ratio is Threadline's p99 over the relay's. Writes bench/results/fanout.json.
 
-    python -m bench.fanout --subscribers 100 1000 --rate 20 --seconds 10
+    python -m bench.fanout --subscribers 100 1000 --rate 20 --seconds 10 [--transports ws sse]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bench.harness import (
     wait_healthy,
     write_results,
 )
-from bench.subscribers import latency_ms, results, subscribe_many
+from bench.subscribers import TRANSPORTS, latency_ms, results, subscribe_many
 
 BASELINE = "relay"
 SERVERS = {"threadline": ("main.py", "serve"), BASELINE: ("-m", "bench.relay_baseline")}
@@ -48,6 +49,7 @@ SEND = """mutation($c: ID!, $text: String!) {
 @dataclass
 class Figures:
     server: str
+    transport: str
     subscribers: int
     rate_per_s: float
     sent: int
@@ -76,12 +78,14 @@ async def until(done: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
-async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float) -> Figures:
+async def run(
+    base: str, pid: int, subscribers: int, rate: float, seconds: float, transport: str
+) -> Figures:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         conv = (await http.post("/graphql", json={"query": CREATE})).json()["data"]
         conversation_id = conv["createConversation"]["id"]
         clients = await subscribe_many(
-            base, subscribers, SUBSCRIPTION, {"c": conversation_id}, MEASURED
+            base, subscribers, SUBSCRIPTION, {"c": conversation_id}, MEASURED, transport
         )
         try:
             # Measure only once every subscription is live: warm-up events until each
@@ -108,12 +112,18 @@ async def run(base: str, pid: int, subscribers: int, rate: float, seconds: float
         latency_ms(arrived, event["createdAt"])
         for client in clients
         for arrived, data in results(client)
-        if (event := data["conversationEvents"])["message"]["content"].startswith("event ")
+        # Other events (the auto-title its first message gives the conversation) have
+        # no message.
+        if (event := data["conversationEvents"])
+        .get("message", {})
+        .get("content", "")
+        .startswith("event ")
     )
     delivered = len(latencies)
     latencies = latencies or [0.0]
     return Figures(
         server="",
+        transport=transport,
         subscribers=subscribers,
         rate_per_s=rate,
         sent=sent,
@@ -131,6 +141,7 @@ def print_figures(rows: list[Figures]) -> None:
     print_table(
         (
             "server",
+            "transport",
             "subscribers",
             "sent",
             "delivered/sent",
@@ -142,6 +153,7 @@ def print_figures(rows: list[Figures]) -> None:
         [
             (
                 r.server,
+                r.transport,
                 r.subscribers,
                 r.sent,
                 f"{r.delivered_ratio:.4f}",
@@ -158,7 +170,7 @@ def print_figures(rows: list[Figures]) -> None:
         base = baselines.get(r.subscribers)
         if r.server != BASELINE and base is not None and base.latency_p99_ms:
             ratio = r.latency_p99_ms / base.latency_p99_ms
-            print(f"{r.subscribers} subscribers: p99 {ratio:.2f}x the relay's")
+            print(f"{r.subscribers} subscribers over {r.transport}: p99 {ratio:.2f}x the relay's")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -169,9 +181,14 @@ async def main(args: argparse.Namespace) -> None:
             with server(database_url, command) as running:
                 await wait_healthy(running.base)
                 pid = running.process.pid
-                for count in args.subscribers:
-                    figures = await run(running.base, pid, count, args.rate, args.seconds)
-                    rows.append(replace(figures, server=name))
+                # The relay speaks WebSocket only.
+                transports = args.transports if name != BASELINE else ["ws"]
+                for transport in transports:
+                    for count in args.subscribers:
+                        figures = await run(
+                            running.base, pid, count, args.rate, args.seconds, transport
+                        )
+                        rows.append(replace(figures, server=name))
     print_figures(rows)
     write_results("fanout", [asdict(r) for r in rows])
 
@@ -181,5 +198,8 @@ if __name__ == "__main__":
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--rate", type=float, default=20.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--transports", nargs="+", choices=sorted(TRANSPORTS), default=["ws", "sse"]
+    )
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     asyncio.run(main(parser.parse_args()))

@@ -1,5 +1,6 @@
-"""Many graphql-transport-ws subscribers in one process, cheap enough per message that
-the fan-out benchmark measures the server rather than its client.
+"""Many subscribers in one process, over graphql-transport-ws or Server-Sent Events
+(graphql-sse), cheap enough per message that the fan-out benchmark measures the server
+rather than its client.
 
 A full WebSocket client (tests/ws_client.py) spends tens of microseconds per message
 on frames, JSON, queues and timeouts; at 1,000 subscribers and 20 events/s that is
@@ -41,17 +42,52 @@ def text(message: dict[str, Any]) -> bytes:
     return frame(TEXT, json.dumps(message).encode())
 
 
-class Subscriber(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One connection with one subscription; `received` holds (arrival time, message)."""
 
     def __init__(self, host: str, path: str, subscribe: dict[str, Any], marker: bytes) -> None:
         self.host, self.path, self.subscribe, self.marker = host, path, subscribe, marker
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
-        self.upgraded = False
         self.acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.received: list[tuple[float, bytes]] = []
         self.marked = 0  # messages holding `marker`: those the run counts
+
+    def _send(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def _took_head(self, status: bytes) -> bool:
+        """Whether the response's head has arrived, with this status (the buffer then
+        holds what follows it); another status fails the connection."""
+        head, found, rest = self.buffer.partition(b"\r\n\r\n")
+        if not found:
+            return False
+        if not head.startswith(b"HTTP/1.1 " + status):
+            self._fail(f"refused: {head.splitlines()[0]!r}")
+            return False
+        self.buffer = rest
+        return True
+
+    def _fail(self, reason: str) -> None:
+        if not self.acknowledged.done():
+            self.acknowledged.set_exception(ConnectionError(reason))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.acknowledged.done():
+            self.acknowledged.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Subscriber(Connection):
+    """graphql-transport-ws."""
+
+    upgraded = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -68,13 +104,9 @@ class Subscriber(asyncio.Protocol):
         arrived = time.time()
         self.buffer += data
         if not self.upgraded:
-            head, found, rest = self.buffer.partition(b"\r\n\r\n")
-            if not found:
+            if not self._took_head(b"101"):
                 return
-            if not head.startswith(b"HTTP/1.1 101"):
-                self._fail(f"upgrade refused: {head.splitlines()[0]!r}")
-                return
-            self.upgraded, self.buffer = True, rest
+            self.upgraded = True
             self._send(text({"type": "connection_init", "payload": {}}))
         while (message := self._next_frame()) is not None:
             opcode, payload = message
@@ -106,6 +138,9 @@ class Subscriber(asyncio.Protocol):
         return first & 0x0F, payload
 
     def _on_text(self, arrived: float, payload: bytes) -> None:
+        if payload == b'{"type":"ping"}':  # the server's heartbeat (web/heartbeat.py)
+            self._send(text({"type": "pong"}))
+            return
         if self.acknowledged.done():
             self.received.append((arrived, payload))
             self.marked += self.marker in payload
@@ -116,36 +151,57 @@ class Subscriber(asyncio.Protocol):
         self._send(text({"id": "1", "type": "subscribe", "payload": self.subscribe}))
         self.acknowledged.set_result(None)
 
-    def _send(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
 
-    def _fail(self, reason: str) -> None:
+class EventStreamSubscriber(Connection):
+    """One SSE subscription (a POST with Accept: text/event-stream); `received` holds
+    (arrival time, the JSON of a `data:` line). Each event is one chunk of the chunked
+    response, so its data line is whole once its newline arrives; chunk sizes and
+    heartbeats (comment lines) are lines that do not start with `data:`."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        body = json.dumps(self.subscribe).encode()
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self._send(head.encode() + body)
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.time()
+        self.buffer += data
         if not self.acknowledged.done():
-            self.acknowledged.set_exception(ConnectionError(reason))
-        if self.transport is not None:
-            self.transport.close()
+            if not self._took_head(b"200"):
+                return
+            self.acknowledged.set_result(None)
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data: "):
+                self.received.append((arrived, line[6:].rstrip(b"\r")))
+                self.marked += self.marker in line
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.acknowledged.done():
-            self.acknowledged.set_exception(ConnectionError(f"connection lost: {exc}"))
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+TRANSPORTS: dict[str, type[Connection]] = {"ws": Subscriber, "sse": EventStreamSubscriber}
 
 
 async def subscribe_many(
-    base: str, count: int, query: str, variables: dict[str, Any], marker: bytes
-) -> list[Subscriber]:
-    """`count` connections to `base`'s /graphql, each with the subscription sent; each
-    counts the messages that hold `marker`."""
+    base: str,
+    count: int,
+    query: str,
+    variables: dict[str, Any],
+    marker: bytes,
+    transport: str = "ws",
+) -> list[Connection]:
+    """`count` connections to `base`'s /graphql over `transport` (TRANSPORTS), each with
+    the subscription sent; each counts the messages that hold `marker`."""
     url = urlsplit(base)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     payload = {"query": query, "variables": variables}
     loop = asyncio.get_running_loop()
-    factory = functools.partial(Subscriber, f"{host}:{port}", "/graphql", payload, marker)
-    subscribers = []
+    kind = TRANSPORTS[transport]
+    factory = functools.partial(kind, f"{host}:{port}", "/graphql", payload, marker)
+    subscribers: list[Connection] = []
     for _ in range(count):
         _, subscriber = await loop.create_connection(factory, host, port)
         await asyncio.wait_for(subscriber.acknowledged, ACK_WAIT)
@@ -153,14 +209,18 @@ async def subscribe_many(
     return subscribers
 
 
-def results(subscriber: Subscriber) -> list[tuple[float, dict[str, Any]]]:
-    """Each `next` message's arrival time and data; any other message is an error."""
+def results(subscriber: Connection) -> list[tuple[float, dict[str, Any]]]:
+    """Each result's arrival time and data; any error, or any other message, fails."""
     found = []
     for arrived, payload in subscriber.received:
         message = json.loads(payload)
-        if message.get("type") != "next" or message["payload"].get("errors"):
+        if isinstance(subscriber, Subscriber):
+            if message.get("type") != "next":
+                raise AssertionError(f"subscription failed: {message}")
+            message = message["payload"]
+        if message.get("errors"):
             raise AssertionError(f"subscription failed: {message}")
-        found.append((arrived, message["payload"]["data"]))
+        found.append((arrived, message["data"]))
     return found
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from config import Settings
+from resolvers.counters import Counters
 from resolvers.db import Database, SessionFactory
 from resolvers.loaders import Loaders
 from resolvers.pagination import PageArgs, PageRequest
@@ -39,6 +40,8 @@ class Context:
     # Transactions this operation committed: one that wrote must not be answered as a
     # request to send again.
     commits: int = 0
+    # What operators read (web.metrics): the app's one, kept by every operation's context.
+    counters: Counters = field(default_factory=Counters)
 
     @classmethod
     def create(

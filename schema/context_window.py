@@ -103,6 +103,7 @@ class ContextQueries:
             include_system=include_system,
         )
         window = await context_window.context_window(info.context, request)
+        info.context.counters.context_window(window.truncated)
         return ContextWindow(
             system_prompt=window.system_prompt,
             summary=window.conversation.summary,

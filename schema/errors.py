@@ -1,4 +1,6 @@
-"""Every error leaves with an `extensions.code`; unexpected ones are masked and logged."""
+"""Every error leaves with an `extensions.code`. Expected ones (the client's to fix) are
+logged at INFO without a traceback; unexpected ones are masked and logged at ERROR, with
+their traceback and the request id."""
 
 from __future__ import annotations
 
@@ -77,6 +79,10 @@ def classify(
         )
         return _with(error, *unavailable(request_id))
     if isinstance(original, ThreadlineError):
+        # The client's to fix (or to retry): a line at INFO, no traceback.
+        log.info(
+            "%s (request %s) at %s: %s", original.code, request_id, error.path, original.message
+        )
         extensions.update(original.extensions, code=original.code)
         return _with(error, original.message, extensions)
     # An error with a path was raised while resolving a field: short of a
@@ -85,6 +91,7 @@ def classify(
     # other than graphql-core raised it.
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
         extensions.setdefault("code", request_error_code(error.message))
+        log.info("%s (request %s): %s", extensions["code"], request_id, error.message)
         message = error.message
         if TOO_BIG.match(message):
             message = message.removeprefix("Syntax Error: ")

@@ -48,4 +48,8 @@ class IngestMutations:
         self, info: Info[Context, None], batch: list[IngestItem]
     ) -> list[IngestItemResult]:
         items = [bulk.Item(item.client_event_id, item.to_command) for item in batch]
-        return [_result(found) for found in await bulk.ingest(info.context, items)]
+        results = [_result(found) for found in await bulk.ingest(info.context, items)]
+        # Counted once the batch committed (metrics: signal "ingest", beside OTLP's).
+        accepted = sum(result.ok for result in results)
+        info.context.counters.ingested("ingest", accepted, len(results) - accepted)
+        return results

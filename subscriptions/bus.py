@@ -42,6 +42,8 @@ class EventBus:
         self._retry: asyncio.Task[None] | None = None
         # One drain at a time, or two could publish (and drop) the same head notice.
         self._draining = asyncio.Lock()
+        # Events announced since start (web.metrics reads it).
+        self.published = 0
 
     @property
     def connected(self) -> bool:
@@ -72,6 +74,7 @@ class EventBus:
         until it can: a subscriber waiting for the last event of a run (nothing after
         it would reveal a gap) still gets it once the backend is back.
         """
+        self.published += len(events)
         for event in events:
             message = Notice.of(event).encode()
             self._backlog.extend((channel, message) for channel in channels_for(event))

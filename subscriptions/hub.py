@@ -153,6 +153,8 @@ class EventHub:
         # API keys revoked while this process runs: their subscriptions end at the next
         # event (and a new subscription checks the key in the database anyway).
         self.revoked_keys: set[uuid.UUID] = set()
+        # Events handed to feeds, one per feed (web.metrics reads it).
+        self.delivered = 0
 
     async def start(self) -> None:
         self._resync_task = asyncio.create_task(self._pump(RECONNECTED, asyncio.Event()))
@@ -269,9 +271,10 @@ class EventHub:
             reads = load_events(self.sessions, ids, BATCH, with_members=channel == ACTIVITY)
             async with contextlib.aclosing(reads):
                 async for loaded in reads:
-                    _offer(entry, loaded)
+                    self.delivered += _offer(entry, loaded)
         # A deleted conversation's last event is in its notice: nothing follows it.
-        _offer(entry, [farewell.loaded() for farewell in farewells if farewell is not None])
+        farewell_events = [farewell.loaded() for farewell in farewells if farewell is not None]
+        self.delivered += _offer(entry, farewell_events)
 
     async def _recheck_forever(self) -> None:
         failing = False
@@ -327,10 +330,13 @@ class EventHub:
                 feed.offer(Signal.FAILED)
 
 
-def _offer(entry: _Channel, loaded: list[LoadedEvent]) -> None:
+def _offer(entry: _Channel, loaded: list[LoadedEvent]) -> int:
+    """Offer each event to every feed; how many offers that made."""
+    feeds = list(entry.feeds)
     for item in loaded:
-        for feed in list(entry.feeds):
+        for feed in feeds:
             feed.offer(item)
+    return len(loaded) * len(feeds)
 
 
 async def _next_batch(subscriber: Subscriber) -> list[str] | None:

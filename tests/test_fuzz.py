@@ -148,9 +148,13 @@ def check(response: httpx.Response, request: fz.RawRequest, log: ErrorLog) -> No
     try:
         body = response.json()
     except ValueError:
-        # Strawberry answers a request it cannot read in plain text (a 4xx), and a GET
-        # without a query with the GraphiQL page.
-        assert response.status_code >= 400 or request.method == "GET", f"not JSON{where}"
+        # Strawberry answers a request it cannot read in plain text (a 4xx), a GET
+        # without a query with the GraphiQL page, and a PUT with a graphql-sse
+        # reservation's token (single connection mode, web/sse_single.py).
+        reserved = request.method == "PUT" and response.status_code == 201
+        assert response.status_code >= 400 or request.method == "GET" or reserved, (
+            f"not JSON{where}"
+        )
         return
     if not isinstance(body, dict) or "errors" not in body:
         return

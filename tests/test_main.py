@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import uuid
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -16,19 +18,22 @@ import pytest
 from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
 from graphql import GraphQLError
+from sqlalchemy.engine import make_url
 
 import main
 import models
 from config import Settings
-from main import SCHEMA_FILE
+from main import SCHEMA_FILE, schema_text
 from migrations import alembic_config
 from resolvers.db import Database, is_sqlite
 from resolvers.errors import NotFound
 from schema import build_schema
 from schema.errors import classify
 from tests.graphql_client import GraphQLClient
+from tests.subscriptions.processes import free_port
 from tests.web.test_statement_timeout import slow, timed_out
 from web.app import create_app
+from web.startup import StartupError
 
 SCHEMA = build_schema()
 
@@ -141,7 +146,7 @@ def test_expected_errors_keep_message_and_code() -> None:
 
 def test_exported_schema_matches_the_code() -> None:
     exported = Path(SCHEMA_FILE).read_text()
-    assert exported == SCHEMA.as_str() + "\n", (
+    assert exported == schema_text(SCHEMA), (
         f"schema.graphql is stale: run `{sys.executable} main.py export-schema`"
     )
 
@@ -263,13 +268,133 @@ async def test_cli_verbs_open_the_database_as_serve_does(settings: Settings) -> 
         assert (size, timeout) == (3, 1.5)
 
 
-def test_without_authentication_the_server_stays_on_loopback(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    with pytest.raises(SystemExit) as exited:
+def test_without_authentication_the_server_stays_on_loopback() -> None:
+    with pytest.raises(
+        StartupError, match=r"refusing to serve without authentication on 0\.0\.0\.0"
+    ):
         main.check_exposure(Settings(host="0.0.0.0"))
-    assert "refusing to serve without authentication on 0.0.0.0" in str(exited.value.code)
     main.check_exposure(Settings())
-    assert "DEVELOPMENT MODE" in capsys.readouterr().err
     main.check_exposure(Settings(host="0.0.0.0", jwt_secret="s" * 32))
-    assert capsys.readouterr().err == ""
+
+
+def serve(tmp_path: Path, **settings: str) -> subprocess.Popen[str]:
+    """`python main.py serve` in `tmp_path`, on SQLite and a free port unless `settings`
+    say otherwise; stdout and stderr in one pipe, unbuffered, so that lines keep order."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AUTH_")}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'served.db'}",
+        BROADCAST_URL="memory://",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(settings)
+    return subprocess.Popen(
+        [sys.executable, main.__file__, "serve", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+CLOSED = free_port()  # nothing listens here (taken and let go)
+POSTGRES = os.environ.get("TEST_DATABASE_URL")
+# The test server with a database name nobody created.
+MISSING = make_url(POSTGRES or "postgresql+asyncpg://localhost/postgres").set(
+    database=f"threadline_missing_{uuid.uuid4().hex[:8]}"
+)
+STARTUP_FAILURES = [
+    pytest.param(
+        {"DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{CLOSED}/threadline"},
+        f"cannot reach the database at 127.0.0.1:{CLOSED} ",
+        "start PostgreSQL there, or fix DATABASE_URL",
+        id="database-unreachable",
+    ),
+    pytest.param(
+        {"DATABASE_URL": MISSING.render_as_string(hide_password=False)},
+        f'database "{MISSING.database}" does not exist on {MISSING.host}:{MISSING.port or 5432}',
+        f"create it (createdb -h {MISSING.host} -U <user> {MISSING.database})",
+        id="database-missing",
+        marks=pytest.mark.skipif(POSTGRES is None, reason="needs TEST_DATABASE_URL"),
+    ),
+    pytest.param(
+        {"DATABASE_URL": "sqlite+aiosqlite:////nonexistent/threadline.db"},
+        "cannot open the SQLite database /nonexistent/threadline.db ",
+        "its directory must exist and be writable; fix DATABASE_URL",
+        id="sqlite-directory-missing",
+    ),
+    pytest.param(
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/threadline"},
+        "DATABASE_URL starts with postgres://, which has no async driver",
+        "write postgresql+asyncpg://user:pass@host:5432/db",
+        id="postgres-scheme",
+    ),
+    pytest.param(
+        {"DATABASE_URL": "mysql+nosuchdriver://u@127.0.0.1/threadline"},
+        "DATABASE_URL's driver 'mysql+nosuchdriver' is not an async driver installed here",
+        "use postgresql+asyncpg://",
+        id="unknown-driver",
+    ),
+    pytest.param(
+        {"BROADCAST_URL": f"redis://127.0.0.1:{CLOSED}/0"},
+        f"cannot reach the broadcast backend at 127.0.0.1:{CLOSED} ",
+        "start it, or set BROADCAST_URL (memory:// for a single process)",
+        id="broadcast-unreachable",
+    ),
+    pytest.param(
+        {"PORT": "eighty"},
+        "invalid literal for int() with base 10: 'eighty'",
+        "in PORT",
+        id="port-not-a-number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "cause", "remedy"), STARTUP_FAILURES)
+def test_a_setting_that_cannot_work_ends_serve_in_one_line(
+    tmp_path: Path, settings: dict[str, str], cause: str, remedy: str
+) -> None:
+    server = serve(tmp_path, **settings)
+    output, _ = server.communicate(timeout=120)
+    assert server.returncode == 1, output
+    [line] = output.splitlines()
+    assert cause in line, line
+    assert remedy in line, line
+
+
+def test_a_port_in_use_ends_serve_in_one_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = serve(tmp_path, PORT=str(port))
+        output, _ = server.communicate(timeout=120)
+    assert server.returncode == 1, output
+    assert output.splitlines() == [
+        f"port {port} on 127.0.0.1 is in use (another server is running?): "
+        "stop it, or set PORT to a free port"
+    ]
+
+
+def test_serve_prints_its_urls_last_once_it_accepts(tmp_path: Path) -> None:
+    port = free_port()
+    lines: list[str] = []
+    with serve(tmp_path, PORT=str(port), LOG_LEVEL="info") as server:
+        try:
+            assert server.stdout is not None
+            for line in server.stdout:
+                lines.append(line.rstrip("\n"))
+                if line.startswith("Threadline on "):
+                    break
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    url = f"http://127.0.0.1:{port}/"
+    assert lines[-1].endswith(f"live viewer at {url}, GraphiQL at {url}graphql"), lines
+    # After uvicorn's own lines: it listens; the demo said what it loaded in one short line.
+    assert any("Application startup complete" in line for line in lines[:-1]), lines
+    [demo] = [line for line in lines if "the demo" in line]
+    assert demo.startswith("Loaded the demo: 3 conversations"), demo
+    assert len(demo) < 120, demo
+    assert not [line for line in lines if "Warning" in line or "Traceback" in line], lines

@@ -19,7 +19,6 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -39,38 +38,48 @@ from subscriptions.backends import create_broadcast
 from subscriptions.bus import EventBus
 from web.authentication import Authenticate, principal_of, websocket_principal
 from web.body_timeout import RequestBodyTimeout
+from web.counted_sockets import CountedSocketHandler
 from web.downloads import download_routes
 from web.encoding import MessageEncoder
 from web.health import health_routes
-from web.limits import Limits, operation_type
+from web.http_spec import GraphQLOverHTTP, names_no_operation
+from web.http_streams import HTTP_STREAM_PROTOCOLS, StreamingGraphQL
+from web.limits import Limits, operation_of
+from web.metrics import Metrics, metrics_routes
 from web.otlp import otlp_routes
 from web.pages import graphiql_page, page_routes
-from web.socket_expiry import ExpiringSocketHandler
+from web.possible_types import possible_types_routes
+from web.request_id import RequestId, install_log_field
+from web.request_id import current as current_request_id
+from web.sse_single import SingleConnections
 
 log = logging.getLogger("threadline")
 # WebSocket close code 1013, "Try Again Later": a server that cannot serve for now.
 TRY_AGAIN_LATER = 1013
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(StreamingGraphQL):
     """Strawberry's ASGI app with our typed context: a fresh one per request, and per
     operation on a socket (schema.sharing)."""
 
-    # A socket ends when the credential its connection_init carried expires.
-    graphql_transport_ws_handler_class = ExpiringSocketHandler
+    # A socket ends when the credential its connection_init carried expires; its
+    # operations are counted.
+    graphql_transport_ws_handler_class = CountedSocketHandler
 
-    def __init__(self, database: Database, settings: Settings, bus: EventBus) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, bus: EventBus, metrics: Metrics
+    ) -> None:
         # Only graphql-transport-ws: the legacy graphql-ws protocol has had auth bypasses.
+        # Over HTTP: graphql-sse and multipart subscriptions (web/http_streams.py).
         super().__init__(
             build_schema(settings),
+            settings,
+            metrics,
             graphql_ide="graphiql" if settings.graphiql else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, *HTTP_STREAM_PROTOCOLS),
             allowed_origins=settings.allowed_origins,
-            keep_alive=True,
-            keep_alive_interval=15,
         )
         self.database = database
-        self.settings = settings
         self.bus = bus
         self.encoder = MessageEncoder()
 
@@ -85,7 +94,10 @@ class GraphQLApp(GraphQL[Context, None]):
         principal = (
             Principal.nobody() if isinstance(request, WebSocket) else principal_of(request.scope)
         )
-        return Context.create(self.database, self.settings, self.bus, principal)
+        context = Context.create(self.database, self.settings, self.bus, principal)
+        context.request_id = current_request_id.get()  # the X-Request-ID (web.request_id)
+        context.counters = self.metrics.counters  # the app's one, read at /metrics
+        return context
 
     def encode_json(self, data: object) -> str:
         return self.encoder.encode(data)
@@ -114,16 +126,26 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        # Strawberry would run a subscription over HTTP as a query, whose stream
-        # field then fails as a server error.
-        operation = operation_type(request_data.query, request_data.operation_name, self.settings)
+        # Strawberry would run a subscription over HTTP that asks for no stream (by its
+        # Accept header) as a query, whose stream field then fails as a server error.
+        node = operation_of(request_data.query, request_data.operation_name, self.settings)
+        operation = None if node is None else node.operation
+        if node is None and names_no_operation(
+            request_data.query, request_data.operation_name, self.settings
+        ):
+            raise HTTPException(400, "The document names no single operation: send operationName")
         if operation is OperationType.SUBSCRIPTION:
             raise HTTPException(
-                400, "Subscriptions run over WebSocket (graphql-transport-ws) at /graphql"
+                400,
+                "Subscriptions run over WebSocket (graphql-transport-ws), or over HTTP with "
+                "Accept: text/event-stream (graphql-sse) or multipart/mixed;"
+                'subscriptionSpec="1.0" (Apollo), at /graphql',
             )
-        result = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+        with self.metrics.operation("http", node):
+            result = await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        self.metrics.count_errors((e.extensions or {}).get("code") for e in result.errors or ())
         if retry_later(result, operation, context.commits):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -170,6 +192,7 @@ def retry_later(result: ExecutionResult, operation: OperationType | None, commit
 
 def create_app(settings: Settings) -> Starlette:
     """An app for these settings; nothing connects until its lifespan starts."""
+    install_log_field()
     database = Database.from_settings(settings)
     engine = database.engine
     bus = EventBus(
@@ -197,22 +220,31 @@ def create_app(settings: Settings) -> Starlette:
             await bus.stop()
             await engine.dispose()
 
-    graphql_app = GraphQLApp(database, settings, bus)
+    metrics = Metrics(engine, bus)
+    graphql_app = GraphQLApp(database, settings, bus, metrics)
+    single_sse = SingleConnections(graphql_app, settings.sse_heartbeat_seconds)
     app = Starlette(
         routes=[
             Route(
                 "/graphql",
-                Limits(Authenticate(graphql_app, settings, database), settings),
-                methods=["GET", "POST"],
+                GraphQLOverHTTP(Limits(Authenticate(single_sse, settings, database), settings)),
+                # PUT and DELETE: graphql-sse's single connection mode (web/sse_single.py).
+                methods=["GET", "POST", "PUT", "DELETE"],
             ),
             WebSocketRoute("/graphql", graphql_app),
             *health_routes(database, bus),
-            *otlp_routes(settings, database, bus),
+            *possible_types_routes(settings, graphql_app.schema),
+            *otlp_routes(settings, database, bus, metrics),
+            *metrics_routes(settings, metrics),
             *download_routes(settings, database),
             *page_routes(settings),
         ],
         # Every HTTP route (GraphQL, OTLP): a body must arrive in time; WebSockets pass.
-        middleware=[Middleware(RequestBodyTimeout, seconds=settings.request_body_timeout_seconds)],
+        middleware=[
+            # First: every response, refusals included, carries the request's id.
+            Middleware(RequestId),
+            Middleware(RequestBodyTimeout, seconds=settings.request_body_timeout_seconds),
+        ],
         lifespan=lifespan,
     )
     app.state.engine = engine

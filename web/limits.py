@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphql import GraphQLError, OperationType, get_operation_ast
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_operation_ast
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import Settings
 from schema.parsing import parsed
 from web.authentication import graphql_error
+from web.rewrite import rewriting
 
 JSON_TYPES = frozenset({"application/json", "application/graphql-response+json"})
 PREFLIGHT_HEADERS = ("x-threadline-csrf", "apollo-require-preflight")
@@ -127,14 +128,21 @@ def operation_type(
 ) -> OperationType | None:
     """The type of the operation a request would run. None for a document that does
     not parse or names no single operation: GraphQL refuses those with its own words."""
+    operation = operation_of(query, operation_name, settings)
+    return None if operation is None else operation.operation
+
+
+def operation_of(
+    query: object, operation_name: object, settings: Settings
+) -> OperationDefinitionNode | None:
+    """The operation a request would run (see operation_type)."""
     if not isinstance(query, str) or not isinstance(operation_name, str | None):
         return None
     try:
         document = parsed(query, settings.max_query_tokens)
     except GraphQLError:
         return None
-    operation = get_operation_ast(document, operation_name)
-    return None if operation is None else operation.operation
+    return get_operation_ast(document, operation_name)
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -171,34 +179,22 @@ def replay(body: bytes, receive: Receive) -> Receive:
 
 def shaped(send: Send) -> Send:
     """A send that turns a plain-text error response into a GraphQL-shaped one."""
-    start: Message | None = None
-    chunks: list[bytes] = []
+    return rewriting(send, is_plain_error, graphql_shaped)
 
-    async def send_shaped(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start" and is_plain_error(message):
-            start = message
-            return
-        if start is None or message["type"] != "http.response.body":
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        status = start["status"]
-        reason = b"".join(chunks).decode("utf-8", "replace")
-        headers = {
-            key.decode("latin-1"): value.decode("latin-1")
-            for key, value in start.get("headers", [])
-            if key.lower() == b"allow"
-        }
-        response = graphql_error(reason, CODES.get(status, "BAD_REQUEST"), status, **headers)
-        await send(
-            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
-        )
-        await send({"type": "http.response.body", "body": response.body})
 
-    return send_shaped
+def graphql_shaped(start: Message, body: bytes) -> tuple[Message, bytes]:
+    status = start["status"]
+    reason = body.decode("utf-8", "replace")
+    headers = {
+        key.decode("latin-1"): value.decode("latin-1")
+        for key, value in start.get("headers", [])
+        if key.lower() == b"allow"
+    }
+    response = graphql_error(reason, CODES.get(status, "BAD_REQUEST"), status, **headers)
+    return (
+        {"type": "http.response.start", "status": status, "headers": response.raw_headers},
+        bytes(response.body),
+    )
 
 
 def is_plain_error(start: Message) -> bool:

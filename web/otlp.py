@@ -36,6 +36,7 @@ from resolvers.ingest.logs import ingest_records
 from resolvers.ingest.spans import ingest_spans
 from subscriptions.bus import EventBus
 from web.limits import Disconnected, TooLarge, read_body
+from web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 # gRPC status codes, which google.rpc.Status carries, by HTTP status.
@@ -84,11 +85,15 @@ class Receiver:
     """The endpoints; counts the requests they are writing, to refuse more than the queue
     holds."""
 
-    def __init__(self, settings: Settings, database: Database, bus: EventBus) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, bus: EventBus, metrics: Metrics
+    ) -> None:
         self.settings = settings
         self.database = database
         self.bus = bus
+        self.metrics = metrics
         self.in_progress = 0
+        metrics.ingest_queue.set_function(lambda: self.in_progress)
 
     async def handle(self, signal: Signal[Any], request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -139,14 +144,22 @@ class Receiver:
             log.warning("OTLP export refused, the database is unavailable: %s", brief(exc))
             message = "the database is unavailable right now; retry in a moment"
             return status_response(content_type, 503, Unavailable.code, message)
+        received = len(incoming) + len(refused)
+        self.metrics.count_ingested(
+            signal.export.rejected.removeprefix("rejected_"),
+            received - outcome.rejected_spans,
+            outcome.rejected_spans,
+        )
         message = "; ".join(outcome.rejected[:SHOWN_REASONS])
         # Outcome counts refused items, spans or log records.
         body = otlp.encode_response(content_type, signal.export, outcome.rejected_spans, message)
         return Response(body, 200, media_type=content_type)
 
 
-def otlp_routes(settings: Settings, database: Database, bus: EventBus) -> list[Route]:
-    receiver = Receiver(settings, database, bus)
+def otlp_routes(
+    settings: Settings, database: Database, bus: EventBus, metrics: Metrics
+) -> list[Route]:
+    receiver = Receiver(settings, database, bus, metrics)
     return [
         Route(signal.path, partial(receiver.handle, signal), methods=["POST"]) for signal in SIGNALS
     ]

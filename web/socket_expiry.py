@@ -12,11 +12,6 @@ import asyncio
 from datetime import datetime
 
 from graphql import GraphQLError
-from starlette import websockets as starlette_websockets
-from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
@@ -24,22 +19,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from models.base import utcnow
-from resolvers.context import Context
 from resolvers.errors import Unauthenticated
+from web.heartbeat import CLIENT_GONE, HeartbeatSocketHandler
 
 FORBIDDEN = 4403
 EXPIRED = "the credential has expired"
-# What sending to a client that has already gone raises: Strawberry's adapter turns
-# only some of Starlette's errors into its own.
-CLIENT_GONE = (
-    WebSocketDisconnected,
-    starlette_websockets.WebSocketDisconnect,
-    starlette_websockets.WebSocketDisconnected,
-)
 
 
-class ExpiringSocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws that ends the socket when its credential expires."""
+class ExpiringSocketHandler(HeartbeatSocketHandler):
+    """graphql-transport-ws (with its heartbeat) that ends the socket when its
+    credential expires."""
 
     expiry_timer: asyncio.Task[None] | None = None
     expired = False
@@ -85,6 +74,7 @@ class ExpiringSocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.expired:
             return
         self.expired = True
+        await self.stop_heartbeat()  # no ping after the close
         running = list(self.operations)
         # Cancelled before anything is sent: no result follows the expiry.
         for operation_id in running:

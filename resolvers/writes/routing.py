@@ -5,7 +5,8 @@ sendMessage's write (resolvers.writes.messages) stores the decision on the messa
 sent, its route trimmed and copied to a column of its own, and the run's id; the run
 must be one the writer sees, in the message's conversation. A message with a decision
 gets a MESSAGE_ROUTED event after its MESSAGE_CREATED, in the same transaction: the
-decision in its data, the message and the run among the rows it points at.
+decision in its data, the message and the run among the rows it points at. The
+transaction counts it by route once it commits (resolvers.counters).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import AgentSession, Message, Trace
 from models.enums import EventKind
 from resolvers import events, validation
+from resolvers.counters import DECISION
 from resolvers.errors import BadInput
 from resolvers.writes.commands import RoutingDecision, SendMessage
 from resolvers.writes.transaction import get_or_404
@@ -30,8 +32,6 @@ RUNS: dict[str, tuple[Any, str]] = {
     "Trace": (Trace, "run_trace_id"),
     "AgentSession": (AgentSession, "run_session_id"),
 }
-# Where a MESSAGE_ROUTED event's data holds the decision.
-DECISION = "routingDecision"
 
 
 def check(decision: RoutingDecision | None) -> None:

@@ -59,6 +59,7 @@ async def transaction(
     # Committed: now, and only now, the events it recorded can be announced.
     ctx.commits += 1
     committed = pending(session)
+    ctx.counters.committed(committed)
     if ctx.bus is not None and committed:
         await ctx.bus.publish(committed)
 

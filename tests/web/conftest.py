@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 
 from config import Settings
 from resolvers.errors import RETRY_AFTER_SECONDS
+from tests.web.browser_gate import require_browser
 from web.app import create_app
 
 # Small enough to reach with a few characters; production-like switches.
@@ -27,6 +29,12 @@ LIMITS: dict[str, Any] = {
     "introspection": False,
     "graphiql": False,
 }
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the test's fixtures (servers, databases) are set up.
+    if "chromium" in getattr(item, "fixturenames", ()):
+        require_browser(os.environ)
 
 
 @asynccontextmanager

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -34,10 +37,10 @@ from subscriptions.streams import decode_cursor, encode_cursor
 from tests.conftest import served
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user, new_key
+from tests.web.browser_gate import browser_required, find_chromium, missing_browser
 from tests.web.conftest import client_of
 from web.app import create_app
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 LOCAL = frozenset({"127.0.0.1", "localhost"})
 WAIT_MS = 20_000
@@ -115,10 +118,10 @@ class Tab:
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"needs Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+    found = find_chromium(os.environ)
+    assert found is not None, "tests/web/conftest.py skips (or fails) a test without it"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return CHROMIUM
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -486,3 +489,69 @@ async def test_the_viewer_does_not_retry_what_retrying_cannot_fix(
     assert await page.evaluate("window.sockets") == 1
     assert await page.locator('#status[data-state="stopped"]').count() == 1
     tab.stayed_offline()
+
+
+# Whether the tests above run (tests/web/browser_gate.py), checked without a browser.
+
+
+def test_gate_finds_chromium_where_it_is_configured_or_on_path(tmp_path: Path) -> None:
+    binary = tmp_path / "chromium"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    assert find_chromium({"CHROMIUM": str(binary), "PATH": ""}) == binary
+    assert find_chromium({"CHROMIUM": str(tmp_path / "nothing"), "PATH": str(tmp_path)}) is None
+    assert find_chromium({"PATH": f"/nonexistent:{tmp_path}"}) == binary
+    assert find_chromium({"PATH": "/nonexistent"}) is None
+    assert missing_browser({"PATH": str(tmp_path)}) is None
+    assert missing_browser({"PATH": ""}) == (
+        "BROWSER TESTS NOT RUN: no chromium on PATH; to run them: "
+        "apt-get install chromium (or set CHROMIUM=/path/to/chromium)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "required"),
+    [
+        ({}, False),
+        ({"CI": "true"}, True),
+        ({"CI": "1"}, True),
+        ({"CI": "false"}, False),
+        ({"REQUIRE_BROWSER": "1"}, True),
+        ({"REQUIRE_BROWSER": "0"}, False),
+    ],
+)
+def test_gate_requires_the_browser_in_ci(env: dict[str, str], required: bool) -> None:
+    assert browser_required(env) is required
+
+
+def run_without_chromium(**env: str) -> subprocess.CompletedProcess[str]:
+    """This module's browser tests, in a pytest of their own on SQLite, with no Chromium
+    on PATH (and none configured)."""
+    unset = ("CHROMIUM", "CI", "REQUIRE_BROWSER", "TEST_DATABASE_URL", "PYTEST_ADDOPTS")
+    clean = {name: value for name, value in os.environ.items() if name not in unset}
+    path = clean.get("PATH", "").split(os.pathsep)
+    clean["PATH"] = os.pathsep.join(d for d in path if not (Path(d) / "chromium").exists())
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", "not gate"]
+    return subprocess.run(
+        [*command, __file__],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_gate_skips_without_chromium_in_one_line_and_fails_in_ci() -> None:
+    skipped = run_without_chromium()
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    [line] = [line for line in skipped.stdout.splitlines() if "BROWSER TESTS NOT RUN" in line]
+    assert re.match(r"SKIPPED \[\d+\] tests/web/", line), line  # every test in one line
+    assert "apt-get install chromium" in line
+    assert " passed" not in skipped.stdout
+
+    required = run_without_chromium(REQUIRE_BROWSER="1")
+    assert required.returncode == 1, required.stdout + required.stderr
+    assert re.search(r"\b\d+ errors\b", required.stdout), required.stdout
+    assert "(CI or REQUIRE_BROWSER asks for them)" in required.stdout

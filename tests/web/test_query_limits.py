@@ -161,7 +161,7 @@ async def test_graphiql_can_be_switched_off(limited: httpx.AsyncClient) -> None:
 
 async def test_graphiqls_introspection_fits_the_default_limits(http: httpx.AsyncClient) -> None:
     # Its TypeRef fragment nests ofType eight deep: the depth limit skips introspection
-    # fields, and its ~1000 tokens fit. JSON defaults (`{}`) print as literals.
+    # fields, and its ~1000 tokens fit. JSON inputs default to null (printable; {} in code).
     response = await post(http, get_introspection_query(descriptions=True))
     body = response.json()
     assert "errors" not in body, body["errors"][:3]
@@ -171,7 +171,7 @@ async def test_graphiqls_introspection_fits_the_default_limits(http: httpx.Async
         for kind in body["data"]["__schema"]["types"]
         for field in kind["inputFields"] or []
     }
-    assert defaults[("SendMessageInput", "metadata")].replace(" ", "") == "{}"
+    assert defaults[("SendMessageInput", "metadata")] == "null"
 
 
 async def test_the_limits_hold_on_what_validation_cached(limited: httpx.AsyncClient) -> None:

@@ -1,0 +1,150 @@
+"""Subscriptions over HTTP at /graphql, beside WebSocket: graphql-sse (web/sse.py) and
+Apollo's multipart subscriptions (Strawberry's transport: `{}` heartbeat parts every
+5 s, as Apollo's spec asks), chosen by the request's Accept header.
+
+Both run through the same middleware as any HTTP request (authentication, CSRF and
+size limits) and through the same schema as WebSocket operations (scopes, visibility,
+shared executions, replay, access re-checks).
+
+A WebSocket carries at most 100 subscriptions (Strawberry closes it with 4429 past
+that); an HTTP stream carries one, so the limit is per principal instead
+(MAX_HTTP_STREAMS_PER_PRINCIPAL): past it, a new stream is refused with 429 before
+anything runs. The development user, the single local user, has no limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry import Schema
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.http.streaming import MultipartSubscriptionTransport
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
+
+from config import Settings
+from resolvers.context import Context
+from resolvers.principal import Principal
+from web.authentication import graphql_error, principal_of
+from web.counted_sockets import resumes
+from web.limits import operation_of
+from web.metrics import Metrics
+from web.sse import event_stream_transport, resumable
+
+HTTP_STREAM_PROTOCOLS = (GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL)
+# The transport label of each protocol's streams in the metrics.
+TRANSPORTS = {GRAPHQL_SSE_PROTOCOL: "sse", MULTIPART_SUBSCRIPTION_PROTOCOL: "multipart"}
+# While a stream's response runs: its transport, and where its operation's count is
+# held until the response ends. The operation is known only once its body is parsed.
+_COUNTING: ContextVar[tuple[str, ExitStack] | None] = ContextVar("counting", default=None)
+
+
+class StreamingGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI app with resumable SSE and a per-principal limit on streams
+    (enabled by HTTP_STREAM_PROTOCOLS among its `subscription_protocols`)."""
+
+    def __init__(self, schema: Schema, settings: Settings, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.settings = settings
+        self.metrics = metrics
+        # What web.sse reads a request's root field from.
+        self.graphql_schema = schema._schema
+        self.stream_transport_classes_by_protocol = {
+            MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartSubscriptionTransport,
+            GRAPHQL_SSE_PROTOCOL: event_stream_transport(settings.sse_heartbeat_seconds),
+        }
+        self.stream_slots = StreamSlots(settings.max_http_streams_per_principal)
+        self.max_query_tokens = settings.max_query_tokens
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return data  # a batch never streams (Strawberry refuses it)
+        data = resumable(data, request.headers, self.graphql_schema, self.max_query_tokens)
+        counting = _COUNTING.get()
+        if counting is not None:
+            transport, held = counting
+            node = operation_of(data.query, data.operation_name, self.settings)
+            resumed = node is not None and resumes(node, data.variables or {})
+            held.enter_context(self.metrics.operation(transport, node, resumed))
+        return data
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Counted around the whole response: a stream's ends (completed, failed, its
+        # client gone) all return from here, and a refusal comes before anything runs.
+        headers = Headers(scope=scope)
+        if scope["type"] != "http" or self._get_stream_transport_from_headers(headers) is None:
+            await super().__call__(scope, receive, send)
+            return
+        principal = principal_of(scope)
+        refusal = self.stream_slots.refusal(principal)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        transport = self._get_stream_transport_from_headers(headers)
+        with self.stream_slots.held(principal), ExitStack() as counted:
+            label = TRANSPORTS.get(transport.protocol if transport else "", "http")
+            token = _COUNTING.set((label, counted))
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                _COUNTING.reset(token)
+
+
+class StreamSlots:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: Counter[Principal] = Counter()
+
+    def refusal(self, principal: Principal) -> Response | None:
+        """429 when `principal` holds every slot already; None: it may open one more."""
+        if principal.unrestricted or self.open[holder(principal)] < self.limit:
+            return None
+        return graphql_error(
+            f"too many subscriptions open over HTTP (at most {self.limit} at once); "
+            "close one, or run several over one WebSocket",
+            "TOO_MANY_REQUESTS",
+            429,
+            **{"Retry-After": "1"},
+        )
+
+    def take(self, principal: Principal) -> Callable[[], None]:
+        """One of the principal's slots, and the function that gives it back (once)."""
+        key = holder(principal)
+        self.open[key] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.open[key] -= 1
+                if self.open[key] <= 0:
+                    del self.open[key]
+
+        return release
+
+    @contextmanager
+    def held(self, principal: Principal) -> Iterator[None]:
+        """One of the principal's slots, held while the block runs."""
+        release = self.take(principal)
+        try:
+            yield
+        finally:
+            release()
+
+
+def holder(principal: Principal) -> Principal:
+    """Who holds a slot: two tokens of one user are one holder, whenever each expires."""
+    return dataclasses.replace(principal, expires_at=None)
