@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
-from strawberry.http.streaming import MultipartSubscriptionTransport
+from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 
 from config import Settings
@@ -41,8 +41,8 @@ from web.metrics import Metrics
 from web.sse import event_stream_transport, resumable
 
 HTTP_STREAM_PROTOCOLS = (GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL)
-# The transport label of each protocol's streams in the metrics.
-TRANSPORTS = {GRAPHQL_SSE_PROTOCOL: "sse", MULTIPART_SUBSCRIPTION_PROTOCOL: "multipart"}
+# The transport label of each stream transport's operations in the metrics.
+TRANSPORTS = {SSETransport.protocol: "sse", MultipartSubscriptionTransport.protocol: "multipart"}
 # While a stream's response runs: its transport, and where its operation's count is
 # held until the response ends. The operation is known only once its body is parsed.
 _COUNTING: ContextVar[tuple[str, ExitStack] | None] = ContextVar("counting", default=None)
@@ -83,8 +83,8 @@ class StreamingGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Counted around the whole response: a stream's ends (completed, failed, its
         # client gone) all return from here, and a refusal comes before anything runs.
-        headers = Headers(scope=scope)
-        if scope["type"] != "http" or self._get_stream_transport_from_headers(headers) is None:
+        transport = self._get_stream_transport_from_headers(Headers(scope=scope))
+        if scope["type"] != "http" or transport is None:
             await super().__call__(scope, receive, send)
             return
         principal = principal_of(scope)
@@ -92,10 +92,8 @@ class StreamingGraphQL(GraphQL[Context, None]):
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        transport = self._get_stream_transport_from_headers(headers)
         with self.stream_slots.held(principal), ExitStack() as counted:
-            label = TRANSPORTS.get(transport.protocol if transport else "", "http")
-            token = _COUNTING.set((label, counted))
+            token = _COUNTING.set((TRANSPORTS[transport.protocol], counted))
             try:
                 await super().__call__(scope, receive, send)
             finally:

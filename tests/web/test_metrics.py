@@ -19,6 +19,7 @@ from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.web import otlp_json
 from tests.web.conftest import app_with
+from tests.web.test_sse import from_now, http_url, next_events, sse
 from tests.ws_client import GraphQLWebSocket
 from web.metrics import MAX_OPERATION_NAMES
 
@@ -336,3 +337,24 @@ async def test_ingest_items_are_counted_as_the_mutation_reports(
     items = "threadline_ingested_items_total"
     assert grew(before, after, items, signal="ingest", outcome="accepted") == 1
     assert grew(before, after, items, signal="ingest", outcome="rejected") == 1
+
+
+async def test_a_subscription_over_sse_is_counted_while_it_streams(
+    http: httpx.AsyncClient, gql: GraphQLClient, server_url: str
+) -> None:
+    conversation = await factories.conversation(gql)
+    body = {**await from_now(gql, conversation["id"]), "query": EVENTS}
+    before = await scrape(http)
+    follow = {"transport": "sse", "type": "subscription", "operation": "Follow"}
+    async with sse(http_url(server_url), body) as (_, events):
+        await factories.message(gql, conversation["id"])
+        await next_events(events, 1)
+        during = await scrape(http)
+        assert grew(before, during, "threadline_graphql_requests_total", **follow) == 1
+        assert grew(before, during, "threadline_subscriptions_active") == 1
+        # It was given a cursor to start after: a resume.
+        assert grew(before, during, "threadline_subscription_resumes_total") == 1
+    await until_scraped(
+        http,
+        lambda s: grew(before, s, "threadline_subscriptions_active") == 0,
+    )
