@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -31,6 +33,7 @@ from subscriptions.backends import create_broadcast
 
 # Seconds a database or broadcast backend has to answer before start-up gives up on it.
 CONNECT_TIMEOUT_S = 10.0
+log = logging.getLogger("threadline")
 DATABASE_URLS = "postgresql+asyncpg://user:pass@host:5432/db or sqlite+aiosqlite:///./file.db"
 
 
@@ -78,7 +81,23 @@ async def check_database(database: Database) -> None:
         async with asyncio.timeout(CONNECT_TIMEOUT_S), database.engine.connect():
             pass
     except Exception as exc:
+        if _storage_fault(exc, url.database):
+            log.warning(
+                "the SQLite database %s cannot be opened now (%s): serving UNAVAILABLE "
+                "until it can",
+                url.database,
+                _one_line(exc),
+            )
+            return
         raise StartupError(_database_problem(exc, url.database, url.host, url.port)) from None
+
+
+def _storage_fault(exc: Exception, name: str | None) -> bool:
+    """A SQLite file that exists but cannot be opened now (a read-only mount, a full
+    disk) is no setting to fix: the server rides it out, answering UNAVAILABLE until it
+    clears, as it does when that happens while it runs."""
+    exists = name is not None and Path(name).is_file()
+    return exists and any(isinstance(cause, sqlite3.OperationalError) for cause in _chain(exc))
 
 
 def _database_problem(exc: Exception, name: str | None, host: str | None, port: int | None) -> str:
