@@ -28,6 +28,21 @@ def default_type(role: MessageRole, status: MessageStatus, has_tool_calls: bool)
     return MessageType.TEXT
 
 
+# Types only a sender gives: no default produces them, so nothing but the sender's word
+# says a message is one.
+SAID_ONLY = frozenset({MessageType.QUESTION, MessageType.THOUGHT, MessageType.PLAN})
+
+
+def edited_type(
+    original: MessageType, role: MessageRole, status: MessageStatus, has_tool_calls: bool
+) -> MessageType:
+    """An edit, when its sender does not say: still a question, thought or plan if its
+    original was one; else what its own content makes it."""
+    if original in SAID_ONLY and status != MessageStatus.ERROR:
+        return original
+    return default_type(role, status, has_tool_calls)
+
+
 def opens_turn(role: MessageRole) -> bool:
     """A user's prompt opens a turn; everything after it, until the next, answers it."""
     return role == MessageRole.USER

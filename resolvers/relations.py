@@ -6,11 +6,7 @@ deep query costs one statement per level, not one per row.
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy import select
 from sqlmodel import col
-from strawberry.dataloader import DataLoader
 
 from models import (
     AgentSession,
@@ -27,8 +23,6 @@ from models import (
     Trace,
 )
 from models.event import OPEN_SESSION_STATUSES
-from resolvers.loaders import Loaders, group
-from resolvers.message_kinds import TURN
 from resolvers.pagination import Ordering, Relation
 
 
@@ -125,26 +119,3 @@ OPEN_AGENT_SESSION_OF_CONVERSATION = Relation(
     Ordering(AgentSession.started_at, AgentSession.id),
     where=(col(AgentSession.status).in_(OPEN_SESSION_STATUSES),),
 )
-
-
-def messages_of_turns(loaders: Loaders) -> DataLoader[tuple[uuid.UUID, uuid.UUID], list[Message]]:
-    """The messages of each turn, every branch, in sequence order, by (conversation id,
-    turn id); a message without a stored turn is in its own (resolvers.message_kinds).
-
-    One statement for every turn asked: it reads the conversations' messages through their
-    (conversation_id, seq) index and keeps the turns', as turns have no index of their own.
-    """
-
-    async def load(keys: list[tuple[uuid.UUID, uuid.UUID]]) -> list[list[Message]]:
-        rows = await loaders.fetch(
-            select(Message, TURN)
-            .where(
-                col(Message.conversation_id).in_({c for c, _ in keys}),
-                TURN.in_({t for _, t in keys}),
-            )
-            .order_by(*by_seq().order_by(reverse=False))
-        )
-        loaders.known(Message, rows)
-        return group([t for _, t in keys], ((row[0], row[1]) for row in rows))
-
-    return loaders.custom("messages_of_turns", load)

@@ -29,7 +29,6 @@ from resolvers.relations import (
     SPANS_OF_MESSAGE,
     TOOL_CALLS_OF_MESSAGE,
     TRACES_OF_MESSAGE,
-    messages_of_turns,
 )
 from resolvers.scores import SCORES_OF_MESSAGE
 from resolvers.titles import message_text
@@ -117,15 +116,6 @@ class Message(Node):
     )
     def turn_id(self) -> strawberry.ID:
         return strawberry.ID(to_global_id("Message", turn_of(self.row)))
-
-    @strawberry.field(
-        description="The messages of its turn (see `turnId`), this one included, in `seq` "
-        "order, across every branch."
-    )
-    async def turn(self, info: Info[Context, None]) -> list[Message]:
-        loader = messages_of_turns(info.context.loaders)
-        rows = await loader.load((self.row.conversation_id, turn_of(self.row)))
-        return from_rows(Message, rows)
 
     @strawberry.field(description="What the message relies on, in the order its sender gave.")
     async def references(self, info: Info[Context, None]) -> list[MessageReference]:

@@ -7,16 +7,8 @@ from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
 from graphql import (
-    BooleanValueNode,
-    ConstListValueNode,
-    ConstObjectFieldNode,
-    ConstObjectValueNode,
-    ConstValueNode,
-    FloatValueNode,
     GraphQLError,
     IntValueNode,
-    NameNode,
-    NullValueNode,
     StringValueNode,
     ValueNode,
     print_ast,
@@ -119,24 +111,3 @@ LONG = strawberry.scalar(
 def json_object(value: JSONValue | None) -> JSONValue:
     """An EMPTY_OBJECT input's value: {} where it was null or left out."""
     return {} if value is None else value
-
-
-def json_literal(value: Any) -> ConstValueNode:
-    """A JSON value written as a GraphQL literal."""
-    if isinstance(value, dict):
-        fields = (
-            ConstObjectFieldNode(name=NameNode(value=key), value=json_literal(item))
-            for key, item in value.items()
-        )
-        return ConstObjectValueNode(fields=tuple(fields))
-    if isinstance(value, list):
-        return ConstListValueNode(values=tuple(json_literal(item) for item in value))
-    if value is None:
-        return NullValueNode()
-    if isinstance(value, bool):
-        return BooleanValueNode(value=value)
-    if isinstance(value, int):
-        return IntValueNode(value=str(value))
-    if isinstance(value, float):
-        return FloatValueNode(value=repr(value))
-    return StringValueNode(value=str(value))

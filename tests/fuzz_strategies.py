@@ -25,11 +25,17 @@ from typing import Any, TypeVar
 import graphql
 from graphql import (
     ArgumentNode,
+    BooleanValueNode,
+    ConstListValueNode,
+    ConstObjectFieldNode,
+    ConstObjectValueNode,
+    ConstValueNode,
     DocumentNode,
     FloatValueNode,
     IntValueNode,
     ListValueNode,
     NameNode,
+    NullValueNode,
     ObjectFieldNode,
     OperationDefinitionNode,
     StringValueNode,
@@ -44,7 +50,6 @@ from hypothesis import strategies as st
 from hypothesis_graphql import strategies as gql_st
 
 from schema import build_schema
-from schema.scalars import json_literal
 
 SCHEMA = build_schema()
 
@@ -266,6 +271,27 @@ def float_literal(number: float) -> FloatValueNode | IntValueNode:
     if "." in text or "e" in text:
         return FloatValueNode(value=text)
     return IntValueNode(value=text)
+
+
+def json_literal(value: Any) -> ConstValueNode:
+    """A JSON value written as a GraphQL literal."""
+    if isinstance(value, dict):
+        fields = (
+            ConstObjectFieldNode(name=NameNode(value=key), value=json_literal(item))
+            for key, item in value.items()
+        )
+        return ConstObjectValueNode(fields=tuple(fields))
+    if isinstance(value, list):
+        return ConstListValueNode(values=tuple(json_literal(item) for item in value))
+    if value is None:
+        return NullValueNode()
+    if isinstance(value, bool):
+        return BooleanValueNode(value=value)
+    if isinstance(value, int):
+        return IntValueNode(value=str(value))
+    if isinstance(value, float):
+        return FloatValueNode(value=repr(value))
+    return StringValueNode(value=str(value))
 
 
 # Numbers past what a double holds, as a client may write them in a document.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from resolvers.access import visible
 from resolvers.context import Context
 from resolvers.errors import BadInput
 from resolvers.ids import to_global_id
-from resolvers.message_kinds import TURN, default_type, opens_turn, turn_of
+from resolvers.message_kinds import TURN, default_type, edited_type, opens_turn, turn_of
 from resolvers.permissions import Action
 from resolvers.pricing import charges
 from resolvers.pricing.charges import Charge, ModelCall
@@ -196,7 +196,8 @@ async def edit_message(ctx: Context, data: EditMessage) -> Message:
         # An edited prompt asks anew; any other edit answers what the original answered.
         opens = opens_turn(original.role)
         message.turn_message_id = message.id if opens else turn_of(original)
-        await _add(session, message, data)
+        kind = edited_type(original.message_type, original.role, data.status, bool(data.tool_calls))
+        await _add(session, message, replace(data, message_type=data.message_type or kind))
         await session.flush()  # before its event, as in write_message
         events.append(
             session,

@@ -24,6 +24,7 @@ from models.enums import (
     EventKind,
     MessageRole,
     MessageStatus,
+    MessageType,
     ParticipantType,
     SpanStatus,
     ToolCallStatus,
@@ -75,6 +76,8 @@ async def end_run(
     ended = await _open_messages(session, conversation_id, agent, message)
     for each in ended:
         each.status, each.updated_at = outcome.message_status, utcnow()
+        if outcome.message_status == MessageStatus.ERROR:
+            each.message_type = MessageType.ERROR  # as default_type says of an errored one
         await events.record(session, conversation_id, EventKind.MESSAGE_UPDATED, message_id=each.id)
     produced = {each.id: each for each in [*ended, *([message] if message is not None else [])]}
     message_ids = list(produced)

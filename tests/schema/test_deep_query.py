@@ -24,7 +24,7 @@ query Deep($first: Int!) {
           toolCalls { id toolName arguments span { id name status } }
           trace { id }
           references { kind node { id } }
-          turn { id }
+          turnId messageType
         } }
       }
       plans { edges { node {
@@ -98,7 +98,7 @@ async def test_deep_query_returns_the_whole_graph(gql: GraphQLClient) -> None:
         ("SPAN", {"id": span_id}),
         ("DOCUMENT", None),
     ]
-    assert [t["id"] for t in messages[1]["turn"]] == [m["id"] for m in messages[:2]]
+    assert [m["turnId"] for m in messages[:2]] == [messages[0]["id"]] * 2
     steps = conv["plans"]["edges"][0]["node"]["steps"]
     assert [len(s["dependencies"]) for s in steps] == [0, 1, 2]
     assert len(steps[0]["spans"]) == 1

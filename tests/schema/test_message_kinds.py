@@ -21,8 +21,7 @@ from tests.ws_client import GraphQLWebSocket
 
 KINDS = """
 fragment Kinds on Message {
-  id role messageType confidence turnId
-  turn { id }
+  id role messageType confidence turnId conversation { id }
   references {
     kind document title
     node { __typename ... on Message { id content } ... on Span { id name } }
@@ -74,6 +73,17 @@ def ids(messages: list[dict[str, Any]]) -> list[str]:
     return [m["id"] for m in messages]
 
 
+TURNS = """query($c: ID!) { conversation(id: $c) {
+  messages(allBranches: true) { nodes { id turnId } } } }"""
+
+
+async def turn(gql: GraphQLClient, message: dict[str, Any]) -> list[str]:
+    """The ids of the messages of `message`'s turn, in sequence order, every branch."""
+    found = await gql.data(TURNS, {"c": message["conversation"]["id"]})
+    nodes = found["conversation"]["messages"]["nodes"]
+    return [m["id"] for m in nodes if m["turnId"] == message["turnId"]]
+
+
 async def test_each_role_gets_its_type_and_a_prompt_opens_a_turn(gql: GraphQLClient) -> None:
     c = (await factories.conversation(gql))["id"]
     agent = {"senderId": "agent-1", "senderType": "AGENT"}
@@ -89,11 +99,11 @@ async def test_each_role_gets_its_type_and_a_prompt_opens_a_turn(gql: GraphQLCli
     assert {m["confidence"] for m in (prompt, asks, failed)} == {None}
     assert {m["turnId"] for m in (prompt, asks, result, answer)} == {prompt["id"]}
     assert {m["turnId"] for m in (follow_up, failed)} == {follow_up["id"]}
-    # Read back, every message of a turn lists the whole turn, in order.
+    # Read back, each message keeps its turn.
     first_turn = ids([prompt, asks, result, answer])
     for message_id in first_turn:
-        assert ids((await read(gql, message_id))["turn"]) == first_turn
-    assert ids((await read(gql, failed["id"]))["turn"]) == ids([follow_up, failed])
+        assert await turn(gql, await read(gql, message_id)) == first_turn
+    assert await turn(gql, await read(gql, failed["id"])) == ids([follow_up, failed])
 
 
 async def test_a_sender_says_what_its_message_is_and_which_turn_it_joins(
@@ -108,12 +118,12 @@ async def test_a_sender_says_what_its_message_is_and_which_turn_it_joins(
     # A new root joins the turn it names, not a turn of its own ...
     joined = await send(gql, c, role="ASSISTANT", parentMessageId=None, turnId=thought["id"])
     assert joined["turnId"] == prompt["id"]
-    assert ids(joined["turn"]) == ids([prompt, thought, joined])
+    assert await turn(gql, joined) == ids([prompt, thought, joined])
     # ... even a user's, which would open one; without it, a root that answers opens its own.
     user_joins = await send(gql, c, turnId=prompt["id"], confidence=1)
     assert (user_joins["turnId"], user_joins["confidence"]) == (prompt["id"], 1.0)
     alone = await send(gql, c, role="ASSISTANT", parentMessageId=None, senderId="a")
-    assert (alone["turnId"], ids(alone["turn"])) == (alone["id"], [alone["id"]])
+    assert (alone["turnId"], await turn(gql, alone)) == (alone["id"], [alone["id"]])
     # An explicit parent's turn is joined as the latest message's would be.
     reply = await send(gql, c, role="ASSISTANT", parentMessageId=thought["id"], senderId="a")
     assert reply["turnId"] == prompt["id"]
@@ -130,11 +140,14 @@ async def test_an_edited_prompt_opens_a_turn_and_an_edited_answer_keeps_its_own(
     assert (new_answer["turnId"], new_answer["messageType"]) == (prompt["id"], "PLAN")
     assert new_answer["confidence"] == 0.5
     # Both answers, on their two branches, are of the prompt's turn.
-    assert ids(new_answer["turn"]) == ids([prompt, answer, new_answer])
+    assert await turn(gql, new_answer) == ids([prompt, answer, new_answer])
     new_prompt = await gql.data(EDIT, {"input": {"messageId": prompt["id"], "content": "?"}})
     asked_again = new_prompt["editMessage"]
     assert asked_again["turnId"] == asked_again["id"]
-    assert (asked_again["messageType"], ids(asked_again["turn"])) == ("TEXT", [asked_again["id"]])
+    assert (asked_again["messageType"], await turn(gql, asked_again)) == (
+        "TEXT",
+        [asked_again["id"]],
+    )
     # An edit is checked as a new message is: nothing is written.
     bad = {
         "messageId": answer["id"],
@@ -157,7 +170,7 @@ async def test_the_agents_question_and_the_users_answer_share_the_prompts_turn(
     await run(gql, "askUser", conversationId=c, question="For how many?")
     reply = {"conversationId": c, "answer": "two", "senderId": "user-1"}
     answer = (await gql.data(ANSWER, {"input": reply}))["answerAgent"]
-    question = await read(gql, answer["turn"][2]["id"])
+    question = await read(gql, (await turn(gql, answer))[2])
     assert (question["role"], question["messageType"]) == ("ASSISTANT", "QUESTION")
     # The user's answer does not open a turn: it is still the prompt being answered.
     assert (answer["role"], answer["messageType"], answer["turnId"]) == (
@@ -165,7 +178,7 @@ async def test_the_agents_question_and_the_users_answer_share_the_prompts_turn(
         "TEXT",
         prompt["id"],
     )
-    assert ids(answer["turn"]) == [prompt["id"], streaming["id"], question["id"], answer["id"]]
+    assert await turn(gql, answer) == [prompt["id"], streaming["id"], question["id"], answer["id"]]
 
 
 async def test_references_read_back_as_nodes_in_order(gql: GraphQLClient) -> None:
@@ -324,3 +337,40 @@ async def test_the_compiled_path_reads_type_and_confidence_as_the_resolvers_do(
     assert found["messages"]["nodes"] == [
         {key: m[key] for key in ("id", "messageType", "confidence")} for m in sent
     ]
+
+
+async def test_an_edit_stays_a_question_thought_or_plan_unless_its_sender_says(
+    gql: GraphQLClient,
+) -> None:
+    c = (await factories.conversation(gql))["id"]
+    await send(gql, c)
+    agent = {"role": "ASSISTANT", "senderId": "agent-1", "senderType": "AGENT"}
+    for kind in ("QUESTION", "THOUGHT", "PLAN"):
+        said = await send(gql, c, messageType=kind, **agent)
+        edit = {"messageId": said["id"], "content": "put better"}
+        assert (await gql.data(EDIT, {"input": edit}))["editMessage"]["messageType"] == kind
+        edit["messageType"] = "ANSWER"
+        assert (await gql.data(EDIT, {"input": edit}))["editMessage"]["messageType"] == "ANSWER"
+    # A type that follows from the content follows the edit's.
+    answer = await send(gql, c, **agent)
+    calls = {"messageId": answer["id"], "toolCalls": [{"callId": "c1", "toolName": "search"}]}
+    assert (await gql.data(EDIT, {"input": calls}))["editMessage"]["messageType"] == "TOOL_CALL"
+
+
+async def test_a_failed_runs_unfinished_answer_becomes_an_error(gql: GraphQLClient) -> None:
+    c = (await factories.conversation(gql))["id"]
+    await send(gql, c)
+    streaming = await send(
+        gql, c, role="ASSISTANT", status="STREAMING", senderId="agent-1", senderType="AGENT"
+    )
+    assert streaming["messageType"] == "ANSWER"
+    await run(
+        gql,
+        "startAgentSession",
+        SESSION,
+        conversationId=c,
+        profileName="agent-1",
+        messageId=streaming["id"],
+    )
+    await run(gql, "failRun", conversationId=c, error="boom")
+    assert (await read(gql, streaming["id"]))["messageType"] == "ERROR"
