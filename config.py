@@ -216,10 +216,20 @@ class Settings:
     # Operations (README "Operations"): GET /metrics is served with METRICS=on, not
     # with off; auto (the default) serves it in development mode, and with
     # authentication on only when METRICS_TOKEN is set, which it then requires as a
-    # bearer token (in every mode). LOG_FORMAT: text, or json (one object a line).
+    # bearer token (in every mode). METRICS=on with authentication on and no token is
+    # refused. LOG_FORMAT: text, or json (one object a line).
     metrics: str = _setting("auto", "METRICS", _choice("auto", "on", "off"))
     metrics_token: str | None = _setting(None, "METRICS_TOKEN", _optional)
     log_format: str = _setting("text", "LOG_FORMAT", _choice("text", "json"))
+
+    def __post_init__(self) -> None:
+        # /metrics shares the API's port: with authentication on, served without a token
+        # it would tell anyone what the API is asked and by whom.
+        if self.metrics == "on" and self.auth_enabled and self.metrics_token is None:
+            raise ValueError(
+                "METRICS=on with authentication on would serve /metrics to anyone on the "
+                "API's port: set METRICS_TOKEN (sent as a bearer token), or METRICS=off"
+            )
 
     @property
     def auth_enabled(self) -> bool:

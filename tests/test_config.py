@@ -107,6 +107,18 @@ def test_a_bad_value_is_refused_naming_its_variable(
     assert refused.value.__notes__ == [f"in {variable}"]
 
 
+@pytest.mark.parametrize(
+    "authentication", [{"AUTH_JWT_SECRET": "s" * 32}, {"AUTH_JWT_PUBLIC_KEY": "KEY"}]
+)
+def test_public_metrics_are_refused_with_authentication_on(authentication: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="METRICS=on with authentication on") as refused:
+        Settings.from_env({"METRICS": "on", **authentication})
+    assert "set METRICS_TOKEN" in str(refused.value)
+    guarded = Settings.from_env({"METRICS": "on", "METRICS_TOKEN": "t", **authentication})
+    assert guarded.metrics_served
+    assert Settings.from_env({"METRICS": "on"}).metrics_served  # development mode
+
+
 def test_downloads_take_a_quarter_of_the_pool_unless_told() -> None:
     assert Settings().download_slots == 5
     assert Settings(database_pool_size=42).download_slots == 10

@@ -344,6 +344,12 @@ STARTUP_FAILURES = [
         id="broadcast-unreachable",
     ),
     pytest.param(
+        {"METRICS": "on", "AUTH_JWT_SECRET": "s" * 32},
+        "METRICS=on with authentication on would serve /metrics to anyone",
+        "set METRICS_TOKEN (sent as a bearer token), or METRICS=off",
+        id="public-metrics-with-authentication",
+    ),
+    pytest.param(
         {"PORT": "eighty"},
         "invalid literal for int() with base 10: 'eighty'",
         "in PORT",
@@ -362,6 +368,27 @@ def test_a_setting_that_cannot_work_ends_serve_in_one_line(
     [line] = output.splitlines()
     assert cause in line, line
     assert remedy in line, line
+
+
+def test_a_module_the_driver_needs_is_named(tmp_path: Path) -> None:
+    # As if aiosqlite were not installed (an import of a module set to None fails).
+    (tmp_path / "sitecustomize.py").write_text("import sys; sys.modules['aiosqlite'] = None\n")
+    server = serve(tmp_path, PYTHONPATH=str(tmp_path))
+    output, _ = server.communicate(timeout=120)
+    assert server.returncode == 1, output
+    assert output.splitlines() == [
+        "DATABASE_URL's driver 'sqlite+aiosqlite' cannot be loaded: module 'aiosqlite' "
+        "is not installed here (pip install it)"
+    ]
+
+
+def test_log_level_debug_shows_why_a_check_failed(tmp_path: Path) -> None:
+    server = serve(tmp_path, BROADCAST_URL=f"redis://127.0.0.1:{CLOSED}/0", LOG_LEVEL="debug")
+    output, _ = server.communicate(timeout=120)
+    assert server.returncode == 1, output
+    assert "Traceback (most recent call last)" in output
+    assert "ConnectionRefusedError" in output
+    assert output.splitlines()[-1].startswith("cannot reach the broadcast backend")
 
 
 def test_a_port_in_use_ends_serve_in_one_line(tmp_path: Path) -> None:

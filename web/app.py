@@ -45,7 +45,7 @@ from web.health import health_routes
 from web.http_spec import GraphQLOverHTTP, names_no_operation
 from web.http_streams import HTTP_STREAM_PROTOCOLS, StreamingGraphQL
 from web.limits import Limits, operation_of
-from web.metrics import Metrics, metrics_routes
+from web.metrics import Metrics, Outcome, metrics_routes, ran
 from web.otlp import otlp_routes
 from web.pages import graphiql_page, page_routes
 from web.possible_types import possible_types_routes
@@ -141,10 +141,12 @@ class GraphQLApp(StreamingGraphQL):
                 "Accept: text/event-stream (graphql-sse) or multipart/mixed;"
                 'subscriptionSpec="1.0" (Apollo), at /graphql',
             )
-        with self.metrics.operation("http", node):
+        outcome = Outcome()
+        with self.metrics.operation("http", node, outcome=outcome):
             result = await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
+            outcome.ran = ran(result)
         self.metrics.count_errors((e.extensions or {}).get("code") for e in result.errors or ())
         if retry_later(result, operation, context.commits):
             sub_response.status_code = 503
@@ -233,7 +235,7 @@ def create_app(settings: Settings) -> Starlette:
             ),
             WebSocketRoute("/graphql", graphql_app),
             *health_routes(database, bus),
-            *possible_types_routes(settings, graphql_app.schema),
+            *possible_types_routes(settings, graphql_app.schema, database),
             *otlp_routes(settings, database, bus, metrics),
             *metrics_routes(settings, metrics),
             *download_routes(settings, database),

@@ -4,7 +4,6 @@ WebSockets when their connection_init arrives."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from resolvers.db import Database, brief, is_unavailable
 from resolvers.errors import RETRY_AFTER_SECONDS, Unauthenticated
 from resolvers.principal import Principal
 from schema.errors import unavailable
+from web.request_id import current as current_request_id
 
 log = logging.getLogger(__name__)
 PRINCIPAL = "threadline.principal"
@@ -42,8 +42,9 @@ def error_response(
 
 
 def unavailable_response(error: BaseException) -> JSONResponse:
-    """503 for a request whose credential could not be checked: the database is down."""
-    request_id = uuid.uuid4().hex
+    """503 for a request whose credential could not be checked: the database is down.
+    Its requestId is the request's X-Request-ID, as a masked error's is."""
+    request_id = current_request_id.get()
     log.warning("database unavailable (request %s) authenticating: %s", request_id, brief(error))
     message, extensions = unavailable(request_id)
     return error_response(message, extensions, 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -14,7 +14,7 @@ from resolvers.context import Context
 from web.limits import operation_of
 from web.socket_expiry import ExpiringSocketHandler
 
-# The argument of a subscription that asks for a replay from a cursor.
+# The argument of a subscription that asks for a replay from a cursor (also web.sse's).
 RESUME_ARGUMENT = "after"
 
 

@@ -10,34 +10,48 @@ A WebSocket carries at most 100 subscriptions (Strawberry closes it with 4429 pa
 that); an HTTP stream carries one, so the limit is per principal instead
 (MAX_HTTP_STREAMS_PER_PRINCIPAL): past it, a new stream is refused with 429 before
 anything runs. The development user, the single local user, has no limit.
+
+A stream ends when its credential expires, as a WebSocket does (web/socket_expiry.py):
+an UNAUTHENTICATED `next` and the stream's end, then nothing more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry import Schema
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
-from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.streaming import (
+    HTTPStreamTransport,
+    JSONEncoder,
+    MultipartSubscriptionTransport,
+    SSETransport,
+)
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 
 from config import Settings
+from models.base import utcnow
 from resolvers.context import Context
+from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 from web.authentication import graphql_error, principal_of
 from web.counted_sockets import resumes
 from web.limits import operation_of
 from web.metrics import Metrics
+from web.socket_expiry import EXPIRED
 from web.sse import event_stream_transport, resumable
 
 HTTP_STREAM_PROTOCOLS = (GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL)
@@ -75,10 +89,22 @@ class StreamingGraphQL(GraphQL[Context, None]):
         counting = _COUNTING.get()
         if counting is not None:
             transport, held = counting
-            node = operation_of(data.query, data.operation_name, self.settings)
-            resumed = node is not None and resumes(node, data.variables or {})
-            held.enter_context(self.metrics.operation(transport, node, resumed))
+            held.enter_context(self.counted(transport, data))
         return data
+
+    async def parse_operation(self, request: Request) -> GraphQLRequestData:
+        """One operation's body (web.sse_single), refused (HTTPException) as Strawberry
+        refuses any request's, and not rewritten."""
+        data = await super().parse_http_body(self.request_adapter_class(request))
+        if isinstance(data, list):
+            raise HTTPException(400, "one operation per request")
+        return data
+
+    def counted(self, transport: str, data: GraphQLRequestData) -> AbstractContextManager[None]:
+        """The metrics' count of one streamed operation, held while it runs."""
+        node = operation_of(data.query, data.operation_name, self.settings)
+        resumed = node is not None and resumes(node, data.variables or {})
+        return self.metrics.operation(transport, node, resumed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Counted around the whole response: a stream's ends (completed, failed, its
@@ -95,9 +121,46 @@ class StreamingGraphQL(GraphQL[Context, None]):
         with self.stream_slots.held(principal), ExitStack() as counted:
             token = _COUNTING.set((TRANSPORTS[transport.protocol], counted))
             try:
-                await super().__call__(scope, receive, send)
+                await self._until_expiry(principal, transport, scope, receive, send)
             finally:
                 _COUNTING.reset(token)
+
+    async def _until_expiry(
+        self,
+        principal: Principal,
+        transport: HTTPStreamTransport,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """The response, cut at the credential's expiry: a stream begun ends with an
+        UNAUTHENTICATED result; one not begun yet is refused as the credential would be."""
+        if principal.expires_at is None:
+            await super().__call__(scope, receive, send)
+            return
+        sent = {"started": False, "ended": False}
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                sent["ended"] = True
+            await send(message)
+
+        deadline = asyncio.timeout(seconds_until(principal.expires_at))
+        try:
+            async with deadline:
+                await super().__call__(scope, receive, watched)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            if sent["ended"]:
+                return
+            if not sent["started"]:
+                await graphql_error(EXPIRED, Unauthenticated.code, 401)(scope, receive, send)
+                return
+            farewell = expired_end(transport, self.encode_json_string)
+            await send({"type": "http.response.body", "body": farewell.encode()})
 
 
 class StreamSlots:
@@ -141,6 +204,23 @@ class StreamSlots:
             yield
         finally:
             release()
+
+
+def seconds_until(expires_at: datetime) -> float:
+    """From now to a credential's expiry, on the loop's clock (asyncio.timeout's)."""
+    return max(0.0, (expires_at - utcnow()).total_seconds())
+
+
+def expired_result() -> GraphQLHTTPResponse:
+    return {
+        "data": None,
+        "errors": [{"message": EXPIRED, "extensions": {"code": Unauthenticated.code}}],
+    }
+
+
+def expired_end(transport: HTTPStreamTransport, encode_json: JSONEncoder) -> str:
+    """What a stream sends last when its credential expires."""
+    return transport.encode_next(expired_result(), encode_json) + transport.encode_complete()
 
 
 def holder(principal: Principal) -> Principal:

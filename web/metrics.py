@@ -6,8 +6,11 @@ refuses a second registration of a name). What the layers below keep as plain co
 messages and ingested items: resolvers.counters, the app's one Counters, which every
 GraphQL context counts into) and the database pool's state are read when scraped.
 Operation names are the client's choice: the first MAX_OPERATION_NAMES distinct names
-of a process are labels, later ones "other", an anonymous operation "anonymous", a
-request that names no operation of its document "unknown".
+of a process, of at most MAX_NAME_LENGTH characters, are labels, later and longer ones
+"other", an anonymous operation "anonymous", a request that names no operation of its
+document "unknown". A query or mutation is counted once answered, and a name it brings
+takes a label only if it ran: a document refused (as invalid, too deep...) is "other"
+unless its name has a label already.
 
 Served as config.Settings.metrics_served says; with METRICS_TOKEN, only to a request
 that sends it as `Authorization: Bearer <token>`.
@@ -16,9 +19,11 @@ that sends it as `Authorization: Bearer <token>`.
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from graphql import OperationDefinitionNode, OperationType
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -30,14 +35,31 @@ from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from strawberry.types import ExecutionResult
 
 from config import Settings
 from resolvers.counters import MAX_ROUTES, Counters
 from subscriptions.bus import EventBus
 
 MAX_OPERATION_NAMES = 100
+MAX_NAME_LENGTH = 64
+# A GraphQL Name (which a parsed document's already is), bounded.
+LABELLED_NAME = re.compile(rf"[_A-Za-z][_0-9A-Za-z]{{0,{MAX_NAME_LENGTH - 1}}}")
 OTHER = "other"
 OPERATION = ("transport", "type", "operation")
+
+
+@dataclass
+class Outcome:
+    """What the caller of Metrics.operation tells of an operation: whether it ran."""
+
+    ran: bool = True
+
+
+def ran(result: ExecutionResult) -> bool:
+    """Whether an operation ran: errors raised before execution (parsing, validation,
+    limits) have no path, and leave no data."""
+    return result.data is not None or any(error.path for error in result.errors or ())
 
 
 class Metrics:
@@ -84,28 +106,36 @@ class Metrics:
         registry.register(_Polled(engine, bus, self.counters))
         self._names: set[str] = set()
 
-    def label(self, operation: OperationDefinitionNode | None) -> tuple[str, str]:
-        """The type and name labels of an operation, the names bounded."""
+    def label(self, operation: OperationDefinitionNode | None, ran: bool = True) -> tuple[str, str]:
+        """The type and name labels of an operation, the names bounded: a name new to
+        the process takes a label only from an operation that ran."""
         if operation is None:
             return "unknown", "unknown"
         kind = operation.operation.value
         if operation.name is None:
             return kind, "anonymous"
         name = operation.name.value
-        if name not in self._names and len(self._names) >= MAX_OPERATION_NAMES:
+        if name not in self._names and (
+            not ran or len(self._names) >= MAX_OPERATION_NAMES or not LABELLED_NAME.fullmatch(name)
+        ):
             return kind, OTHER
         self._names.add(name)
         return kind, name
 
     @contextmanager
     def operation(
-        self, transport: str, operation: OperationDefinitionNode | None, resumed: bool = False
+        self,
+        transport: str,
+        operation: OperationDefinitionNode | None,
+        resumed: bool = False,
+        outcome: Outcome | None = None,
     ) -> Iterator[None]:
-        """Counts one operation while it runs: a subscription as active, anything else
-        by its time to answer."""
-        labels = (transport, *self.label(operation))
-        self.requests.labels(*labels).inc()
+        """Counts one operation: a subscription as it starts and while active, anything
+        else once answered, by its time to answer; `outcome`, which the caller fills in,
+        says whether it ran (else it is taken to have run)."""
+        outcome = outcome or Outcome()
         if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
+            self.requests.labels(transport, *self.label(operation)).inc()
             if resumed:
                 self.resumes.inc()
             with self.subscriptions.track_inprogress():
@@ -115,6 +145,8 @@ class Metrics:
         try:
             yield
         finally:
+            labels = (transport, *self.label(operation, outcome.ran))
+            self.requests.labels(*labels).inc()
             self.latency.labels(*labels).observe(time.perf_counter() - started)
 
     def count_errors(self, codes: Iterable[object]) -> None:

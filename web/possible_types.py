@@ -6,7 +6,8 @@ results it stores, subscription events included, unless it is given this map:
 `new InMemoryCache({ possibleTypes: await (await fetch(url)).json() })`.
 
 It says what introspection says and nothing else, so it is served as introspection is:
-to anyone while INTROSPECTION is on, to nobody (404) when it is off.
+while INTROSPECTION is on, to whoever may send /graphql a request (with authentication
+on, a valid credential, else 401), to nobody (404) when it is off.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import strawberry
 from graphql import GraphQLInterfaceType, GraphQLSchema, GraphQLUnionType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from strawberry.schema.base import BaseSchema
 
 from config import Settings
+from resolvers.db import Database
+from web.authentication import Authenticate
 
 PATH = "/graphql/possible-types.json"
 
@@ -34,7 +37,9 @@ def possible_types(schema: GraphQLSchema) -> dict[str, list[str]]:
     }
 
 
-def possible_types_routes(settings: Settings, schema: BaseSchema) -> list[Route]:
+def possible_types_routes(
+    settings: Settings, schema: BaseSchema, database: Database
+) -> list[Route]:
     if not settings.introspection:
         return []  # 404, as the route does not exist
     # The app's schema is a strawberry.Schema (schema.build_schema), over graphql-core's.
@@ -43,4 +48,5 @@ def possible_types_routes(settings: Settings, schema: BaseSchema) -> list[Route]
     async def serve(_request: Request) -> Response:
         return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
-    return [Route(PATH, serve, methods=["GET"])]
+    endpoint = Authenticate(request_response(serve), settings, database, every_request=True)
+    return [Route(PATH, endpoint, methods=["GET"])]

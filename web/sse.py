@@ -7,7 +7,9 @@ EventSource expects:
 - Every `next` event of a subscription whose root field takes `after` (an event cursor)
   carries that event's cursor as its SSE `id`. The document is rewritten to select the
   cursor under an alias of its own (`CURSOR_KEY`), taken out of the data again as the
-  event is written, so the client sees the data it asked for.
+  event is written, so the client sees the data it asked for. The alias is reserved:
+  a document that uses it itself is refused, and only a cursor the rewrite added, a
+  base64url token, becomes an `id:` line (nothing a client chose reaches the framing).
 - A request with `Last-Event-ID` (what EventSource sends when it reconnects) resumes
   after that event: the header's cursor replaces the operation's `after` (its variable,
   or the literal argument), so a client that re-sends its original request neither
@@ -17,12 +19,16 @@ EventSource expects:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import (
     ArgumentNode,
+    DocumentNode,
     FieldNode,
     GraphQLError,
     GraphQLSchema,
@@ -31,18 +37,26 @@ from graphql import (
     OperationType,
     StringValueNode,
     VariableNode,
+    Visitor,
     get_named_type,
     get_operation_ast,
     parse,
     print_ast,
+    visit,
 )
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.streaming import JSONEncoder, SSETransport
 
+from web.counted_sockets import RESUME_ARGUMENT
+
 # The response key under which a rewritten document selects each event's cursor.
 CURSOR_KEY = "threadlineEventCursor"
-RESUME_ARGUMENT = "after"
 LAST_EVENT_ID = "last-event-id"
+# What an event cursor is (web-safe base64): never a CR or LF that would end the id line.
+_CURSOR = re.compile(r"[A-Za-z0-9_=-]{1,512}")
+# Whether this request's document was rewritten to select CURSOR_KEY. The transport is
+# shared by all requests; the request's context reaches the task that encodes its events.
+_CURSOR_ADDED: ContextVar[bool] = ContextVar("cursor_added", default=False)
 
 
 class EventStreamTransport(SSETransport):
@@ -69,6 +83,8 @@ def event_stream_transport(heartbeat_seconds: float) -> type[EventStreamTranspor
 
 
 def _take_cursor(response: GraphQLHTTPResponse) -> str | None:
+    if not _CURSOR_ADDED.get():
+        return None
     data = response.get("data")
     if not isinstance(data, dict) or len(data) != 1:
         return None
@@ -76,7 +92,7 @@ def _take_cursor(response: GraphQLHTTPResponse) -> str | None:
     if not isinstance(event, dict):
         return None
     cursor = event.pop(CURSOR_KEY, None)
-    return cursor if isinstance(cursor, str) else None
+    return cursor if isinstance(cursor, str) and _CURSOR.fullmatch(cursor) else None
 
 
 def resumable(
@@ -87,13 +103,16 @@ def resumable(
 ) -> GraphQLRequestData:
     """The SSE request to execute: selecting its events' cursors, and resuming after
     `Last-Event-ID` when sent. Anything else (a query, a document that does not parse)
-    is left as it is, for GraphQL to answer in its own words."""
+    is left as it is, for GraphQL to answer in its own words. A document that uses the
+    reserved alias itself is refused (400)."""
     if request.protocol != "sse" or not isinstance(request.query, str):
         return request
     try:
         document = parse(request.query, max_tokens=max_tokens)
     except GraphQLError:
         return request
+    if _uses_alias(document, CURSOR_KEY):
+        raise HTTPException(400, f"the alias `{CURSOR_KEY}` is reserved over SSE: rename it")
     operation = get_operation_ast(document, request.operation_name)
     root = None if operation is None else _resumable_root(operation, schema)
     if operation is None or root is None or root.selection_set is None:
@@ -114,7 +133,21 @@ def resumable(
     )
     definitions = tuple(rewritten if d is operation else d for d in document.definitions)
     query = print_ast(replace(document, definitions=definitions))
+    _CURSOR_ADDED.set(True)
     return replace(request, query=query, variables=variables or request.variables)
+
+
+def _uses_alias(document: DocumentNode, alias: str) -> bool:
+    class Finder(Visitor):
+        found = False
+
+        def enter_field(self, node: FieldNode, *_: object) -> None:
+            if node.alias is not None and node.alias.value == alias:
+                self.found = True
+
+    finder = Finder()
+    visit(document, finder)
+    return finder.found
 
 
 def _resumable_root(operation: OperationDefinitionNode, schema: GraphQLSchema) -> FieldNode | None:

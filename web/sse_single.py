@@ -14,8 +14,13 @@ stopped with that principal's credential (another's token is NOT_FOUND, as an un
 one), and they run as any other (Strawberry's schema: scopes, visibility, shared
 executions). The stream itself is opened with the token alone (a browser's EventSource
 cannot send headers): the token is a secret of 256 bits. A reservation holds one of its
-principal's HTTP stream slots (web.http_streams); it ends with its stream, or after
-RESERVATION_SECONDS if no stream opened, and its operations with it.
+principal's HTTP stream slots (web.http_streams), and so does each running operation:
+a principal runs at most MAX_HTTP_STREAMS_PER_PRINCIPAL in all. A reservation ends with
+its stream, or after RESERVATION_SECONDS if no stream opened, and its operations with it.
+
+Credentials expire here as on a WebSocket: an operation ends (an UNAUTHENTICATED `next`,
+then `complete`) when the credential that started it or the reservation's expires; the
+stream ends when the reservation's does.
 """
 
 from __future__ import annotations
@@ -27,15 +32,26 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.streaming import merge_stream_with_heartbeat
 from strawberry.types import ExecutionResult
 
 from resolvers.principal import Principal
+from schema.errors import classify
 from web.authentication import graphql_error, principal_of
-from web.http_streams import StreamingGraphQL, StreamSlots, holder
+from web.http_streams import (
+    StreamingGraphQL,
+    StreamSlots,
+    expired_result,
+    holder,
+    seconds_until,
+)
+from web.request_id import current as current_request_id
 from web.sse import event_stream_transport
 
 TOKEN_HEADER = "x-graphql-event-stream-token"
@@ -55,6 +71,8 @@ class Reservation:
     operations: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     streaming: bool = False
     expiry: asyncio.TimerHandle | None = None
+    # Its credential expired: operations cancelled now end with UNAUTHENTICATED.
+    expired: bool = False
 
 
 class SingleConnections:
@@ -124,8 +142,12 @@ class SingleConnections:
 
         async def events() -> AsyncGenerator[str, None]:
             try:
-                while True:
-                    yield await reservation.events.get()
+                async with asyncio.timeout(_seconds_left(reservation.principal)):
+                    while True:
+                        yield await reservation.events.get()
+            except TimeoutError:
+                for event in await self._expire(reservation):
+                    yield event
             finally:
                 self._end(token)
 
@@ -141,9 +163,11 @@ class SingleConnections:
         reservation = self._owned(request, token)
         if reservation is None:
             return graphql_error(UNKNOWN, "NOT_FOUND", 404)
-        body = self.app.parse_json(await request.body())
-        extensions = body.get("extensions") if isinstance(body, dict) else None
-        operation_id = extensions.get("operationId") if isinstance(extensions, dict) else None
+        try:
+            data = await self.app.parse_operation(request)
+        except HTTPException as error:
+            return graphql_error(error.reason, "BAD_REQUEST", error.status_code)
+        operation_id = (data.extensions or {}).get("operationId")
         if not isinstance(operation_id, str) or not operation_id:
             message = "an operation needs `extensions.operationId`, a string"
             return graphql_error(message, "BAD_REQUEST", 400)
@@ -152,35 +176,97 @@ class SingleConnections:
         if len(reservation.operations) >= MAX_OPERATIONS:
             message = f"too many operations on one stream (at most {MAX_OPERATIONS})"
             return graphql_error(message, "TOO_MANY_REQUESTS", 429)
-        run = self._run(request, reservation, operation_id, body)
+        principal = principal_of(request.scope)
+        refusal = self.slots.refusal(principal)
+        if refusal is not None:
+            return refusal
+        release = self.slots.take(principal)
+        run = self._run(request, reservation, operation_id, data, release)
         reservation.operations[operation_id] = asyncio.create_task(run)
         return Response(status_code=202)
 
     async def _run(
-        self, request: Request, reservation: Reservation, operation_id: str, body: dict[str, Any]
+        self,
+        request: Request,
+        reservation: Reservation,
+        operation_id: str,
+        data: GraphQLRequestData,
+        release: Callable[[], None],
     ) -> None:
-        encode = self.app.encode_json_string
+        """One operation, from its start to its `complete`, whatever ends it."""
+        # Whichever expires first: the credential that started it, or the reservation's.
+        deadline = asyncio.timeout(
+            _seconds_left(principal_of(request.scope), reservation.principal)
+        )
         try:
-            context = await self.app.get_context(request, Response())
-            results = await self.app.schema.stream(
-                body.get("query"),
-                variable_values=body.get("variables"),
-                context_value=context,
-                operation_name=body.get("operationName"),
-                operation_extensions=body.get("extensions"),
+            with self.app.counted("sse", data):
+                async with deadline:
+                    await self._results(request, reservation, operation_id, data)
+        except asyncio.CancelledError:
+            if reservation.expired:
+                self._send(reservation, operation_id, expired_result())
+            raise
+        except Exception as error:
+            self._send(
+                reservation,
+                operation_id,
+                expired_result() if deadline.expired() else _masked(error),
             )
-            async with contextlib.aclosing(results):
-                async for result in results:
-                    # No incremental delivery (@defer, @stream): the schema enables none.
-                    assert isinstance(result, ExecutionResult)
-                    payload = await self.app.process_result(request, result)
-                    data = encode({"id": operation_id, "payload": payload})
-                    await reservation.events.put(self.sse.encode_event("next", data))
         finally:
+            release()
             reservation.operations.pop(operation_id, None)
-            complete = self.sse.encode_event("complete", encode({"id": operation_id}))
+            complete = self.sse.encode_event(
+                "complete", self.app.encode_json_string({"id": operation_id})
+            )
             with contextlib.suppress(asyncio.QueueFull):
                 reservation.events.put_nowait(complete)
+
+    async def _results(
+        self,
+        request: Request,
+        reservation: Reservation,
+        operation_id: str,
+        data: GraphQLRequestData,
+    ) -> None:
+        context = await self.app.get_context(request, Response())
+        results = await self.app.schema.stream(
+            data.query,
+            variable_values=data.variables,
+            context_value=context,
+            operation_name=data.operation_name,
+            operation_extensions=data.extensions,
+        )
+        async with contextlib.aclosing(results):
+            async for result in results:
+                # No incremental delivery (@defer, @stream): the schema enables none.
+                assert isinstance(result, ExecutionResult)
+                payload = await self.app.process_result(request, result)
+                await reservation.events.put(self._next(operation_id, payload))
+
+    def _next(self, operation_id: str, payload: GraphQLHTTPResponse) -> str:
+        data = self.app.encode_json_string({"id": operation_id, "payload": payload})
+        return self.sse.encode_event("next", data)
+
+    def _send(
+        self, reservation: Reservation, operation_id: str, payload: GraphQLHTTPResponse
+    ) -> None:
+        """A last result, sent without waiting (a full queue means a client not reading)."""
+        with contextlib.suppress(asyncio.QueueFull):
+            reservation.events.put_nowait(self._next(operation_id, payload))
+
+    async def _expire(self, reservation: Reservation) -> list[str]:
+        """The reservation's credential expired: its operations end, each with an
+        UNAUTHENTICATED result and `complete`; the events still queued, to send last."""
+        reservation.expired = True
+        running = list(reservation.operations.values())
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        queued = []
+        while not reservation.events.empty():
+            queued.append(reservation.events.get_nowait())
+        return queued
 
     async def _stop(self, request: Request, token: str) -> Response:
         reservation = self._owned(request, token)
@@ -201,3 +287,15 @@ class SingleConnections:
         for task in reservation.operations.values():
             task.cancel()
         reservation.release()
+
+
+def _masked(error: Exception) -> GraphQLHTTPResponse:
+    """Strawberry's errors are results: anything raised is ours, masked and logged."""
+    masked = classify(GraphQLError(str(error), original_error=error), current_request_id.get())
+    return {"data": None, "errors": [masked.formatted]}
+
+
+def _seconds_left(*principals: Principal) -> float | None:
+    """Until the first of the principals' credentials expires (None: none does)."""
+    ends = [p.expires_at for p in principals if p.expires_at is not None]
+    return seconds_until(min(ends)) if ends else None

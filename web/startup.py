@@ -67,7 +67,14 @@ def open_database(settings: Settings) -> Database:
     try:
         make_url(url).get_dialect()
         return Database.from_settings(settings)
-    except (ArgumentError, NoSuchModuleError, InvalidRequestError, ImportError):
+    except ImportError as exc:
+        # The driver may be there and a module it needs not (greenlet, without
+        # sqlalchemy[asyncio]): name what is missing.
+        raise StartupError(
+            f"DATABASE_URL's driver {scheme or url!r} cannot be loaded: module "
+            f"{_missing_module(exc)!r} is not installed here (pip install it)"
+        ) from None
+    except (ArgumentError, NoSuchModuleError, InvalidRequestError):
         raise StartupError(
             f"DATABASE_URL's driver {scheme or url!r} is not an async driver installed here: "
             f"use {DATABASE_URLS}"
@@ -89,6 +96,7 @@ async def check_database(database: Database) -> None:
                 _one_line(exc),
             )
             return
+        log.debug("the database check failed", exc_info=True)
         raise StartupError(_database_problem(exc, url.database, url.host, url.port)) from None
 
 
@@ -141,6 +149,7 @@ async def check_broadcast(url: str) -> None:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             await broadcast.connect()
     except Exception as exc:
+        log.debug("the broadcast check failed", exc_info=True)
         raise StartupError(
             f"cannot reach the broadcast backend at {where} ({_one_line(exc)}): start it, "
             "or set BROADCAST_URL (memory:// for a single process)"
@@ -158,11 +167,19 @@ async def check_services(settings: Settings) -> None:
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and its causes, outermost first (SQLAlchemy wraps the driver's)."""
+    """The exception and its causes, outermost first (SQLAlchemy wraps the driver's):
+    the explicit cause, else what was being handled when it was raised, unless `raise
+    ... from None` disowned it (as Python's traceback printing does)."""
     seen: BaseException | None = exc
     while seen is not None:
         yield seen
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+
+
+def _missing_module(exc: ImportError) -> str:
+    """The module an import failed on (SQLAlchemy re-raises greenlet's with no name)."""
+    named = (cause.name for cause in _chain(exc) if isinstance(cause, ImportError) and cause.name)
+    return next(named, _one_line(exc))
 
 
 def _one_line(exc: BaseException) -> str:

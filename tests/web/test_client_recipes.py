@@ -15,6 +15,7 @@ import pytest
 
 from config import Settings
 from tests.graphql_client import GraphQLClient
+from tests.identities import bearer, token
 from tests.schema.test_agent_runs import running
 from tests.web.conftest import app_with
 from web.possible_types import PATH
@@ -116,6 +117,20 @@ async def test_possible_types_maps_each_interface_to_its_object_types(
     assert "AnswerChunkEvent" in found["ConversationEvent"]
     assert "Conversation" in found["Node"]
     assert not any(name.startswith("__") for name in found)
+
+
+async def test_possible_types_need_the_credential_graphql_needs(
+    secured_http: httpx.AsyncClient,
+) -> None:
+    anonymous = await secured_http.get(PATH)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "EventWithText" not in anonymous.text
+    forged = await secured_http.get(PATH, headers=bearer(token("ada", key="x" * 32)))
+    assert forged.status_code == 401
+    signed = await secured_http.get(PATH, headers=bearer(token("ada")))
+    assert signed.status_code == 200
+    assert "AnswerChunkEvent" in signed.json()["EventWithText"]
 
 
 async def test_possible_types_are_not_served_without_introspection(

@@ -21,7 +21,7 @@ from tests.web import otlp_json
 from tests.web.conftest import app_with
 from tests.web.test_sse import from_now, http_url, next_events, sse
 from tests.ws_client import GraphQLWebSocket
-from web.metrics import MAX_OPERATION_NAMES
+from web.metrics import MAX_NAME_LENGTH, MAX_OPERATION_NAMES
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 EVENTS = """subscription Follow($c: ID!, $after: String) {
@@ -128,6 +128,36 @@ async def test_operation_names_are_bounded(settings: Settings, app: object) -> N
     assert other == 5
 
 
+async def test_only_operations_that_run_give_their_names_labels(
+    settings: Settings, app: object
+) -> None:
+    async with app_with(settings) as fresh:
+        # Refused documents, as many as there are labels: none takes one.
+        for number in range(MAX_OPERATION_NAMES):
+            refused = await fresh.post("/graphql", json={"query": f"query N{number} {{ nope }}"})
+            assert refused.json()["data"] is None
+        for query in ("query Ran { __typename }", "query N1 { __typename }"):
+            assert (await fresh.post("/graphql", json={"query": query})).status_code == 200
+        # A name with a label keeps it, whether or not its next document runs.
+        await fresh.post("/graphql", json={"query": "query N1 { nope }"})
+        # A field error still ran: the operation executed.
+        missing = 'query Lookup { conversation(id: "Q29udmVyc2F0aW9uOm5vcGU=") { id } }'
+        await fresh.post("/graphql", json={"query": missing})
+        samples = await scrape(fresh)
+    names = series(samples, "threadline_graphql_requests_total", "operation")
+    assert names == {"other": MAX_OPERATION_NAMES, "Ran": 1, "N1": 2, "Lookup": 1}
+
+
+async def test_a_long_operation_name_is_counted_as_other(settings: Settings, app: object) -> None:
+    longest, too_long = "L" * MAX_NAME_LENGTH, "L" * (MAX_NAME_LENGTH + 1)
+    async with app_with(settings) as fresh:
+        for name in (longest, too_long):
+            await fresh.post("/graphql", json={"query": f"query {name} {{ __typename }}"})
+        samples = await scrape(fresh)
+    names = series(samples, "threadline_graphql_requests_total", "operation")
+    assert names == {longest: 1, "other": 1}
+
+
 async def test_a_subscription_is_counted_live_and_its_events_delivered(
     http: httpx.AsyncClient, gql: GraphQLClient, ws: GraphQLWebSocket
 ) -> None:
@@ -223,8 +253,8 @@ async def test_ingested_spans_are_counted(http: httpx.AsyncClient) -> None:
         ({"metrics": "off"}, 404),
         # With authentication on, auto serves nothing unless a token is set...
         ({"jwt_secret": "s" * 32}, 404),
-        # ... and the operator may still choose to (behind a network policy).
-        ({"jwt_secret": "s" * 32, "metrics": "on"}, 200),
+        # ... and METRICS=on serves it to the bearer of METRICS_TOKEN (which it needs).
+        ({"jwt_secret": "s" * 32, "metrics": "on", "metrics_token": "scrape-me"}, 401),
     ],
 )
 async def test_who_may_scrape(

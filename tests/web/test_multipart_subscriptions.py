@@ -14,7 +14,7 @@ import httpx
 from tests import factories
 from tests.graphql_client import GraphQLClient
 from tests.identities import as_user, bearer, token
-from tests.web.test_sse import EVENTS, from_now, http_url, node_client, send
+from tests.web.test_sse import EVENTS, errors_logged, from_now, http_url, node_client, send
 from tests.ws_client import WAIT
 
 # What Apollo Client's HttpLink sends for a subscription.
@@ -92,3 +92,28 @@ async def test_credentials_and_visibility_are_those_of_any_request(
     ]
     assert codes == ["NOT_FOUND"]
     assert "data" not in result or not result.get("data")
+
+
+async def test_a_stream_ends_when_its_credential_expires(
+    secured_server_url: str, secured_http: httpx.AsyncClient
+) -> None:
+    alice = as_user(secured_http, "alice")
+    conversation = await factories.conversation(alice, owner={"participantId": "alice"})
+    body = await from_now(alice, conversation["id"])
+    headers = {**MULTIPART, **bearer(token("alice", expires_in=6))}
+    with errors_logged() as errors:
+        async with (
+            httpx.AsyncClient(timeout=WAIT) as client,
+            client.stream("POST", http_url(secured_server_url), json=body, headers=headers) as r,
+        ):
+            assert r.status_code == 200
+            await send(alice, conversation["id"], "while valid", sender="alice")
+            # The stream ends by itself, its last part the expiry.
+            async with asyncio.timeout(WAIT):
+                received = [p async for p in parts(r) if p != {}]
+    contents = [
+        p["payload"]["data"]["conversationEvents"]["message"]["content"] for p in received[:-1]
+    ]
+    assert contents == ["while valid"]
+    assert received[-1]["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert errors == []

@@ -9,8 +9,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from config import Settings
 from tests.graphql_client import GraphQLClient
+from tests.identities import JWT_SECRET
+from tests.web.conftest import assert_unavailable, client_of
 from tests.web.faults import FAILING_QUERY, unreadable_component
+from tests.web.test_unavailable import app_on, unreachable_url  # noqa: F401 (a fixture)
 from tests.ws_client import connect
 
 BAD_ID_QUERY = '{ conversation(id: "Q29udmVyc2F0aW9uOm5vcGU=") { id } }'
@@ -94,3 +98,25 @@ async def test_a_masked_error_carries_the_id(
     assert "masked-1" in error["message"]
     [record] = [r for r in caplog.records if r.name == "threadline.errors"]
     assert record.request_id == "masked-1"  # type: ignore[attr-defined]
+
+
+async def test_a_503_before_graphql_runs_carries_the_id(
+    settings: Settings,
+    unreachable_url: str,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """An API key that cannot be checked (the database is down) is refused before
+    GraphQL runs: the body's requestId is still the request's X-Request-ID."""
+    changes = {"auto_migrate": False, "broadcast_url": "memory://", "jwt_secret": JWT_SECRET}
+    key = {"Authorization": "Bearer tl_" + "x" * 43}
+    async with app_on(settings, unreachable_url, **changes) as app, client_of(app) as client:
+        sent = await client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={**key, "X-Request-ID": "down-1"}
+        )
+        made = await client.post("/graphql", json={"query": "{ __typename }"}, headers=key)
+    assert sent.status_code == 503
+    [error] = sent.json()["errors"]
+    assert error["extensions"]["requestId"] == sent.headers["x-request-id"] == "down-1"
+    assert "(request id down-1)" in error["message"]
+    made_id = made.headers["x-request-id"]
+    assert is_generated(made_id)
+    assert assert_unavailable(made)["extensions"]["requestId"] == made_id

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,27 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[Event]:
         elif fields:
             yield Event(fields.get("event"), fields.get("data", ""), fields.get("id"))
             fields = {}
+
+
+@contextmanager
+def errors_logged() -> Iterator[list[logging.LogRecord]]:
+    """The records at ERROR logged meanwhile, uvicorn's too (its logger does not
+    propagate): a traceback, a task's exception never retrieved."""
+    records: list[logging.LogRecord] = []
+
+    class Collecting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collecting(logging.ERROR)
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
 
 
 def http_url(server_url: str) -> str:
@@ -375,3 +397,46 @@ async def test_streams_per_principal_are_limited_and_released(
                     if again.status_code == 200:
                         break
                 await asyncio.sleep(0.05)
+
+
+async def test_a_stream_ends_when_its_credential_expires(
+    secured_server_url: str, secured_http: httpx.AsyncClient
+) -> None:
+    alice = as_user(secured_http, "alice")
+    conversation = await factories.conversation(alice, owner={"participantId": "alice"})
+    body = await from_now(alice, conversation["id"])
+    short_lived = bearer(token("alice", expires_in=6))
+    with errors_logged() as errors:
+        async with sse(http_url(secured_server_url), body, short_lived) as (response, events):
+            assert response.status_code == 200
+            await send(alice, conversation["id"], "while valid", sender="alice")
+            assert contents(await next_events(events, 1)) == ["while valid"]
+            # The stream ends by itself: nothing after the expiry but its notice.
+            async with asyncio.timeout(WAIT):
+                rest = [e async for e in events if e.event is not None]
+    assert [e.event for e in rest] == ["next", "complete"]
+    assert rest[0].json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert rest[0].id is None
+    assert errors == []
+
+
+async def test_the_cursor_alias_is_reserved(server_url: str, gql: GraphQLClient) -> None:
+    conversation = await factories.conversation(gql)
+    variables = {"c": conversation["id"]}
+    # On the resumable root, deeper, in a fragment, on a subscription never rewritten.
+    documents = [
+        EVENTS.replace("seq kind", "threadlineEventCursor: cursor kind"),
+        EVENTS.replace("message { content }", "message { threadlineEventCursor: content }"),
+        EVENTS.replace("seq kind", "...F")
+        + " fragment F on ConversationEvent { threadlineEventCursor: kind }",
+        "subscription { conversationsActivity { threadlineEventCursor: kind } }",
+    ]
+    for document in documents:
+        async with sse(http_url(server_url), {"query": document, "variables": variables}) as (
+            response,
+            _,
+        ):
+            assert response.status_code == 400
+            (error,) = json.loads(await response.aread())["errors"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        assert "threadlineEventCursor" in error["message"]
