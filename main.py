@@ -88,7 +88,11 @@ def check_exposure(settings: Settings) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     check_exposure(settings)
     listening = bind(settings.host, settings.port)
-    asyncio.run(check_services(settings))
+    try:
+        asyncio.run(check_services(settings))
+    except StartupError:
+        listening.close()
+        raise
     if not settings.auth_enabled:  # once nothing can fail with a one-line cause
         print(DEVELOPMENT_BANNER, file=sys.stderr, flush=True)
     if args.demo:

@@ -365,6 +365,7 @@ def test_a_setting_that_cannot_work_ends_serve_in_one_line(
     server = serve(tmp_path, **settings)
     output, _ = server.communicate(timeout=120)
     assert server.returncode == 1, output
+    assert len(output.splitlines()) == 1, output
     [line] = output.splitlines()
     assert cause in line, line
     assert remedy in line, line

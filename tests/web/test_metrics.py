@@ -164,54 +164,29 @@ async def test_a_subscription_is_counted_live_and_its_events_delivered(
     conversation = await factories.conversation(gql)
     before = await scrape(http)
     assert value(before, "threadline_websockets_active") >= 1
-    op = await ws.subscribe(EVENTS, {"c": conversation["id"]})
-    await until_scraped(
-        http,
-        lambda s: (
-            value(s, "threadline_subscriptions_active")
-            == value(before, "threadline_subscriptions_active") + 1
-        ),
-    )
+    follow = {"transport": "websocket", "type": "subscription", "operation": "Follow"}
+    # From the conversation's last cursor, so that the event sent next cannot be missed
+    # (a subscription from now is live only once it is attached): a resume.
+    variables = await from_now(gql, conversation["id"])
+    op = await ws.subscribe(EVENTS, variables["variables"])
+    await until_scraped(http, lambda s: grew(before, s, "threadline_subscriptions_active") == 1)
     await factories.message(gql, conversation["id"])
-    event = (await ws.next(op))["conversationEvents"]
+    await ws.next(op)
     during = await scrape(http)
-    assert value(during, "threadline_events_delivered_total") > value(
-        before, "threadline_events_delivered_total"
-    )
-    assert value(
-        during,
-        "threadline_graphql_requests_total",
-        transport="websocket",
-        type="subscription",
-        operation="Follow",
-    ) > value(
-        before,
-        "threadline_graphql_requests_total",
-        transport="websocket",
-        type="subscription",
-        operation="Follow",
-    )
-    assert value(during, "threadline_subscription_resumes_total") == value(
-        before, "threadline_subscription_resumes_total"
-    )
+    assert grew(before, during, "threadline_events_delivered_total") > 0
+    assert grew(before, during, "threadline_graphql_requests_total", **follow) == 1
+    assert grew(before, during, "threadline_subscription_resumes_total") == 1
 
     await ws.stop(op)
-    await until_scraped(
-        http,
-        lambda s: (
-            value(s, "threadline_subscriptions_active")
-            == value(before, "threadline_subscriptions_active")
-        ),
+    await until_scraped(http, lambda s: grew(before, s, "threadline_subscriptions_active") == 0)
+    # Without a cursor: counted, and not as a resume.
+    fresh = await ws.subscribe(EVENTS, {"c": conversation["id"]})
+    after = await until_scraped(
+        http, lambda s: grew(before, s, "threadline_subscriptions_active") == 1
     )
-    resumed = await ws.subscribe(EVENTS, {"c": conversation["id"], "after": event["cursor"]})
-    await until_scraped(
-        http,
-        lambda s: (
-            value(s, "threadline_subscription_resumes_total")
-            == value(before, "threadline_subscription_resumes_total") + 1
-        ),
-    )
-    await ws.stop(resumed)
+    assert grew(before, after, "threadline_graphql_requests_total", **follow) == 2
+    assert grew(before, after, "threadline_subscription_resumes_total") == 1
+    await ws.stop(fresh)
 
 
 async def test_errors_sent_over_a_websocket_are_counted(
