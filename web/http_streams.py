@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
-from datetime import datetime
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -43,7 +42,6 @@ from strawberry.http.streaming import (
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL
 
 from config import Settings
-from models.base import utcnow
 from resolvers.context import Context
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
@@ -51,7 +49,7 @@ from web.authentication import graphql_error, principal_of
 from web.counted_sockets import resumes
 from web.limits import operation_of
 from web.metrics import Metrics
-from web.socket_expiry import EXPIRED
+from web.socket_expiry import EXPIRED, seconds_until
 from web.sse import event_stream_transport, resumable
 
 HTTP_STREAM_PROTOCOLS = (GRAPHQL_SSE_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL)
@@ -204,11 +202,6 @@ class StreamSlots:
             yield
         finally:
             release()
-
-
-def seconds_until(expires_at: datetime) -> float:
-    """From now to a credential's expiry, on the loop's clock (asyncio.timeout's)."""
-    return max(0.0, (expires_at - utcnow()).total_seconds())
 
 
 def expired_result() -> GraphQLHTTPResponse:

@@ -63,7 +63,7 @@ class ExpiringSocketHandler(HeartbeatSocketHandler):
         await super().shutdown()
 
     async def _expire_at(self, expires_at: datetime) -> None:
-        await asyncio.sleep((expires_at - utcnow()).total_seconds())
+        await asyncio.sleep(seconds_until(expires_at))
         try:
             await self._end_expired()
         except Exception as error:
@@ -86,3 +86,8 @@ class ExpiringSocketHandler(HeartbeatSocketHandler):
             await self.websocket.close(code=FORBIDDEN, reason=EXPIRED)
         except CLIENT_GONE:
             pass  # the client left first: there is nobody to tell
+
+
+def seconds_until(expires_at: datetime) -> float:
+    """From now to a credential's expiry: what a socket or an HTTP stream has left."""
+    return max(0.0, (expires_at - utcnow()).total_seconds())

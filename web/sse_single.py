@@ -49,9 +49,9 @@ from web.http_streams import (
     StreamSlots,
     expired_result,
     holder,
-    seconds_until,
 )
 from web.request_id import current as current_request_id
+from web.socket_expiry import seconds_until
 from web.sse import event_stream_transport
 
 TOKEN_HEADER = "x-graphql-event-stream-token"
