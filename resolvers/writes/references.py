@@ -50,13 +50,13 @@ def check_references(references: Sequence[NewReference]) -> None:
 async def add_references(
     session: AsyncSession, message: Message, references: Sequence[NewReference]
 ) -> None:
-    """Check `references` and add them, in order, as `message`'s rows.
+    """Add `references`, shaped as check_references wants (every message write runs it
+    first, in check_content), in order, as `message`'s rows.
 
     A target message or span must belong to the message's conversation (BAD_USER_INPUT
     naming the reference otherwise); one the writer may not see is NOT_FOUND, as for
     get_or_404. At most two statements, whatever the number of references.
     """
-    check_references(references)
     conversations = await _target_conversations(session, references)
     for position, reference in enumerate(references):
         kind, target = _kind_and_target(reference)
