@@ -40,13 +40,13 @@ from graphql import (
     Visitor,
     get_named_type,
     get_operation_ast,
-    parse,
     print_ast,
     visit,
 )
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.streaming import JSONEncoder, SSETransport
 
+from schema.parsing import parsed
 from web.counted_sockets import RESUME_ARGUMENT
 
 # The response key under which a rewritten document selects each event's cursor.
@@ -108,7 +108,7 @@ def resumable(
     if request.protocol != "sse" or not isinstance(request.query, str):
         return request
     try:
-        document = parse(request.query, max_tokens=max_tokens)
+        document = parsed(request.query, max_tokens)
     except GraphQLError:
         return request
     if _uses_alias(document, CURSOR_KEY):
